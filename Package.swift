@@ -1,0 +1,107 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Arrows point one way: protocol types ← core logic ← I/O shells ← executables.
+// Only the C wrappers (LLMDCurl, LLMDSystemd) import the C modules.
+let package = Package(
+    name: "llmd",
+    products: [
+        .executable(name: "llmd", targets: ["llmd"]),
+        .executable(name: "llmctl", targets: ["llmctl"]),
+        .library(name: "LLMDClient", targets: ["LLMDClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // C libraries, each reached only through its Swift wrapper below.
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .systemLibrary(
+            name: "CSystemd",
+            pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]
+        ),
+
+        // Wire protocol: JSON codec, line framing, messages, error codes. No I/O, no Foundation.
+        .target(name: "LLMDProtocol"),
+
+        // Pure daemon logic: configuration, access policy, request routing.
+        .target(
+            name: "LLMDCore",
+            dependencies: [
+                "LLMDProtocol",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // I/O shells around C libraries.
+        .target(
+            name: "LLMDSystemd",
+            dependencies: [
+                "CSystemd",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(name: "LLMDCurl", dependencies: ["CCurl"]),
+
+        // The Unix socket server and the daemon's long-running services.
+        .target(
+            name: "LLMDServer",
+            dependencies: [
+                "LLMDCore",
+                "LLMDSystemd",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
+
+        // Typed, blocking client library: what llmctl and the tests use. No NIO, no Foundation,
+        // so the CLI starts in a few milliseconds.
+        .target(name: "LLMDClient", dependencies: ["LLMDProtocol"]),
+
+        .executableTarget(
+            name: "llmd",
+            dependencies: [
+                "LLMDServer",
+                "LLMDCurl",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "llmctl",
+            dependencies: [
+                "LLMDClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // Helpers shared by the test targets: temporary directories, spawning real processes.
+        .target(
+            name: "LLMDTesting",
+            dependencies: ["LLMDClient", "LLMDProtocol"],
+            path: "Tests/LLMDTesting"
+        ),
+        .testTarget(name: "LLMDProtocolTests", dependencies: ["LLMDProtocol"]),
+        .testTarget(
+            name: "LLMDCoreTests",
+            dependencies: [
+                "LLMDCore",
+                .product(name: "InMemoryLogging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "LLMDIntegrationTests",
+            dependencies: ["LLMDTesting", "LLMDClient", "LLMDProtocol"]
+        ),
+    ]
+)

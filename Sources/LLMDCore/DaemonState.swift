@@ -1,0 +1,67 @@
+import LLMDProtocol
+import Synchronization
+
+/// Live counters and identity of the running daemon, read by `status` and sd_notify.
+///
+/// Connections on any event loop thread update the counters, so they sit behind a mutex;
+/// each update is a few instructions and never waits on I/O.
+public final class DaemonState: Sendable {
+    public struct Counters: Sendable, Equatable {
+        public var clients = 0
+        public var requestsInFlight = 0
+        public var requestsServed: UInt64 = 0
+        public var sessions = 0
+    }
+
+    public let pid: Int32
+    public let socketPath: String
+    public let startedAtMilliseconds: Int64
+    private let startedAt: ContinuousClock.Instant
+    private let counters = Mutex(Counters())
+
+    public init(pid: Int32, socketPath: String) {
+        self.pid = pid
+        self.socketPath = socketPath
+        self.startedAtMilliseconds = Timestamp.nowMilliseconds()
+        self.startedAt = .now
+    }
+
+    public var snapshot: Counters { counters.withLock { $0 } }
+
+    public func clientConnected() { counters.withLock { $0.clients += 1 } }
+    public func clientDisconnected() { counters.withLock { $0.clients -= 1 } }
+    public func requestStarted() { counters.withLock { $0.requestsInFlight += 1 } }
+    public func requestFinished() {
+        counters.withLock {
+            $0.requestsInFlight -= 1
+            $0.requestsServed += 1
+        }
+    }
+
+    public var uptime: Duration { ContinuousClock.now - startedAt }
+
+    /// The one-line summary systemd shows in `systemctl status` (sd_notify `STATUS=`).
+    public var statusLine: String {
+        let counters = snapshot
+        return "Serving \(counters.sessions) sessions, \(counters.clients) clients, "
+            + "\(counters.requestsInFlight) requests in flight"
+    }
+
+    /// The `status` method's result.
+    public func statusResult() -> JSONObject {
+        let counters = snapshot
+        let uptime = self.uptime.components
+        return [
+            "version": .string(LLMDVersion.string),
+            "protocol": .int(ProtocolVersion.current),
+            "pid": .int(Int64(pid)),
+            "socket": .string(socketPath),
+            "started_at": .string(Timestamp.rfc3339(milliseconds: startedAtMilliseconds)),
+            "uptime_ms": .int(uptime.seconds * 1000 + uptime.attoseconds / 1_000_000_000_000_000),
+            "clients": .int(Int64(counters.clients)),
+            "sessions": .int(Int64(counters.sessions)),
+            "requests_in_flight": .int(Int64(counters.requestsInFlight)),
+            "requests_served": .int(Int64(counters.requestsServed)),
+        ]
+    }
+}

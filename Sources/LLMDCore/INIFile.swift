@@ -1,0 +1,116 @@
+/// Where a configuration line came from, for messages like `llmd.conf:12: …`.
+public struct SourceLocation: Sendable, Equatable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+
+    public init(file: String, line: Int) {
+        self.file = file
+        self.line = line
+    }
+
+    /// `file:line`, or just `file` for problems with the file as a whole.
+    public var description: String { line > 0 ? "\(file):\(line)" : file }
+}
+
+/// One problem found in configuration, with its location.
+public struct ConfigDiagnostic: Sendable, Equatable, CustomStringConvertible {
+    public enum Severity: String, Sendable {
+        /// The value is ignored and the daemon (or a reload) refuses the configuration.
+        case error
+        /// Reported and skipped, like systemd does for unknown keys, so that a newer
+        /// config file still loads on an older daemon.
+        case warning
+    }
+
+    public var location: SourceLocation
+    public var severity: Severity
+    public var message: String
+
+    public init(_ severity: Severity, at location: SourceLocation, _ message: String) {
+        self.location = location
+        self.severity = severity
+        self.message = message
+    }
+
+    public var description: String { "\(location): \(severity.rawValue): \(message)" }
+}
+
+/// A `Key=Value` assignment read from a systemd-style INI file.
+public struct INIAssignment: Sendable, Equatable {
+    public var section: String
+    public var key: String
+    public var value: String
+    public var location: SourceLocation
+}
+
+/// The syntax of systemd's configuration files (as in resolved.conf(5)): `[Section]`
+/// headers, `Key=Value` lines, `#` and `;` comments, a trailing backslash continuing
+/// a line. Meaning is given by ``DaemonConfiguration``, not here.
+public enum INIFile {
+    public static func parse(_ text: String, file: String) -> (assignments: [INIAssignment], diagnostics: [ConfigDiagnostic]) {
+        var assignments: [INIAssignment] = []
+        var diagnostics: [ConfigDiagnostic] = []
+        var section: String?
+        var pending: (text: String, line: Int)?
+
+        var lineNumber = 0
+        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            lineNumber += 1
+            var line = rawLine.hasSuffix("\r") ? String(rawLine.dropLast()) : String(rawLine)
+            let startLine = pending?.line ?? lineNumber
+            if let continued = pending {
+                // A comment inside a continued value is skipped, as systemd does.
+                if line.first == "#" || line.first == ";" { continue }
+                line = continued.text + " " + line
+                pending = nil
+            }
+            if line.hasSuffix("\\") {
+                pending = (String(line.dropLast()), startLine)
+                continue
+            }
+            let trimmed = line.trimmed
+            if trimmed.isEmpty || trimmed.first == "#" || trimmed.first == ";" { continue }
+            let location = SourceLocation(file: file, line: startLine)
+            if trimmed.first == "[" {
+                guard trimmed.last == "]", trimmed.count > 2 else {
+                    diagnostics.append(.init(.error, at: location, "malformed section header '\(trimmed)'"))
+                    section = nil
+                    continue
+                }
+                section = String(trimmed.dropFirst().dropLast())
+                continue
+            }
+            guard let equals = trimmed.firstIndex(of: "=") else {
+                diagnostics.append(.init(.error, at: location, "expected Key=Value, got '\(trimmed)'"))
+                continue
+            }
+            let key = trimmed[..<equals].trimmed
+            guard !key.isEmpty else {
+                diagnostics.append(.init(.error, at: location, "assignment without a key"))
+                continue
+            }
+            guard let section else {
+                diagnostics.append(.init(.error, at: location, "assignment to '\(key)' outside of any section"))
+                continue
+            }
+            let value = trimmed[trimmed.index(after: equals)...].trimmed
+            assignments.append(INIAssignment(section: section, key: key, value: value, location: location))
+        }
+        if let pending {
+            diagnostics.append(
+                .init(.error, at: SourceLocation(file: file, line: pending.line), "file ends inside a continued line"))
+        }
+        return (assignments, diagnostics)
+    }
+}
+
+extension StringProtocol {
+    /// The string without leading and trailing spaces and tabs.
+    var trimmed: String {
+        let isBlank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let first = firstIndex(where: { !isBlank($0) }), let last = lastIndex(where: { !isBlank($0) }) else {
+            return ""
+        }
+        return String(self[first...last])
+    }
+}

@@ -1,0 +1,47 @@
+import LLMDProtocol
+
+/// What a method handler knows about the connection a request came on.
+public struct RequestContext: Sendable {
+    public var connectionID: UInt64
+    public var peer: PeerCredentials
+
+    public init(connectionID: UInt64, peer: PeerCredentials) {
+        self.connectionID = connectionID
+        self.peer = peer
+    }
+}
+
+/// Maps method names to handlers, and turns each request into exactly one reply or error.
+///
+/// Later features add methods by registering them; the socket server knows none by name.
+public struct MethodTable: Sendable {
+    public typealias Handler = @Sendable (Request, RequestContext) async throws(ProtocolError) -> JSONObject
+
+    private var handlers: [String: Handler] = [:]
+
+    public init() {}
+
+    public mutating func register(_ method: String, _ handler: @escaping Handler) {
+        precondition(handlers[method] == nil, "method \(method) registered twice")
+        handlers[method] = handler
+    }
+
+    /// Names of all methods, sorted.
+    public var methods: [String] { handlers.keys.sorted() }
+
+    /// Runs the request's handler and returns the reply or error to send.
+    public func handle(_ request: Request, context: RequestContext) async -> ServerMessage {
+        guard let handler = handlers[request.method] else {
+            return .error(
+                id: request.id,
+                ProtocolError(
+                    .unknownMethod, "unknown method '\(request.method)'",
+                    detail: ["method": .string(request.method), "methods": .array(methods.map(JSONValue.string))]))
+        }
+        do {
+            return .reply(id: request.id, result: try await handler(request, context))
+        } catch {
+            return .error(id: request.id, error)
+        }
+    }
+}

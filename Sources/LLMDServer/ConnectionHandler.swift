@@ -1,0 +1,231 @@
+import LLMDCore
+import LLMDProtocol
+import Logging
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `struct ucred` from <sys/socket.h>, which Swift's Glibc module hides behind
+/// `_GNU_SOURCE`: pid_t, uid_t, gid_t, three 32-bit fields in this order on Linux.
+private struct KernelPeerCredentials: Sendable {
+    var pid: Int32
+    var uid: UInt32
+    var gid: UInt32
+}
+
+/// Everything a connection needs from the daemon, shared by all connections.
+struct ConnectionEnvironment: Sendable {
+    var methods: MethodTable
+    var state: DaemonState
+    var registry: ConnectionRegistry
+    var settings: LiveSettings
+    var logger: Logger
+}
+
+/// One client connection: frames lines, checks the peer, dispatches requests, writes replies.
+///
+/// Runs on the channel's event loop. Requests run as tasks so a slow method never
+/// blocks the loop; their replies come back through `channel.writeAndFlush`, which
+/// NIO orders per calling thread.
+final class ConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let environment: ConnectionEnvironment
+    private let id: UInt64
+    private var logger: Logger
+    private var framer: LineFramer
+
+    private enum Phase {
+        /// Waiting for the peer's credentials; bytes are buffered, not processed.
+        case checkingPeer
+        case serving(PeerCredentials)
+        /// Shutdown notice sent: new requests get `daemon.shutting_down`.
+        case draining(PeerCredentials)
+        case closed
+    }
+
+    private var phase = Phase.checkingPeer
+    private var tasks: [UInt64: Task<Void, Never>] = [:]
+    private var nextTaskID: UInt64 = 0
+    /// The peer closed its sending side; close once in-flight replies are written.
+    private var inputClosed = false
+
+    init(environment: ConnectionEnvironment, id: UInt64) {
+        self.environment = environment
+        self.id = id
+        self.logger = environment.logger
+        self.logger[metadataKey: "connection"] = "\(id)"
+        self.framer = LineFramer(maximumLineLength: environment.settings.current.maximumLineLength)
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        environment.state.clientConnected()
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let contextBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        environment.registry.add(
+            id: id, channel: context.channel,
+            beginDraining: { notice in loopBound.value.beginDraining(context: contextBound.value, notice: notice) })
+        guard let provider = context.channel as? SocketOptionProvider else {
+            refuse(context: context, error: ProtocolError(.internalError, "cannot read peer credentials"))
+            return
+        }
+        provider.unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SO_PEERCRED).hop(to: context.eventLoop)
+            .assumeIsolated().whenComplete { (result: Result<KernelPeerCredentials, Error>) in
+                switch result {
+                case .success(let credentials):
+                    self.admitOrRefuse(
+                        context: context,
+                        peer: PeerCredentials(pid: credentials.pid, uid: credentials.uid, gid: credentials.gid))
+                case .failure(let error):
+                    self.refuse(context: context, error: ProtocolError(.internalError, "cannot read peer credentials: \(error)"))
+                }
+            }
+    }
+
+    private func admitOrRefuse(context: ChannelHandlerContext, peer: PeerCredentials) {
+        guard case .checkingPeer = phase else { return }
+        logger[metadataKey: "peer_pid"] = "\(peer.pid)"
+        logger[metadataKey: "peer_uid"] = "\(peer.uid)"
+        let policy = environment.settings.current.peerPolicy
+        let groups = policy.allowedGroup == nil || peer.uid == policy.daemonUID ? [] : SystemUsers.groups(of: peer)
+        guard policy.admits(peer, groups: groups) else {
+            logger.warning("refused connection from uid \(peer.uid)")
+            refuse(context: context, error: policy.refusal(of: peer))
+            return
+        }
+        logger.debug("client connected")
+        phase = .serving(peer)
+        let hello = Hello(
+            protocolVersion: ProtocolVersion.current, daemonVersion: LLMDVersion.string,
+            pid: Int64(environment.state.pid), maximumLineLength: Int64(framer.maximumLineLength))
+        write(context: context, .hello(hello))
+        if environment.registry.isDraining {
+            beginDraining(context: context, notice: environment.registry.shutdownNotice)
+        }
+        processFrames(context: context)
+    }
+
+    private func refuse(context: ChannelHandlerContext, error: ProtocolError) {
+        phase = .closed
+        let line = ServerMessage.error(id: nil, error).encodedLine
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: line))).assumeIsolated()
+            .whenComplete { _ in context.close(promise: nil) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        framer.append(buffer.readableBytesView)
+        processFrames(context: context)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard case ChannelEvent.inputClosed = event else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        // A client may send requests and shut down its side (`… | nc -U`): answer them all.
+        inputClosed = true
+        if let last = framer.finish() { handle(frame: last, context: context) }
+        closeIfFinished(context: context)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        phase = .closed
+        for task in tasks.values { task.cancel() }
+        tasks.removeAll()
+        environment.registry.remove(id: id)
+        environment.state.clientDisconnected()
+        logger.debug("client disconnected")
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        logger.debug("connection error: \(error)")
+        context.close(promise: nil)
+    }
+
+    private func processFrames(context: ChannelHandlerContext) {
+        while isAcceptingFrames, let frame = framer.next() {
+            handle(frame: frame, context: context)
+        }
+    }
+
+    private var isAcceptingFrames: Bool {
+        switch phase {
+        case .serving, .draining: true
+        case .checkingPeer, .closed: false
+        }
+    }
+
+    private func handle(frame: LineFramer.Frame, context: ChannelHandlerContext) {
+        switch frame {
+        case .oversized(let length):
+            let limit = framer.maximumLineLength
+            write(
+                context: context,
+                .error(
+                    id: nil,
+                    ProtocolError(
+                        .lineTooLong, "line of \(length) bytes exceeds the limit of \(limit) bytes",
+                        detail: ["limit": .int(Int64(limit)), "length": .int(Int64(length))])))
+        case .line(let line):
+            switch Request.decode(line: line) {
+            case .failure(let failure):
+                write(context: context, .error(id: failure.id, failure.error))
+            case .success(let request):
+                dispatch(request, context: context)
+            }
+        }
+    }
+
+    private func dispatch(_ request: Request, context: ChannelHandlerContext) {
+        let peer: PeerCredentials
+        switch phase {
+        case .serving(let servingPeer): peer = servingPeer
+        case .draining:
+            write(context: context, .error(id: request.id, ProtocolError(.shuttingDown, "llmd is shutting down")))
+            return
+        case .checkingPeer, .closed: return
+        }
+        let taskID = nextTaskID
+        nextTaskID += 1
+        let environment = self.environment
+        let requestContext = RequestContext(connectionID: id, peer: peer)
+        let channel = context.channel
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        environment.state.requestStarted()
+        tasks[taskID] = Task {
+            let reply = await environment.methods.handle(request, context: requestContext)
+            channel.eventLoop.execute {
+                let (handler, context) = loopBound.value
+                handler.write(context: context, reply)
+                handler.tasks[taskID] = nil
+                environment.state.requestFinished()
+                handler.closeIfFinished(context: context)
+            }
+        }
+    }
+
+    private func write(context: ChannelHandlerContext, _ message: ServerMessage) {
+        guard context.channel.isActive else { return }
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: message.encodedLine)), promise: nil)
+    }
+
+    /// Sends the shutdown notice; the connection closes when its requests are answered.
+    private func beginDraining(context: ChannelHandlerContext, notice: Notice) {
+        guard case .serving(let peer) = phase else { return }
+        phase = .draining(peer)
+        write(context: context, .notice(notice))
+        closeIfFinished(context: context)
+    }
+
+    private func closeIfFinished(context: ChannelHandlerContext) {
+        let draining: Bool
+        if case .draining = phase { draining = true } else { draining = false }
+        guard (inputClosed || draining), tasks.isEmpty, context.channel.isActive else { return }
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,64 @@
+import LLMDProtocol
+import NIOCore
+import Synchronization
+
+/// The live connections, so shutdown can reach each one.
+final class ConnectionRegistry: Sendable {
+    private struct Entry {
+        var channel: Channel
+        var beginDraining: @Sendable (Notice) -> Void
+    }
+
+    private struct State {
+        var entries: [UInt64: Entry] = [:]
+        var nextID: UInt64 = 1
+        var shutdownNotice: Notice?
+    }
+
+    private let state = Mutex(State())
+
+    func makeID() -> UInt64 {
+        state.withLock { state in
+            defer { state.nextID += 1 }
+            return state.nextID
+        }
+    }
+
+    /// - Parameter beginDraining: called on the connection's event loop when the
+    ///   daemon starts shutting down.
+    func add(id: UInt64, channel: Channel, beginDraining: @escaping @Sendable (Notice) -> Void) {
+        state.withLock { $0.entries[id] = Entry(channel: channel, beginDraining: beginDraining) }
+    }
+
+    func remove(id: UInt64) {
+        _ = state.withLock { $0.entries.removeValue(forKey: id) }
+    }
+
+    var count: Int { state.withLock { $0.entries.count } }
+
+    /// Whether shutdown has begun; a connection admitted after that drains at once.
+    var isDraining: Bool { state.withLock { $0.shutdownNotice != nil } }
+
+    var shutdownNotice: Notice {
+        state.withLock { $0.shutdownNotice } ?? Notice(name: Notice.shuttingDown, message: "llmd is shutting down")
+    }
+
+    /// Tells every connection the daemon is going away.
+    func beginDraining(_ notice: Notice) {
+        let entries = state.withLock { state in
+            state.shutdownNotice = notice
+            return Array(state.entries.values)
+        }
+        for entry in entries {
+            entry.channel.eventLoop.execute { entry.beginDraining(notice) }
+        }
+    }
+
+    /// Closes every connection, cancelling whatever they still run.
+    func closeAll() async {
+        let channels = state.withLock { $0.entries.values.map(\.channel) }
+        for channel in channels {
+            try? await channel.close()
+        }
+    }
+}

@@ -1,0 +1,124 @@
+import LLMDCore
+import LLMDProtocol
+import LLMDSystemd
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// Serves protocol v1 on the listening socket until graceful shutdown.
+///
+/// Shutdown: stop accepting, send every client a `shutting_down` notice, let in-flight
+/// requests finish until the deadline, then close whatever remains and remove the
+/// socket file (unless systemd owns it). `run()` returns when all of that is done.
+public final class SocketServer: Service {
+    private let socket: ListeningSocket
+    private let group: EventLoopGroup
+    private let environment: ConnectionEnvironment
+    private let notifier: SystemdNotifier
+    private let logger: Logger
+
+    public init(
+        socket: ListeningSocket,
+        group: EventLoopGroup,
+        methods: MethodTable,
+        state: DaemonState,
+        settings: LiveSettings,
+        notifier: SystemdNotifier,
+        logger: Logger
+    ) {
+        self.socket = socket
+        self.group = group
+        self.environment = ConnectionEnvironment(
+            methods: methods, state: state, registry: ConnectionRegistry(), settings: settings, logger: logger)
+        self.notifier = notifier
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let environment = self.environment
+        let serverChannel = try await ServerBootstrap(group: group)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let handler = ConnectionHandler(environment: environment, id: environment.registry.makeID())
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+            .withBoundSocket(socket.descriptor)
+            .get()
+        logger.info("listening", metadata: ["socket": "\(socket.path)", "pid": "\(environment.state.pid)"])
+        notifier.ready(status: environment.state.statusLine)
+
+        await withGracefulShutdownHandler {
+            _ = try? await serverChannel.closeFuture.get()
+        } onGracefulShutdown: {
+            serverChannel.close(promise: nil)
+        }
+        try? await serverChannel.close()
+        await drain()
+        socket.removeFile()
+        logger.info("stopped")
+    }
+
+    private func drain() async {
+        let timeout = environment.settings.current.shutdownTimeout
+        notifier.stopping(status: "Shutting down: finishing \(environment.state.snapshot.requestsInFlight) requests")
+        let milliseconds = timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
+        environment.registry.beginDraining(
+            Notice(
+                name: Notice.shuttingDown, message: "llmd is shutting down",
+                fields: ["deadline_ms": .int(milliseconds)]))
+        let deadline = ContinuousClock.now + timeout
+        // Shutdown is rare and short: polling keeps this free of wake-up bookkeeping.
+        while environment.state.snapshot.requestsInFlight > 0 || environment.registry.count > 0,
+            ContinuousClock.now < deadline
+        {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        let remaining = environment.state.snapshot.requestsInFlight
+        if remaining > 0 {
+            logger.warning("shutdown deadline passed, cancelling \(remaining) requests")
+        }
+        await environment.registry.closeAll()
+    }
+}
+
+/// Keeps systemd informed: `WATCHDOG=1` at half the watchdog interval, proven by a
+/// round trip through the event loop so a wedged loop stops the pings, and `STATUS=`
+/// whenever the summary changes.
+public struct SystemdHeartbeat: Service {
+    let notifier: SystemdNotifier
+    let state: DaemonState
+    let eventLoop: EventLoop
+
+    public init(notifier: SystemdNotifier, state: DaemonState, eventLoop: EventLoop) {
+        self.notifier = notifier
+        self.state = state
+        self.eventLoop = eventLoop
+    }
+
+    public func run() async throws {
+        let watchdogInterval = notifier.watchdogInterval
+        let period = min(watchdogInterval.map { $0 / 2 } ?? .seconds(2), .seconds(2))
+        var lastStatus = ""
+        var lastWatchdog = ContinuousClock.now
+        while true {
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: period) }
+            } catch {
+                return  // graceful shutdown or cancellation
+            }
+            if let watchdogInterval, ContinuousClock.now - lastWatchdog >= watchdogInterval / 2 {
+                try await eventLoop.submit {}.get()
+                notifier.watchdog()
+                lastWatchdog = .now
+            }
+            let status = state.statusLine
+            if status != lastStatus {
+                notifier.status(status)
+                lastStatus = status
+            }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import CSystemd
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Tells the service manager how the daemon is doing (sd_notify(3)).
+///
+/// Every call is a no-op when `$NOTIFY_SOCKET` is unset, so the daemon behaves the
+/// same in a terminal and under systemd.
+public struct SystemdNotifier: Sendable {
+    public init() {}
+
+    /// Sends newline-separated `KEY=value` assignments.
+    public func notify(_ assignments: String) {
+        _ = sd_notify(0, assignments)
+    }
+
+    public func ready(status: String) { notify("READY=1\nSTATUS=\(status)") }
+    public func status(_ text: String) { notify("STATUS=\(text)") }
+    public func watchdog() { notify("WATCHDOG=1") }
+    public func stopping(status: String) { notify("STOPPING=1\nSTATUS=\(status)") }
+
+    /// Announces a configuration reload; systemd requires the monotonic timestamp with
+    /// `RELOADING=1` for `Type=notify-reload` and uses it for `ExecReload=` bookkeeping.
+    public func reloading() {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let microseconds = UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1000
+        notify("RELOADING=1\nMONOTONIC_USEC=\(microseconds)")
+    }
+
+    /// How often systemd expects `WATCHDOG=1`, or nil when the watchdog is off.
+    /// Callers ping at half this interval, as sd_watchdog_enabled(3) advises.
+    public var watchdogInterval: Duration? {
+        var microseconds: UInt64 = 0
+        guard sd_watchdog_enabled(0, &microseconds) > 0, microseconds > 0 else { return nil }
+        return .microseconds(Int64(microseconds))
+    }
+}
+
+/// Listening sockets handed over by socket activation (sd_listen_fds(3)).
+public enum SocketActivation {
+    /// The first inherited descriptor of `SD_LISTEN_FDS_START`…, or nil when the daemon
+    /// was not socket-activated. Clears `LISTEN_*` so child processes do not inherit them.
+    ///
+    /// - Throws: ``SocketActivationError`` when descriptors were passed but the first is
+    ///   not a listening Unix stream socket.
+    public static func takeListeningSocket() throws(SocketActivationError) -> Int32? {
+        let count = sd_listen_fds(1)
+        guard count > 0 else {
+            if count < 0 { throw SocketActivationError(message: "sd_listen_fds failed: \(String(cString: strerror(-count)))") }
+            return nil
+        }
+        let descriptor = SD_LISTEN_FDS_START
+        guard sd_is_socket_unix(descriptor, Int32(SOCK_STREAM.rawValue), 1, nil, 0) > 0 else {
+            throw SocketActivationError(message: "inherited descriptor \(descriptor) is not a listening Unix stream socket")
+        }
+        for extra in 1..<count {
+            close(descriptor + extra)
+        }
+        return descriptor
+    }
+}
+
+public struct SocketActivationError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
