@@ -92,13 +92,7 @@ let package = Package(
             path: "Tests/LLMDTesting"
         ),
         .testTarget(name: "LLMDProtocolTests", dependencies: ["LLMDProtocol"]),
-        .testTarget(
-            name: "LLMDCoreTests",
-            dependencies: [
-                "LLMDCore",
-                .product(name: "InMemoryLogging", package: "swift-log"),
-            ]
-        ),
+        .testTarget(name: "LLMDCoreTests", dependencies: ["LLMDCore"]),
         .testTarget(
             name: "LLMDIntegrationTests",
             dependencies: ["LLMDTesting", "LLMDClient", "LLMDProtocol"]

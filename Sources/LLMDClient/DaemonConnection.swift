@@ -115,6 +115,11 @@ public final class DaemonConnection {
         Glibc.close(descriptor)
     }
 
+    /// Tells the daemon nothing more will be sent; it answers what it has and closes.
+    public func shutdownWriting() {
+        _ = shutdown(descriptor, Int32(SHUT_WR))
+    }
+
     /// A fresh request id, unique on this connection.
     public func makeRequestID() -> RequestID {
         defer { nextID += 1 }

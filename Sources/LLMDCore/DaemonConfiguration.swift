@@ -116,7 +116,14 @@ extension DaemonConfiguration {
             diagnostics += parsed.diagnostics
         }
         let (config, valueDiagnostics) = build(from: assignments)
-        return (config, diagnostics + valueDiagnostics)
+        // Report in reading order, as a person goes through the files.
+        let fileOrder = Dictionary(files.enumerated().map { ($1.path, $0) }, uniquingKeysWith: { first, _ in first })
+        let ordered = (diagnostics + valueDiagnostics).enumerated().sorted { lhs, rhs in
+            let left = (fileOrder[lhs.element.location.file] ?? 0, lhs.element.location.line, lhs.offset)
+            let right = (fileOrder[rhs.element.location.file] ?? 0, rhs.element.location.line, rhs.offset)
+            return left < right
+        }
+        return (config, ordered.map(\.element))
     }
 }
 

@@ -240,6 +240,7 @@ public struct JSONParser {
             guard let scalar = Unicode.Scalar(codePoint) else { throw error("invalid \\u escape") }
             output.append(contentsOf: UTF8.encode(scalar)!)
         default:
+            index -= 1
             throw error("invalid escape")
         }
     }

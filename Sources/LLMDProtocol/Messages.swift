@@ -170,7 +170,7 @@ public enum ServerMessage: Sendable, Equatable {
     case reply(id: RequestID, result: JSONObject)
     case error(id: RequestID?, ProtocolError)
     case notice(Notice)
-    /// A message type this client does not know; kept whole for those who want it.
+    /// A message type this client does not know, with its members other than `type`.
     case other(type: String, JSONObject)
 
     public var object: JSONObject {
@@ -242,7 +242,9 @@ public enum ServerMessage: Sendable, Equatable {
             for key in ["type", "notice", "message"] { fields[key] = nil }
             return .notice(Notice(name: name, message: object["message"]?.stringValue ?? "", fields: fields))
         default:
-            return .other(type: type, object)
+            var fields = object
+            fields["type"] = nil
+            return .other(type: type, fields)
         }
     }
 }

@@ -1,0 +1,228 @@
+import LLMDProtocol
+import Logging
+import Testing
+
+@testable import LLMDCore
+
+@Suite("Configuration")
+struct ConfigurationTests {
+    private func parse(_ files: (String, String)...) -> (DaemonConfiguration, [ConfigDiagnostic]) {
+        DaemonConfiguration.parse(files: files.map { (path: $0.0, text: $0.1) })
+    }
+
+    @Test("defaults apply with no files")
+    func defaults() {
+        let (config, diagnostics) = parse()
+        #expect(diagnostics.isEmpty)
+        #expect(config == DaemonConfiguration())
+        #expect(config.maximumLineLength == 1 << 20)
+        #expect(config.shutdownTimeout == .seconds(10))
+        #expect(config.logLevel == .info)
+    }
+
+    @Test("every key is read, with comments, blank lines and continuations")
+    func allKeys() {
+        let (config, diagnostics) = parse(
+            (
+                "llmd.conf",
+                """
+                # llmd settings
+                ; another comment
+                [Daemon]
+                Socket = /run/llmd/other.sock
+                SocketMode=0666
+                SocketGroup=llmd
+                LogLevel=Debug
+                MaxLineBytes=64K
+                ShutdownTimeoutSec=\\
+                # a comment inside a continuation is skipped
+                  500ms
+                """
+            ))
+        #expect(diagnostics.isEmpty, "\(diagnostics)")
+        #expect(config.socketPath == "/run/llmd/other.sock")
+        #expect(config.socketMode == 0o666)
+        #expect(config.socketGroup == "llmd")
+        #expect(config.logLevel == .debug)
+        #expect(config.maximumLineLength == 64 * 1024)
+        #expect(config.shutdownTimeout == .milliseconds(500))
+    }
+
+    @Test("drop-ins apply after the main file, and an empty value resets to the default")
+    func dropInsOverride() {
+        let (config, diagnostics) = parse(
+            ("llmd.conf", "[Daemon]\nLogLevel=debug\nMaxLineBytes=2M\n"),
+            ("llmd.conf.d/10-a.conf", "[Daemon]\nLogLevel=error\n"),
+            ("llmd.conf.d/20-b.conf", "[Daemon]\nMaxLineBytes=\n"))
+        #expect(diagnostics.isEmpty)
+        #expect(config.logLevel == .error)
+        #expect(config.maximumLineLength == 1 << 20)
+    }
+
+    @Test("bad values are errors with file and line; unknown keys and sections are warnings")
+    func diagnostics() {
+        let (config, diagnostics) = parse(
+            (
+                "/etc/llmd/llmd.conf",
+                """
+                [Daemon]
+                LogLevel=loud
+                MaxLineBytes=12
+                Colour=blue
+                SocketMode=999
+                Socket=relative.sock
+                ShutdownTimeoutSec=soon
+                [Future]
+                Key=1
+                orphan line
+                """
+            ))
+        #expect(
+            diagnostics.map(\.description) == [
+                "/etc/llmd/llmd.conf:2: error: invalid LogLevel=loud: expected one of trace, debug, info, notice, warning, error, critical",
+                "/etc/llmd/llmd.conf:3: error: invalid MaxLineBytes=12: MaxLineBytes= must be between 1K and 256M, got 12",
+                "/etc/llmd/llmd.conf:4: warning: unknown key 'Colour' in section [Daemon], ignored",
+                "/etc/llmd/llmd.conf:5: error: invalid SocketMode=999: expected an octal mode such as 0660",
+                "/etc/llmd/llmd.conf:6: error: invalid Socket=relative.sock: socket path must be absolute",
+                "/etc/llmd/llmd.conf:7: error: invalid ShutdownTimeoutSec=soon: expected a time span such as 10, 10s, 500ms or 2min",
+                "/etc/llmd/llmd.conf:9: warning: unknown section [Future], ignored",
+                "/etc/llmd/llmd.conf:10: error: expected Key=Value, got 'orphan line'",
+            ])
+        // Rejected values leave the defaults in place.
+        #expect(config.logLevel == .info)
+        #expect(config.maximumLineLength == 1 << 20)
+    }
+
+    @Test("syntax errors: assignments outside sections, broken headers, a dangling continuation")
+    func syntax() {
+        let (_, diagnostics) = parse(("c.conf", "Socket=/x\n[Daemon\n[Daemon]\n=1\nLogLevel=info\\"))
+        #expect(
+            diagnostics.map(\.description) == [
+                "c.conf:1: error: assignment to 'Socket' outside of any section",
+                "c.conf:2: error: malformed section header '[Daemon'",
+                "c.conf:4: error: assignment without a key",
+                "c.conf:5: error: file ends inside a continued line",
+            ])
+    }
+
+    @Test(
+        "time spans in systemd's units",
+        arguments: [("10", 10_000), ("10s", 10_000), ("500ms", 500), ("2min", 120_000), ("1h", 3_600_000), ("1.5s", 1_500)]
+    )
+    func timeSpans(text: String, milliseconds: Int64) throws {
+        #expect(try parseTimeSpan(text) == .milliseconds(milliseconds))
+    }
+
+    @Test("sizes with binary suffixes", arguments: [("4096", 4096), ("64K", 65_536), ("1m", 1 << 20), ("1G", 1 << 30)])
+    func sizes(text: String, bytes: Int) throws {
+        #expect(try parseByteSize(text) == bytes)
+    }
+
+    @Test("settings that need a restart are named on reload")
+    func restartOnly() {
+        var changed = DaemonConfiguration()
+        changed.socketPath = "/x.sock"
+        changed.logLevel = .debug
+        changed.maximumLineLength = 4096
+        #expect(changed.restartOnlyChanges(comparedTo: DaemonConfiguration()) == ["Socket=", "LogLevel="])
+    }
+
+    @Test("default config path: /etc for root, XDG_CONFIG_HOME or ~/.config for users")
+    func defaultPaths() {
+        #expect(ConfigurationFiles.defaultPath(uid: 0, environment: { _ in nil }) == "/etc/llmd/llmd.conf")
+        #expect(
+            ConfigurationFiles.defaultPath(uid: 1000, environment: { ["XDG_CONFIG_HOME": "/cfg", "HOME": "/h"][$0] })
+                == "/cfg/llmd/llmd.conf")
+        #expect(
+            ConfigurationFiles.defaultPath(uid: 1000, environment: { ["HOME": "/home/ann"][$0] })
+                == "/home/ann/.config/llmd/llmd.conf")
+    }
+}
+
+@Suite("Peer policy")
+struct PeerPolicyTests {
+    let policy = PeerPolicy(daemonUID: 1000, allowedGroup: nil)
+
+    @Test("the daemon's own uid and root are admitted, others refused")
+    func ownerAndRoot() {
+        #expect(policy.admits(PeerCredentials(pid: 1, uid: 1000, gid: 1000), groups: []))
+        #expect(policy.admits(PeerCredentials(pid: 1, uid: 0, gid: 0), groups: []))
+        #expect(!policy.admits(PeerCredentials(pid: 1, uid: 1001, gid: 1000), groups: [1000]))
+    }
+
+    @Test("members of the allowed group are admitted by primary or supplementary group")
+    func group() {
+        let grouped = PeerPolicy(daemonUID: 999, allowedGroup: 500)
+        #expect(grouped.admits(PeerCredentials(pid: 1, uid: 1001, gid: 500), groups: []))
+        #expect(grouped.admits(PeerCredentials(pid: 1, uid: 1001, gid: 1001), groups: [27, 500]))
+        #expect(!grouped.admits(PeerCredentials(pid: 1, uid: 1001, gid: 1001), groups: [27]))
+    }
+
+    @Test("a refusal names the code and the peer")
+    func refusal() {
+        let error = policy.refusal(of: PeerCredentials(pid: 5, uid: 65534, gid: 65534))
+        #expect(error.code == .peerRefused)
+        #expect(error.detail["uid"] == 65534)
+    }
+}
+
+@Suite("Method table")
+struct MethodTableTests {
+    let context = RequestContext(connectionID: 1, peer: PeerCredentials(pid: 1, uid: 0, gid: 0))
+
+    @Test("unknown methods get request.unknown_method listing what exists")
+    func unknown() async {
+        var table = MethodTable()
+        table.register("ping") { _, _ in ["pong": true] }
+        let reply = await table.handle(Request(id: .int(4), method: "pong"), context: context)
+        guard case .error(let id, let error) = reply else {
+            Issue.record("expected an error, got \(reply)")
+            return
+        }
+        #expect(id == .int(4))
+        #expect(error.code == .unknownMethod)
+        #expect(error.detail["methods"] == ["ping"])
+    }
+
+    @Test("handler errors become error replies with the request id")
+    func handlerErrors() async {
+        var table = MethodTable()
+        table.register("fail") { request, _ throws(ProtocolError) in
+            _ = try request.params.int("n")
+            return [:]
+        }
+        let reply = await table.handle(Request(id: .string("r"), method: "fail", params: ["n": "x"]), context: context)
+        #expect(reply == .error(id: .string("r"), .invalidParam("n", expected: "an integer", got: "x")))
+    }
+
+    @Test("core methods answer hello, ping and status, and refuse other protocol versions")
+    func coreMethods() async throws {
+        var table = MethodTable()
+        let state = DaemonState(pid: 77, socketPath: "/tmp/s.sock")
+        CoreMethods.register(in: &table, state: state)
+        #expect(table.methods == ["hello", "ping", "status"])
+
+        let hello = await table.handle(Request(id: .int(1), method: "hello", params: ["protocol": 1]), context: context)
+        guard case .reply(_, let result) = hello else { throw Failure("hello failed: \(hello)") }
+        #expect(result["pid"] == 77)
+
+        let wrongVersion = await table.handle(
+            Request(id: .int(2), method: "hello", params: ["protocol": 2]), context: context)
+        guard case .error(_, let error) = wrongVersion else { throw Failure("hello v2 accepted") }
+        #expect(error.code == .unsupportedVersion)
+
+        state.clientConnected()
+        state.requestStarted()
+        let status = await table.handle(Request(id: .int(3), method: "status"), context: context)
+        guard case .reply(_, let fields) = status else { throw Failure("status failed") }
+        #expect(fields["clients"] == 1)
+        #expect(fields["requests_in_flight"] == 1)
+        #expect(fields["socket"] == "/tmp/s.sock")
+        #expect(state.statusLine == "Serving 0 sessions, 1 clients, 1 requests in flight")
+    }
+}
+
+struct Failure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

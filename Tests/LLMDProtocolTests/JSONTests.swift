@@ -1,0 +1,88 @@
+import Testing
+
+@testable import LLMDProtocol
+
+@Suite("JSON codec")
+struct JSONTests {
+    @Test("parses every value kind")
+    func parsesValues() throws {
+        let value = try JSONParser.parse(#" {"a": [1, -2.5, 3e2, true, false, null, "x"], "b": {}} "#)
+        let object = try #require(value.objectValue)
+        #expect(object["a"] == [1, -2.5, 300.0, true, false, nil, "x"])
+        #expect(object["b"] == .object([:]))
+    }
+
+    @Test("keeps 64-bit integers exact and falls back to doubles beyond")
+    func integers() throws {
+        #expect(try JSONParser.parse("9223372036854775807") == .int(Int64.max))
+        #expect(try JSONParser.parse("-9223372036854775808") == .int(Int64.min))
+        #expect(try JSONParser.parse("9223372036854775808") == .double(9_223_372_036_854_775_808))
+        #expect(try JSONParser.parse("0") == .int(0))
+        #expect(try JSONParser.parse("-0.0") == .double(-0.0))
+    }
+
+    @Test("decodes escapes, including surrogate pairs")
+    func escapes() throws {
+        let value = try JSONParser.parse(#""a\"b\\c\/d\b\f\n\r\t\u00e9\ud83d\ude00""#)
+        #expect(value == .string("a\"b\\c/d\u{08}\u{0C}\n\r\té😀"))
+    }
+
+    @Test(
+        "rejects malformed input with a byte offset",
+        arguments: [
+            ("", 0), ("{", 1), ("[1,]", 3), ("{\"a\":1,}", 7), ("01", 1), ("1.", 2), ("-", 1), ("tru", 0),
+            ("\"abc", 4), ("\"\u{01}\"", 1), (#""\x""#, 2), (#""\ud800""#, 7), (#""\udc00""#, 7), ("1 2", 2),
+            ("{1:2}", 1), ("nul", 0), ("1e", 2), ("[1 2]", 3), ("1e999", 0),
+        ])
+    func rejects(input: String, offset: Int) {
+        #expect(throws: JSONSyntaxError.self) { try JSONParser.parse(input) }
+        do {
+            _ = try JSONParser.parse(input)
+        } catch {
+            #expect(error.offset == offset, "\(input): \(error)")
+        }
+    }
+
+    @Test("rejects invalid UTF-8 inside strings")
+    func invalidUTF8() {
+        let bytes: [UInt8] = [0x22, 0x61, 0xC3, 0x22]  // "a<truncated é>"
+        #expect(throws: JSONSyntaxError.self) { try JSONParser.parse(bytes) }
+        let overlong: [UInt8] = [0x22, 0xC0, 0xAF, 0x22]
+        #expect(throws: JSONSyntaxError.self) { try JSONParser.parse(overlong) }
+    }
+
+    @Test("bounds nesting depth")
+    func depth() throws {
+        let deep = String(repeating: "[", count: JSONParser.maximumDepth + 1)
+            + String(repeating: "]", count: JSONParser.maximumDepth + 1)
+        #expect(throws: JSONSyntaxError.self) { try JSONParser.parse(deep) }
+        let allowed = String(repeating: "[", count: JSONParser.maximumDepth)
+            + String(repeating: "]", count: JSONParser.maximumDepth)
+        _ = try JSONParser.parse(allowed)
+    }
+
+    @Test("encodes compactly with escapes and keeps member order")
+    func encodes() {
+        let value: JSONValue = ["type": "x", "s": "q\"\\\n\u{01}é", "n": 1.5, "i": -3, "a": [true, nil]]
+        #expect(value.encodedString == #"{"type":"x","s":"q\"\\\n\u0001é","n":1.5,"i":-3,"a":[true,null]}"#)
+        #expect(JSONValue.double(.nan).encodedString == "null")
+    }
+
+    @Test("round-trips through encode and parse")
+    func roundTrip() throws {
+        let value: JSONValue = [
+            "text": "line\r\n\t😀 \u{7F} \u{1F}", "big": .int(Int64.max), "small": 1e-7, "nested": [["k": [1, 2]]],
+        ]
+        #expect(try JSONParser.parse(value.encoded) == value)
+    }
+
+    @Test("object equality ignores order; the last duplicate key wins")
+    func objects() throws {
+        #expect(JSONObject(dictionaryLiteral: ("a", 1), ("b", 2)) == ["b": 2, "a": 1])
+        let parsed = try #require(try JSONParser.parse(#"{"a":1,"a":2}"#).objectValue)
+        #expect(parsed["a"] == 2)
+        var object: JSONObject = ["a": 1]
+        object["a"] = nil
+        #expect(object.isEmpty)
+    }
+}

@@ -1,0 +1,113 @@
+import Testing
+
+@testable import LLMDProtocol
+
+@Suite("Protocol messages")
+struct MessagesTests {
+    private func decode(_ line: String) -> Result<Request, Request.DecodingFailure> {
+        Request.decode(line: Array(line.utf8))
+    }
+
+    @Test("a request decodes with integer or string ids and optional params")
+    func requests() throws {
+        #expect(try decode(#"{"id":7,"method":"status"}"#).get() == Request(id: .int(7), method: "status"))
+        #expect(
+            try decode(#"{"id":"a","method":"hello","params":{"protocol":1}}"#).get()
+                == Request(id: .string("a"), method: "hello", params: ["protocol": 1]))
+        #expect(try decode(#"{"id":1,"method":"ping","params":null,"extra":true}"#).get().params.isEmpty)
+    }
+
+    @Test(
+        "malformed requests get named errors, with the id when it could be read",
+        arguments: [
+            ("not json", nil, ErrorCode.malformedJSON),
+            ("[1]", nil, .invalidRequest),
+            (#"{"method":"ping"}"#, nil, .invalidRequest),
+            (#"{"id":1.5,"method":"ping"}"#, nil, .invalidRequest),
+            (#"{"id":true,"method":"ping"}"#, nil, .invalidRequest),
+            (#"{"id":3}"#, RequestID.int(3), .invalidRequest),
+            (#"{"id":3,"method":7}"#, .int(3), .invalidRequest),
+            (#"{"id":"q","method":"ping","params":[]}"#, .string("q"), .invalidRequest),
+        ] as [(String, RequestID?, ErrorCode)])
+    func badRequests(line: String, id: RequestID?, code: ErrorCode) {
+        guard case .failure(let failure) = decode(line) else {
+            Issue.record("\(line) decoded")
+            return
+        }
+        #expect(failure.id == id)
+        #expect(failure.error.code == code)
+    }
+
+    @Test("request encoding round-trips")
+    func requestRoundTrip() throws {
+        let request = Request(id: .string("x"), method: "status", params: ["verbose": true])
+        let line = request.encodedLine
+        #expect(line.last == 0x0A)
+        #expect(try decode(String(decoding: line.dropLast(), as: UTF8.self)).get() == request)
+    }
+
+    @Test(
+        "server messages round-trip",
+        arguments: [
+            ServerMessage.hello(Hello(protocolVersion: 1, daemonVersion: "0.1.0", pid: 42, maximumLineLength: 1024)),
+            .reply(id: .int(1), result: ["pong": true]),
+            .error(id: .string("z"), ProtocolError(.unknownMethod, "unknown method 'x'", detail: ["method": "x"])),
+            .error(id: nil, ProtocolError(.lineTooLong, "too long")),
+            .notice(Notice(name: Notice.shuttingDown, message: "bye", fields: ["deadline_ms": 10_000])),
+            .other(type: "event", ["seq": 5, "event": "llm_new_token"]),
+        ])
+    func serverRoundTrip(message: ServerMessage) throws {
+        let line = message.encodedLine
+        #expect(line.last == 0x0A)
+        #expect(try ServerMessage.decode(line: Array(line.dropLast())) == message)
+    }
+
+    @Test("a reply line has type and id first, for people reading the stream")
+    func replyLayout() {
+        let line = String(decoding: ServerMessage.reply(id: .int(9), result: ["a": 1]).encodedLine, as: UTF8.self)
+        #expect(line == "{\"type\":\"reply\",\"id\":9,\"result\":{\"a\":1}}\n")
+    }
+
+    @Test("clients tolerate unknown members in known messages")
+    func unknownMembers() throws {
+        let line = #"{"type":"reply","id":1,"result":{},"future":{"x":1}}"#
+        #expect(try ServerMessage.decode(line: Array(line.utf8)) == .reply(id: .int(1), result: [:]))
+    }
+
+    @Test("parameter accessors name the parameter and the types on mismatch")
+    func paramAccessors() throws {
+        let params: JSONObject = ["protocol": "one", "client": 5, "n": 2.0]
+        #expect(try params.int("n") == 2)
+        #expect(try params.int("missing") == nil)
+        #expect {
+            try params.int("protocol")
+        } throws: { error in
+            let error = error as! ProtocolError
+            return error.code == .invalidParams && error.detail["field"] == "protocol" && error.detail["got"] == "string"
+        }
+        #expect(throws: ProtocolError.self) { try params.string("client") }
+    }
+
+    @Test("error codes have a family")
+    func families() {
+        #expect(ErrorCode.lineTooLong.family == "protocol")
+        #expect(ErrorCode(rawValue: "upstream.rate_limited").family == "upstream")
+    }
+
+    @Test("timestamps are RFC 3339 UTC with milliseconds")
+    func timestamps() {
+        #expect(Timestamp.rfc3339(milliseconds: 0) == "1970-01-01T00:00:00.000Z")
+        #expect(Timestamp.rfc3339(milliseconds: 1_795_269_723_456) == "2026-11-21T14:02:03.456Z")
+    }
+
+    @Test("the socket location follows flag, environment, then per-user default")
+    func socketLocation() {
+        let environment: [String: String] = ["XDG_RUNTIME_DIR": "/run/user/1000", "LLMD_SOCKET": "/tmp/env.sock"]
+        #expect(SocketLocation.defaultPath(uid: 0, environment: { environment[$0] }) == "/run/llmd/llmd.sock")
+        #expect(
+            SocketLocation.defaultPath(uid: 1000, environment: { environment[$0] }) == "/run/user/1000/llmd/llmd.sock")
+        #expect(SocketLocation.defaultPath(uid: 1001, environment: { _ in nil }) == "/run/user/1001/llmd/llmd.sock")
+        #expect(SocketLocation.resolve(explicit: "/x.sock", environment: { environment[$0] }) == "/x.sock")
+        #expect(SocketLocation.resolve(explicit: nil, environment: { environment[$0] }) == "/tmp/env.sock")
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+
+/// A child process started with posix_spawn and reaped with waitpid.
+///
+/// Foundation's `Process` learns of a child's exit through a descriptor the child
+/// inherits; a launcher such as systemd-socket-activate closes it before exec, and
+/// `Process` then blocks its one monitor thread in wait4 on a child that is still
+/// running, stalling every other child it watches. Polling waitpid has no such coupling.
+public final class ChildProcess: @unchecked Sendable {
+    // `pid` is immutable; `termination` is only touched by the test thread that owns the value.
+    public let pid: pid_t
+    private var termination: Termination?
+
+    public enum Termination: Equatable, Sendable {
+        case exited(Int32)
+        case signalled(Int32)
+    }
+
+    /// - Parameters:
+    ///   - outputPath: file receiving both stdout and stderr, or separate files when
+    ///     `errorPath` is given.
+    public init(
+        _ executable: String, _ arguments: [String], environment: [String: String], outputPath: String,
+        errorPath: String? = nil
+    ) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        if let errorPath {
+            posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        } else {
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for pointer in argv + envp { free(pointer) }
+        }
+        var pid: pid_t = 0
+        let status = posix_spawn(&pid, executable, &actions, nil, argv, envp)
+        guard status == 0 else { throw POSIXError(POSIXErrorCode(rawValue: status) ?? .EIO) }
+        self.pid = pid
+    }
+
+    /// Whether the child still runs; reaps it if it has ended.
+    public var isRunning: Bool {
+        if termination != nil { return false }
+        var status: Int32 = 0
+        let result = waitpid(pid, &status, WNOHANG)
+        guard result == pid else { return result == 0 }
+        // WIFEXITED / WEXITSTATUS / WTERMSIG, which Swift does not import as macros.
+        termination = status & 0x7F == 0 ? .exited((status >> 8) & 0xFF) : .signalled(status & 0x7F)
+        return false
+    }
+
+    /// Waits for the child to end; nil when it still runs after `timeout`.
+    public func wait(timeout: Duration) -> Termination? {
+        _ = waitUntil(timeout: timeout) { !isRunning }
+        return termination
+    }
+
+    public func send(signal: Int32) {
+        if termination == nil { kill(pid, signal) }
+    }
+
+    deinit {
+        if isRunning {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import LLMDClient
+
+/// A real `llmd` process on a socket in its own temporary directory.
+///
+/// It is killed and its directory removed when the value goes away, even when the test
+/// that started it fails.
+public final class DaemonProcess: @unchecked Sendable {
+    // Set once in init and only read afterwards, from the test's thread.
+    public let directory: TemporaryDirectory
+    public let socketPath: String
+    public let configPath: String
+    public let logPath: String
+    public let process: ChildProcess
+
+    public struct StartError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Starts `llmd --socket … --config …` and waits until it answers.
+    ///
+    /// - Parameters:
+    ///   - config: the text of llmd.conf.
+    ///   - socketPath: where to listen; by default a fresh path in the daemon's directory.
+    ///   - directoryMode: mode of the temporary directory (0755 lets other users reach the socket).
+    ///   - launcher: a program and arguments to run llmd under (e.g. systemd-socket-activate);
+    ///     the daemon's own arguments follow them.
+    ///   - waitForSocket: false when the launcher, not llmd, creates the socket.
+    public init(
+        config: String = "",
+        socketPath: String? = nil,
+        arguments: [String] = [],
+        environment: [String: String] = [:],
+        directoryMode: Int = 0o700,
+        launcher: [String] = [],
+        waitForSocket: Bool = true
+    ) throws {
+        directory = try TemporaryDirectory(mode: directoryMode)
+        self.socketPath = socketPath ?? directory.file("llmd.sock")
+        configPath = try directory.write("llmd.conf", config)
+        logPath = directory.file("llmd.log")
+
+        var inherited = ProcessInfo.processInfo.environment
+        for name in ["NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "JOURNAL_STREAM", "LLMD_SOCKET", "WATCHDOG_USEC"] {
+            inherited[name] = nil
+        }
+        let daemonArguments = [binDirectory + "/llmd", "--socket", self.socketPath, "--config", configPath] + arguments
+        let command = launcher.isEmpty ? daemonArguments : launcher + daemonArguments
+        process = try ChildProcess(
+            command[0], Array(command.dropFirst()), environment: inherited.merging(environment) { _, new in new },
+            outputPath: logPath)
+
+        guard waitForSocket else { return }
+        let socketPath = self.socketPath
+        let process = self.process
+        let answered = waitUntil(timeout: .seconds(20)) {
+            if !process.isRunning { return true }
+            return (try? DaemonConnection(socketPath: socketPath)).map { $0.close() } != nil
+        }
+        guard answered, process.isRunning else {
+            throw StartError(description: "llmd did not start (running: \(process.isRunning)); log:\n\(log)")
+        }
+    }
+
+    /// Everything the daemon wrote to stdout and stderr so far.
+    public var log: String {
+        (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+    }
+
+    public func connect() throws -> DaemonConnection {
+        try DaemonConnection(socketPath: socketPath)
+    }
+
+    public var pid: Int32 { process.pid }
+
+    public func send(signal: Int32) {
+        process.send(signal: signal)
+    }
+
+    /// Waits for the process to end: how it ended, or nil if it is still running.
+    public func waitForExit(timeout: Duration = .seconds(20)) -> ChildProcess.Termination? {
+        process.wait(timeout: timeout)
+    }
+}
