@@ -71,11 +71,7 @@ let package = Package(
 
         .executableTarget(
             name: "llmd",
-            dependencies: [
-                "LLMDServer",
-                "LLMDCurl",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            dependencies: ["LLMDServer", "LLMDCurl"]
         ),
         .executableTarget(
             name: "llmctl",

@@ -6,16 +6,6 @@ import Musl
 
 /// Finds and reads `llmd.conf` and its drop-ins.
 public enum ConfigurationFiles {
-    /// `/etc/llmd/llmd.conf` for the system instance, `$XDG_CONFIG_HOME/llmd/llmd.conf`
-    /// (default `~/.config`) for a user.
-    public static func defaultPath(uid: UInt32, environment: (String) -> String?) -> String {
-        if uid == 0 { return "/etc/llmd/llmd.conf" }
-        if let configHome = environment("XDG_CONFIG_HOME"), configHome.hasPrefix("/") {
-            return configHome + "/llmd/llmd.conf"
-        }
-        return (environment("HOME") ?? "") + "/.config/llmd/llmd.conf"
-    }
-
     /// Why configuration could not be read at all.
     public struct ReadError: Error, CustomStringConvertible {
         public var path: String

@@ -21,16 +21,30 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// `[Daemon] ShutdownTimeoutSec=`: how long in-flight work may take after SIGTERM.
     public var shutdownTimeout: Duration = .seconds(10)
 
+    /// Where each key was last set, for messages about values only the running system can
+    /// judge (such as a `SocketGroup=` that names no group).
+    public var locations: [String: SourceLocation] = [:]
+
     public init() {}
 
-    /// Settings that need a restart to change: a reload reports them instead of applying them.
-    public func restartOnlyChanges(comparedTo other: DaemonConfiguration) -> [String] {
-        var changed: [String] = []
-        if socketPath != other.socketPath { changed.append("Socket=") }
-        if socketMode != other.socketMode { changed.append("SocketMode=") }
-        if socketGroup != other.socketGroup { changed.append("SocketGroup=") }
-        if logLevel != other.logLevel { changed.append("LogLevel=") }
-        return changed
+    /// What a reload cannot fully apply, as warnings for the log.
+    public func reloadWarnings(comparedTo running: DaemonConfiguration) -> [String] {
+        var warnings: [String] = []
+        if socketPath != running.socketPath {
+            warnings.append("Socket= changed; llmd keeps listening on its current socket until restarted")
+        }
+        if socketMode != running.socketMode {
+            warnings.append("SocketMode= changed; it applies when llmd next creates its socket, at restart")
+        }
+        if socketGroup != running.socketGroup {
+            warnings.append(
+                "SocketGroup= changed; new connections are checked against it now, "
+                    + "the socket file keeps its group until restart")
+        }
+        if logLevel != running.logLevel {
+            warnings.append("LogLevel= changed; it takes effect at the next restart")
+        }
+        return warnings
     }
 }
 
@@ -98,6 +112,7 @@ extension DaemonConfiguration {
             }
             do {
                 try key.apply(&config, assignment.value)
+                config.locations[assignment.key] = assignment.location
             } catch {
                 diagnostics.append(
                     .init(.error, at: assignment.location, "invalid \(assignment.key)=\(assignment.value): \(error.message)"))
@@ -137,18 +152,22 @@ func parseFileMode(_ text: String) throws(ConfigValueError) -> UInt32 {
     return mode
 }
 
-/// A log level name, as swift-log spells them.
+/// A log level by its swift-log name, in any case: `debug`, `Info`, `WARNING`.
+public func logLevel(named text: String) -> Logger.Level? {
+    Logger.Level(rawValue: text.lowercased())
+}
+
 func parseLogLevel(_ text: String) throws(ConfigValueError) -> Logger.Level {
-    guard let level = Logger.Level(rawValue: text.lowercased()) else {
+    guard let level = logLevel(named: text) else {
         let names = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
         throw ConfigValueError("expected one of \(names)")
     }
     return level
 }
 
-/// A byte count with an optional binary suffix: `65536`, `64K`, `1M`, `1G`.
+/// A byte count with an optional binary suffix: `65536`, `64K`, `1M`.
 func parseByteSize(_ text: String) throws(ConfigValueError) -> Int {
-    let multipliers: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
+    let multipliers: [Character: Int] = ["K": 1 << 10, "M": 1 << 20]
     var digits = Substring(text)
     var multiplier = 1
     if let last = digits.last?.uppercased().first, let factor = multipliers[last] {

@@ -63,13 +63,16 @@ public enum INIFile {
                 if line.first == "#" || line.first == ";" { continue }
                 line = continued.text + " " + line
                 pending = nil
+            } else if let first = line.trimmed.first, first == "#" || first == ";" {
+                // A comment ends at its line even when it ends in a backslash, as in systemd.
+                continue
             }
             if line.hasSuffix("\\") {
                 pending = (String(line.dropLast()), startLine)
                 continue
             }
             let trimmed = line.trimmed
-            if trimmed.isEmpty || trimmed.first == "#" || trimmed.first == ";" { continue }
+            if trimmed.isEmpty { continue }
             let location = SourceLocation(file: file, line: startLine)
             if trimmed.first == "[" {
                 guard trimmed.last == "]", trimmed.count > 2 else {

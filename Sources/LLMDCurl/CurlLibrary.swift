@@ -1,14 +1,11 @@
 import CCurl
 
-/// Process-wide libcurl setup and what the linked libcurl can do.
+/// What the linked libcurl can do.
+///
+/// llmd does not call curl_global_init at startup: since libcurl 7.84 it is thread-safe,
+/// so the HTTP engine initialises libcurl on first use and an idle daemon never pays
+/// for TLS library initialisation.
 public enum CurlLibrary {
-    /// Initialises libcurl. Must run once, before any other thread starts, because
-    /// curl_global_init(3) is not thread-safe.
-    public static func initialize() {
-        let status = curl_global_init(Int(CURL_GLOBAL_DEFAULT))
-        precondition(status == CURLE_OK, "curl_global_init failed: \(status.rawValue)")
-    }
-
     /// Version and capabilities, as `llmd --version` prints them.
     public struct Info: Sendable {
         public var version: String

@@ -9,21 +9,25 @@ import UnixSignals
 /// A configuration with errors is refused whole: the old one stays, and the errors
 /// are logged with file and line.
 public struct ConfigReloader: Service {
-    /// Reads the configuration again; returns it with its diagnostics.
-    public typealias Load = @Sendable () -> (DaemonConfiguration, [ConfigDiagnostic])
-    /// Applies an accepted configuration.
-    public typealias Apply = @Sendable (DaemonConfiguration) -> Void
-
-    let load: Load
-    let apply: Apply
     let initial: DaemonConfiguration
+    let load: @Sendable () -> LoadedConfiguration
+    let apply: @Sendable (LoadedConfiguration) -> Void
     let notifier: SystemdNotifier
     let statusLine: @Sendable () -> String
     let logger: Logger
 
+    /// - Parameters:
+    ///   - initial: the configuration as read from the files at startup (before command-line
+    ///     overrides), which the first reload is compared with.
+    ///   - load: reads the configuration again.
+    ///   - apply: puts an accepted configuration into effect.
     public init(
-        initial: DaemonConfiguration, load: @escaping Load, apply: @escaping Apply, notifier: SystemdNotifier,
-        statusLine: @escaping @Sendable () -> String, logger: Logger
+        initial: DaemonConfiguration,
+        load: @escaping @Sendable () -> LoadedConfiguration,
+        apply: @escaping @Sendable (LoadedConfiguration) -> Void,
+        notifier: SystemdNotifier,
+        statusLine: @escaping @Sendable () -> String,
+        logger: Logger
     ) {
         self.initial = initial
         self.load = load
@@ -34,23 +38,23 @@ public struct ConfigReloader: Service {
     }
 
     public func run() async throws {
-        var current = initial
+        var running = initial
         for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
             notifier.reloading()
-            let (candidate, diagnostics) = load()
-            for diagnostic in diagnostics {
+            let candidate = load()
+            for diagnostic in candidate.diagnostics {
                 logger.log(level: diagnostic.severity == .error ? .error : .warning, "\(diagnostic)")
             }
-            if diagnostics.contains(where: { $0.severity == .error }) {
+            if candidate.hasErrors {
                 logger.error("configuration reload failed; keeping the previous configuration")
-                notifier.notify("READY=1\nSTATUS=Reload failed, previous configuration kept. \(statusLine())")
+                notifier.ready(status: "Reload failed, previous configuration kept. \(statusLine())")
                 continue
             }
-            for setting in candidate.restartOnlyChanges(comparedTo: current) {
-                logger.warning("\(setting) changed; it takes effect at the next restart")
+            for warning in candidate.configuration.reloadWarnings(comparedTo: running) {
+                logger.warning("\(warning)")
             }
             apply(candidate)
-            current = candidate
+            running = candidate.configuration
             logger.notice("configuration reloaded")
             notifier.ready(status: statusLine())
         }

@@ -106,6 +106,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             beginDraining(context: context, notice: environment.registry.shutdownNotice)
         }
         processFrames(context: context)
+        finishInput(context: context)
     }
 
     private func refuse(context: ChannelHandlerContext, error: ProtocolError) {
@@ -128,6 +129,13 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
         // A client may send requests and shut down its side (`… | nc -U`): answer them all.
         inputClosed = true
+        finishInput(context: context)
+    }
+
+    /// After the peer's half-close, handles an unterminated last line and closes once
+    /// everything is answered. Waits while the peer check is still pending.
+    private func finishInput(context: ChannelHandlerContext) {
+        guard inputClosed, isAcceptingFrames else { return }
         if let last = framer.finish() { handle(frame: last, context: context) }
         closeIfFinished(context: context)
     }

@@ -18,6 +18,16 @@ public struct ListeningSocket: Sendable {
         ListeningSocket(descriptor: descriptor, path: path, ownsPath: false)
     }
 
+    /// The group of an inherited socket file that its group may write: the `.socket`
+    /// unit's `SocketGroup=`, which llmd admits when llmd.conf names no group of its own,
+    /// so the unit alone decides who may connect. Nil for a socket llmd bound itself.
+    public var activationGroup: UInt32? {
+        guard !ownsPath else { return nil }
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_mode & S_IWGRP != 0 else { return nil }
+        return info.st_gid
+    }
+
     /// Where and how to bind.
     public struct Options: Sendable {
         public var path: String

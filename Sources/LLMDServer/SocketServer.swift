@@ -63,7 +63,10 @@ public final class SocketServer: Service {
 
     private func drain() async {
         let timeout = environment.settings.current.shutdownTimeout
-        notifier.stopping(status: "Shutting down: finishing \(environment.state.snapshot.requestsInFlight) requests")
+        // Ask systemd for the drain time plus a margin, in case TimeoutStopSec= is shorter.
+        notifier.stopping(
+            status: "Shutting down: finishing \(environment.state.snapshot.requestsInFlight) requests",
+            extendTimeout: timeout + .seconds(5))
         let milliseconds = timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
         environment.registry.beginDraining(
             Notice(
@@ -87,6 +90,9 @@ public final class SocketServer: Service {
 /// Keeps systemd informed: `WATCHDOG=1` at half the watchdog interval, proven by a
 /// round trip through the event loop so a wedged loop stops the pings, and `STATUS=`
 /// whenever the summary changes.
+///
+/// Listed before the socket server in the service group, so it stops after the server
+/// has drained and keeps the watchdog fed meanwhile.
 public struct SystemdHeartbeat: Service {
     let notifier: SystemdNotifier
     let state: DaemonState
@@ -101,18 +107,17 @@ public struct SystemdHeartbeat: Service {
     public func run() async throws {
         let watchdogInterval = notifier.watchdogInterval
         let period = min(watchdogInterval.map { $0 / 2 } ?? .seconds(2), .seconds(2))
-        var lastStatus = ""
-        var lastWatchdog = ContinuousClock.now
+        // READY=1 carried the first status line.
+        var lastStatus = state.statusLine
         while true {
             do {
                 try await cancelWhenGracefulShutdown { try await Task.sleep(for: period) }
             } catch {
                 return  // graceful shutdown or cancellation
             }
-            if let watchdogInterval, ContinuousClock.now - lastWatchdog >= watchdogInterval / 2 {
+            if watchdogInterval != nil {
                 try await eventLoop.submit {}.get()
                 notifier.watchdog()
-                lastWatchdog = .now
             }
             let status = state.statusLine
             if status != lastStatus {

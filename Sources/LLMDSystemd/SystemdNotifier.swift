@@ -19,7 +19,11 @@ public struct SystemdNotifier: Sendable {
     public func ready(status: String) { notify("READY=1\nSTATUS=\(status)") }
     public func status(_ text: String) { notify("STATUS=\(text)") }
     public func watchdog() { notify("WATCHDOG=1") }
-    public func stopping(status: String) { notify("STOPPING=1\nSTATUS=\(status)") }
+    /// Announces shutdown and asks for `extendTimeout` from now to finish it.
+    public func stopping(status: String, extendTimeout: Duration) {
+        let microseconds = extendTimeout.components.seconds * 1_000_000 + extendTimeout.components.attoseconds / 1_000_000_000_000
+        notify("STOPPING=1\nEXTEND_TIMEOUT_USEC=\(microseconds)\nSTATUS=\(status)")
+    }
 
     /// Announces a configuration reload; systemd requires the monotonic timestamp with
     /// `RELOADING=1` for `Type=notify-reload` and uses it for `ExecReload=` bookkeeping.

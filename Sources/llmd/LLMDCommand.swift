@@ -1,4 +1,3 @@
-import ArgumentParser
 import LLMDCore
 import LLMDCurl
 import LLMDProtocol
@@ -8,34 +7,43 @@ import Logging
 import NIOPosix
 import ServiceLifecycle
 
+/// Ends the daemon with a documented exit status (llmd(8)).
+struct DaemonExit: Error {
+    var status: Int32
+}
+
 #if canImport(Glibc)
 import Glibc
 #endif
 
 @main
-struct LLMDCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "llmd",
-        abstract: "Serve LLM conversations, calls and their callback events on a Unix socket.",
-        discussion: """
-            Exit status: 0 after a clean shutdown, 1 when the daemon cannot start or fails \
-            (for example another llmd already serves the socket), 64 for bad usage, \
-            78 for a configuration error. See llmd(8).
-            """,
-        version: LLMDCommand.versionText
-    )
+struct LLMDCommand {
+    let options: DaemonOptions
 
-    @Option(name: .long, help: ArgumentHelp("Listen on this socket path.", valueName: "path"))
-    var socket: String?
-
-    @Option(name: .long, help: ArgumentHelp("Read this configuration file instead of the default.", valueName: "path"))
-    var config: String?
-
-    @Option(name: .long, help: ArgumentHelp("Log at this level and above (overrides LogLevel=).", valueName: "level"))
-    var logLevel: String?
-
-    @Flag(name: .long, help: "Check the configuration, print what is wrong with file and line, and exit.")
-    var checkConfig = false
+    static func main() async {
+        let action: DaemonOptions.Action
+        do {
+            action = try DaemonOptions.parse(Array(CommandLine.arguments.dropFirst()))
+        } catch {
+            printError("llmd: \(error)\nTry 'llmd --help' for more information.")
+            exit(64)
+        }
+        switch action {
+        case .help:
+            print(DaemonOptions.usage)
+        case .version:
+            print(versionText)
+        case .run(let options):
+            do {
+                try await LLMDCommand(options: options).run()
+            } catch let exit as DaemonExit {
+                Glibc.exit(exit.status)
+            } catch {
+                printError("llmd: \(error)")
+                exit(1)
+            }
+        }
+    }
 
     static var versionText: String {
         let curl = CurlLibrary.info
@@ -44,31 +52,23 @@ struct LLMDCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        // Before any thread exists: curl_global_init is not thread-safe.
-        CurlLibrary.initialize()
         signal(SIGPIPE, SIG_IGN)
 
         let uid = geteuid()
-        let isSystemInstance = uid == 0
-        let configPath = config ?? ConfigurationFiles.defaultPath(uid: uid, environment: SocketLocation.processEnvironment)
-        let loadConfiguration: ConfigReloader.Load = { [config] in
-            ConfigurationFiles.load(mainPath: configPath, mainFileRequired: config != nil)
+        let instance = options.instance ?? (uid == 0 ? .system : .user)
+        let configPath = options.configPath ?? instance.configPath(environment: SocketLocation.processEnvironment)
+        let load: @Sendable () -> LoadedConfiguration = { [required = options.configPath != nil] in
+            LoadedConfiguration.load(mainPath: configPath, mainFileRequired: required)
         }
-        var (configuration, diagnostics) = loadConfiguration()
-        for diagnostic in diagnostics { printError(diagnostic.description) }
-        if diagnostics.contains(where: { $0.severity == .error }) { throw ExitCode(78) }
-        if let logLevel {
-            guard let level = Logger.Level(rawValue: logLevel) else {
-                throw ValidationError("unknown log level '\(logLevel)'")
-            }
-            configuration.logLevel = level
-        }
-        if checkConfig {
+        let loaded = load()
+        for diagnostic in loaded.diagnostics { printError(diagnostic.description) }
+        if loaded.hasErrors { throw DaemonExit(status: 78) }
+        if options.checkConfig {
             print("\(configPath): configuration OK")
             return
         }
 
-        let level = configuration.logLevel
+        let level = options.logLevel.flatMap(LLMDCore.logLevel(named:)) ?? loaded.configuration.logLevel
         let useJournal = JournalLogHandler.stderrIsJournal()
         LoggingSystem.bootstrap { label -> any LogHandler in
             if useJournal { return JournalLogHandler(label: label, logLevel: level) }
@@ -78,26 +78,20 @@ struct LLMDCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "llmd")
 
-        var group: UInt32?
-        if let groupName = configuration.socketGroup {
-            guard let gid = SystemUsers.groupID(named: groupName) else {
-                printError("\(configPath): SocketGroup=\(groupName): no such group")
-                throw ExitCode(78)
-            }
-            group = gid
-        }
-
         let listeningSocket: ListeningSocket
         do {
-            listeningSocket = try openListeningSocket(
-                configuration: configuration, group: group, isSystemInstance: isSystemInstance)
+            listeningSocket = try openListeningSocket(loaded: loaded, instance: instance, uid: uid)
         } catch {
             printError("llmd: \(error)")
-            throw ExitCode.failure
+            throw DaemonExit(status: 1)
+        }
+        let settingsFor: @Sendable (LoadedConfiguration) -> ReloadableSettings = { loaded in
+            ReloadableSettings(
+                loaded.configuration, uid: uid, group: loaded.socketGroupID ?? listeningSocket.activationGroup)
         }
 
         let state = DaemonState(pid: getpid(), socketPath: listeningSocket.path)
-        let settings = LiveSettings(ReloadableSettings(configuration, uid: uid, group: group))
+        let settings = LiveSettings(settingsFor(loaded))
         var methods = MethodTable()
         CoreMethods.register(in: &methods, state: state)
 
@@ -107,22 +101,15 @@ struct LLMDCommand: AsyncParsableCommand {
             socket: listeningSocket, group: eventLoopGroup, methods: methods, state: state, settings: settings,
             notifier: notifier, logger: logger)
         let reloader = ConfigReloader(
-            initial: configuration,
-            load: loadConfiguration,
-            apply: { new in
-                let group = new.socketGroup.flatMap(SystemUsers.groupID(named:))
-                settings.replace(with: ReloadableSettings(new, uid: uid, group: group))
-            },
+            initial: loaded.configuration, load: load, apply: { settings.replace(with: settingsFor($0)) },
             notifier: notifier, statusLine: { state.statusLine }, logger: logger)
         let heartbeat = SystemdHeartbeat(notifier: notifier, state: state, eventLoop: eventLoopGroup.next())
 
+        // Services stop in reverse order: the server drains first, while the reloader
+        // still owns SIGHUP and the heartbeat still feeds the watchdog.
         let serviceGroup = ServiceGroup(
             configuration: .init(
-                services: [
-                    .init(service: server),
-                    .init(service: heartbeat),
-                    .init(service: reloader),
-                ],
+                services: [.init(service: heartbeat), .init(service: reloader), .init(service: server)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await serviceGroup.run()
@@ -130,22 +117,21 @@ struct LLMDCommand: AsyncParsableCommand {
     }
 
     /// The inherited socket under socket activation, else one bound at the configured path.
-    private func openListeningSocket(
-        configuration: DaemonConfiguration, group: UInt32?, isSystemInstance: Bool
-    ) throws -> ListeningSocket {
+    private func openListeningSocket(loaded: LoadedConfiguration, instance: Instance, uid: UInt32) throws -> ListeningSocket {
         if let descriptor = try SocketActivation.takeListeningSocket() {
             return .inherited(descriptor: descriptor, path: socketPath(of: descriptor))
         }
+        let configuration = loaded.configuration
+        let fromEnvironment = SocketLocation.processEnvironment(SocketLocation.environmentVariable)
         let path =
-            socket ?? SocketLocation.processEnvironment(SocketLocation.environmentVariable).flatMap { $0.isEmpty ? nil : $0 }
-            ?? configuration.socketPath
-            ?? SocketLocation.defaultPath(uid: geteuid(), environment: SocketLocation.processEnvironment)
+            options.socketPath ?? fromEnvironment.flatMap { $0.isEmpty ? nil : $0 } ?? configuration.socketPath
+            ?? instance.socketPath(uid: uid, environment: SocketLocation.processEnvironment)
         return try ListeningSocket.bind(
             .init(
                 path: path,
-                mode: configuration.socketMode ?? (isSystemInstance ? 0o660 : 0o600),
-                group: group,
-                directoryMode: isSystemInstance ? 0o755 : 0o700))
+                mode: configuration.socketMode ?? instance.defaultSocketMode,
+                group: loaded.socketGroupID,
+                directoryMode: instance.directoryMode))
     }
 
     /// The path an inherited socket is bound to, for `status` and logs.

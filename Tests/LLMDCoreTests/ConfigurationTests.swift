@@ -113,29 +113,54 @@ struct ConfigurationTests {
         #expect(try parseTimeSpan(text) == .milliseconds(milliseconds))
     }
 
-    @Test("sizes with binary suffixes", arguments: [("4096", 4096), ("64K", 65_536), ("1m", 1 << 20), ("1G", 1 << 30)])
+    @Test("sizes with binary suffixes", arguments: [("4096", 4096), ("64K", 65_536), ("1m", 1 << 20)])
     func sizes(text: String, bytes: Int) throws {
         #expect(try parseByteSize(text) == bytes)
     }
 
-    @Test("settings that need a restart are named on reload")
-    func restartOnly() {
+    @Test("a reload names what it cannot fully apply")
+    func reloadWarnings() {
         var changed = DaemonConfiguration()
         changed.socketPath = "/x.sock"
         changed.logLevel = .debug
         changed.maximumLineLength = 4096
-        #expect(changed.restartOnlyChanges(comparedTo: DaemonConfiguration()) == ["Socket=", "LogLevel="])
+        #expect(
+            changed.reloadWarnings(comparedTo: DaemonConfiguration()) == [
+                "Socket= changed; llmd keeps listening on its current socket until restarted",
+                "LogLevel= changed; it takes effect at the next restart",
+            ])
+        #expect(DaemonConfiguration().reloadWarnings(comparedTo: DaemonConfiguration()).isEmpty)
     }
 
-    @Test("default config path: /etc for root, XDG_CONFIG_HOME or ~/.config for users")
+    @Test("the location of each applied key is kept")
+    func locations() {
+        let (config, _) = parse(("a.conf", "[Daemon]\nSocketGroup=llmd\n"), ("b.conf", "\n[Daemon]\nSocketGroup=wheel\n"))
+        #expect(config.locations["SocketGroup"] == SourceLocation(file: "b.conf", line: 3))
+    }
+
+    @Test("a comment ending in a backslash does not swallow the next line")
+    func commentBackslash() {
+        let (config, diagnostics) = parse(("c.conf", "# see C:\\\n[Daemon]\nLogLevel=debug\n"))
+        #expect(diagnostics.isEmpty, "\(diagnostics)")
+        #expect(config.logLevel == .debug)
+    }
+
+    @Test("default config path: /etc for the system instance, XDG_CONFIG_HOME or ~/.config for users")
     func defaultPaths() {
-        #expect(ConfigurationFiles.defaultPath(uid: 0, environment: { _ in nil }) == "/etc/llmd/llmd.conf")
+        #expect(Instance.system.configPath(environment: { _ in "/ignored" }) == "/etc/llmd/llmd.conf")
         #expect(
-            ConfigurationFiles.defaultPath(uid: 1000, environment: { ["XDG_CONFIG_HOME": "/cfg", "HOME": "/h"][$0] })
+            Instance.user.configPath(environment: { ["XDG_CONFIG_HOME": "/cfg", "HOME": "/h"][$0] })
                 == "/cfg/llmd/llmd.conf")
-        #expect(
-            ConfigurationFiles.defaultPath(uid: 1000, environment: { ["HOME": "/home/ann"][$0] })
-                == "/home/ann/.config/llmd/llmd.conf")
+        #expect(Instance.user.configPath(environment: { ["HOME": "/home/ann"][$0] }) == "/home/ann/.config/llmd/llmd.conf")
+    }
+
+    @Test("socket defaults per instance")
+    func socketDefaults() {
+        let environment = ["XDG_RUNTIME_DIR": "/run/user/1000"]
+        #expect(Instance.system.socketPath(uid: 999, environment: { environment[$0] }) == "/run/llmd/llmd.sock")
+        #expect(Instance.user.socketPath(uid: 1000, environment: { environment[$0] }) == "/run/user/1000/llmd/llmd.sock")
+        #expect(Instance.system.defaultSocketMode == 0o660)
+        #expect(Instance.user.defaultSocketMode == 0o600)
     }
 }
 

@@ -100,14 +100,21 @@ struct MessagesTests {
         #expect(Timestamp.rfc3339(milliseconds: 1_795_269_723_456) == "2026-11-21T14:02:03.456Z")
     }
 
-    @Test("the socket location follows flag, environment, then per-user default")
+    @Test("a client finds the socket: flag, environment, then its own daemon or the system's")
     func socketLocation() {
         let environment: [String: String] = ["XDG_RUNTIME_DIR": "/run/user/1000", "LLMD_SOCKET": "/tmp/env.sock"]
-        #expect(SocketLocation.defaultPath(uid: 0, environment: { environment[$0] }) == "/run/llmd/llmd.sock")
+        let noVariable: [String: String] = ["XDG_RUNTIME_DIR": "/run/user/1000"]
+        func resolve(_ explicit: String?, uid: UInt32 = 1000, env: [String: String], existing: Set<String> = []) -> String {
+            SocketLocation.resolve(explicit: explicit, uid: uid, environment: { env[$0] }, socketExists: existing.contains)
+        }
+        #expect(resolve("/x.sock", env: environment) == "/x.sock")
+        #expect(resolve(nil, env: environment) == "/tmp/env.sock")
+        #expect(resolve(nil, uid: 0, env: noVariable) == "/run/llmd/llmd.sock")
+        #expect(resolve(nil, env: noVariable) == "/run/user/1000/llmd/llmd.sock")
+        #expect(resolve(nil, env: noVariable, existing: ["/run/llmd/llmd.sock"]) == "/run/llmd/llmd.sock")
         #expect(
-            SocketLocation.defaultPath(uid: 1000, environment: { environment[$0] }) == "/run/user/1000/llmd/llmd.sock")
-        #expect(SocketLocation.defaultPath(uid: 1001, environment: { _ in nil }) == "/run/user/1001/llmd/llmd.sock")
-        #expect(SocketLocation.resolve(explicit: "/x.sock", environment: { environment[$0] }) == "/x.sock")
-        #expect(SocketLocation.resolve(explicit: nil, environment: { environment[$0] }) == "/tmp/env.sock")
+            resolve(nil, env: noVariable, existing: ["/run/llmd/llmd.sock", "/run/user/1000/llmd/llmd.sock"])
+                == "/run/user/1000/llmd/llmd.sock")
+        #expect(SocketLocation.userPath(uid: 1001, environment: { _ in nil }) == "/run/user/1001/llmd/llmd.sock")
     }
 }

@@ -1,0 +1,87 @@
+# llmd: build, test, demo, benchmarks, lint and install.
+#
+# `make test` and `make demo` each work alone on a fresh Debian machine: they install
+# the system packages they need first (`make deps`, idempotent and quiet when done).
+
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+SYSCONFDIR ?= /etc
+BINDIR      = $(PREFIX)/bin
+MANDIR      = $(PREFIX)/share/man
+UNITDIR     = $(PREFIX)/lib/systemd/system
+USERUNITDIR = $(PREFIX)/lib/systemd/user
+SYSUSERSDIR = $(PREFIX)/lib/sysusers.d
+DOCDIR      = $(PREFIX)/share/doc/llmd
+
+SWIFT      ?= swift
+# Release binaries link the Swift runtime statically: llmctl then starts in a few
+# milliseconds instead of paying for dynamic loading of the Swift libraries.
+RELEASE_FLAGS = -c release --static-swift-stdlib
+RELEASE_BIN   = $(shell $(SWIFT) build $(RELEASE_FLAGS) --show-bin-path 2>/dev/null)
+
+# Debian packages: headers for the two C libraries, and the tools tests and lint run
+# (mandoc, systemd-analyze and systemd-socket-activate, setpriv).
+DEB_PACKAGES = libcurl4-openssl-dev libsystemd-dev pkg-config mandoc systemd util-linux procps
+# Benchmarks also compare against Redis and time commands with hyperfine.
+BENCH_PACKAGES = redis-server hyperfine
+
+MANPAGES = man/llmd.8 man/llmctl.1 man/llmd.conf.5 man/llmd-protocol.7
+
+.PHONY: all deps bench-deps build debug test demo bench lint install uninstall clean
+
+all: build
+
+deps:
+	@scripts/install-packages.sh $(DEB_PACKAGES)
+
+bench-deps: deps
+	@scripts/install-packages.sh $(BENCH_PACKAGES)
+
+build: deps
+	$(SWIFT) build $(RELEASE_FLAGS)
+
+debug: deps
+	$(SWIFT) build --build-tests
+
+test: debug
+	$(SWIFT) test --skip-build --disable-xctest
+	@$(MAKE) --no-print-directory lint
+
+demo: build
+	@scripts/demo.sh "$(RELEASE_BIN)"
+
+bench: bench-deps build
+	@scripts/bench.sh "$(RELEASE_BIN)"
+
+lint: deps
+	mandoc -T lint -W warning $(MANPAGES)
+	bash systemd/verify-units.sh "$$($(SWIFT) build --show-bin-path)"
+
+install: build
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(USERUNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/llmd
+	install -m 0755 "$(RELEASE_BIN)/llmd" "$(RELEASE_BIN)/llmctl" $(DESTDIR)$(BINDIR)/
+	for unit in llmd.service llmd.socket; do \
+		sed 's|@bindir@|$(BINDIR)|g' systemd/$$unit.in > $(DESTDIR)$(UNITDIR)/$$unit; \
+		sed 's|@bindir@|$(BINDIR)|g' systemd/user/$$unit.in > $(DESTDIR)$(USERUNITDIR)/$$unit; \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$unit $(DESTDIR)$(USERUNITDIR)/$$unit; \
+	done
+	install -m 0644 systemd/llmd.sysusers $(DESTDIR)$(SYSUSERSDIR)/llmd.conf
+	install -m 0644 man/llmctl.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 man/llmd.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 man/llmd-protocol.7 $(DESTDIR)$(MANDIR)/man7/
+	install -m 0644 man/llmd.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 etc/llmd.conf $(DESTDIR)$(DOCDIR)/llmd.conf.example
+	# An existing configuration is the administrator's: never overwrite it.
+	[ -e $(DESTDIR)$(SYSCONFDIR)/llmd/llmd.conf ] || install -m 0644 etc/llmd.conf $(DESTDIR)$(SYSCONFDIR)/llmd/llmd.conf
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/llmd $(DESTDIR)$(BINDIR)/llmctl \
+		$(DESTDIR)$(UNITDIR)/llmd.service $(DESTDIR)$(UNITDIR)/llmd.socket \
+		$(DESTDIR)$(USERUNITDIR)/llmd.service $(DESTDIR)$(USERUNITDIR)/llmd.socket \
+		$(DESTDIR)$(SYSUSERSDIR)/llmd.conf $(DESTDIR)$(MANDIR)/man1/llmctl.1 $(DESTDIR)$(MANDIR)/man5/llmd.conf.5 \
+		$(DESTDIR)$(MANDIR)/man7/llmd-protocol.7 $(DESTDIR)$(MANDIR)/man8/llmd.8 $(DESTDIR)$(DOCDIR)/llmd.conf.example
+
+clean:
+	rm -rf .build bench-results

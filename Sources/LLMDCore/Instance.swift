@@ -1,0 +1,42 @@
+import LLMDProtocol
+
+/// Which daemon this is: the machine's shared one, or one user's own.
+///
+/// The defaults follow: paths, and the permissions that let a group reach the system
+/// socket. Root runs the system instance unless told otherwise; the system unit passes
+/// `--system` because it runs llmd as its own unprivileged user.
+public enum Instance: String, Sendable, CaseIterable {
+    case system
+    case user
+
+    /// `/etc/llmd/llmd.conf`, or `$XDG_CONFIG_HOME/llmd/llmd.conf` (default `~/.config`).
+    public func configPath(environment: (String) -> String?) -> String {
+        switch self {
+        case .system:
+            return "/etc/llmd/llmd.conf"
+        case .user:
+            if let configHome = environment("XDG_CONFIG_HOME"), configHome.hasPrefix("/") {
+                return configHome + "/llmd/llmd.conf"
+            }
+            return (environment("HOME") ?? "") + "/.config/llmd/llmd.conf"
+        }
+    }
+
+    /// The socket path when neither `--socket`, `$LLMD_SOCKET` nor `Socket=` names one.
+    public func socketPath(uid: UInt32, environment: (String) -> String?) -> String {
+        switch self {
+        case .system: SocketLocation.systemPath
+        case .user: SocketLocation.userPath(uid: uid, environment: environment)
+        }
+    }
+
+    /// 0660 so `SocketGroup=` members can connect to the system socket; 0600 for a user.
+    public var defaultSocketMode: UInt32 {
+        self == .system ? 0o660 : 0o600
+    }
+
+    /// Mode for directories the daemon creates on the way to its socket.
+    public var directoryMode: UInt32 {
+        self == .system ? 0o755 : 0o700
+    }
+}

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Runs every benchmark against the release binaries in BINDIR.
+set -euo pipefail
+bin=${1:?usage: bench.sh BINDIR}
+cd "$(dirname "$0")/.."
+python3 scripts/bench.py "$bin" bench-results

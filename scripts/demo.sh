@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The demo: start llmd on a private socket, talk to it with llmctl, stop it cleanly.
+set -euo pipefail
+bin=${1:?usage: demo.sh BINDIR}
+work=$(mktemp -d /tmp/llmd-demo-XXXXXX)
+daemon_pid=
+cleanup() {
+    [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+socket=$work/llmd.sock
+: > "$work/llmd.conf"
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+
+step "llmd --version"
+"$bin/llmd" --version
+
+step "llmd --socket $socket &"
+"$bin/llmd" --socket "$socket" --config "$work/llmd.conf" &
+daemon_pid=$!
+for _ in $(seq 100); do [ -S "$socket" ] && break; sleep 0.05; done
+
+step "llmctl status"
+"$bin/llmctl" status --socket "$socket"
+
+step "llmctl ping"
+"$bin/llmctl" ping --socket "$socket"
+
+step "llmctl status --json"
+"$bin/llmctl" status --json --socket "$socket"
+
+step "kill -TERM $daemon_pid   # graceful shutdown"
+kill -TERM "$daemon_pid"
+status=0
+wait "$daemon_pid" || status=$?
+daemon_pid=
+echo "llmd exited with status $status; socket removed: $([ -e "$socket" ] && echo no || echo yes)"
+
+step "llmctl status   # no daemon now"
+"$bin/llmctl" status --socket "$socket" || echo "(exit status $?)"
