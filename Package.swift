@@ -89,6 +89,7 @@ let package = Package(
         ),
         .testTarget(name: "LLMDProtocolTests", dependencies: ["LLMDProtocol"]),
         .testTarget(name: "LLMDCoreTests", dependencies: ["LLMDCore"]),
+        .testTarget(name: "LLMDServerTests", dependencies: ["LLMDServer", "LLMDTesting"]),
         .testTarget(
             name: "LLMDIntegrationTests",
             dependencies: ["LLMDTesting", "LLMDClient", "LLMDProtocol"]

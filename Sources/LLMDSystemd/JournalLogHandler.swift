@@ -8,7 +8,7 @@ import Glibc
 /// A swift-log handler that writes structured entries to the journal (sd_journal_sendv).
 ///
 /// Metadata becomes journal fields (`peer_uid` → `LLMD_PEER_UID`), so
-/// `journalctl -u llmd LLMD_SESSION=work` filters on them.
+/// `journalctl -u llmd LLMD_PEER_UID=1000` filters on them.
 public struct JournalLogHandler: LogHandler {
     public var logLevel: Logger.Level
     public var metadata: Logger.Metadata = [:]

@@ -163,6 +163,11 @@ struct DaemonTests {
         #expect(dropIn.status == 78)
         #expect(dropIn.standardError.contains("llmd.conf.d/50-bad.conf:2: error: invalid MaxLineBytes=huge"))
 
+        try directory.write("llmd.conf.d/50-bad.conf", "[Daemon]\n\nSocketGroup=no-such-group-llmd\n")
+        let group = try run(binDirectory + "/llmd", ["--check-config", "--config", config])
+        #expect(group.status == 78)
+        #expect(group.standardError.contains("llmd.conf.d/50-bad.conf:3: error: SocketGroup=no-such-group-llmd: no such group"))
+
         try FileManager.default.removeItem(atPath: directory.file("llmd.conf.d"))
         let good = try run(binDirectory + "/llmd", ["--check-config", "--config", config])
         #expect(good.status == 0, "\(good.standardError)")

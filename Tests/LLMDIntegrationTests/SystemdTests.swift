@@ -46,7 +46,9 @@ struct SystemdTests {
         #expect(readyAgain != nil, "\(notifications.messages)")
 
         daemon.send(signal: SIGTERM)
-        #expect(notifications.waitFor { $0.contains("STOPPING=1") } != nil, "\(notifications.messages)")
+        let stopping = notifications.waitFor { $0.contains("STOPPING=1") }
+        // ShutdownTimeoutSec= defaults to 10 s; llmd asks systemd for that plus 5 s.
+        #expect(stopping?.contains("EXTEND_TIMEOUT_USEC=15000000") == true, "\(notifications.messages)")
         #expect(daemon.waitForExit() == .exited(0))
     }
 
