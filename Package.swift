@@ -13,8 +13,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
-        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // C libraries, each reached only through its Swift wrapper below.
@@ -32,13 +30,23 @@ let package = Package(
         // Wire protocol: JSON codec, line framing, messages, error codes. No I/O, no Foundation.
         .target(name: "LLMDProtocol"),
 
+        // Command lines of llmd and llmctl, parsed without reflection so the CLI starts fast.
+        .target(name: "LLMDCommandLine"),
+
         // Pure daemon logic: configuration, access policy, request routing.
         .target(
             name: "LLMDCore",
             dependencies: [
                 "LLMDProtocol",
+                "LLMDCommandLine",
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+
+        // Services and their ordered graceful shutdown on signals.
+        .target(
+            name: "LLMDLifecycle",
+            dependencies: [.product(name: "Logging", package: "swift-log")]
         ),
 
         // I/O shells around C libraries.
@@ -56,12 +64,11 @@ let package = Package(
             name: "LLMDServer",
             dependencies: [
                 "LLMDCore",
+                "LLMDLifecycle",
                 "LLMDSystemd",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
 
@@ -75,10 +82,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "llmctl",
-            dependencies: [
-                "LLMDClient",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            dependencies: ["LLMDClient", "LLMDCommandLine"]
         ),
 
         // Helpers shared by the test targets: temporary directories, spawning real processes.
@@ -88,8 +92,10 @@ let package = Package(
             path: "Tests/LLMDTesting"
         ),
         .testTarget(name: "LLMDProtocolTests", dependencies: ["LLMDProtocol"]),
+        .testTarget(name: "LLMDCommandLineTests", dependencies: ["LLMDCommandLine"]),
         .testTarget(name: "LLMDCoreTests", dependencies: ["LLMDCore"]),
         .testTarget(name: "LLMDServerTests", dependencies: ["LLMDServer", "LLMDTesting"]),
+        .testTarget(name: "LLMDLifecycleTests", dependencies: ["LLMDLifecycle"]),
         .testTarget(
             name: "LLMDIntegrationTests",
             dependencies: ["LLMDTesting", "LLMDClient", "LLMDProtocol"]

@@ -1,8 +1,11 @@
 import LLMDCore
 import LLMDSystemd
 import Logging
-import ServiceLifecycle
-import UnixSignals
+
+#if canImport(Glibc)
+import Glibc
+#endif
+import LLMDLifecycle
 
 /// Reloads configuration on SIGHUP, telling systemd `RELOADING=1` then `READY=1`.
 ///
@@ -37,9 +40,15 @@ public struct ConfigReloader: Service {
         self.logger = logger
     }
 
-    public func run() async throws {
+    public func run(shutdown: GracefulShutdown) async throws {
+        let signals = UnixSignals([SIGHUP])
+        defer { signals.stop() }
+        await shutdown.cancelling { await self.reload(on: signals.stream) }
+    }
+
+    private func reload(on signals: AsyncStream<Int32>) async {
         var running = initial
-        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+        for await _ in signals {
             notifier.reloading()
             let candidate = load()
             for diagnostic in candidate.diagnostics {

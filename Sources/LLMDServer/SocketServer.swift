@@ -4,7 +4,7 @@ import LLMDSystemd
 import Logging
 import NIOCore
 import NIOPosix
-import ServiceLifecycle
+import LLMDLifecycle
 
 /// Serves protocol v1 on the listening socket until graceful shutdown.
 ///
@@ -35,7 +35,7 @@ public final class SocketServer: Service {
         self.logger = logger
     }
 
-    public func run() async throws {
+    public func run(shutdown: GracefulShutdown) async throws {
         let environment = self.environment
         let serverChannel = try await ServerBootstrap(group: group)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
@@ -50,12 +50,14 @@ public final class SocketServer: Service {
         logger.info("listening", metadata: ["socket": "\(socket.path)", "pid": "\(environment.state.pid)"])
         notifier.ready(status: environment.state.statusLine)
 
-        await withGracefulShutdownHandler {
-            _ = try? await serverChannel.closeFuture.get()
-        } onGracefulShutdown: {
-            serverChannel.close(promise: nil)
+        // Serve until shutdown, or until the listening channel fails.
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { _ = try? await serverChannel.closeFuture.get() }
+            group.addTask { await shutdown.wait() }
+            await group.next()
+            serverChannel.close(promise: nil)  // a future's get() ignores cancellation
+            group.cancelAll()
         }
-        try? await serverChannel.close()
         await drain()
         socket.removeFile()
         logger.info("stopped")
@@ -104,25 +106,28 @@ public struct SystemdHeartbeat: Service {
         self.eventLoop = eventLoop
     }
 
-    public func run() async throws {
+    public func run(shutdown: GracefulShutdown) async throws {
         let watchdogInterval = notifier.watchdogInterval
         let period = min(watchdogInterval.map { $0 / 2 } ?? .seconds(2), .seconds(2))
-        // READY=1 carried the first status line.
-        var lastStatus = state.statusLine
-        while true {
-            do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: period) }
-            } catch {
-                return  // graceful shutdown or cancellation
-            }
-            if watchdogInterval != nil {
-                try await eventLoop.submit {}.get()
-                notifier.watchdog()
-            }
-            let status = state.statusLine
-            if status != lastStatus {
-                notifier.status(status)
-                lastStatus = status
+        let (notifier, state, eventLoop) = (self.notifier, self.state, self.eventLoop)
+        await shutdown.cancelling {
+            // READY=1 carried the first status line.
+            var lastStatus = state.statusLine
+            while true {
+                do {
+                    try await Task.sleep(for: period)
+                    if watchdogInterval != nil {
+                        try await eventLoop.submit {}.get()
+                        notifier.watchdog()
+                    }
+                } catch {
+                    return  // cancelled: shutdown is complete
+                }
+                let status = state.statusLine
+                if status != lastStatus {
+                    notifier.status(status)
+                    lastStatus = status
+                }
             }
         }
     }

@@ -5,7 +5,7 @@ import LLMDServer
 import LLMDSystemd
 import Logging
 import NIOPosix
-import ServiceLifecycle
+import LLMDLifecycle
 
 /// Ends the daemon with a documented exit status (llmd(8)).
 struct DaemonExit: Error {
@@ -30,7 +30,7 @@ struct LLMDCommand {
         }
         switch action {
         case .help:
-            print(DaemonOptions.usage)
+            print(DaemonOptions.command.help(for: []))
         case .version:
             print(versionText)
         case .run(let options):
@@ -107,11 +107,7 @@ struct LLMDCommand {
 
         // Services stop in reverse order: the server drains first, while the reloader
         // still owns SIGHUP and the heartbeat still feeds the watchdog.
-        let serviceGroup = ServiceGroup(
-            configuration: .init(
-                services: [.init(service: heartbeat), .init(service: reloader), .init(service: server)],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
+        let serviceGroup = ServiceGroup(services: [heartbeat, reloader, server], logger: logger)
         try await serviceGroup.run()
         try await eventLoopGroup.shutdownGracefully()
     }

@@ -1,3 +1,4 @@
+import LLMDCommandLine
 import Testing
 
 @testable import LLMDCore
@@ -27,14 +28,14 @@ struct DaemonOptionsTests {
     @Test(
         "usage errors name the argument",
         arguments: [
-            (["--socket"], "--socket needs a value"),
-            (["--frobnicate"], "unknown argument '--frobnicate'"),
-            (["extra"], "unknown argument 'extra'"),
+            (["--socket"], "--socket needs a value (path)"),
+            (["--frobnicate"], "unknown option '--frobnicate'; see 'llmd --help'"),
+            (["extra"], "unexpected argument 'extra'"),
             (["--log-level", "loud"], "unknown log level 'loud'; use trace, debug, info, notice, warning, error or critical"),
             (["--system", "--user"], "--system and --user exclude each other"),
             (["--check-config=yes"], "--check-config takes no value"),
         ])
     func usageErrors(arguments: [String], message: String) {
-        #expect(throws: DaemonOptions.UsageError(description: message)) { try DaemonOptions.parse(arguments) }
+        #expect(throws: UsageError(message)) { try DaemonOptions.parse(arguments) }
     }
 }

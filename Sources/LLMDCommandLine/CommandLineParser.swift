@@ -1,0 +1,240 @@
+/// Declarative command lines for llmd and llmctl: subcommands, options, flags, positionals,
+/// and the help text generated from them.
+///
+/// Why not swift-argument-parser: its reflection-driven parsing made the Swift runtime scan
+/// every protocol conformance in the binary, three quarters of llmctl's start-up
+/// instructions, on a command people type many times a day. This parser does no
+/// reflection; a command is a plain value.
+public struct Command: Sendable {
+    public var name: String
+    public var abstract: String
+    public var discussion: String
+    public var options: [Option]
+    public var positionals: [Positional]
+    public var subcommands: [Command]
+
+    public init(
+        _ name: String, abstract: String, discussion: String = "", options: [Option] = [],
+        positionals: [Positional] = [], subcommands: [Command] = []
+    ) {
+        self.name = name
+        self.abstract = abstract
+        self.discussion = discussion
+        self.options = options
+        self.positionals = positionals
+        self.subcommands = subcommands
+    }
+}
+
+/// A named option: a flag (`--json`) or one taking a value (`--socket PATH`).
+public struct Option: Sendable {
+    /// Every spelling, e.g. `["-s", "--session"]`; the last is the canonical one.
+    public var names: [String]
+    /// Shown in help for an option that takes a value; nil for a flag.
+    public var valueName: String?
+    public var help: String
+
+    public static func flag(_ names: String..., help: String) -> Option {
+        Option(names: names, valueName: nil, help: help)
+    }
+
+    public static func value(_ names: String..., valueName: String, help: String) -> Option {
+        Option(names: names, valueName: valueName, help: help)
+    }
+
+    public var canonicalName: String { names.last! }
+}
+
+/// A positional argument; `repeating` takes all remaining words.
+public struct Positional: Sendable {
+    public var name: String
+    public var help: String
+    public var optional: Bool
+    public var repeating: Bool
+
+    public init(_ name: String, help: String, optional: Bool = false, repeating: Bool = false) {
+        self.name = name
+        self.help = help
+        self.optional = optional
+        self.repeating = repeating
+    }
+}
+
+/// What was given on the command line.
+public struct ParsedCommandLine: Sendable, Equatable {
+    /// The subcommand names after the root, e.g. `["status"]`.
+    public var path: [String]
+    /// Values by canonical option name, in the order given (options may repeat).
+    public var values: [String: [String]]
+    public var flags: Set<String>
+    public var positionals: [String]
+
+    public func value(_ name: String) -> String? { values[name]?.last }
+    public func allValues(_ name: String) -> [String] { values[name] ?? [] }
+    public func flag(_ name: String) -> Bool { flags.contains(name) }
+}
+
+/// The outcome of parsing: run, or show help or the version.
+public enum CommandLineAction: Sendable, Equatable {
+    case run(ParsedCommandLine)
+    /// Help for the command at this path.
+    case help([String])
+    case version
+}
+
+/// A mistake on the command line, worded for the user; the exit status is 64 (EX_USAGE).
+public struct UsageError: Error, Equatable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+    public init(_ message: String) { self.message = message }
+}
+
+extension Command {
+    /// Parses the words after the program name.
+    ///
+    /// `--name value`, `--name=value`, `-n value`; `--` ends options; `-h`/`--help`
+    /// anywhere and `help SUBCOMMAND` ask for help; `--version` for the version.
+    public func parse(_ arguments: [String]) throws(UsageError) -> CommandLineAction {
+        var command = self
+        var parsed = ParsedCommandLine(path: [], values: [:], flags: [], positionals: [])
+        var words = arguments[...]
+        var optionsEnded = false
+        if words.first == "help", !subcommands.isEmpty {
+            return .help(Array(words.dropFirst()))
+        }
+        while let word = words.popFirst() {
+            if !optionsEnded, word == "--" {
+                optionsEnded = true
+            } else if !optionsEnded, word == "-h" || word == "--help" {
+                return .help(parsed.path)
+            } else if !optionsEnded, word == "--version", parsed.path.isEmpty {
+                return .version
+            } else if !optionsEnded, word.hasPrefix("-"), word.count > 1 {
+                try command.parseOption(word, rest: &words, into: &parsed)
+            } else if parsed.positionals.isEmpty, let subcommand = command.subcommands.first(where: { $0.name == word }) {
+                command = subcommand
+                parsed.path.append(word)
+            } else if command.requiresSubcommand {
+                throw UsageError("unknown command '\(word)'; commands: \(command.subcommandList)")
+            } else {
+                parsed.positionals.append(word)
+            }
+        }
+        if command.requiresSubcommand {
+            throw UsageError("missing command; commands: \(command.subcommandList)")
+        }
+        try command.checkPositionals(parsed.positionals)
+        return .run(parsed)
+    }
+
+    private func parseOption(
+        _ word: String, rest: inout ArraySlice<String>, into parsed: inout ParsedCommandLine
+    ) throws(UsageError) {
+        var name = word
+        var inlineValue: String?
+        if let equals = word.firstIndex(of: "="), word.hasPrefix("--") {
+            name = String(word[..<equals])
+            inlineValue = String(word[word.index(after: equals)...])
+        }
+        guard let option = options.first(where: { $0.names.contains(name) }) else {
+            throw UsageError("unknown option '\(name)'" + (helpHint))
+        }
+        guard option.valueName != nil else {
+            if inlineValue != nil { throw UsageError("\(name) takes no value") }
+            parsed.flags.insert(option.canonicalName)
+            return
+        }
+        guard let value = inlineValue ?? rest.popFirst() else {
+            throw UsageError("\(name) needs a value (\(option.valueName!))")
+        }
+        parsed.values[option.canonicalName, default: []].append(value)
+    }
+
+    /// A command with subcommands and no arguments of its own does nothing by itself.
+    private var requiresSubcommand: Bool { !subcommands.isEmpty && positionals.isEmpty }
+
+    private var subcommandList: String { subcommands.map(\.name).joined(separator: ", ") }
+
+    private var helpHint: String {
+        name.isEmpty ? "" : "; see '\(name) --help'"
+    }
+
+    private func checkPositionals(_ given: [String]) throws(UsageError) {
+        let required = positionals.filter { !$0.optional }.count
+        if given.count < required {
+            throw UsageError("missing \(positionals[given.count].name)")
+        }
+        if positionals.last?.repeating != true, given.count > positionals.count {
+            throw UsageError("unexpected argument '\(given[positionals.count])'")
+        }
+    }
+
+    /// The command at `path` below this one, or nil when there is none.
+    public func subcommand(at path: [String]) -> Command? {
+        var command = self
+        for name in path {
+            guard let next = command.subcommands.first(where: { $0.name == name }) else { return nil }
+            command = next
+        }
+        return command
+    }
+
+    /// Help text for the command at `path`, as `--help` prints it.
+    public func help(for path: [String]) -> String {
+        guard let command = subcommand(at: path) else {
+            return "unknown command '\(path.joined(separator: " "))'\n\n" + help(for: [])
+        }
+        let fullName = ([name] + path).joined(separator: " ")
+        var usage = "USAGE: \(fullName)"
+        if !command.subcommands.isEmpty { usage += " <command>" }
+        if !command.options.isEmpty { usage += " [options]" }
+        for positional in command.positionals {
+            let word = "<\(positional.name)>" + (positional.repeating ? "..." : "")
+            usage += positional.optional ? " [\(word)]" : " \(word)"
+        }
+        var sections = [command.abstract, usage]
+        if !command.subcommands.isEmpty {
+            sections.append(
+                "COMMANDS:\n" + table(command.subcommands.map { ($0.name, $0.abstract) })
+                    + "\n\n  See '\(fullName) help <command>' for details.")
+        }
+        if !command.positionals.isEmpty {
+            sections.append("ARGUMENTS:\n" + table(command.positionals.map { ("<\($0.name)>", $0.help) }))
+        }
+        var optionRows = command.options.map { option in
+            (option.names.joined(separator: ", ") + (option.valueName.map { " <\($0)>" } ?? ""), option.help)
+        }
+        optionRows.append(("-h, --help", "Show help."))
+        if path.isEmpty { optionRows.append(("--version", "Show the version.")) }
+        sections.append("OPTIONS:\n" + table(optionRows))
+        if !command.discussion.isEmpty { sections.append(command.discussion) }
+        return sections.joined(separator: "\n\n")
+    }
+
+    /// Two columns, the right one wrapped to fit 80 columns; a long left cell pushes its
+    /// text to the next line.
+    private func table(_ rows: [(String, String)]) -> String {
+        let width = min(max(rows.map(\.0.count).max() ?? 0, 8), 28)
+        let indent = String(repeating: " ", count: width + 4)
+        return rows.map { left, right in
+            let lines = wrap(right, width: 80 - indent.count)
+            let first = left.count <= width
+                ? "  " + left + String(repeating: " ", count: width - left.count) + "  " + lines[0]
+                : "  " + left + "\n" + indent + lines[0]
+            return ([first] + lines.dropFirst().map { indent + $0 }).joined(separator: "\n")
+        }.joined(separator: "\n")
+    }
+
+    private func wrap(_ text: String, width: Int) -> [String] {
+        var lines: [String] = []
+        var line = ""
+        for word in text.split(separator: " ") {
+            if !line.isEmpty, line.count + 1 + word.count > width {
+                lines.append(line)
+                line = ""
+            }
+            line += (line.isEmpty ? "" : " ") + word
+        }
+        return lines + [line]
+    }
+}
