@@ -137,7 +137,7 @@ extension Command {
             inlineValue = String(word[word.index(after: equals)...])
         }
         guard let option = options.first(where: { $0.names.contains(name) }) else {
-            throw UsageError("unknown option '\(name)'" + (helpHint))
+            throw UsageError("unknown option '\(name)'")
         }
         guard option.valueName != nil else {
             if inlineValue != nil { throw UsageError("\(name) takes no value") }
@@ -154,10 +154,6 @@ extension Command {
     private var requiresSubcommand: Bool { !subcommands.isEmpty && positionals.isEmpty }
 
     private var subcommandList: String { subcommands.map(\.name).joined(separator: ", ") }
-
-    private var helpHint: String {
-        name.isEmpty ? "" : "; see '\(name) --help'"
-    }
 
     private func checkPositionals(_ given: [String]) throws(UsageError) {
         let required = positionals.filter { !$0.optional }.count

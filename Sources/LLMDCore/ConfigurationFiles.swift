@@ -37,12 +37,18 @@ public enum ConfigurationFiles {
     }
 
     /// Reads and parses all files. Read failures become an error diagnostic.
-    public static func load(mainPath: String, mainFileRequired: Bool) -> (DaemonConfiguration, [ConfigDiagnostic]) {
+    ///
+    /// - Returns: the configuration, its diagnostics, and the files read in order.
+    public static func load(
+        mainPath: String, mainFileRequired: Bool
+    ) -> (DaemonConfiguration, [ConfigDiagnostic], files: [String]) {
         do {
-            return DaemonConfiguration.parse(files: try read(mainPath: mainPath, mainFileRequired: mainFileRequired))
+            let files = try read(mainPath: mainPath, mainFileRequired: mainFileRequired)
+            let (configuration, diagnostics) = DaemonConfiguration.parse(files: files)
+            return (configuration, diagnostics, files.map(\.path))
         } catch {
             let diagnostic = ConfigDiagnostic(.error, at: SourceLocation(file: error.path, line: 0), error.reason)
-            return (DaemonConfiguration(), [diagnostic])
+            return (DaemonConfiguration(), [diagnostic], [])
         }
     }
 

@@ -28,12 +28,15 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public init() {}
 
     /// What a reload cannot fully apply, as warnings for the log.
-    public func reloadWarnings(comparedTo running: DaemonConfiguration) -> [String] {
+    ///
+    /// - Parameter ignoring: keys whose file value does not matter because something else
+    ///   decides (`--log-level`, `--socket`, socket activation), so changing them changes nothing.
+    public func reloadWarnings(comparedTo running: DaemonConfiguration, ignoring: Set<String> = []) -> [String] {
         var warnings: [String] = []
-        if socketPath != running.socketPath {
+        if socketPath != running.socketPath, !ignoring.contains("Socket") {
             warnings.append("Socket= changed; llmd keeps listening on its current socket until restarted")
         }
-        if socketMode != running.socketMode {
+        if socketMode != running.socketMode, !ignoring.contains("SocketMode") {
             warnings.append("SocketMode= changed; it applies when llmd next creates its socket, at restart")
         }
         if socketGroup != running.socketGroup {
@@ -41,7 +44,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
                 "SocketGroup= changed; new connections are checked against it now, "
                     + "the socket file keeps its group until restart")
         }
-        if logLevel != running.logLevel {
+        if logLevel != running.logLevel, !ignoring.contains("LogLevel") {
             warnings.append("LogLevel= changed; it takes effect at the next restart")
         }
         return warnings
@@ -130,15 +133,9 @@ extension DaemonConfiguration {
             assignments += parsed.assignments
             diagnostics += parsed.diagnostics
         }
-        let (config, valueDiagnostics) = build(from: assignments)
-        // Report in reading order, as a person goes through the files.
-        let fileOrder = Dictionary(files.enumerated().map { ($1.path, $0) }, uniquingKeysWith: { first, _ in first })
-        let ordered = (diagnostics + valueDiagnostics).enumerated().sorted { lhs, rhs in
-            let left = (fileOrder[lhs.element.location.file] ?? 0, lhs.element.location.line, lhs.offset)
-            let right = (fileOrder[rhs.element.location.file] ?? 0, rhs.element.location.line, rhs.offset)
-            return left < right
-        }
-        return (config, ordered.map(\.element))
+        var config = build(from: assignments)
+        config.1 = ConfigDiagnostic.inReadingOrder(diagnostics + config.1, files: files.map(\.path))
+        return config
     }
 }
 

@@ -47,6 +47,9 @@ public struct DaemonOptions: Sendable, Equatable {
         case .run(let result): parsed = result
         }
         var options = DaemonOptions()
+        for name in ["--socket", "--config"] where parsed.value(name)?.isEmpty == true {
+            throw UsageError("\(name) needs a path, not an empty string")
+        }
         options.socketPath = parsed.value("--socket")
         options.configPath = parsed.value("--config")
         if let level = parsed.value("--log-level") {

@@ -33,6 +33,16 @@ public struct ConfigDiagnostic: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String { "\(location): \(severity.rawValue): \(message)" }
+
+    /// Sorted as a person reads the files: by file in the order given, then by line.
+    public static func inReadingOrder(_ diagnostics: [ConfigDiagnostic], files: [String]) -> [ConfigDiagnostic] {
+        let fileOrder = Dictionary(files.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        return diagnostics.enumerated().sorted { lhs, rhs in
+            let left = (fileOrder[lhs.element.location.file] ?? 0, lhs.element.location.line, lhs.offset)
+            let right = (fileOrder[rhs.element.location.file] ?? 0, rhs.element.location.line, rhs.offset)
+            return left < right
+        }.map(\.element)
+    }
 }
 
 /// A `Key=Value` assignment read from a systemd-style INI file.
@@ -60,7 +70,7 @@ public enum INIFile {
             let startLine = pending?.line ?? lineNumber
             if let continued = pending {
                 // A comment inside a continued value is skipped, as systemd does.
-                if line.first == "#" || line.first == ";" { continue }
+                if let first = line.trimmed.first, first == "#" || first == ";" { continue }
                 line = continued.text + " " + line
                 pending = nil
             } else if let first = line.trimmed.first, first == "#" || first == ";" {

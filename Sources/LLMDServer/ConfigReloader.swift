@@ -13,6 +13,7 @@ import LLMDLifecycle
 /// are logged with file and line.
 public struct ConfigReloader: Service {
     let initial: DaemonConfiguration
+    let overridden: Set<String>
     let load: @Sendable () -> LoadedConfiguration
     let apply: @Sendable (LoadedConfiguration) -> Void
     let notifier: SystemdNotifier
@@ -22,10 +23,13 @@ public struct ConfigReloader: Service {
     /// - Parameters:
     ///   - initial: the configuration as read from the files at startup (before command-line
     ///     overrides), which the first reload is compared with.
+    ///   - overridden: keys whose file value is overridden (`LogLevel` by `--log-level`…),
+    ///     so that changing them in the file warrants no warning.
     ///   - load: reads the configuration again.
     ///   - apply: puts an accepted configuration into effect.
     public init(
         initial: DaemonConfiguration,
+        overridden: Set<String>,
         load: @escaping @Sendable () -> LoadedConfiguration,
         apply: @escaping @Sendable (LoadedConfiguration) -> Void,
         notifier: SystemdNotifier,
@@ -33,6 +37,7 @@ public struct ConfigReloader: Service {
         logger: Logger
     ) {
         self.initial = initial
+        self.overridden = overridden
         self.load = load
         self.apply = apply
         self.notifier = notifier
@@ -59,7 +64,7 @@ public struct ConfigReloader: Service {
                 notifier.ready(status: "Reload failed, previous configuration kept. \(statusLine())")
                 continue
             }
-            for warning in candidate.configuration.reloadWarnings(comparedTo: running) {
+            for warning in candidate.configuration.reloadWarnings(comparedTo: running, ignoring: overridden) {
                 logger.warning("\(warning)")
             }
             apply(candidate)

@@ -14,7 +14,8 @@ public struct LoadedConfiguration: Sendable {
     ///
     /// - Parameter mainFileRequired: true when the user named the file; the default may be absent.
     public static func load(mainPath: String, mainFileRequired: Bool) -> LoadedConfiguration {
-        var (configuration, diagnostics) = ConfigurationFiles.load(mainPath: mainPath, mainFileRequired: mainFileRequired)
+        var (configuration, diagnostics, files) = ConfigurationFiles.load(
+            mainPath: mainPath, mainFileRequired: mainFileRequired)
         var groupID: UInt32?
         if let group = configuration.socketGroup {
             groupID = SystemUsers.groupID(named: group)
@@ -23,6 +24,8 @@ public struct LoadedConfiguration: Sendable {
                 diagnostics.append(ConfigDiagnostic(.error, at: location, "SocketGroup=\(group): no such group"))
             }
         }
-        return LoadedConfiguration(configuration: configuration, socketGroupID: groupID, diagnostics: diagnostics)
+        return LoadedConfiguration(
+            configuration: configuration, socketGroupID: groupID,
+            diagnostics: ConfigDiagnostic.inReadingOrder(diagnostics, files: files))
     }
 }

@@ -55,10 +55,10 @@ enum LLMCtl {
             }
         } catch {
             printError("llmctl: \(error)")
-            if case .daemonNotRunning = error {
+            if case .daemonNotRunning(let path) = error {
                 printError(
-                    geteuid() == 0
-                        ? "Start it with: systemctl start llmd.socket   (or run: llmd)"
+                    path == SocketLocation.systemPath
+                        ? "Start it with: systemctl start llmd.socket"
                         : "Start it with: systemctl --user start llmd.socket   (or run: llmd &)")
             }
             exit(error.exitCode)

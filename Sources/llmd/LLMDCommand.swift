@@ -100,8 +100,13 @@ struct LLMDCommand {
         let server = SocketServer(
             socket: listeningSocket, group: eventLoopGroup, methods: methods, state: state, settings: settings,
             notifier: notifier, logger: logger)
+        var overridden: Set<String> = []
+        if options.logLevel != nil { overridden.insert("LogLevel") }
+        if !listeningSocket.ownsPath || options.socketPath != nil || socketFromEnvironment != nil {
+            overridden.formUnion(["Socket", "SocketMode"])
+        }
         let reloader = ConfigReloader(
-            initial: loaded.configuration, load: load, apply: { settings.replace(with: settingsFor($0)) },
+            initial: loaded.configuration, overridden: overridden, load: load, apply: { settings.replace(with: settingsFor($0)) },
             notifier: notifier, statusLine: { state.statusLine }, logger: logger)
         let heartbeat = SystemdHeartbeat(notifier: notifier, state: state, eventLoop: eventLoopGroup.next())
 
@@ -118,9 +123,8 @@ struct LLMDCommand {
             return .inherited(descriptor: descriptor, path: socketPath(of: descriptor))
         }
         let configuration = loaded.configuration
-        let fromEnvironment = SocketLocation.processEnvironment(SocketLocation.environmentVariable)
         let path =
-            options.socketPath ?? fromEnvironment.flatMap { $0.isEmpty ? nil : $0 } ?? configuration.socketPath
+            options.socketPath ?? socketFromEnvironment ?? configuration.socketPath
             ?? instance.socketPath(uid: uid, environment: SocketLocation.processEnvironment)
         return try ListeningSocket.bind(
             .init(
@@ -128,6 +132,11 @@ struct LLMDCommand {
                 mode: configuration.socketMode ?? instance.defaultSocketMode,
                 group: loaded.socketGroupID,
                 directoryMode: instance.directoryMode))
+    }
+
+    /// `$LLMD_SOCKET`, when set and not empty.
+    private var socketFromEnvironment: String? {
+        SocketLocation.processEnvironment(SocketLocation.environmentVariable).flatMap { $0.isEmpty ? nil : $0 }
     }
 
     /// The path an inherited socket is bound to, for `status` and logs.

@@ -19,7 +19,7 @@ struct DaemonOptionsTests {
         #expect(try DaemonOptions.parse([]) == .run(DaemonOptions()))
     }
 
-    @Test("help and version win wherever they stand")
+    @Test("help and version are answered as soon as they are read")
     func helpAndVersion() throws {
         #expect(try DaemonOptions.parse(["--socket", "/x", "-h"]) == .help)
         #expect(try DaemonOptions.parse(["--version", "--bogus"]) == .version)
@@ -29,7 +29,8 @@ struct DaemonOptionsTests {
         "usage errors name the argument",
         arguments: [
             (["--socket"], "--socket needs a value (path)"),
-            (["--frobnicate"], "unknown option '--frobnicate'; see 'llmd --help'"),
+            (["--frobnicate"], "unknown option '--frobnicate'"),
+            (["--socket="], "--socket needs a path, not an empty string"),
             (["extra"], "unexpected argument 'extra'"),
             (["--log-level", "loud"], "unknown log level 'loud'; use trace, debug, info, notice, warning, error or critical"),
             (["--system", "--user"], "--system and --user exclude each other"),

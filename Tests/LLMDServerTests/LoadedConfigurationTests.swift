@@ -1,0 +1,40 @@
+import LLMDCore
+import LLMDTesting
+import Testing
+
+@testable import LLMDServer
+
+@Suite("Loaded configuration")
+struct LoadedConfigurationTests {
+    @Test("a SocketGroup= naming no group is an error at its line, among the others in reading order")
+    func unknownGroup() throws {
+        let directory = try TemporaryDirectory()
+        let main = try directory.write(
+            "llmd.conf", "[Daemon]\nLogLevel=debug\nSocketGroup=no-such-group-llmd\nMaxLineBytes=1\n")
+        let loaded = LoadedConfiguration.load(mainPath: main, mainFileRequired: true)
+        #expect(loaded.hasErrors)
+        #expect(loaded.socketGroupID == nil)
+        #expect(
+            loaded.diagnostics.map(\.description) == [
+                "\(main):3: error: SocketGroup=no-such-group-llmd: no such group",
+                "\(main):4: error: invalid MaxLineBytes=1: MaxLineBytes= must be between 1K and 256M, got 1",
+            ])
+    }
+
+    @Test("an existing group resolves to its gid")
+    func knownGroup() throws {
+        let directory = try TemporaryDirectory()
+        let main = try directory.write("llmd.conf", "[Daemon]\nSocketGroup=root\n")
+        let loaded = LoadedConfiguration.load(mainPath: main, mainFileRequired: true)
+        #expect(!loaded.hasErrors)
+        #expect(loaded.socketGroupID == 0)
+    }
+
+    @Test("a missing default file is fine, a missing named one is an error")
+    func missingFile() throws {
+        let directory = try TemporaryDirectory()
+        #expect(!LoadedConfiguration.load(mainPath: directory.file("none.conf"), mainFileRequired: false).hasErrors)
+        let required = LoadedConfiguration.load(mainPath: directory.file("none.conf"), mainFileRequired: true)
+        #expect(required.diagnostics.map(\.description) == ["\(directory.file("none.conf")): error: No such file or directory"])
+    }
+}
