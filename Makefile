@@ -43,9 +43,9 @@ build: deps
 debug: deps
 	$(SWIFT) build --build-tests
 
-test: debug
+# Lint first, so the test runner's summary is the last thing printed.
+test: debug lint
 	$(SWIFT) test --skip-build --disable-xctest
-	@$(MAKE) --no-print-directory lint
 
 demo: build
 	@scripts/demo.sh "$(RELEASE_BIN)"

@@ -54,6 +54,7 @@ let package = Package(
             name: "LLMDSystemd",
             dependencies: [
                 "CSystemd",
+                "LLMDProtocol",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -50,14 +50,13 @@ public final class DaemonState: Sendable {
     /// The `status` method's result.
     public func statusResult() -> JSONObject {
         let counters = snapshot
-        let uptime = self.uptime.components
         return [
             "version": .string(LLMDVersion.string),
             "protocol": .int(ProtocolVersion.current),
             "pid": .int(Int64(pid)),
             "socket": .string(socketPath),
             "started_at": .string(Timestamp.rfc3339(milliseconds: startedAtMilliseconds)),
-            "uptime_ms": .int(uptime.seconds * 1000 + uptime.attoseconds / 1_000_000_000_000_000),
+            "uptime_ms": .int(uptime.wholeMilliseconds),
             "clients": .int(Int64(counters.clients)),
             "sessions": .int(Int64(counters.sessions)),
             "requests_in_flight": .int(Int64(counters.requestsInFlight)),

@@ -53,21 +53,16 @@ public struct ListeningSocket: Sendable {
     ///   on the path, which is then left alone.
     public static func bind(_ options: Options) throws(ListeningSocketError) -> ListeningSocket {
         let path = options.path
-        guard path.utf8.count < MemoryLayout.size(ofValue: sockaddr_un().sun_path) else {
-            throw .pathTooLong(path: path, limit: MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1)
+        guard path.utf8.count <= UnixSocketAddress.maximumPathLength else {
+            throw .pathTooLong(path: path, limit: UnixSocketAddress.maximumPathLength)
         }
         try createParentDirectories(of: path, mode: options.directoryMode)
         try removeStaleSocket(at: path)
 
         let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { throw .system(operation: "socket", path: path, errno: errno) }
-        var address = makeAddress(path)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        guard bound == 0 else {
+        // The length was checked above, so the address always fits.
+        guard UnixSocketAddress.withAddress(path, { Glibc.bind(descriptor, $0, $1) }) == 0 else {
             let error = errno
             close(descriptor)
             // Another daemon won a race to the same path between our check and bind.
@@ -96,15 +91,6 @@ public struct ListeningSocket: Sendable {
         if ownsPath { unlink(path) }
     }
 
-    private static func makeAddress(_ path: String) -> sockaddr_un {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: path.utf8)
-        }
-        return address
-    }
-
     private static func createParentDirectories(of path: String, mode: UInt32) throws(ListeningSocketError) {
         var prefix = ""
         for component in path.split(separator: "/").dropLast() {
@@ -125,13 +111,7 @@ public struct ListeningSocket: Sendable {
         let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard probe >= 0 else { throw .system(operation: "socket", path: path, errno: errno) }
         defer { close(probe) }
-        var address = makeAddress(path)
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        if connected == 0 {
+        if UnixSocketAddress.withAddress(path, { connect(probe, $0, $1) }) == 0 {
             throw .alreadyRunning(path: path, pid: readGreetingPID(probe))
         }
         guard errno == ECONNREFUSED else { throw .system(operation: "connect", path: path, errno: errno) }

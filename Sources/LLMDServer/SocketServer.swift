@@ -69,11 +69,10 @@ public final class SocketServer: Service {
         notifier.stopping(
             status: "Shutting down: finishing \(environment.state.snapshot.requestsInFlight) requests",
             extendTimeout: timeout + .seconds(5))
-        let milliseconds = timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
         environment.registry.beginDraining(
             Notice(
                 name: Notice.shuttingDown, message: "llmd is shutting down",
-                fields: ["deadline_ms": .int(milliseconds)]))
+                fields: ["deadline_ms": .int(timeout.wholeMilliseconds)]))
         let deadline = ContinuousClock.now + timeout
         // Shutdown is rare and short: polling keeps this free of wake-up bookkeeping.
         while environment.state.snapshot.requestsInFlight > 0 || environment.registry.count > 0,

@@ -1,4 +1,5 @@
 import CSystemd
+import LLMDProtocol
 
 #if canImport(Glibc)
 import Glibc
@@ -21,8 +22,7 @@ public struct SystemdNotifier: Sendable {
     public func watchdog() { notify("WATCHDOG=1") }
     /// Announces shutdown and asks for `extendTimeout` from now to finish it.
     public func stopping(status: String, extendTimeout: Duration) {
-        let microseconds = extendTimeout.components.seconds * 1_000_000 + extendTimeout.components.attoseconds / 1_000_000_000_000
-        notify("STOPPING=1\nEXTEND_TIMEOUT_USEC=\(microseconds)\nSTATUS=\(status)")
+        notify("STOPPING=1\nEXTEND_TIMEOUT_USEC=\(extendTimeout.wholeMicroseconds)\nSTATUS=\(status)")
     }
 
     /// Announces a configuration reload; systemd requires the monotonic timestamp with

@@ -87,7 +87,7 @@ enum LLMCtl {
         let start = ContinuousClock.now
         var reply = try client.ping()
         let elapsed = ContinuousClock.now - start
-        let microseconds = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+        let microseconds = elapsed.wholeMicroseconds
         if parsed.flag("--json") {
             reply["rtt_us"] = .int(microseconds)
             print(JSONValue.object(reply).encodedString)

@@ -120,7 +120,8 @@ struct LLMDCommand {
     /// The inherited socket under socket activation, else one bound at the configured path.
     private func openListeningSocket(loaded: LoadedConfiguration, instance: Instance, uid: UInt32) throws -> ListeningSocket {
         if let descriptor = try SocketActivation.takeListeningSocket() {
-            return .inherited(descriptor: descriptor, path: socketPath(of: descriptor))
+            return .inherited(
+                descriptor: descriptor, path: UnixSocketAddress.boundPath(of: descriptor) ?? "(inherited socket)")
         }
         let configuration = loaded.configuration
         let path =
@@ -137,19 +138,6 @@ struct LLMDCommand {
     /// `$LLMD_SOCKET`, when set and not empty.
     private var socketFromEnvironment: String? {
         SocketLocation.processEnvironment(SocketLocation.environmentVariable).flatMap { $0.isEmpty ? nil : $0 }
-    }
-
-    /// The path an inherited socket is bound to, for `status` and logs.
-    private func socketPath(of descriptor: Int32) -> String {
-        var address = sockaddr_un()
-        var length = socklen_t(MemoryLayout<sockaddr_un>.size)
-        let result = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-        }
-        guard result == 0 else { return "(inherited socket)" }
-        return withUnsafeBytes(of: address.sun_path) { raw in
-            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-        }
     }
 }
 
