@@ -97,6 +97,7 @@ let package = Package(
         .testTarget(name: "LLMDCoreTests", dependencies: ["LLMDCore"]),
         .testTarget(name: "LLMDServerTests", dependencies: ["LLMDServer", "LLMDTesting"]),
         .testTarget(name: "LLMDLifecycleTests", dependencies: ["LLMDLifecycle"]),
+        .testTarget(name: "LLMDSystemdTests", dependencies: ["LLMDSystemd"]),
         .testTarget(
             name: "LLMDIntegrationTests",
             dependencies: ["LLMDTesting", "LLMDClient", "LLMDProtocol"]

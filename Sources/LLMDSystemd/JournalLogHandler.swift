@@ -74,14 +74,19 @@ public struct JournalLogHandler: LogHandler {
         }
     }
 
-    /// Whether stderr is connected to the journal, per `$JOURNAL_STREAM` (systemd.exec(5)):
-    /// its `device:inode` must match stderr's, or stderr was redirected since.
+    /// Whether stderr is connected to the journal, per `$JOURNAL_STREAM` (systemd.exec(5)).
     public static func stderrIsJournal() -> Bool {
-        guard let value = getenv("JOURNAL_STREAM").map({ String(cString: $0) }) else { return false }
-        let parts = value.split(separator: ":")
+        isJournal(descriptor: STDERR_FILENO, journalStream: getenv("JOURNAL_STREAM").map { String(cString: $0) })
+    }
+
+    /// Whether `descriptor` is the stream `journalStream` (`device:inode`) names; false
+    /// when it was redirected since systemd set the variable.
+    static func isJournal(descriptor: Int32, journalStream: String?) -> Bool {
+        guard let journalStream else { return false }
+        let parts = journalStream.split(separator: ":")
         guard parts.count == 2, let device = UInt64(parts[0]), let inode = UInt64(parts[1]) else { return false }
         var info = stat()
-        guard fstat(STDERR_FILENO, &info) == 0 else { return false }
+        guard fstat(descriptor, &info) == 0 else { return false }
         return UInt64(info.st_dev) == device && UInt64(info.st_ino) == inode
     }
 }
