@@ -30,6 +30,10 @@ let package = Package(
         // Wire protocol: JSON codec, line framing, messages, error codes. No I/O, no Foundation.
         .target(name: "LLMDProtocol"),
 
+        // OpenAI-compatible wire formats: server-sent events and, later, request and response
+        // bodies. Pure, so every upstream quirk is testable without a socket.
+        .target(name: "LLMDOpenAI", dependencies: ["LLMDProtocol"]),
+
         // Command lines of llmd and llmctl, parsed without reflection so the CLI starts fast.
         .target(name: "LLMDCommandLine"),
 
@@ -94,6 +98,7 @@ let package = Package(
         ),
         .testTarget(name: "LLMDProtocolTests", dependencies: ["LLMDProtocol"]),
         .testTarget(name: "LLMDCommandLineTests", dependencies: ["LLMDCommandLine"]),
+        .testTarget(name: "LLMDOpenAITests", dependencies: ["LLMDOpenAI"]),
         .testTarget(name: "LLMDCoreTests", dependencies: ["LLMDCore"]),
         .testTarget(name: "LLMDServerTests", dependencies: ["LLMDServer", "LLMDTesting"]),
         .testTarget(name: "LLMDLifecycleTests", dependencies: ["LLMDLifecycle"]),

@@ -100,7 +100,11 @@ extension Command {
         var words = arguments[...]
         var optionsEnded = false
         if words.first == "help", !subcommands.isEmpty {
-            return .help(Array(words.dropFirst()))
+            let path = Array(words.dropFirst())
+            guard subcommand(at: path) != nil else {
+                throw UsageError("unknown command '\(path.joined(separator: " "))'; commands: \(subcommandList)")
+            }
+            return .help(path)
         }
         while let word = words.popFirst() {
             if !optionsEnded, word == "--" {

@@ -75,8 +75,9 @@ public final class SocketServer: Service {
                 fields: ["deadline_ms": .int(timeout.wholeMilliseconds)]))
         let deadline = ContinuousClock.now + timeout
         // Shutdown is rare and short: polling keeps this free of wake-up bookkeeping.
+        // A second SIGTERM cancels this task: stop waiting and close what remains.
         while environment.state.snapshot.requestsInFlight > 0 || environment.registry.count > 0,
-            ContinuousClock.now < deadline
+            ContinuousClock.now < deadline, !Task.isCancelled
         {
             try? await Task.sleep(for: .milliseconds(5))
         }

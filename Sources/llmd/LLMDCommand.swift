@@ -102,9 +102,9 @@ struct LLMDCommand {
             notifier: notifier, logger: logger)
         var overridden: Set<String> = []
         if options.logLevel != nil { overridden.insert("LogLevel") }
-        if !listeningSocket.ownsPath || options.socketPath != nil || socketFromEnvironment != nil {
-            overridden.formUnion(["Socket", "SocketMode"])
-        }
+        if options.socketPath != nil || socketFromEnvironment != nil { overridden.insert("Socket") }
+        // Under socket activation the .socket unit decides the path and the mode.
+        if !listeningSocket.ownsPath { overridden.formUnion(["Socket", "SocketMode"]) }
         let reloader = ConfigReloader(
             initial: loaded.configuration, overridden: overridden, load: load, apply: { settings.replace(with: settingsFor($0)) },
             notifier: notifier, statusLine: { state.statusLine }, logger: logger)

@@ -68,6 +68,7 @@ struct CommandLineParserTests {
             (["status", "--socket"], "--socket needs a value (path)"),
             (["status", "--json=yes"], "--json takes no value"),
             (["status", "extra"], "unexpected argument 'extra'"),
+            (["help", "bogus"], "unknown command 'bogus'; commands: status, send"),
         ])
     func errors(arguments: [String], message: String) {
         #expect(throws: UsageError(message)) { try tool.parse(arguments) }

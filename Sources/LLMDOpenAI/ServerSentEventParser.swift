@@ -1,0 +1,156 @@
+/// One server-sent event, as the HTML standard's EventSource defines it.
+public struct ServerSentEvent: Sendable, Equatable {
+    /// The `event:` field; nil means the default type, `message`.
+    public var type: String?
+    /// The `data:` lines joined by `\n`, as raw UTF-8 bytes: OpenAI puts JSON here, and the
+    /// JSON parser validates it, so the bytes are not decoded twice.
+    public var data: [UInt8]
+    /// The `id:` field in force when the event was dispatched.
+    public var lastEventID: String?
+
+    public init(type: String? = nil, data: [UInt8], lastEventID: String? = nil) {
+        self.type = type
+        self.data = data
+        self.lastEventID = lastEventID
+    }
+
+    /// Whether this is OpenAI's end-of-stream marker, `data: [DONE]`.
+    public var isDone: Bool { data.elementsEqual("[DONE]".utf8) }
+}
+
+/// Parses a `text/event-stream` body into events: a pure state machine fed bytes as they
+/// arrive, split anywhere.
+///
+/// Follows the HTML standard's parsing rules: lines end in CRLF, LF or CR (a CRLF split
+/// across two reads counts once); a leading BOM is skipped; `:` starts a comment; a field
+/// without a colon has an empty value; one space after the colon is dropped; `data` lines
+/// accumulate; a blank line dispatches; a `retry` with non-digits and an `id` containing
+/// NUL are ignored. Unlike a browser it bounds an event's size, since the peer is a remote
+/// server the daemon does not control.
+public struct ServerSentEventParser: Sendable {
+    /// Why the stream cannot be parsed further.
+    public enum Failure: Error, Sendable, Equatable {
+        /// One event or line grew beyond the limit (bytes).
+        case eventTooLarge(limit: Int)
+    }
+
+    /// What the end of the stream left behind.
+    public struct Remainder: Sendable, Equatable {
+        /// Data of an event whose closing blank line never came; the standard discards it,
+        /// the caller may still want to report it.
+        public var undispatchedData: [UInt8]?
+        /// Whether the stream ended in the middle of a line.
+        public var endedMidLine: Bool
+    }
+
+    public let maximumEventSize: Int
+    /// The last `retry:` value, in milliseconds.
+    public private(set) var reconnectionTime: Int?
+    /// Comments seen (`: keep-alive`); servers send them to keep idle connections open.
+    public private(set) var commentCount = 0
+
+    private var line: [UInt8] = []
+    private var data: [UInt8] = []
+    private var hasData = false
+    private var eventType: String?
+    private var lastEventID: String?
+    private var skipNextLF = false
+    private var atStreamStart = true
+    private var bomBytesSeen = 0
+
+    public init(maximumEventSize: Int = 16 << 20) {
+        self.maximumEventSize = maximumEventSize
+    }
+
+    /// Parses `bytes` and appends every event they complete to `events`.
+    ///
+    /// - Throws: ``Failure/eventTooLarge(limit:)``; the parser is then unusable.
+    public mutating func parse(_ bytes: some Sequence<UInt8>, into events: inout [ServerSentEvent]) throws(Failure) {
+        for byte in bytes {
+            if atStreamStart {
+                // The UTF-8 BOM (EF BB BF) may only open the stream.
+                let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
+                if byte == bom[bomBytesSeen] {
+                    bomBytesSeen += 1
+                    if bomBytesSeen == bom.count { atStreamStart = false }
+                    continue
+                }
+                atStreamStart = false
+                if bomBytesSeen > 0 {
+                    // Not a BOM after all: those bytes were content.
+                    for earlier in bom[0..<bomBytesSeen] { try consume(earlier, into: &events) }
+                }
+            }
+            try consume(byte, into: &events)
+        }
+    }
+
+    /// Ends the stream, reporting what was left incomplete.
+    public mutating func finish() -> Remainder {
+        let endedMidLine = !line.isEmpty
+        var events: [ServerSentEvent] = []
+        if endedMidLine {
+            // A last line without terminator still counts as a line, but its event is
+            // never dispatched: no blank line followed it.
+            processLine(into: &events)
+        }
+        return Remainder(undispatchedData: hasData ? data : nil, endedMidLine: endedMidLine)
+    }
+
+    private mutating func consume(_ byte: UInt8, into events: inout [ServerSentEvent]) throws(Failure) {
+        switch byte {
+        case 0x0A where skipNextLF:
+            skipNextLF = false
+        case 0x0A, 0x0D:
+            skipNextLF = byte == 0x0D
+            processLine(into: &events)
+        default:
+            skipNextLF = false
+            line.append(byte)
+            if line.count + data.count > maximumEventSize { throw .eventTooLarge(limit: maximumEventSize) }
+        }
+    }
+
+    private mutating func processLine(into events: inout [ServerSentEvent]) {
+        defer { line.removeAll(keepingCapacity: true) }
+        if line.isEmpty {
+            dispatch(into: &events)
+            return
+        }
+        if line[0] == UInt8(ascii: ":") {
+            commentCount += 1
+            return
+        }
+        let colon = line.firstIndex(of: UInt8(ascii: ":"))
+        let name = line[..<(colon ?? line.endIndex)]
+        var valueStart = colon.map { line.index(after: $0) } ?? line.endIndex
+        if valueStart < line.endIndex, line[valueStart] == UInt8(ascii: " ") { valueStart += 1 }
+        let value = line[valueStart...]
+
+        // Byte comparisons: this runs once per streamed token.
+        if name.elementsEqual("data".utf8) {
+            if hasData { data.append(0x0A) }
+            data.append(contentsOf: value)
+            hasData = true
+        } else if name.elementsEqual("event".utf8) {
+            eventType = String(decoding: value, as: UTF8.self)
+        } else if name.elementsEqual("id".utf8), !value.contains(0) {
+            lastEventID = String(decoding: value, as: UTF8.self)
+        } else if name.elementsEqual("retry".utf8), !value.isEmpty,
+            value.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
+        {
+            reconnectionTime = Int(String(decoding: value, as: UTF8.self))
+        }
+        // Other fields are ignored, as the standard says.
+    }
+
+    private mutating func dispatch(into events: inout [ServerSentEvent]) {
+        defer {
+            data.removeAll(keepingCapacity: true)
+            hasData = false
+            eventType = nil
+        }
+        guard hasData else { return }
+        events.append(ServerSentEvent(type: eventType, data: data, lastEventID: lastEventID))
+    }
+}
