@@ -189,7 +189,7 @@ func parseTimeSpan(_ text: String) throws(ConfigValueError) -> Duration {
         unit = candidate.milliseconds
         break
     }
-    guard let value = Double(number.trimmed), value >= 0, value.isFinite, value * Double(unit) < 1e12 else {
+    guard let value = Double(number.trimmingBlanks), value >= 0, value.isFinite, value * Double(unit) < 1e12 else {
         throw ConfigValueError("expected a time span such as 10, 10s, 500ms or 2min")
     }
     return .milliseconds(Int64((value * Double(unit)).rounded()))

@@ -1,3 +1,5 @@
+import LLMDProtocol
+
 /// Where a configuration line came from, for messages like `llmd.conf:12: …`.
 public struct SourceLocation: Sendable, Equatable, CustomStringConvertible {
     public var file: String
@@ -70,10 +72,10 @@ public enum INIFile {
             let startLine = pending?.line ?? lineNumber
             if let continued = pending {
                 // A comment inside a continued value is skipped, as systemd does.
-                if let first = line.trimmed.first, first == "#" || first == ";" { continue }
+                if let first = line.trimmingBlanks.first, first == "#" || first == ";" { continue }
                 line = continued.text + " " + line
                 pending = nil
-            } else if let first = line.trimmed.first, first == "#" || first == ";" {
+            } else if let first = line.trimmingBlanks.first, first == "#" || first == ";" {
                 // A comment ends at its line even when it ends in a backslash, as in systemd.
                 continue
             }
@@ -81,7 +83,7 @@ public enum INIFile {
                 pending = (String(line.dropLast()), startLine)
                 continue
             }
-            let trimmed = line.trimmed
+            let trimmed = line.trimmingBlanks
             if trimmed.isEmpty { continue }
             let location = SourceLocation(file: file, line: startLine)
             if trimmed.first == "[" {
@@ -97,7 +99,7 @@ public enum INIFile {
                 diagnostics.append(.init(.error, at: location, "expected Key=Value, got '\(trimmed)'"))
                 continue
             }
-            let key = trimmed[..<equals].trimmed
+            let key = trimmed[..<equals].trimmingBlanks
             guard !key.isEmpty else {
                 diagnostics.append(.init(.error, at: location, "assignment without a key"))
                 continue
@@ -106,7 +108,7 @@ public enum INIFile {
                 diagnostics.append(.init(.error, at: location, "assignment to '\(key)' outside of any section"))
                 continue
             }
-            let value = trimmed[trimmed.index(after: equals)...].trimmed
+            let value = trimmed[trimmed.index(after: equals)...].trimmingBlanks
             assignments.append(INIAssignment(section: section, key: key, value: value, location: location))
         }
         if let pending {
@@ -114,16 +116,5 @@ public enum INIFile {
                 .init(.error, at: SourceLocation(file: file, line: pending.line), "file ends inside a continued line"))
         }
         return (assignments, diagnostics)
-    }
-}
-
-extension StringProtocol {
-    /// The string without leading and trailing spaces and tabs.
-    var trimmed: String {
-        let isBlank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
-        guard let first = firstIndex(where: { !isBlank($0) }), let last = lastIndex(where: { !isBlank($0) }) else {
-            return ""
-        }
-        return String(self[first...last])
     }
 }

@@ -37,6 +37,36 @@ extension ErrorCode {
     /// The peer's uid or group may not use this daemon (detail: `uid`, `gid`).
     public static let peerRefused: ErrorCode = "auth.peer_refused"
 
+    // Upstream: the LLM server a call goes to.
+    /// 400: the server rejected the request as malformed (detail: `status`, `provider_code`).
+    public static let upstreamBadRequest: ErrorCode = "upstream.bad_request"
+    /// 401: the API key is missing or wrong.
+    public static let upstreamUnauthorized: ErrorCode = "upstream.unauthorized"
+    /// 403: the key may not use this model or endpoint.
+    public static let upstreamForbidden: ErrorCode = "upstream.forbidden"
+    /// 404: no such model or endpoint.
+    public static let upstreamNotFound: ErrorCode = "upstream.not_found"
+    /// 409: a conflict the server says may pass.
+    public static let upstreamConflict: ErrorCode = "upstream.conflict"
+    /// 429: too many requests; retried, honouring `Retry-After`.
+    public static let upstreamRateLimited: ErrorCode = "upstream.rate_limited"
+    /// 429 with `insufficient_quota`: the account is out of credit; not retried.
+    public static let upstreamQuotaExceeded: ErrorCode = "upstream.quota_exceeded"
+    /// 5xx: the server failed.
+    public static let upstreamServerError: ErrorCode = "upstream.server_error"
+    /// Any other HTTP error status.
+    public static let upstreamHTTPError: ErrorCode = "upstream.http_error"
+    /// The server could not be reached: DNS, refused or reset connection, TLS.
+    public static let upstreamUnreachable: ErrorCode = "upstream.unreachable"
+    /// 408, or a connect, idle or total timeout of llmd's own (detail: `timeout`).
+    public static let upstreamTimeout: ErrorCode = "upstream.timeout"
+    /// The server sent an error object in the middle of a stream.
+    public static let upstreamStreamError: ErrorCode = "upstream.stream_error"
+    /// The stream ended before `[DONE]`; what arrived is kept.
+    public static let upstreamStreamCut: ErrorCode = "upstream.stream_cut"
+    /// The server sent something that is not the OpenAI wire format.
+    public static let upstreamProtocol: ErrorCode = "upstream.protocol"
+
     // The daemon itself.
     /// The daemon is shutting down and takes no new work.
     public static let shuttingDown: ErrorCode = "daemon.shutting_down"

@@ -1,0 +1,196 @@
+import LLMDProtocol
+
+/// A chat message as the Chat Completions API takes it.
+public struct ChatMessage: Sendable, Equatable {
+    public var role: String
+    public var content: String
+
+    public init(role: String, content: String) {
+        self.role = role
+        self.content = content
+    }
+}
+
+/// What an LLM call sends: chat messages to `/chat/completions`, or a prompt to the legacy
+/// `/completions` endpoint (what LangChain's `OpenAI()` LLM calls).
+public enum ModelInput: Sendable, Equatable {
+    case messages([ChatMessage])
+    case prompt(String)
+
+    /// The endpoint path below the provider's base URL (which ends in `/v1`).
+    public var path: String {
+        switch self {
+        case .messages: "/chat/completions"
+        case .prompt: "/completions"
+        }
+    }
+}
+
+/// Sampling and length options; `nil` leaves the server's default.
+public struct GenerationOptions: Sendable, Equatable {
+    public var temperature: Double?
+    public var maximumTokens: Int?
+    public var stop: [String] = []
+    public var seed: Int64?
+    public var topP: Double?
+    /// Further members passed to the server as they are (`presence_penalty`, `logit_bias`…).
+    public var passThrough: JSONObject = [:]
+
+    public init() {}
+}
+
+/// Which name the server wants for the output length limit: current OpenAI models reject
+/// `max_tokens` and take `max_completion_tokens`; most compatible servers know only the former.
+public enum MaximumTokensParameter: String, Sendable {
+    case maxTokens = "max_tokens"
+    case maxCompletionTokens = "max_completion_tokens"
+}
+
+/// One request to an OpenAI-compatible server.
+public struct CompletionRequest: Sendable, Equatable {
+    public var model: String
+    public var input: ModelInput
+    public var options: GenerationOptions
+    public var stream: Bool
+    /// Ask for a final usage chunk when streaming (`stream_options.include_usage`); some
+    /// servers reject the member, and the provider then turns it off.
+    public var includeUsageInStream: Bool
+    public var maximumTokensParameter: MaximumTokensParameter
+
+    public init(
+        model: String, input: ModelInput, options: GenerationOptions = GenerationOptions(), stream: Bool,
+        includeUsageInStream: Bool = true, maximumTokensParameter: MaximumTokensParameter = .maxTokens
+    ) {
+        self.model = model
+        self.input = input
+        self.options = options
+        self.stream = stream
+        self.includeUsageInStream = includeUsageInStream
+        self.maximumTokensParameter = maximumTokensParameter
+    }
+
+    /// The JSON request body.
+    public var body: [UInt8] {
+        var object: JSONObject = ["model": .string(model)]
+        switch input {
+        case .messages(let messages):
+            object["messages"] = .array(
+                messages.map { ["role": .string($0.role), "content": .string($0.content)] })
+        case .prompt(let prompt):
+            object["prompt"] = .string(prompt)
+        }
+        if let temperature = options.temperature { object["temperature"] = .double(temperature) }
+        if let maximumTokens = options.maximumTokens {
+            // The legacy endpoint only ever knew max_tokens.
+            let name = input.path == "/completions" ? MaximumTokensParameter.maxTokens : maximumTokensParameter
+            object[name.rawValue] = .int(Int64(maximumTokens))
+        }
+        if !options.stop.isEmpty { object["stop"] = .array(options.stop.map(JSONValue.string)) }
+        if let seed = options.seed { object["seed"] = .int(seed) }
+        if let topP = options.topP { object["top_p"] = .double(topP) }
+        for member in options.passThrough { object[member.key] = member.value }
+        if stream {
+            object["stream"] = true
+            if includeUsageInStream { object["stream_options"] = ["include_usage": true] }
+        }
+        return JSONValue.object(object).encoded
+    }
+}
+
+/// Token counts a server reported for a call.
+public struct Usage: Sendable, Equatable {
+    public var promptTokens: Int
+    public var completionTokens: Int
+    /// Prompt tokens served from the provider's cache (billed at a lower rate).
+    public var cachedPromptTokens: Int?
+    /// Completion tokens spent on hidden reasoning.
+    public var reasoningTokens: Int?
+
+    public init(promptTokens: Int, completionTokens: Int, cachedPromptTokens: Int? = nil, reasoningTokens: Int? = nil) {
+        self.promptTokens = promptTokens
+        self.completionTokens = completionTokens
+        self.cachedPromptTokens = cachedPromptTokens
+        self.reasoningTokens = reasoningTokens
+    }
+
+    public var totalTokens: Int { promptTokens + completionTokens }
+
+    /// Reads an OpenAI `usage` object; nil when it is absent, null or lacks the counts.
+    init?(json: JSONValue?) {
+        guard let object = json?.objectValue, let prompt = object["prompt_tokens"]?.intValue,
+            let completion = object["completion_tokens"]?.intValue
+        else { return nil }
+        self.init(
+            promptTokens: Int(prompt), completionTokens: Int(completion),
+            cachedPromptTokens: object["prompt_tokens_details"]?.objectValue?["cached_tokens"]?.intValue.map(Int.init),
+            reasoningTokens: object["completion_tokens_details"]?.objectValue?["reasoning_tokens"]?.intValue.map(Int.init))
+    }
+}
+
+/// A complete (non-streamed) answer.
+public struct Completion: Sendable, Equatable {
+    public var text: String
+    public var finishReason: String?
+    public var usage: Usage?
+    public var model: String?
+}
+
+/// What one streamed chunk carried.
+public struct StreamChunk: Sendable, Equatable {
+    /// New text (a chat delta's `content`, or a legacy choice's `text`); empty when none.
+    public var text: String
+    public var finishReason: String?
+    public var usage: Usage?
+    public var model: String?
+
+    public init(text: String = "", finishReason: String? = nil, usage: Usage? = nil, model: String? = nil) {
+        self.text = text
+        self.finishReason = finishReason
+        self.usage = usage
+        self.model = model
+    }
+}
+
+/// Decoding of server bodies, for both endpoints.
+public enum OpenAIWire {
+    /// Decodes the `data` of one stream event (not `[DONE]`).
+    ///
+    /// - Throws: the server's error when the chunk is an error object (servers send those
+    ///   mid-stream on a 200 response), or `upstream.protocol` for anything unreadable.
+    public static func decodeChunk(_ data: [UInt8]) throws(UpstreamError) -> StreamChunk {
+        let object = try parseObject(data)
+        if let error = UpstreamError.fromErrorBody(object, status: nil) { throw error }
+        let choice = object["choices"]?.arrayValue?.first?.objectValue
+        let text = choice?["delta"]?.objectValue?["content"]?.stringValue ?? choice?["text"]?.stringValue ?? ""
+        return StreamChunk(
+            text: text, finishReason: choice?["finish_reason"]?.stringValue, usage: Usage(json: object["usage"]),
+            model: object["model"]?.stringValue)
+    }
+
+    /// Decodes a complete response body.
+    public static func decodeCompletion(_ body: [UInt8]) throws(UpstreamError) -> Completion {
+        let object = try parseObject(body)
+        if let error = UpstreamError.fromErrorBody(object, status: nil) { throw error }
+        guard let choice = object["choices"]?.arrayValue?.first?.objectValue else {
+            throw UpstreamError(.upstreamProtocol, "response has no choices")
+        }
+        let text = choice["message"]?.objectValue?["content"]?.stringValue ?? choice["text"]?.stringValue ?? ""
+        return Completion(
+            text: text, finishReason: choice["finish_reason"]?.stringValue, usage: Usage(json: object["usage"]),
+            model: object["model"]?.stringValue)
+    }
+
+    static func parseObject(_ bytes: [UInt8]) throws(UpstreamError) -> JSONObject {
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(bytes)
+        } catch {
+            let preview = String(decoding: bytes.prefix(200), as: UTF8.self)
+            throw UpstreamError(.upstreamProtocol, "server sent a body that is not JSON (\(error)): \(preview)")
+        }
+        guard let object = value.objectValue else {
+            throw UpstreamError(.upstreamProtocol, "server sent JSON that is not an object")
+        }
+        return object
+    }
+}

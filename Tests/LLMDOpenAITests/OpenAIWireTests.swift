@@ -1,0 +1,128 @@
+import LLMDProtocol
+import Testing
+
+@testable import LLMDOpenAI
+
+@Suite("OpenAI wire format")
+struct OpenAIWireTests {
+    private func json(_ bytes: [UInt8]) throws -> JSONObject {
+        try #require(try JSONParser.parse(bytes).objectValue)
+    }
+
+    @Test("a streaming chat request asks for usage and names the length limit as the provider wants")
+    func chatRequest() throws {
+        var options = GenerationOptions()
+        options.temperature = 0.2
+        options.maximumTokens = 64
+        options.stop = ["\n\nHuman:"]
+        options.seed = 7
+        options.topP = 0.9
+        options.passThrough = ["presence_penalty": 0.5]
+        let request = CompletionRequest(
+            model: "gpt-4o-mini", input: .messages([ChatMessage(role: "user", content: "Hi")]), options: options,
+            stream: true, maximumTokensParameter: .maxCompletionTokens)
+        let body = try json(request.body)
+        #expect(body["model"] == "gpt-4o-mini")
+        #expect(body["messages"] == [["role": "user", "content": "Hi"]])
+        #expect(body["max_completion_tokens"] == 64)
+        #expect(body["max_tokens"] == nil)
+        #expect(body["stop"] == ["\n\nHuman:"])
+        #expect(body["seed"] == 7)
+        #expect(body["top_p"] == 0.9)
+        #expect(body["temperature"] == 0.2)
+        #expect(body["presence_penalty"] == 0.5)
+        #expect(body["stream"] == true)
+        #expect(body["stream_options"] == ["include_usage": true])
+        #expect(request.input.path == "/chat/completions")
+    }
+
+    @Test("the legacy completions request sends a prompt and max_tokens; usage can be left out of streams")
+    func legacyRequest() throws {
+        var options = GenerationOptions()
+        options.maximumTokens = 16
+        let request = CompletionRequest(
+            model: "gpt-3.5-turbo-instruct", input: .prompt("Say hi"), options: options, stream: true,
+            includeUsageInStream: false, maximumTokensParameter: .maxCompletionTokens)
+        let body = try json(request.body)
+        #expect(body["prompt"] == "Say hi")
+        #expect(body["max_tokens"] == 16)
+        #expect(body["stream_options"] == nil)
+        #expect(request.input.path == "/completions")
+        #expect(try json(CompletionRequest(model: "m", input: .prompt("x"), stream: false).body)["stream"] == nil)
+    }
+
+    @Test("stream chunks: chat deltas, legacy text, finish reason, the final usage chunk")
+    func chunks() throws {
+        let delta = try OpenAIWire.decodeChunk(
+            Array(#"{"id":"c1","object":"chat.completion.chunk","model":"gpt-4o","choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}]}"#.utf8))
+        #expect(delta == StreamChunk(text: "Hel", model: "gpt-4o"))
+        let finish = try OpenAIWire.decodeChunk(
+            Array(#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}"#.utf8))
+        #expect(finish.finishReason == "stop" && finish.text.isEmpty && finish.usage == nil)
+        let legacy = try OpenAIWire.decodeChunk(
+            Array(#"{"object":"text_completion","choices":[{"text":" world","index":0,"finish_reason":null}]}"#.utf8))
+        #expect(legacy.text == " world")
+        let usage = try OpenAIWire.decodeChunk(
+            Array(#"{"choices":[],"usage":{"prompt_tokens":12,"completion_tokens":5,"total_tokens":17,"prompt_tokens_details":{"cached_tokens":8},"completion_tokens_details":{"reasoning_tokens":2}}}"#.utf8))
+        #expect(usage.usage == Usage(promptTokens: 12, completionTokens: 5, cachedPromptTokens: 8, reasoningTokens: 2))
+        #expect(usage.usage?.totalTokens == 17)
+    }
+
+    @Test("an error object mid-stream is a named error, in each server's dialect")
+    func streamErrors() {
+        let bodies = [
+            #"{"error":{"message":"The server had an error","type":"server_error","code":null}}"#,
+            #"{"object":"error","message":"boom","type":"InternalServerError","code":500}"#,
+            #"{"error":"model crashed"}"#,
+        ]
+        for body in bodies {
+            #expect(throws: UpstreamError.self) { try OpenAIWire.decodeChunk(Array(body.utf8)) }
+            do {
+                _ = try OpenAIWire.decodeChunk(Array(body.utf8))
+            } catch {
+                #expect(error.code == .upstreamStreamError, "\(body)")
+                #expect(error.failure == .transport)
+            }
+        }
+        #expect(throws: UpstreamError(.upstreamProtocol, "server sent JSON that is not an object")) {
+            try OpenAIWire.decodeChunk(Array("[1]".utf8))
+        }
+    }
+
+    @Test("complete responses for both endpoints")
+    func completions() throws {
+        let chat = try OpenAIWire.decodeCompletion(
+            Array(#"{"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"Hello!"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11}}"#.utf8))
+        #expect(chat == Completion(text: "Hello!", finishReason: "stop", usage: Usage(promptTokens: 9, completionTokens: 2), model: "gpt-4o"))
+        let legacy = try OpenAIWire.decodeCompletion(
+            Array(#"{"choices":[{"text":"Hi","index":0,"finish_reason":"length"}]}"#.utf8))
+        #expect(legacy.text == "Hi" && legacy.finishReason == "length" && legacy.usage == nil)
+    }
+
+    @Test(
+        "HTTP errors are named by status and body",
+        arguments: [
+            (429, #"{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}"#, ErrorCode.upstreamRateLimited, "Rate limit reached"),
+            (429, #"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}"#, .upstreamQuotaExceeded, "You exceeded your current quota"),
+            (401, #"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}"#, .upstreamUnauthorized, "Incorrect API key provided"),
+            (400, #"{"object":"error","message":"stream_options is not supported","type":"BadRequestError","code":400}"#, .upstreamBadRequest, "stream_options is not supported"),
+            (404, #"{"error":"model 'x' not found"}"#, .upstreamNotFound, "model 'x' not found"),
+            (502, "<html>Bad Gateway</html>", .upstreamServerError, "HTTP 502: <html>Bad Gateway</html>"),
+            (418, "", .upstreamHTTPError, "HTTP 418"),
+        ])
+    func httpErrors(status: Int, body: String, code: ErrorCode, message: String) {
+        let error = UpstreamError.fromResponse(status: status, body: Array(body.utf8))
+        #expect(error.code == code)
+        #expect(error.message == message)
+        #expect(error.status == status)
+        #expect(error.protocolError.detail["status"] == .int(Int64(status)))
+    }
+
+    @Test("quota exhaustion is not retried, rate limiting is")
+    func quotaVersusRate() {
+        let quota = UpstreamError.fromResponse(
+            status: 429, body: Array(#"{"error":{"message":"q","code":"insufficient_quota"}}"#.utf8))
+        #expect(!quota.failure.isRetryable)
+        #expect(UpstreamError.fromResponse(status: 429, body: []).failure.isRetryable)
+    }
+}
