@@ -21,7 +21,7 @@ RELEASE_BIN   = $(shell $(SWIFT) build $(RELEASE_FLAGS) --show-bin-path 2>/dev/n
 
 # Debian packages: headers for the two C libraries, and the tools tests and lint run
 # (mandoc, systemd-analyze and systemd-socket-activate, setpriv).
-DEB_PACKAGES = libcurl4-openssl-dev libsystemd-dev pkg-config mandoc systemd util-linux procps
+DEB_PACKAGES = libcurl4-openssl-dev libsystemd-dev pkg-config mandoc systemd util-linux
 # Benchmarks also compare against Redis and time commands with hyperfine.
 BENCH_PACKAGES = redis-server hyperfine
 
@@ -53,7 +53,7 @@ demo: build
 bench: bench-deps build
 	@scripts/bench.sh "$(RELEASE_BIN)"
 
-lint: deps
+lint: debug
 	mandoc -T lint -W warning $(MANPAGES)
 	bash systemd/verify-units.sh "$$($(SWIFT) build --show-bin-path)"
 
