@@ -62,7 +62,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "LLMDCurl", dependencies: ["CCurl"]),
+        .target(name: "LLMDCurl", dependencies: ["CCurl", "LLMDProtocol"]),
 
         // The Unix socket server and the daemon's long-running services.
         .target(
@@ -99,6 +99,7 @@ let package = Package(
         .testTarget(name: "LLMDProtocolTests", dependencies: ["LLMDProtocol"]),
         .testTarget(name: "LLMDCommandLineTests", dependencies: ["LLMDCommandLine"]),
         .testTarget(name: "LLMDOpenAITests", dependencies: ["LLMDOpenAI"]),
+        .testTarget(name: "LLMDCurlTests", dependencies: ["LLMDCurl", "LLMDTesting"]),
         .testTarget(name: "LLMDCoreTests", dependencies: ["LLMDCore"]),
         .testTarget(name: "LLMDServerTests", dependencies: ["LLMDServer", "LLMDTesting"]),
         .testTarget(name: "LLMDLifecycleTests", dependencies: ["LLMDLifecycle"]),

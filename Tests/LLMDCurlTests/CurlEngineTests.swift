@@ -1,0 +1,178 @@
+import Dispatch
+import LLMDCurl
+import LLMDTesting
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Collects one transfer's events; `wait()` blocks until it ends.
+final class Recorder: HTTPResponseHandler {
+    private struct State {
+        var head: HTTPResponseHead?
+        var body: [UInt8] = []
+        var result: Result<Void, TransferFailure>?
+        var endings = 0
+    }
+
+    private let state = Mutex(State())
+    private let done = DispatchSemaphore(value: 0)
+    private let firstByte = DispatchSemaphore(value: 0)
+
+    func responseStarted(_ head: HTTPResponseHead) { state.withLock { $0.head = head } }
+
+    func bodyReceived(_ bytes: UnsafeRawBufferPointer) {
+        let first = state.withLock { state -> Bool in
+            defer { state.body.append(contentsOf: bytes) }
+            return state.body.isEmpty
+        }
+        if first { firstByte.signal() }
+    }
+
+    func transferEnded(_ result: Result<Void, TransferFailure>) {
+        state.withLock {
+            $0.result = result
+            $0.endings += 1
+        }
+        done.signal()
+    }
+
+    /// Waits for the end; nil if it does not come within `seconds`.
+    func wait(seconds: Int = 20) -> Result<Void, TransferFailure>? {
+        guard done.wait(timeout: .now() + .seconds(seconds)) == .success else { return nil }
+        return state.withLock { $0.result }
+    }
+
+    /// Waits for the end and returns how it failed; nil after success or no end.
+    func waitForFailure(seconds: Int = 20) -> TransferFailure? {
+        guard case .failure(let failure)? = wait(seconds: seconds) else { return nil }
+        return failure
+    }
+
+    func waitForFirstByte(seconds: Int = 20) -> Bool {
+        firstByte.wait(timeout: .now() + .seconds(seconds)) == .success
+    }
+
+    var head: HTTPResponseHead? { state.withLock { $0.head } }
+    var bodyText: String { state.withLock { String(decoding: $0.body, as: UTF8.self) } }
+    var endings: Int { state.withLock { $0.endings } }
+}
+
+@Suite("curl engine")
+struct CurlEngineTests {
+    private func chat(_ fixture: FixtureServer, model: String, stream: Bool = true, content: String = "hello there")
+        -> HTTPRequest
+    {
+        let body = #"{"model":"\#(model)","stream":\#(stream),"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"\#(content)"}]}"#
+        return HTTPRequest(
+            url: fixture.baseURL + "/chat/completions",
+            headers: ["Authorization: Bearer sk-test-not-a-secret", "Content-Type: application/json"],
+            body: Array(body.utf8), idleTimeout: .seconds(5))
+    }
+
+    @Test("a streamed response arrives whole, with its status and headers")
+    func streams() throws {
+        let fixture = try FixtureServer()
+        let engine = CurlEngine()
+        defer { engine.shutdown() }
+        let recorder = Recorder()
+        engine.start(chat(fixture, model: "fixture"), handler: recorder)
+        let result = try #require(recorder.wait())
+        #expect((try? result.get()) != nil)
+        #expect(recorder.head?.status == 200)
+        #expect(recorder.head?.header("content-type") == "text/event-stream")
+        #expect(recorder.bodyText.contains(#""content": "echo: ""#))
+        #expect(recorder.bodyText.hasSuffix("data: [DONE]\n\n"))
+        #expect(recorder.endings == 1)
+    }
+
+    @Test("an error status is a response like any other, with Retry-After readable")
+    func errorStatus() throws {
+        let fixture = try FixtureServer()
+        let engine = CurlEngine()
+        defer { engine.shutdown() }
+        let recorder = Recorder()
+        engine.start(chat(fixture, model: "fixture/429-then-ok:1"), handler: recorder)
+        #expect((try? recorder.wait()?.get()) != nil)
+        #expect(recorder.head?.status == 429)
+        #expect(recorder.head?.header("retry-after") == "1")
+        #expect(recorder.bodyText.contains("rate_limit_exceeded"))
+    }
+
+    @Test("a stream cut mid-way is reported as interrupted, with what arrived kept")
+    func cut() throws {
+        let fixture = try FixtureServer()
+        let engine = CurlEngine()
+        defer { engine.shutdown() }
+        let recorder = Recorder()
+        engine.start(chat(fixture, model: "fixture/cut", content: "a b c d e f"), handler: recorder)
+        guard case .interrupted? = recorder.waitForFailure() else {
+            Issue.record("expected interrupted")
+            return
+        }
+        #expect(recorder.bodyText.contains(#""content": "b ""#))
+    }
+
+    @Test("silence past the idle timeout ends the transfer")
+    func idleTimeout() throws {
+        let fixture = try FixtureServer()
+        let engine = CurlEngine()
+        defer { engine.shutdown() }
+        var request = chat(fixture, model: "fixture/hang")
+        request.idleTimeout = .milliseconds(300)
+        let recorder = Recorder()
+        let started = ContinuousClock.now
+        engine.start(request, handler: recorder)
+        #expect(recorder.waitForFailure() == .idleTimeout)
+        #expect(ContinuousClock.now - started < .seconds(5))
+    }
+
+    @Test("cancelling aborts the upstream connection at once, and the server sees the client go")
+    func cancel() throws {
+        let fixture = try FixtureServer()
+        let engine = CurlEngine()
+        defer { engine.shutdown() }
+        let recorder = Recorder()
+        let id = engine.start(chat(fixture, model: "fixture/slow:50", content: String(repeating: "w ", count: 200)), handler: recorder)
+        #expect(recorder.waitForFirstByte())
+        engine.cancel(id)
+        #expect(recorder.waitForFailure() == .cancelled)
+        #expect(recorder.endings == 1)
+        let gone = waitUntil(timeout: .seconds(10)) {
+            (try? fixture.requestLog())?.first?["client_gone"] == true
+        }
+        #expect(gone, "the fixture should have seen the connection close")
+    }
+
+    @Test("nothing listening: unreachable, quickly")
+    func unreachable() throws {
+        let engine = CurlEngine()
+        defer { engine.shutdown() }
+        let recorder = Recorder()
+        // Port 9 (discard) is closed on loopback here; the kernel refuses at once.
+        engine.start(HTTPRequest(url: "http://127.0.0.1:9/v1/chat/completions", body: [0x7B, 0x7D]), handler: recorder)
+        guard case .unreachable(let message)? = recorder.waitForFailure() else {
+            Issue.record("expected unreachable")
+            return
+        }
+        #expect(!message.isEmpty)
+    }
+
+    @Test("64 concurrent streams all complete with their own text, on one engine thread")
+    func concurrent() throws {
+        let fixture = try FixtureServer()
+        let engine = CurlEngine()
+        defer { engine.shutdown() }
+        let recorders = (0..<64).map { _ in Recorder() }
+        for (index, recorder) in recorders.enumerated() {
+            engine.start(chat(fixture, model: "fixture", content: "request \(index)"), handler: recorder)
+        }
+        for (index, recorder) in recorders.enumerated() {
+            let failure = recorder.waitForFailure(seconds: 60)
+            #expect(failure == nil, "stream \(index): \(String(describing: failure))")
+            #expect(recorder.bodyText.contains(#""content": "\#(index)""#), "stream \(index)")
+        }
+    }
+}
