@@ -64,6 +64,17 @@ let package = Package(
         ),
         .target(name: "LLMDCurl", dependencies: ["CCurl", "LLMDProtocol"]),
 
+        // LLM calls: providers, retries, streaming, the offline provider.
+        .target(
+            name: "LLMDUpstream",
+            dependencies: [
+                "LLMDCore",
+                "LLMDCurl",
+                "LLMDOpenAI",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // The Unix socket server and the daemon's long-running services.
         .target(
             name: "LLMDServer",
@@ -100,6 +111,7 @@ let package = Package(
         .testTarget(name: "LLMDCommandLineTests", dependencies: ["LLMDCommandLine"]),
         .testTarget(name: "LLMDOpenAITests", dependencies: ["LLMDOpenAI"]),
         .testTarget(name: "LLMDCurlTests", dependencies: ["LLMDCurl", "LLMDTesting"]),
+        .testTarget(name: "LLMDUpstreamTests", dependencies: ["LLMDUpstream", "LLMDTesting"]),
         .testTarget(name: "LLMDCoreTests", dependencies: ["LLMDCore"]),
         .testTarget(name: "LLMDServerTests", dependencies: ["LLMDServer", "LLMDTesting"]),
         .testTarget(name: "LLMDLifecycleTests", dependencies: ["LLMDLifecycle"]),

@@ -20,6 +20,11 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var maximumLineLength: Int = ProtocolVersion.defaultMaximumLineLength
     /// `[Daemon] ShutdownTimeoutSec=`: how long in-flight work may take after SIGTERM.
     public var shutdownTimeout: Duration = .seconds(10)
+    /// `[Daemon] DefaultProvider=`: the provider a call without one goes to; nil picks
+    /// `openai` when configured or in the environment, else the offline `fake`.
+    public var defaultProvider: String?
+    /// `[Provider NAME]` sections, in the order they first appear.
+    public var providers: [ProviderConfiguration] = []
 
     /// Where each key was last set, for messages about values only the running system can
     /// judge (such as a `SocketGroup=` that names no group).
@@ -60,26 +65,25 @@ struct ConfigValueError: Error {
 extension DaemonConfiguration {
     /// One known key: where it lives and how its text becomes a setting.
     struct Key: Sendable {
-        var section: String
         var name: String
         var apply: @Sendable (inout DaemonConfiguration, String) throws(ConfigValueError) -> Void
     }
 
     static let keys: [Key] = [
-        Key(section: "Daemon", name: "Socket") { config, value throws(ConfigValueError) in
+        Key(name: "Socket") { config, value throws(ConfigValueError) in
             guard value.isEmpty || value.hasPrefix("/") else { throw ConfigValueError("socket path must be absolute") }
             config.socketPath = value.isEmpty ? nil : value
         },
-        Key(section: "Daemon", name: "SocketMode") { config, value throws(ConfigValueError) in
+        Key(name: "SocketMode") { config, value throws(ConfigValueError) in
             config.socketMode = value.isEmpty ? nil : try parseFileMode(value)
         },
-        Key(section: "Daemon", name: "SocketGroup") { config, value throws(ConfigValueError) in
+        Key(name: "SocketGroup") { config, value throws(ConfigValueError) in
             config.socketGroup = value.isEmpty ? nil : value
         },
-        Key(section: "Daemon", name: "LogLevel") { config, value throws(ConfigValueError) in
+        Key(name: "LogLevel") { config, value throws(ConfigValueError) in
             config.logLevel = value.isEmpty ? .info : try parseLogLevel(value)
         },
-        Key(section: "Daemon", name: "MaxLineBytes") { config, value throws(ConfigValueError) in
+        Key(name: "MaxLineBytes") { config, value throws(ConfigValueError) in
             if value.isEmpty {
                 config.maximumLineLength = ProtocolVersion.defaultMaximumLineLength
                 return
@@ -90,8 +94,11 @@ extension DaemonConfiguration {
             }
             config.maximumLineLength = size
         },
-        Key(section: "Daemon", name: "ShutdownTimeoutSec") { config, value throws(ConfigValueError) in
+        Key(name: "ShutdownTimeoutSec") { config, value throws(ConfigValueError) in
             config.shutdownTimeout = value.isEmpty ? .seconds(10) : try parseTimeSpan(value)
+        },
+        Key(name: "DefaultProvider") { config, value throws(ConfigValueError) in
+            config.defaultProvider = value.isEmpty ? nil : value
         },
     ]
 
@@ -99,29 +106,50 @@ extension DaemonConfiguration {
     public static func build(from assignments: [INIAssignment]) -> (DaemonConfiguration, [ConfigDiagnostic]) {
         var config = DaemonConfiguration()
         var diagnostics: [ConfigDiagnostic] = []
-        let knownSections = Set(keys.map(\.section))
         for assignment in assignments {
-            guard knownSections.contains(assignment.section) else {
-                diagnostics.append(
-                    .init(.warning, at: assignment.location, "unknown section [\(assignment.section)], ignored"))
-                continue
-            }
-            guard let key = keys.first(where: { $0.section == assignment.section && $0.name == assignment.key }) else {
-                diagnostics.append(
-                    .init(
-                        .warning, at: assignment.location,
-                        "unknown key '\(assignment.key)' in section [\(assignment.section)], ignored"))
-                continue
-            }
             do {
-                try key.apply(&config, assignment.value)
-                config.locations[assignment.key] = assignment.location
+                if assignment.section == "Daemon" {
+                    guard let key = keys.first(where: { $0.name == assignment.key }) else {
+                        diagnostics.append(unknownKey(assignment))
+                        continue
+                    }
+                    try key.apply(&config, assignment.value)
+                } else if let name = providerName(inSection: assignment.section) {
+                    guard let key = ProviderConfiguration.keys.first(where: { $0.name == assignment.key }) else {
+                        diagnostics.append(unknownKey(assignment))
+                        continue
+                    }
+                    let index = config.providers.firstIndex { $0.name == name } ?? {
+                        config.providers.append(ProviderConfiguration(name: name))
+                        return config.providers.count - 1
+                    }()
+                    try key.apply(&config.providers[index], assignment.value)
+                } else {
+                    diagnostics.append(
+                        .init(.warning, at: assignment.location, "unknown section [\(assignment.section)], ignored"))
+                    continue
+                }
+                config.locations[assignment.qualifiedKey] = assignment.location
             } catch {
                 diagnostics.append(
                     .init(.error, at: assignment.location, "invalid \(assignment.key)=\(assignment.value): \(error.message)"))
             }
         }
         return (config, diagnostics)
+    }
+
+    /// `NAME` of a `[Provider NAME]` section; names are words of letters, digits, `-`, `_`, `.`.
+    static func providerName(inSection section: String) -> String? {
+        guard section.hasPrefix("Provider ") else { return nil }
+        let name = section.dropFirst("Provider ".count).trimmingBlanks
+        let allowed = name.unicodeScalars.allSatisfy {
+            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0)
+        }
+        return !name.isEmpty && allowed ? name : nil
+    }
+
+    private static func unknownKey(_ assignment: INIAssignment) -> ConfigDiagnostic {
+        .init(.warning, at: assignment.location, "unknown key '\(assignment.key)' in section [\(assignment.section)], ignored")
     }
 
     /// Parses the text of several files, in the order given.

@@ -1,4 +1,5 @@
 import LLMDCore
+import LLMDProtocol
 
 /// The configuration as read from disk and checked against this system: what startup,
 /// `--check-config` and every reload use, so all three judge a file the same way.
@@ -6,6 +7,10 @@ public struct LoadedConfiguration: Sendable {
     public var configuration: DaemonConfiguration
     /// The gid `SocketGroup=` names.
     public var socketGroupID: UInt32?
+    /// Every provider a call may use, keys read.
+    public var providers: [ResolvedProvider]
+    /// The provider for calls that name none.
+    public var defaultProvider: String
     public var diagnostics: [ConfigDiagnostic]
 
     public var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
@@ -13,7 +18,11 @@ public struct LoadedConfiguration: Sendable {
     /// Reads `mainPath` and its drop-ins, then resolves names in the system databases.
     ///
     /// - Parameter mainFileRequired: true when the user named the file; the default may be absent.
-    public static func load(mainPath: String, mainFileRequired: Bool) -> LoadedConfiguration {
+    /// - Parameter environment: looks up variables (`OPENAI_API_KEY`, `APIKeyEnvironment=`).
+    public static func load(
+        mainPath: String, mainFileRequired: Bool,
+        environment: (String) -> String? = SocketLocation.processEnvironment
+    ) -> LoadedConfiguration {
         var (configuration, diagnostics, files) = ConfigurationFiles.load(
             mainPath: mainPath, mainFileRequired: mainFileRequired)
         var groupID: UInt32?
@@ -24,8 +33,11 @@ public struct LoadedConfiguration: Sendable {
                 diagnostics.append(ConfigDiagnostic(.error, at: location, "SocketGroup=\(group): no such group"))
             }
         }
+        let providers = resolveProviders(configuration, environment: environment, mainPath: mainPath)
+        diagnostics += providers.diagnostics
         return LoadedConfiguration(
-            configuration: configuration, socketGroupID: groupID,
+            configuration: configuration, socketGroupID: groupID, providers: providers.providers,
+            defaultProvider: providers.defaultProvider,
             diagnostics: ConfigDiagnostic.inReadingOrder(diagnostics, files: files))
     }
 }

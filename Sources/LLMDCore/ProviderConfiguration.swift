@@ -1,0 +1,189 @@
+import LLMDProtocol
+
+/// One LLM provider, from a `[Provider NAME]` section of llmd.conf(5).
+public struct ProviderConfiguration: Sendable, Equatable {
+    public enum Kind: String, Sendable {
+        /// An OpenAI-compatible HTTP API: OpenAI, Ollama's `/v1`, llama.cpp's server, vLLM…
+        case openai
+        /// llmd's offline provider: scripted or derived replies, no network.
+        case fake
+    }
+
+    /// Whether to ask for a usage chunk at the end of streams.
+    public enum StreamUsage: String, Sendable {
+        /// Ask, and stop asking after the server rejects `stream_options` with a 400.
+        case auto
+        case yes
+        case no
+    }
+
+    public var name: String
+    /// `Type=`.
+    public var kind: Kind = .openai
+    /// `BaseURL=`: up to and including `/v1`.
+    public var baseURL = "https://api.openai.com/v1"
+    /// `APIKeyEnvironment=`: the variable holding the key.
+    public var apiKeyEnvironment: String?
+    /// `APIKeyFile=`: a file holding the key, readable by llmd's user only.
+    public var apiKeyFile: String?
+    /// `DefaultModel=`.
+    public var defaultModel: String?
+    /// `Header=`, repeatable: extra `Name: value` request headers.
+    public var headers: [String] = []
+    /// `StreamUsage=`.
+    public var streamUsage: StreamUsage = .auto
+    /// `MaxTokensParameter=`; nil picks by server (`max_completion_tokens` for api.openai.com).
+    public var maximumTokensParameter: String?
+    /// `ConnectTimeoutSec=`, `IdleTimeoutSec=`, `TimeoutSec=`.
+    public var connectTimeout: Duration = .seconds(10)
+    public var idleTimeout: Duration = .seconds(60)
+    public var totalTimeout: Duration = .seconds(600)
+    /// `MaxRetries=`, `RetryBackoffSec=`, `RetryBackoffMaxSec=`.
+    public var maximumRetries = 2
+    public var retryBackoff: Duration = .milliseconds(500)
+    public var retryBackoffMaximum: Duration = .seconds(8)
+    /// `Reply=`, repeatable (fake providers): replies given in turn; none derives a reply
+    /// from the input.
+    public var fakeReplies: [String] = []
+    /// `TokenDelayMSec=` (fake providers): pause between streamed tokens.
+    public var fakeTokenDelay: Duration = .milliseconds(20)
+
+    public init(name: String, kind: Kind = .openai) {
+        self.name = name
+        self.kind = kind
+    }
+
+    /// The provider named `fake` that always exists, for demos and tests without a network.
+    public static var builtInFake: ProviderConfiguration { ProviderConfiguration(name: "fake", kind: .fake) }
+
+    /// The provider `OPENAI_API_KEY` (and `OPENAI_BASE_URL`) describe, when no configured
+    /// provider is named `openai`.
+    public static func fromEnvironment(_ environment: (String) -> String?) -> ProviderConfiguration? {
+        guard let key = environment("OPENAI_API_KEY"), !key.isEmpty else { return nil }
+        var provider = ProviderConfiguration(name: "openai")
+        provider.apiKeyEnvironment = "OPENAI_API_KEY"
+        if let baseURL = environment("OPENAI_BASE_URL"), !baseURL.isEmpty { provider.baseURL = baseURL }
+        return provider
+    }
+}
+
+/// An API key. Its description is redacted, so interpolating it into a log line or an
+/// error message cannot leak it.
+public struct APIKey: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
+    public let secret: String
+
+    public init(_ secret: String) { self.secret = secret }
+
+    public var description: String { "(redacted)" }
+    public var debugDescription: String { "(redacted)" }
+}
+
+/// A provider ready to call: its settings and its key.
+public struct ResolvedProvider: Sendable, Equatable {
+    public var configuration: ProviderConfiguration
+    public var apiKey: APIKey?
+
+    public init(configuration: ProviderConfiguration, apiKey: APIKey?) {
+        self.configuration = configuration
+        self.apiKey = apiKey
+    }
+
+    public var name: String { configuration.name }
+}
+
+extension ProviderConfiguration {
+    struct Key: Sendable {
+        var name: String
+        var apply: @Sendable (inout ProviderConfiguration, String) throws(ConfigValueError) -> Void
+    }
+
+    static let keys: [Key] = [
+        Key(name: "Type") { provider, value throws(ConfigValueError) in
+            guard let kind = Kind(rawValue: value.isEmpty ? "openai" : value) else {
+                throw ConfigValueError("expected openai or fake")
+            }
+            provider.kind = kind
+        },
+        Key(name: "BaseURL") { provider, value throws(ConfigValueError) in
+            guard value.isEmpty || value.hasPrefix("http://") || value.hasPrefix("https://") else {
+                throw ConfigValueError("expected an http:// or https:// URL")
+            }
+            provider.baseURL = value.isEmpty ? "https://api.openai.com/v1" : String(value.trimmingSuffix("/"))
+        },
+        Key(name: "APIKey") { _, _ throws(ConfigValueError) in
+            throw ConfigValueError(
+                "API keys are not accepted inline, where any reader of the file would see them; "
+                    + "use APIKeyFile= or APIKeyEnvironment=")
+        },
+        Key(name: "APIKeyEnvironment") { provider, value throws(ConfigValueError) in
+            provider.apiKeyEnvironment = value.isEmpty ? nil : value
+        },
+        Key(name: "APIKeyFile") { provider, value throws(ConfigValueError) in
+            guard value.isEmpty || value.hasPrefix("/") else { throw ConfigValueError("the path must be absolute") }
+            provider.apiKeyFile = value.isEmpty ? nil : value
+        },
+        Key(name: "DefaultModel") { provider, value throws(ConfigValueError) in
+            provider.defaultModel = value.isEmpty ? nil : value
+        },
+        Key(name: "Header") { provider, value throws(ConfigValueError) in
+            if value.isEmpty {
+                provider.headers = []
+                return
+            }
+            guard let colon = value.firstIndex(of: ":"), colon != value.startIndex else {
+                throw ConfigValueError("expected Name: value")
+            }
+            provider.headers.append(value)
+        },
+        Key(name: "StreamUsage") { provider, value throws(ConfigValueError) in
+            guard let setting = StreamUsage(rawValue: value.isEmpty ? "auto" : value) else {
+                throw ConfigValueError("expected auto, yes or no")
+            }
+            provider.streamUsage = setting
+        },
+        Key(name: "MaxTokensParameter") { provider, value throws(ConfigValueError) in
+            guard ["", "auto", "max_tokens", "max_completion_tokens"].contains(value) else {
+                throw ConfigValueError("expected auto, max_tokens or max_completion_tokens")
+            }
+            provider.maximumTokensParameter = value.isEmpty || value == "auto" ? nil : value
+        },
+        Key(name: "ConnectTimeoutSec") { provider, value throws(ConfigValueError) in
+            provider.connectTimeout = value.isEmpty ? .seconds(10) : try parseTimeSpan(value)
+        },
+        Key(name: "IdleTimeoutSec") { provider, value throws(ConfigValueError) in
+            provider.idleTimeout = value.isEmpty ? .seconds(60) : try parseTimeSpan(value)
+        },
+        Key(name: "TimeoutSec") { provider, value throws(ConfigValueError) in
+            provider.totalTimeout = value.isEmpty ? .seconds(600) : try parseTimeSpan(value)
+        },
+        Key(name: "MaxRetries") { provider, value throws(ConfigValueError) in
+            guard value.isEmpty || (Int(value).map { (0...20).contains($0) } ?? false) else {
+                throw ConfigValueError("expected a number from 0 to 20")
+            }
+            provider.maximumRetries = Int(value) ?? 2
+        },
+        Key(name: "RetryBackoffSec") { provider, value throws(ConfigValueError) in
+            provider.retryBackoff = value.isEmpty ? .milliseconds(500) : try parseTimeSpan(value)
+        },
+        Key(name: "RetryBackoffMaxSec") { provider, value throws(ConfigValueError) in
+            provider.retryBackoffMaximum = value.isEmpty ? .seconds(8) : try parseTimeSpan(value)
+        },
+        Key(name: "Reply") { provider, value throws(ConfigValueError) in
+            if value.isEmpty { provider.fakeReplies = [] } else { provider.fakeReplies.append(value) }
+        },
+        Key(name: "TokenDelayMSec") { provider, value throws(ConfigValueError) in
+            guard value.isEmpty || (Int(value).map { (0...60_000).contains($0) } ?? false) else {
+                throw ConfigValueError("expected milliseconds from 0 to 60000")
+            }
+            provider.fakeTokenDelay = .milliseconds(Int(value) ?? 20)
+        },
+    ]
+}
+
+extension String {
+    fileprivate func trimmingSuffix(_ suffix: String) -> Substring {
+        var text = Substring(self)
+        while text.hasSuffix(suffix) { text = text.dropLast(suffix.count) }
+        return text
+    }
+}

@@ -1,0 +1,145 @@
+import LLMDCurl
+import LLMDOpenAI
+import LLMDProtocol
+import Synchronization
+
+/// One HTTP attempt of a call: decodes the response as it arrives on the engine thread and
+/// hands each token to the observer there, without a thread hop per token.
+final class Attempt: HTTPResponseHandler {
+    private struct State {
+        var head: HTTPResponseHead?
+        var parser = ServerSentEventParser()
+        /// The body of an error response, or of a non-streamed one.
+        var body: [UInt8] = []
+        var text = ""
+        var tokens = 0
+        var finishReason: String?
+        var usage: Usage?
+        var model: String?
+        var sawDone = false
+        var failure: UpstreamError?
+        var firstTokenAt: ContinuousClock.Instant?
+        var ended: Result<Void, TransferFailure>?
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    private let stream: Bool
+    private let observer: CallObserver
+    private let started = ContinuousClock.now
+    private let state = Mutex(State())
+
+    init(stream: Bool, observer: CallObserver) {
+        self.stream = stream
+        self.observer = observer
+    }
+
+    func responseStarted(_ head: HTTPResponseHead) {
+        state.withLock { $0.head = head }
+    }
+
+    func bodyReceived(_ bytes: UnsafeRawBufferPointer) {
+        let tokens = state.withLock { state -> [String] in
+            guard stream, state.head?.status == 200 else {
+                state.body.append(contentsOf: bytes)
+                return []
+            }
+            guard state.failure == nil, !state.sawDone else { return [] }
+            var events: [ServerSentEvent] = []
+            do {
+                try state.parser.parse(bytes, into: &events)
+            } catch {
+                state.failure = UpstreamError(.upstreamProtocol, "stream event larger than \(error)")
+            }
+            var tokens: [String] = []
+            for event in events where state.failure == nil && !state.sawDone {
+                if event.isDone {
+                    state.sawDone = true
+                    break
+                }
+                do throws(UpstreamError) {
+                    let chunk = try OpenAIWire.decodeChunk(event.data)
+                    if !chunk.text.isEmpty {
+                        if state.firstTokenAt == nil { state.firstTokenAt = .now }
+                        state.text += chunk.text
+                        state.tokens += 1
+                        tokens.append(chunk.text)
+                    }
+                    state.finishReason = chunk.finishReason ?? state.finishReason
+                    state.usage = chunk.usage ?? state.usage
+                    state.model = chunk.model ?? state.model
+                } catch {
+                    state.failure = error
+                }
+            }
+            return tokens
+        }
+        for token in tokens { observer.token(token) }
+    }
+
+    func transferEnded(_ result: Result<Void, TransferFailure>) {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.ended = result
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Waits for the transfer to end and says how the attempt went.
+    func outcome(model requestedModel: String, provider: String) async -> Result<CallResult, UpstreamClient.AttemptFailure> {
+        await withCheckedContinuation { continuation in
+            let endedAlready = state.withLock { state -> Bool in
+                if state.ended != nil { return true }
+                state.waiter = continuation
+                return false
+            }
+            if endedAlready { continuation.resume() }
+        }
+        let snapshot = state.withLock { $0 }
+        func fail(_ error: UpstreamError) -> Result<CallResult, UpstreamClient.AttemptFailure> {
+            .failure(
+                UpstreamClient.AttemptFailure(
+                    error: error, partialText: snapshot.text, tokensDelivered: snapshot.tokens,
+                    retryAfter: snapshot.head?.header("retry-after")))
+        }
+        if case .failure(let transfer) = snapshot.ended {
+            switch transfer {
+            case .cancelled: return fail(UpstreamError(.cancelled, "the call was cancelled"))
+            case .connectTimeout: return fail(UpstreamError(.upstreamTimeout, "no connection within the connect timeout"))
+            case .idleTimeout: return fail(UpstreamError(.upstreamTimeout, "the server went silent past the idle timeout"))
+            case .totalTimeout: return fail(UpstreamError(.upstreamTimeout, "the call took longer than its total timeout"))
+            case .unreachable(let message): return fail(UpstreamError(.upstreamUnreachable, message))
+            case .interrupted(let message):
+                if snapshot.head?.status == 200 {
+                    return fail(UpstreamError(.upstreamStreamCut, "the stream broke off: \(message)", status: nil))
+                }
+                return fail(UpstreamError(.upstreamUnreachable, message))
+            }
+        }
+        guard let head = snapshot.head else { return fail(UpstreamError(.upstreamProtocol, "no response")) }
+        guard head.status == 200 else { return fail(UpstreamError.fromResponse(status: head.status, body: snapshot.body)) }
+        if let failure = snapshot.failure { return fail(failure) }
+
+        var text = snapshot.text
+        var finishReason = snapshot.finishReason
+        var usage = snapshot.usage
+        var model = snapshot.model
+        if stream {
+            guard snapshot.sawDone else {
+                return fail(UpstreamError(.upstreamStreamCut, "the stream ended before [DONE]"))
+            }
+        } else {
+            do {
+                let completion = try OpenAIWire.decodeCompletion(snapshot.body)
+                (text, finishReason, usage, model) = (completion.text, completion.finishReason, completion.usage, completion.model)
+            } catch {
+                return fail(error)
+            }
+        }
+        return .success(
+            CallResult(
+                text: text, finishReason: finishReason, usage: usage, usageSource: usage == nil ? .none : .provider,
+                model: model ?? requestedModel, provider: provider, attempts: 1,
+                timeToFirstToken: snapshot.firstTokenAt.map { $0 - started }, duration: ContinuousClock.now - started))
+    }
+}

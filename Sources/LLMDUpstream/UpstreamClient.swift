@@ -1,0 +1,254 @@
+import LLMDCore
+import LLMDCurl
+import LLMDOpenAI
+import LLMDProtocol
+import Logging
+import Synchronization
+
+/// Where usage counts came from: the server, or nowhere yet (the usage work fills that
+/// gap with a counted estimate).
+public enum UsageSource: String, Sendable {
+    case provider
+    case estimated
+    case none
+}
+
+/// What a finished call produced.
+public struct CallResult: Sendable, Equatable {
+    public var text: String
+    public var finishReason: String?
+    public var usage: Usage?
+    public var usageSource: UsageSource
+    public var model: String
+    public var provider: String
+    /// Attempts made, 1 when the first succeeded.
+    public var attempts: Int
+    /// From the start of the last attempt to its first token; nil when none came.
+    public var timeToFirstToken: Duration?
+    public var duration: Duration
+}
+
+/// A call that failed, with whatever text had already streamed.
+public struct CallFailure: Error, Sendable, CustomStringConvertible {
+    public var error: UpstreamError
+    public var partialText: String
+    public var tokensDelivered: Int
+    public var attempts: Int
+
+    public var description: String { error.description }
+}
+
+/// A retry about to happen, as the `retry` callback event reports it.
+public struct RetryNotice: Sendable {
+    public var attempt: Int
+    public var delay: Duration
+    public var error: UpstreamError
+}
+
+/// Where a call's progress goes while it runs.
+///
+/// `token` runs on the HTTP engine's thread for every streamed token: it must be quick.
+public struct CallObserver: Sendable {
+    public var token: @Sendable (String) -> Void
+    public var retry: @Sendable (RetryNotice) -> Void
+
+    public init(token: @escaping @Sendable (String) -> Void, retry: @escaping @Sendable (RetryNotice) -> Void = { _ in }) {
+        self.token = token
+        self.retry = retry
+    }
+}
+
+/// Makes LLM calls against OpenAI-compatible providers, with retries, and against the
+/// offline `fake` provider.
+public final class UpstreamClient: Sendable {
+    private let engine: CurlEngine
+    private let logger: Logger
+    /// Providers found to reject `stream_options`, so later calls do not ask again.
+    private let noStreamUsage = Mutex<Set<String>>([])
+    private let fakeTurns = Mutex<[String: Int]>([:])
+
+    public init(engine: CurlEngine, logger: Logger) {
+        self.engine = engine
+        self.logger = logger
+    }
+
+    /// Runs one call to completion, streaming tokens to `observer` as they arrive.
+    ///
+    /// Retries what ``RetryPolicy`` allows, but never once a token has been delivered:
+    /// the caller would see text twice. Cancelling the task aborts the transfer at once.
+    public func call(
+        model: String, input: ModelInput, options: GenerationOptions, stream: Bool, provider: ResolvedProvider,
+        observer: CallObserver
+    ) async throws(CallFailure) -> CallResult {
+        let configuration = provider.configuration
+        if configuration.kind == .fake {
+            return try await fakeCall(model: model, input: input, stream: stream, provider: configuration, observer: observer)
+        }
+        let policy = RetryPolicy(
+            maximumRetries: configuration.maximumRetries, baseBackoff: configuration.retryBackoff,
+            maximumBackoff: configuration.retryBackoffMaximum)
+        var request = CompletionRequest(
+            model: model, input: input, options: options, stream: stream,
+            includeUsageInStream: configuration.streamUsage == .yes
+                || (configuration.streamUsage == .auto && !noStreamUsage.withLock { $0.contains(configuration.name) }),
+            maximumTokensParameter: Self.maximumTokensParameter(for: configuration))
+        let started = ContinuousClock.now
+        var attempt = 0
+        while true {
+            attempt += 1
+            let outcome = await attemptOnce(request, provider: provider, observer: observer)
+            switch outcome {
+            case .success(var result):
+                result.attempts = attempt
+                result.duration = ContinuousClock.now - started
+                return result
+            case .failure(let failure):
+                var failure = failure
+                failure.attempts = attempt
+                if Task.isCancelled || failure.tokensDelivered > 0 { throw failure.callFailure }
+                if request.stream, request.includeUsageInStream, configuration.streamUsage == .auto,
+                    failure.error.status == 400, failure.error.message.contains("stream_options")
+                {
+                    // Some servers reject the member; ask again without it, for good.
+                    logger.notice("provider \(configuration.name) rejects stream_options; not asking for usage in streams")
+                    noStreamUsage.withLock { _ = $0.insert(configuration.name) }
+                    request.includeUsageInStream = false
+                    attempt -= 1
+                    continue
+                }
+                let retryAfter = failure.retryAfter.flatMap { RetryAfter.delay($0, now: Timestamp.nowMilliseconds() / 1000) }
+                switch policy.decide(after: failure.error.failure, attempt: attempt, retryAfter: retryAfter, random: Double.random(in: 0..<1)) {
+                case .giveUp:
+                    throw failure.callFailure
+                case .retry(let delay):
+                    observer.retry(RetryNotice(attempt: attempt, delay: delay, error: failure.error))
+                    logger.info(
+                        "retrying \(configuration.name) call",
+                        metadata: ["attempt": "\(attempt)", "delay_ms": "\(delay.wholeMilliseconds)", "error": "\(failure.error.code)"])
+                    do {
+                        try await Task.sleep(for: delay)
+                    } catch {
+                        throw CallFailure(
+                            error: UpstreamError(.cancelled, "the call was cancelled"), partialText: "", tokensDelivered: 0,
+                            attempts: attempt)
+                    }
+                }
+            }
+        }
+    }
+
+    /// `max_completion_tokens` for OpenAI's own API, which rejects `max_tokens` for current
+    /// models; `max_tokens` for the compatible servers, which mostly know only that.
+    static func maximumTokensParameter(for provider: ProviderConfiguration) -> MaximumTokensParameter {
+        if let explicit = provider.maximumTokensParameter.flatMap(MaximumTokensParameter.init(rawValue:)) {
+            return explicit
+        }
+        return provider.baseURL.hasPrefix("https://api.openai.com/") ? .maxCompletionTokens : .maxTokens
+    }
+
+    struct AttemptFailure: Error {
+        var error: UpstreamError
+        var partialText: String
+        var tokensDelivered: Int
+        var retryAfter: String?
+        var attempts = 1
+
+        var callFailure: CallFailure {
+            CallFailure(error: error, partialText: partialText, tokensDelivered: tokensDelivered, attempts: attempts)
+        }
+    }
+
+    private func attemptOnce(
+        _ request: CompletionRequest, provider: ResolvedProvider, observer: CallObserver
+    ) async -> Result<CallResult, AttemptFailure> {
+        let configuration = provider.configuration
+        var headers = ["Content-Type: application/json", "Accept: \(request.stream ? "text/event-stream" : "application/json")"]
+        if let key = provider.apiKey { headers.append("Authorization: Bearer \(key.secret)") }
+        headers += configuration.headers
+        let http = HTTPRequest(
+            url: configuration.baseURL + request.input.path, headers: headers, body: request.body,
+            connectTimeout: configuration.connectTimeout, idleTimeout: configuration.idleTimeout,
+            totalTimeout: configuration.totalTimeout)
+        let attempt = Attempt(stream: request.stream, observer: observer)
+        let id = engine.start(http, handler: attempt)
+        return await withTaskCancellationHandler {
+            await attempt.outcome(model: request.model, provider: configuration.name)
+        } onCancel: {
+            engine.cancel(id)
+        }
+    }
+
+    // MARK: - The offline provider
+
+    /// LangChain's `FakeListChatModel`, daemon-side: the configured replies in turn, or,
+    /// with none, a reply derived from the input, streamed word by word.
+    private func fakeCall(
+        model: String, input: ModelInput, stream: Bool, provider: ProviderConfiguration, observer: CallObserver
+    ) async throws(CallFailure) -> CallResult {
+        let started = ContinuousClock.now
+        let text: String
+        if provider.fakeReplies.isEmpty {
+            let said: String
+            switch input {
+            case .messages(let messages): said = messages.last { $0.role == "user" }?.content ?? ""
+            case .prompt(let prompt): said = prompt
+            }
+            text = "[fake] You said: " + said
+        } else {
+            let turn = fakeTurns.withLock { turns -> Int in
+                defer { turns[provider.name, default: 0] += 1 }
+                return turns[provider.name, default: 0]
+            }
+            text = provider.fakeReplies[turn % provider.fakeReplies.count]
+        }
+        var firstToken: Duration?
+        var delivered = ""
+        if stream {
+            for token in FakeTokens.split(text) {
+                do {
+                    try await Task.sleep(for: provider.fakeTokenDelay)
+                } catch {
+                    throw CallFailure(
+                        error: UpstreamError(.cancelled, "the call was cancelled"), partialText: delivered,
+                        tokensDelivered: delivered.isEmpty ? 0 : 1, attempts: 1)
+                }
+                if firstToken == nil { firstToken = ContinuousClock.now - started }
+                delivered += token
+                observer.token(token)
+            }
+        }
+        return CallResult(
+            text: text, finishReason: "stop", usage: FakeTokens.estimatedUsage(input: input, output: text),
+            usageSource: .estimated, model: model, provider: provider.name, attempts: 1, timeToFirstToken: firstToken,
+            duration: ContinuousClock.now - started)
+    }
+}
+
+/// Word-sized tokens and rough counts for the offline provider, until the exact tokenizer
+/// of the usage work replaces the estimate.
+enum FakeTokens {
+    /// Splits after each space, so the pieces join back to the text.
+    static func split(_ text: String) -> [String] {
+        var tokens: [String] = []
+        var current = ""
+        for character in text {
+            current.append(character)
+            if character == " " {
+                tokens.append(current)
+                current = ""
+            }
+        }
+        if !current.isEmpty { tokens.append(current) }
+        return tokens
+    }
+
+    /// About four bytes a token, as OpenAI's rule of thumb for English text.
+    static func estimatedUsage(input: ModelInput, output: String) -> Usage {
+        let inputBytes: Int
+        switch input {
+        case .messages(let messages): inputBytes = messages.reduce(0) { $0 + $1.content.utf8.count + 16 }
+        case .prompt(let prompt): inputBytes = prompt.utf8.count
+        }
+        return Usage(promptTokens: (inputBytes + 3) / 4, completionTokens: (output.utf8.count + 3) / 4)
+    }
+}
