@@ -82,6 +82,7 @@ let package = Package(
                 "LLMDCore",
                 "LLMDLifecycle",
                 "LLMDSystemd",
+                "LLMDUpstream",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -142,10 +142,13 @@ public final class DaemonConnection {
         try Self.readMessage(descriptor: descriptor, framer: &framer, buffer: &readBuffer)
     }
 
-    /// Sends a request and waits for its reply, skipping unrelated lines.
+    /// Sends a request and waits for its reply, handing the request's events to `onEvent`
+    /// as they arrive and skipping unrelated lines.
     ///
     /// - Throws: `.remote` with the daemon's error, or a transport error.
-    public func call(_ method: String, params: JSONObject = [:]) throws(ClientError) -> JSONObject {
+    public func call(
+        _ method: String, params: JSONObject = [:], onEvent: (CallbackEvent) -> Void = { _ in }
+    ) throws(ClientError) -> JSONObject {
         let id = makeRequestID()
         try send(Request(id: id, method: method, params: params))
         while true {
@@ -153,7 +156,8 @@ public final class DaemonConnection {
             case .reply(id, let result): return result
             case .error(id, let error): throw .remote(error)
             case .error(nil, let error): throw .remote(error)
-            case .hello, .reply, .error, .notice, .other: continue
+            case .event(let event) where event.request == id: onEvent(event)
+            case .hello, .reply, .error, .notice, .event, .other: continue
             }
         }
     }

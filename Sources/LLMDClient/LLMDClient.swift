@@ -53,6 +53,22 @@ public struct LLMDClient {
         try DaemonStatus(statusObject())
     }
 
+    /// Runs one LLM call (`complete`); `onToken` receives the reply as it streams.
+    ///
+    /// - Parameter onRetry: told about each retry the daemon makes (its `retry` events).
+    /// - Returns: the daemon's result: `text`, `usage`, `model`, `provider`…
+    public func complete(
+        _ params: JSONObject, onToken: (String) -> Void, onRetry: (JSONObject) -> Void = { _ in }
+    ) throws(ClientError) -> JSONObject {
+        try connection.call("complete", params: params) { event in
+            switch event.name {
+            case "llm_new_token": if let token = event.data["token"]?.stringValue { onToken(token) }
+            case "retry": onRetry(event.data)
+            default: break
+            }
+        }
+    }
+
     /// Sends `ping` and returns the daemon's reply.
     public func ping() throws(ClientError) -> JSONObject {
         try connection.call("ping")

@@ -32,6 +32,10 @@ extension ErrorCode {
     public static let invalidParams: ErrorCode = "request.invalid_params"
     /// The request was cancelled before it finished.
     public static let cancelled: ErrorCode = "request.cancelled"
+    /// No provider by that name (detail: `provider`, `providers`).
+    public static let providerNotFound: ErrorCode = "provider.not_found"
+    /// The call names no model and its provider has no `DefaultModel=`.
+    public static let modelMissing: ErrorCode = "provider.no_model"
 
     // Access.
     /// The peer's uid or group may not use this daemon (detail: `uid`, `gid`).

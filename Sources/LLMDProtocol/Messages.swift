@@ -164,12 +164,29 @@ public struct Notice: Sendable, Equatable {
     public static let shuttingDown = "shutting_down"
 }
 
+/// A callback event: something that happened while the daemon served a request, such as a
+/// streamed token (`llm_new_token`) or a retry (`retry`).
+public struct CallbackEvent: Sendable, Equatable {
+    /// The event's type, named after LangChain's callback methods.
+    public var name: String
+    /// The request the event belongs to, when it answers one on this connection.
+    public var request: RequestID?
+    public var data: JSONObject
+
+    public init(name: String, request: RequestID?, data: JSONObject) {
+        self.name = name
+        self.request = request
+        self.data = data
+    }
+}
+
 /// A line from the daemon to a client.
 public enum ServerMessage: Sendable, Equatable {
     case hello(Hello)
     case reply(id: RequestID, result: JSONObject)
     case error(id: RequestID?, ProtocolError)
     case notice(Notice)
+    case event(CallbackEvent)
     /// A message type this client does not know, with its members other than `type`.
     case other(type: String, JSONObject)
 
@@ -188,6 +205,11 @@ public enum ServerMessage: Sendable, Equatable {
                 "type": "notice", "notice": .string(notice.name), "message": .string(notice.message),
             ]
             for member in notice.fields { object[member.key] = member.value }
+            return object
+        case .event(let event):
+            var object: JSONObject = ["type": "event", "event": .string(event.name)]
+            if let request = event.request { object["request"] = request.json }
+            object["data"] = .object(event.data)
             return object
         case .other(let type, var object):
             object["type"] = .string(type)
@@ -241,6 +263,14 @@ public enum ServerMessage: Sendable, Equatable {
             var fields = object
             for key in ["type", "notice", "message"] { fields[key] = nil }
             return .notice(Notice(name: name, message: object["message"]?.stringValue ?? "", fields: fields))
+        case "event":
+            guard let name = object["event"]?.stringValue else {
+                throw ProtocolError(.invalidRequest, "daemon sent an event without a name")
+            }
+            return .event(
+                CallbackEvent(
+                    name: name, request: object["request"].flatMap(RequestID.init(json:)),
+                    data: object["data"]?.objectValue ?? [:]))
         default:
             var fields = object
             fields["type"] = nil
@@ -257,6 +287,24 @@ extension JSONObject {
         guard let value = self[key], !value.isNull else { return nil }
         guard let string = value.stringValue else { throw .invalidParam(key, expected: "a string", got: value) }
         return string
+    }
+
+    /// The number parameter `key`, nil when absent or null.
+    ///
+    /// - Throws: `request.invalid_params` when present with another type.
+    public func double(_ key: String) throws(ProtocolError) -> Double? {
+        guard let value = self[key], !value.isNull else { return nil }
+        guard let number = value.doubleValue else { throw .invalidParam(key, expected: "a number", got: value) }
+        return number
+    }
+
+    /// The boolean parameter `key`, nil when absent or null.
+    ///
+    /// - Throws: `request.invalid_params` when present with another type.
+    public func bool(_ key: String) throws(ProtocolError) -> Bool? {
+        guard let value = self[key], !value.isNull else { return nil }
+        guard let flag = value.boolValue else { throw .invalidParam(key, expected: "true or false", got: value) }
+        return flag
     }
 
     /// The integer parameter `key`, nil when absent or null.

@@ -49,6 +49,9 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     private var phase = Phase.checkingPeer
     private var tasks: [UInt64: Task<Void, Never>] = [:]
+    /// Which task serves which request, for `cancel`; detached ones outlive the connection.
+    private var taskIDs: [RequestID: UInt64] = [:]
+    private var detached: Set<UInt64> = []
     private var nextTaskID: UInt64 = 0
     /// The peer closed its sending side; close once in-flight replies are written.
     private var inputClosed = false
@@ -142,7 +145,9 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         phase = .closed
-        for task in tasks.values { task.cancel() }
+        // The client is gone: stop its work, which aborts upstream transfers, unless it
+        // asked for a request to run on without it.
+        for (id, task) in tasks where !detached.contains(id) { task.cancel() }
         tasks.removeAll()
         environment.registry.remove(id: id)
         environment.state.clientDisconnected()
@@ -198,11 +203,20 @@ final class ConnectionHandler: ChannelInboundHandler {
             return
         case .checkingPeer, .closed: return
         }
+        if request.method == "cancel" {
+            cancel(request, context: context)
+            return
+        }
         let taskID = nextTaskID
         nextTaskID += 1
         let environment = self.environment
-        let requestContext = RequestContext(connectionID: id, peer: peer)
         let channel = context.channel
+        let requestContext = RequestContext(connectionID: id, peer: peer) { message in
+            // Any thread: NIO queues the write on the channel's loop, in call order.
+            channel.writeAndFlush(channel.allocator.buffer(bytes: message.encodedLine), promise: nil)
+        }
+        if request.params["detach"] == true { detached.insert(taskID) }
+        taskIDs[request.id] = taskID
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         environment.state.requestStarted()
         tasks[taskID] = Task {
@@ -211,10 +225,26 @@ final class ConnectionHandler: ChannelInboundHandler {
                 let (handler, context) = loopBound.value
                 handler.write(context: context, reply)
                 handler.tasks[taskID] = nil
+                handler.detached.remove(taskID)
+                if handler.taskIDs[request.id] == taskID { handler.taskIDs[request.id] = nil }
                 environment.state.requestFinished()
                 handler.closeIfFinished(context: context)
             }
         }
+    }
+
+    /// `cancel {request}`: cancels this connection's request with that id; its own reply
+    /// then says `request.cancelled`.
+    private func cancel(_ request: Request, context: ChannelHandlerContext) {
+        guard let target = request.params["request"].flatMap(RequestID.init(json:)) else {
+            write(
+                context: context,
+                .error(id: request.id, .invalidParam("request", expected: "a string or an integer", got: request.params["request"])))
+            return
+        }
+        let task = taskIDs[target].flatMap { tasks[$0] }
+        task?.cancel()
+        write(context: context, .reply(id: request.id, result: ["cancelled": .bool(task != nil)]))
     }
 
     private func write(context: ChannelHandlerContext, _ message: ServerMessage) {

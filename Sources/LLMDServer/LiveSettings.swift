@@ -6,14 +6,18 @@ public struct ReloadableSettings: Sendable, Equatable {
     public var peerPolicy: PeerPolicy
     public var maximumLineLength: Int
     public var shutdownTimeout: Duration
+    public var providers: [ResolvedProvider]
+    public var defaultProvider: String
 
     /// - Parameters:
     ///   - uid: the daemon's effective uid, always admitted.
-    ///   - group: the gid `SocketGroup=` names, if any.
-    public init(_ configuration: DaemonConfiguration, uid: UInt32, group: UInt32?) {
+    ///   - group: the group admitted besides: `SocketGroup=`'s, or the activation socket's.
+    public init(_ loaded: LoadedConfiguration, uid: UInt32, group: UInt32?) {
         self.peerPolicy = PeerPolicy(daemonUID: uid, allowedGroup: group)
-        self.maximumLineLength = configuration.maximumLineLength
-        self.shutdownTimeout = configuration.shutdownTimeout
+        self.maximumLineLength = loaded.configuration.maximumLineLength
+        self.shutdownTimeout = loaded.configuration.shutdownTimeout
+        self.providers = loaded.providers
+        self.defaultProvider = loaded.defaultProvider
     }
 }
 

@@ -26,6 +26,21 @@ let llmctl = Command(
     subcommands: [
         Command("status", abstract: "Show the daemon's version, pid, uptime, socket and load.", options: clientOptions),
         Command("ping", abstract: "Check that the daemon answers, and how fast.", options: clientOptions),
+        Command(
+            "send", abstract: "Send a message to a model and print the reply as it streams.",
+            discussion: """
+                The text is the arguments joined by spaces; with none, or '-', it is read from
+                standard input when that is not a terminal. Interrupting llmctl (Ctrl-C) aborts
+                the call upstream.
+                """,
+            options: clientOptions + [
+                .value("-p", "--provider", valueName: "name", help: "Provider from llmd.conf (default: DefaultProvider=)."),
+                .value("-m", "--model", valueName: "model", help: "Model (default: the provider's DefaultModel=)."),
+                .flag("--no-stream", help: "Wait for the whole reply instead of streaming it."),
+                .value("--temperature", valueName: "number", help: "Sampling temperature."),
+                .value("--max-tokens", valueName: "count", help: "Longest reply, in tokens."),
+            ],
+            positionals: [Positional("text", help: "The message.", optional: true, repeating: true)]),
     ])
 
 @main
@@ -51,6 +66,7 @@ enum LLMCtl {
             switch parsed.path.first {
             case "status": try status(parsed)
             case "ping": try ping(parsed)
+            case "send": try send(parsed)
             default: preconditionFailure("command \(parsed.path) is declared but not handled")
             }
         } catch {
@@ -95,6 +111,87 @@ enum LLMCtl {
             let fraction = String(microseconds % 1000)
             let padded = String(repeating: "0", count: 3 - fraction.count) + fraction
             print("pong from llmd \(client.connection.hello.daemonVersion) in \(microseconds / 1000).\(padded) ms")
+        }
+    }
+}
+
+extension LLMCtl {
+    static func send(_ parsed: ParsedCommandLine) throws(ClientError) {
+        let text: String
+        do {
+            text = try messageText(parsed.positionals)
+        } catch {
+            printError("llmctl: \(error)")
+            exit(64)
+        }
+        var params: JSONObject = ["messages": [["role": "user", "content": .string(text)]]]
+        if let provider = parsed.value("--provider") { params["provider"] = .string(provider) }
+        if let model = parsed.value("--model") { params["model"] = .string(model) }
+        if parsed.flag("--no-stream") { params["stream"] = false }
+        for (option, key) in [("--temperature", "temperature"), ("--max-tokens", "max_tokens")] {
+            guard let value = parsed.value(option) else { continue }
+            guard let number = Double(value) else {
+                printError("llmctl: \(option) needs a number, got '\(value)'")
+                exit(64)
+            }
+            params[key] = key == "max_tokens" ? .int(Int64(number)) : .double(number)
+        }
+        let client = try LLMDClient(socketPath: parsed.value("--socket"))
+        var streamed = false
+        do {
+            let result = try client.complete(params) { token in
+                streamed = true
+                writeOut(token)
+            } onRetry: { retry in
+                let delay = Double(retry["delay_ms"]?.intValue ?? 0) / 1000
+                let reason = retry["error"]?.objectValue?["code"]?.stringValue ?? "error"
+                printError("llmctl: retrying in \(delay) s after \(reason)")
+            }
+            if parsed.flag("--json") {
+                if streamed { writeOut("\n") }
+                print(JSONValue.object(result).encodedString)
+                return
+            }
+            if !streamed { writeOut(result["text"]?.stringValue ?? "") }
+            writeOut("\n")
+            if result["offline"] == true {
+                printError("(reply from the offline '\(result["provider"]?.stringValue ?? "fake")' provider: no LLM was called)")
+            }
+        } catch {
+            if streamed { writeOut("\n") }
+            throw error
+        }
+    }
+
+    /// The arguments joined, or standard input when there are none (or just `-`).
+    static func messageText(_ words: [String]) throws(UsageError) -> String {
+        if !words.isEmpty, words != ["-"] { return words.joined(separator: " ") }
+        guard words == ["-"] || isatty(STDIN_FILENO) == 0 else {
+            throw UsageError("no message: give it as arguments, or pipe it in")
+        }
+        var input: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress, $0.count) }
+            if count <= 0 { break }
+            input += buffer[0..<count]
+        }
+        var text = String(decoding: input, as: UTF8.self)
+        while text.last == "\n" { text.removeLast() }
+        guard !text.isEmpty else { throw UsageError("no message: standard input was empty") }
+        return text
+    }
+}
+
+/// Writes to standard output at once, so streamed tokens appear as they arrive.
+func writeOut(_ text: String) {
+    var text = text
+    text.withUTF8 { bytes in
+        var offset = 0
+        while offset < bytes.count {
+            let written = write(STDOUT_FILENO, bytes.baseAddress! + offset, bytes.count - offset)
+            if written <= 0 { return }
+            offset += written
         }
     }
 }

@@ -86,14 +86,15 @@ struct LLMDCommand {
             throw DaemonExit(status: 1)
         }
         let settingsFor: @Sendable (LoadedConfiguration) -> ReloadableSettings = { loaded in
-            ReloadableSettings(
-                loaded.configuration, uid: uid, group: loaded.socketGroupID ?? listeningSocket.activationGroup)
+            ReloadableSettings(loaded, uid: uid, group: loaded.socketGroupID ?? listeningSocket.activationGroup)
         }
 
         let state = DaemonState(pid: getpid(), socketPath: listeningSocket.path)
         let settings = LiveSettings(settingsFor(loaded))
         var methods = MethodTable()
         CoreMethods.register(in: &methods, state: state)
+        let upstream = LazyUpstream(logger: logger)
+        CallMethods.register(in: &methods, upstream: upstream, settings: settings)
 
         let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let notifier = SystemdNotifier()
@@ -114,6 +115,7 @@ struct LLMDCommand {
         // still owns SIGHUP and the heartbeat still feeds the watchdog.
         let serviceGroup = ServiceGroup(services: [heartbeat, reloader, server], logger: logger)
         try await serviceGroup.run()
+        upstream.shutdown()
         try await eventLoopGroup.shutdownGracefully()
     }
 

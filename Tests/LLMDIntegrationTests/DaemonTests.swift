@@ -89,7 +89,7 @@ struct DaemonTests {
     private var unknownMethodError: ProtocolError {
         ProtocolError(
             .unknownMethod, "unknown method 'no_such_method'",
-            detail: ["method": "no_such_method", "methods": ["hello", "ping", "status"]])
+            detail: ["method": "no_such_method", "methods": ["complete", "hello", "ping", "status"]])
     }
 
     @Test("requests written before the client half-closes are all answered, then the daemon closes")

@@ -54,7 +54,8 @@ struct MessagesTests {
             .error(id: .string("z"), ProtocolError(.unknownMethod, "unknown method 'x'", detail: ["method": "x"])),
             .error(id: nil, ProtocolError(.lineTooLong, "too long")),
             .notice(Notice(name: Notice.shuttingDown, message: "bye", fields: ["deadline_ms": 10_000])),
-            .other(type: "event", ["seq": 5, "event": "llm_new_token"]),
+            .event(CallbackEvent(name: "llm_new_token", request: .int(3), data: ["token": "Hel"])),
+            .other(type: "future_kind", ["seq": 5]),
         ])
     func serverRoundTrip(message: ServerMessage) throws {
         let line = message.encodedLine
