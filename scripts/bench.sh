@@ -4,3 +4,4 @@ set -euo pipefail
 bin=${1:?usage: bench.sh BINDIR}
 cd "$(dirname "$0")/.."
 python3 scripts/bench.py "$bin" bench-results
+python3 scripts/bench_calls.py "$bin" bench-results

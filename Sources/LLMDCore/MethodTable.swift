@@ -4,11 +4,13 @@ import LLMDProtocol
 public struct RequestContext: Sendable {
     public var connectionID: UInt64
     public var peer: PeerCredentials
-    /// Sends a line to the requesting client ahead of the reply (callback events). Lines
-    /// arrive in the order sent, and all before the reply.
-    public var send: @Sendable (ServerMessage) -> Void
+    /// Sends lines to the requesting client ahead of the reply (callback events), in one
+    /// write. Lines arrive in the order sent, and all before the reply.
+    public var send: @Sendable ([ServerMessage]) -> Void
 
-    public init(connectionID: UInt64, peer: PeerCredentials, send: @escaping @Sendable (ServerMessage) -> Void = { _ in }) {
+    public init(
+        connectionID: UInt64, peer: PeerCredentials, send: @escaping @Sendable ([ServerMessage]) -> Void = { _ in }
+    ) {
         self.connectionID = connectionID
         self.peer = peer
         self.send = send

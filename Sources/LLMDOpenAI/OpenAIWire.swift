@@ -158,6 +158,11 @@ public enum OpenAIWire {
     /// - Throws: the server's error when the chunk is an error object (servers send those
     ///   mid-stream on a 200 response), or `upstream.protocol` for anything unreadable.
     public static func decodeChunk(_ data: [UInt8]) throws(UpstreamError) -> StreamChunk {
+        // Most chunks are ordinary deltas: read the few members needed without building
+        // the whole tree. Anything else (an error object, an unexpected shape) goes the
+        // full way below.
+        let fast = data.withUnsafeBufferPointer { scanDelta($0) }
+        if let fast { return fast }
         let object = try parseObject(data)
         if let error = UpstreamError.fromErrorBody(object, status: nil) { throw error }
         let choice = object["choices"]?.arrayValue?.first?.objectValue
@@ -165,6 +170,86 @@ public enum OpenAIWire {
         return StreamChunk(
             text: text, finishReason: choice?["finish_reason"]?.stringValue, usage: Usage(json: object["usage"]),
             model: object["model"]?.stringValue)
+    }
+
+    /// Reads a delta chunk (`{"choices":[{"delta":{"content":…}…}],"model":…,"usage":…}`
+    /// or the legacy `{"choices":[{"text":…}]}`); nil when the chunk is anything else.
+    static func scanDelta(_ bytes: UnsafeBufferPointer<UInt8>) -> StreamChunk? {
+        var reader = JSONParser(bytes)
+        var chunk = StreamChunk()
+        do {
+            guard reader.consume(UInt8(ascii: "{")) else { return nil }
+            try forEachMember(&reader) { key, reader throws(JSONSyntaxError) in
+                switch key {
+                case "choices":
+                    guard reader.consume(UInt8(ascii: "[")) else { throw JSONSyntaxError(offset: reader.index, reason: "choices") }
+                    var first = true
+                    while !reader.consume(UInt8(ascii: "]")) {
+                        if !first { guard reader.consume(UInt8(ascii: ",")) else { throw JSONSyntaxError(offset: reader.index, reason: ",") } }
+                        if first, reader.peek() == UInt8(ascii: "{") {
+                            try readChoice(&reader, into: &chunk)
+                        } else {
+                            try reader.skipValue()
+                        }
+                        first = false
+                    }
+                case "model" where reader.peek() == UInt8(ascii: "\""):
+                    chunk.model = try reader.readString()
+                case "usage":
+                    chunk.usage = Usage(json: try reader.readValue())
+                case "error":
+                    throw JSONSyntaxError(offset: reader.index, reason: "error object")  // the full path reports it
+                case "object" where reader.peek() == UInt8(ascii: "\""):
+                    // vLLM's errors say {"object":"error",…}; chunks say chat.completion.chunk.
+                    if try reader.readString() == "error" {
+                        throw JSONSyntaxError(offset: reader.index, reason: "error object")
+                    }
+                default:
+                    try reader.skipValue()
+                }
+            }
+            guard reader.peek() == nil else { return nil }
+            return chunk
+        } catch {
+            return nil
+        }
+    }
+
+    private static func readChoice(_ reader: inout JSONParser, into chunk: inout StreamChunk) throws(JSONSyntaxError) {
+        _ = reader.consume(UInt8(ascii: "{"))
+        try forEachMember(&reader) { key, reader throws(JSONSyntaxError) in
+            switch (key, reader.peek()) {
+            case ("delta", UInt8(ascii: "{")):
+                _ = reader.consume(UInt8(ascii: "{"))
+                try forEachMember(&reader) { key, reader throws(JSONSyntaxError) in
+                    if key == "content", reader.peek() == UInt8(ascii: "\"") {
+                        chunk.text = try reader.readString()
+                    } else {
+                        try reader.skipValue()
+                    }
+                }
+            case ("text", UInt8(ascii: "\"")):
+                chunk.text = try reader.readString()
+            case ("finish_reason", UInt8(ascii: "\"")):
+                chunk.finishReason = try reader.readString()
+            default:
+                try reader.skipValue()
+            }
+        }
+    }
+
+    /// Calls `body` with each member's key, the reader placed at its value; consumes the
+    /// closing brace. The opening brace must already be consumed.
+    private static func forEachMember(
+        _ reader: inout JSONParser, _ body: (String, inout JSONParser) throws(JSONSyntaxError) -> Void
+    ) throws(JSONSyntaxError) {
+        if reader.consume(UInt8(ascii: "}")) { return }
+        repeat {
+            let key = try reader.readString()
+            guard reader.consume(UInt8(ascii: ":")) else { throw JSONSyntaxError(offset: reader.index, reason: "expected ':'") }
+            try body(key, &reader)
+        } while reader.consume(UInt8(ascii: ","))
+        guard reader.consume(UInt8(ascii: "}")) else { throw JSONSyntaxError(offset: reader.index, reason: "expected '}'") }
     }
 
     /// Decodes a complete response body.

@@ -65,23 +65,56 @@ public struct ServerSentEventParser: Sendable {
     /// Parses `bytes` and appends every event they complete to `events`.
     ///
     /// - Throws: ``Failure/eventTooLarge(limit:)``; the parser is then unusable.
-    public mutating func parse(_ bytes: some Sequence<UInt8>, into events: inout [ServerSentEvent]) throws(Failure) {
-        for byte in bytes {
-            if atStreamStart {
-                // The UTF-8 BOM (EF BB BF) may only open the stream.
-                let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
-                if byte == bom[bomBytesSeen] {
+    public mutating func parse(_ bytes: [UInt8], into events: inout [ServerSentEvent]) throws(Failure) {
+        // withUnsafeBytes rethrows untyped errors; carry the typed one out by hand.
+        var failure: Failure?
+        bytes.withUnsafeBytes { raw in
+            do throws(Failure) { try parse(raw, into: &events) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Parses `bytes` and appends every event they complete to `events`.
+    ///
+    /// Scans for line ends and copies whole runs, rather than byte by byte: this runs on
+    /// every chunk a provider streams.
+    ///
+    /// - Throws: ``Failure/eventTooLarge(limit:)``; the parser is then unusable.
+    public mutating func parse(_ bytes: UnsafeRawBufferPointer, into events: inout [ServerSentEvent]) throws(Failure) {
+        var index = 0
+        if atStreamStart {
+            // The UTF-8 BOM (EF BB BF) may only open the stream, possibly split across reads.
+            let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
+            while index < bytes.count, atStreamStart {
+                if bytes[index] == bom[bomBytesSeen] {
                     bomBytesSeen += 1
+                    index += 1
                     if bomBytesSeen == bom.count { atStreamStart = false }
-                    continue
-                }
-                atStreamStart = false
-                if bomBytesSeen > 0 {
+                } else {
+                    atStreamStart = false
                     // Not a BOM after all: those bytes were content.
-                    for earlier in bom[0..<bomBytesSeen] { try consume(earlier, into: &events) }
+                    line.append(contentsOf: bom[0..<bomBytesSeen])
                 }
             }
-            try consume(byte, into: &events)
+        }
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == 0x0A || byte == 0x0D {
+                index += 1
+                if byte == 0x0A, skipNextLF {
+                    skipNextLF = false
+                    continue
+                }
+                skipNextLF = byte == 0x0D
+                processLine(into: &events)
+                continue
+            }
+            skipNextLF = false
+            var end = index + 1
+            while end < bytes.count, bytes[end] != 0x0A, bytes[end] != 0x0D { end += 1 }
+            line.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[index..<end]))
+            if line.count + data.count > maximumEventSize { throw .eventTooLarge(limit: maximumEventSize) }
+            index = end
         }
     }
 
@@ -95,20 +128,6 @@ public struct ServerSentEventParser: Sendable {
             processLine(into: &events)
         }
         return Remainder(undispatchedData: hasData ? data : nil, endedMidLine: endedMidLine)
-    }
-
-    private mutating func consume(_ byte: UInt8, into events: inout [ServerSentEvent]) throws(Failure) {
-        switch byte {
-        case 0x0A where skipNextLF:
-            skipNextLF = false
-        case 0x0A, 0x0D:
-            skipNextLF = byte == 0x0D
-            processLine(into: &events)
-        default:
-            skipNextLF = false
-            line.append(byte)
-            if line.count + data.count > maximumEventSize { throw .eventTooLarge(limit: maximumEventSize) }
-        }
     }
 
     private mutating func processLine(into events: inout [ServerSentEvent]) {

@@ -5,6 +5,11 @@ public struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertib
     public var reason: String
 
     public var description: String { "\(reason) at byte \(offset)" }
+
+    public init(offset: Int, reason: String) {
+        self.offset = offset
+        self.reason = reason
+    }
 }
 
 /// A strict RFC 8259 parser over UTF-8 bytes.
@@ -15,29 +20,95 @@ public struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertib
 public struct JSONParser {
     public static let maximumDepth = 256
 
-    public static func parse(_ bytes: some Collection<UInt8>) throws(JSONSyntaxError) -> JSONValue {
-        let array = Array(bytes)
-        return try array.withUnsafeBufferPointer { (buffer) throws(JSONSyntaxError) -> JSONValue in
-            var parser = JSONParser(buffer)
-            parser.skipWhitespace()
-            let value = try parser.parseValue(depth: 0)
-            parser.skipWhitespace()
-            guard parser.index == buffer.count else {
-                throw parser.error("unexpected data after the JSON value")
-            }
-            return value
-        }
+    public static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONValue {
+        try bytes.withUnsafeBufferPointer { (buffer) throws(JSONSyntaxError) in try parse(buffer) }
     }
 
     public static func parse(_ string: String) throws(JSONSyntaxError) -> JSONValue {
         try parse(Array(string.utf8))
     }
 
-    private let bytes: UnsafeBufferPointer<UInt8>
-    private var index = 0
+    /// Parses bytes in place; the concrete entry point the others lead to, so the hot path
+    /// (a streamed chunk per token) runs specialised code.
+    public static func parse(_ buffer: UnsafeBufferPointer<UInt8>) throws(JSONSyntaxError) -> JSONValue {
+        var parser = JSONParser(buffer)
+        parser.skipWhitespace()
+        let value = try parser.parseValue(depth: 0)
+        parser.skipWhitespace()
+        guard parser.index == buffer.count else {
+            throw parser.error("unexpected data after the JSON value")
+        }
+        return value
+    }
 
-    private init(_ bytes: UnsafeBufferPointer<UInt8>) {
+    private let bytes: UnsafeBufferPointer<UInt8>
+    /// The reading position, for callers that read values one at a time.
+    public private(set) var index = 0
+
+    /// A reader over `bytes`, for extracting a few values without building the whole tree
+    /// (see ``readString()``, ``skipValue()``, ``readValue()``).
+    public init(_ bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes = bytes
+    }
+
+    /// The next byte after white space, without consuming it; nil at the end.
+    public mutating func peek() -> UInt8? {
+        skipWhitespace()
+        return index < bytes.count ? bytes[index] : nil
+    }
+
+    /// Consumes `byte` (after white space) if it comes next.
+    public mutating func consume(_ byte: UInt8) -> Bool {
+        guard peek() == byte else { return false }
+        index += 1
+        return true
+    }
+
+    /// Reads a string value.
+    public mutating func readString() throws(JSONSyntaxError) -> String {
+        guard peek() == UInt8(ascii: "\"") else { throw error("expected a string") }
+        return try parseString()
+    }
+
+    /// Reads any value, building it.
+    public mutating func readValue() throws(JSONSyntaxError) -> JSONValue {
+        skipWhitespace()
+        return try parseValue(depth: 0)
+    }
+
+    /// Steps over a value without building it; strings are checked for their end only.
+    public mutating func skipValue() throws(JSONSyntaxError) {
+        guard let first = peek() else { throw error("unexpected end of input") }
+        switch first {
+        case UInt8(ascii: "\""):
+            try skipString()
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            var depth = 0
+            repeat {
+                guard index < bytes.count else { throw error("unexpected end of input") }
+                switch bytes[index] {
+                case UInt8(ascii: "\""): try skipString(); continue
+                case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
+                case UInt8(ascii: "}"), UInt8(ascii: "]"): depth -= 1
+                default: break
+                }
+                index += 1
+            } while depth > 0
+        default:
+            _ = try parseValue(depth: 0)  // a number or literal: nothing to allocate
+        }
+    }
+
+    private mutating func skipString() throws(JSONSyntaxError) {
+        index += 1
+        while index < bytes.count {
+            switch bytes[index] {
+            case UInt8(ascii: "\\"): index += 2
+            case UInt8(ascii: "\""): index += 1; return
+            default: index += 1
+            }
+        }
+        throw error("unterminated string")
     }
 
     private func error(_ reason: String) -> JSONSyntaxError {
@@ -173,19 +244,21 @@ public struct JSONParser {
         index += 1
         let start = index
         // Fast path: no escapes, so the bytes can be validated and taken whole.
+        var isASCII = true
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
                 let slice = UnsafeBufferPointer(rebasing: bytes[start..<index])
-                guard let string = String(validating: slice, as: UTF8.self) else {
+                guard isASCII || UTF8Validation.isValid(slice) else {
                     index = start
                     throw error("invalid UTF-8 in string")
                 }
                 index += 1
-                return string
+                return String(decoding: slice, as: UTF8.self)
             }
             if byte == UInt8(ascii: "\\") { break }
             if byte < 0x20 { throw error("control character in string") }
+            if byte >= 0x80 { isASCII = false }
             index += 1
         }
         var scalars = Array(UnsafeBufferPointer(rebasing: bytes[start..<index]))
@@ -194,10 +267,9 @@ public struct JSONParser {
             switch byte {
             case UInt8(ascii: "\""):
                 index += 1
-                guard let string = String(validating: scalars, as: UTF8.self) else {
-                    throw error("invalid UTF-8 in string")
-                }
-                return string
+                let valid = scalars.withUnsafeBufferPointer { UTF8Validation.isValid($0) }
+                guard valid else { throw error("invalid UTF-8 in string") }
+                return String(decoding: scalars, as: UTF8.self)
             case UInt8(ascii: "\\"):
                 index += 1
                 try appendEscape(to: &scalars)
@@ -348,5 +420,43 @@ extension JSONObject {
             member.value.encode(into: &output)
         }
         output.append(UInt8(ascii: "}"))
+    }
+}
+
+/// Strict UTF-8 validation (RFC 3629: no overlong forms, no surrogates, nothing past
+/// U+10FFFF), written out because `String(validating:as:)` runs unspecialised generic code
+/// that costs more than the rest of parsing a streamed chunk.
+enum UTF8Validation {
+    static func isValid(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var index = 0
+        let count = bytes.count
+        while index < count {
+            let lead = bytes[index]
+            if lead < 0x80 {
+                index += 1
+                continue
+            }
+            let length: Int
+            var lower: UInt8 = 0x80
+            var upper: UInt8 = 0xBF
+            switch lead {
+            case 0xC2...0xDF: length = 2
+            case 0xE0: length = 3; lower = 0xA0
+            case 0xE1...0xEC, 0xEE...0xEF: length = 3
+            case 0xED: length = 3; upper = 0x9F
+            case 0xF0: length = 4; lower = 0x90
+            case 0xF1...0xF3: length = 4
+            case 0xF4: length = 4; upper = 0x8F
+            default: return false
+            }
+            guard index + length <= count else { return false }
+            let second = bytes[index + 1]
+            guard second >= lower, second <= upper else { return false }
+            for offset in 2..<max(2, length) where bytes[index + offset] & 0xC0 != 0x80 {
+                return false
+            }
+            index += length
+        }
+        return true
     }
 }

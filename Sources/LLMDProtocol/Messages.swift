@@ -221,9 +221,29 @@ public enum ServerMessage: Sendable, Equatable {
     public var encodedLine: [UInt8] {
         var line: [UInt8] = []
         line.reserveCapacity(128)
-        object.encode(into: &line)
-        line.append(0x0A)
+        encodeLine(into: &line)
         return line
+    }
+
+    /// Appends the message as one wire line, newline included.
+    ///
+    /// Events, sent once per streamed token, are written directly rather than through an
+    /// intermediate object.
+    public func encodeLine(into line: inout [UInt8]) {
+        if case .event(let event) = self {
+            line.append(contentsOf: #"{"type":"event","event":"#.utf8)
+            JSONValue.encodeString(event.name, into: &line)
+            if let request = event.request {
+                line.append(contentsOf: #","request":"#.utf8)
+                request.json.encode(into: &line)
+            }
+            line.append(contentsOf: #","data":"#.utf8)
+            event.data.encode(into: &line)
+            line.append(contentsOf: "}\n".utf8)
+        } else {
+            object.encode(into: &line)
+            line.append(0x0A)
+        }
     }
 
     /// Decodes one line from the daemon.

@@ -56,18 +56,20 @@ public enum CallMethods {
             let stream = try params.bool("stream") ?? true
             let requestID = request.id
             let observer = CallObserver(
-                token: { token in
-                    context.send(.event(CallbackEvent(name: "llm_new_token", request: requestID, data: ["token": .string(token)])))
+                tokens: { tokens in
+                    context.send(
+                        tokens.map { .event(CallbackEvent(name: "llm_new_token", request: requestID, data: ["token": .string($0)])) })
                 },
                 retry: { notice in
-                    context.send(
+                    context.send([
                         .event(
                             CallbackEvent(
                                 name: "retry", request: requestID,
                                 data: [
                                     "attempt": .int(Int64(notice.attempt)), "delay_ms": .int(notice.delay.wholeMilliseconds),
                                     "error": notice.error.protocolError.json,
-                                ])))
+                                ]))
+                    ])
                 })
             do throws(CallFailure) {
                 let result = try await upstream.client.call(

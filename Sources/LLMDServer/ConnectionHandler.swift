@@ -211,9 +211,14 @@ final class ConnectionHandler: ChannelInboundHandler {
         nextTaskID += 1
         let environment = self.environment
         let channel = context.channel
-        let requestContext = RequestContext(connectionID: id, peer: peer) { message in
-            // Any thread: NIO queues the write on the channel's loop, in call order.
-            channel.writeAndFlush(channel.allocator.buffer(bytes: message.encodedLine), promise: nil)
+        let requestContext = RequestContext(connectionID: id, peer: peer) { messages in
+            // Any thread: NIO queues the write on the channel's loop, in call order. One
+            // buffer and one flush for all messages: a read from upstream often carries
+            // several tokens.
+            var lines: [UInt8] = []
+            lines.reserveCapacity(128 * messages.count)
+            for message in messages { message.encodeLine(into: &lines) }
+            channel.writeAndFlush(channel.allocator.buffer(bytes: lines), promise: nil)
         }
         if request.params["detach"] == true { detached.insert(taskID) }
         taskIDs[request.id] = taskID

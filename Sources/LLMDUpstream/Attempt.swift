@@ -45,7 +45,7 @@ final class Attempt: HTTPResponseHandler {
             }
             guard state.failure == nil, !state.sawDone else { return [] }
             var events: [ServerSentEvent] = []
-            do {
+            do throws(ServerSentEventParser.Failure) {
                 try state.parser.parse(bytes, into: &events)
             } catch {
                 state.failure = UpstreamError(.upstreamProtocol, "stream event larger than \(error)")
@@ -73,7 +73,7 @@ final class Attempt: HTTPResponseHandler {
             }
             return tokens
         }
-        for token in tokens { observer.token(token) }
+        if !tokens.isEmpty { observer.tokens(tokens) }
     }
 
     func transferEnded(_ result: Result<Void, TransferFailure>) {

@@ -47,13 +47,16 @@ public struct RetryNotice: Sendable {
 
 /// Where a call's progress goes while it runs.
 ///
-/// `token` runs on the HTTP engine's thread for every streamed token: it must be quick.
+/// `tokens` runs on the HTTP engine's thread with the tokens of each read from upstream,
+/// in order: it must be quick.
 public struct CallObserver: Sendable {
-    public var token: @Sendable (String) -> Void
+    public var tokens: @Sendable ([String]) -> Void
     public var retry: @Sendable (RetryNotice) -> Void
 
-    public init(token: @escaping @Sendable (String) -> Void, retry: @escaping @Sendable (RetryNotice) -> Void = { _ in }) {
-        self.token = token
+    public init(
+        tokens: @escaping @Sendable ([String]) -> Void, retry: @escaping @Sendable (RetryNotice) -> Void = { _ in }
+    ) {
+        self.tokens = tokens
         self.retry = retry
     }
 }
@@ -214,7 +217,7 @@ public final class UpstreamClient: Sendable {
                 }
                 if firstToken == nil { firstToken = ContinuousClock.now - started }
                 delivered += token
-                observer.token(token)
+                observer.tokens([token])
             }
         }
         return CallResult(

@@ -66,6 +66,9 @@ def prompt_token_count(request):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Like real API servers: without TCP_NODELAY each small SSE write waits for the ACK
+    # of the previous one on a kept-alive connection, and a token can stall for 40 ms.
+    disable_nagle_algorithm = True
 
     def log_message(self, *args):
         pass

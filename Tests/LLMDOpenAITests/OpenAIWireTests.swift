@@ -126,3 +126,45 @@ struct OpenAIWireTests {
         #expect(UpstreamError.fromResponse(status: 429, body: []).failure.isRetryable)
     }
 }
+
+@Suite("Delta fast path")
+struct DeltaFastPathTests {
+    /// The full decoder's answer, for comparison.
+    private func full(_ text: String) throws -> StreamChunk {
+        let object = try #require(try JSONParser.parse(text).objectValue)
+        let choice = object["choices"]?.arrayValue?.first?.objectValue
+        return StreamChunk(
+            text: choice?["delta"]?.objectValue?["content"]?.stringValue ?? choice?["text"]?.stringValue ?? "",
+            finishReason: choice?["finish_reason"]?.stringValue, usage: Usage(json: object["usage"]),
+            model: object["model"]?.stringValue)
+    }
+
+    @Test(
+        "agrees with the full decoder on every shape servers send",
+        arguments: [
+            #"{"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}"#,
+            #"{"choices":[{"index":0,"delta":{"content":"q\"uote \\ back\nline \u00e9 \ud83d\ude00 [}{]"},"finish_reason":null}]}"#,
+            #"{"choices":[{"index":0,"delta":{},"finish_reason":"length"}],"usage":null}"#,
+            #"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"prompt_tokens_details":{"cached_tokens":1},"completion_tokens_details":{"reasoning_tokens":2}}}"#,
+            #"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"t","function":{"name":"f","arguments":"{\"a\":[1,2]}"}}]},"finish_reason":null}]}"#,
+            #"{"choices":[{"index":0,"delta":{"content":"x"},"logprobs":{"content":[{"token":"]","logprob":-0.1,"bytes":[93],"top_logprobs":[]}]},"finish_reason":null}]}"#,
+            #"{"object":"text_completion","choices":[{"text":" legacy","index":0,"logprobs":null,"finish_reason":null}],"model":"gpt-3.5-turbo-instruct"}"#,
+            #"{"choices":[{"index":0,"delta":{"content":"first"}},{"index":1,"delta":{"content":"second"}}]}"#,
+            #" { "choices" : [ { "delta" : { "content" : "spaced" } } ] } "#,
+        ])
+    func agrees(text: String) throws {
+        let fast = try #require(Array(text.utf8).withUnsafeBufferPointer { OpenAIWire.scanDelta($0) }, "fast path declined")
+        #expect(fast == (try full(text)))
+        #expect(try OpenAIWire.decodeChunk(Array(text.utf8)) == fast)
+    }
+
+    @Test("declines what is not a plain delta, so the full path can judge it")
+    func declines() {
+        for text in [
+            #"{"error":{"message":"m"}}"#, #"{"object":"error","message":"m"}"#, "[1]", #"{"choices":[1,]}"#,
+            #"{"choices":[{"delta":{"content":"x"}}]} trailing"#,
+        ] {
+            #expect(Array(text.utf8).withUnsafeBufferPointer { OpenAIWire.scanDelta($0) } == nil, "\(text)")
+        }
+    }
+}

@@ -119,7 +119,7 @@ struct ServerSentEventParserTests {
         var events: [ServerSentEvent] = []
         var start = 0
         for cut in cuts + [bytes.count] {
-            try parser.parse(bytes[start..<cut], into: &events)
+            try parser.parse(Array(bytes[start..<cut]), into: &events)
             start = cut
         }
         // A stream ending in CR may leave the CR's LF pending; either way nothing is lost.

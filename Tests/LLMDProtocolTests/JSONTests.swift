@@ -86,3 +86,30 @@ struct JSONTests {
         #expect(object.isEmpty)
     }
 }
+
+@Suite("UTF-8 validation")
+struct UTF8ValidationTests {
+    private func valid(_ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBufferPointer { UTF8Validation.isValid($0) }
+    }
+
+    @Test("accepts every well-formed length, up to U+10FFFF")
+    func wellFormed() {
+        for text in ["a", "é", "€", "😀", "\u{10FFFF}", "\u{D7FF}", "\u{E000}", "mixed é€😀 text"] {
+            #expect(valid(Array(text.utf8)), "\(text)")
+        }
+    }
+
+    @Test(
+        "rejects overlong forms, surrogates, values past U+10FFFF, stray and truncated bytes",
+        arguments: [
+            [0xC0, 0xAF], [0xC1, 0xBF], [0xE0, 0x80, 0xAF], [0xF0, 0x80, 0x80, 0xAF],  // overlong
+            [0xED, 0xA0, 0x80], [0xED, 0xBF, 0xBF],  // UTF-16 surrogates
+            [0xF4, 0x90, 0x80, 0x80], [0xF5, 0x80, 0x80, 0x80], [0xFF],  // beyond Unicode
+            [0x80], [0xBF], [0xC3], [0xE2, 0x82], [0xF0, 0x9F, 0x98], [0xE2, 0x28, 0xA1],  // stray, truncated, bad continuation
+        ] as [[UInt8]])
+    func malformed(bytes: [UInt8]) {
+        #expect(!valid(bytes))
+        #expect(throws: JSONSyntaxError.self) { try JSONParser.parse([0x22] + bytes + [0x22]) }
+    }
+}

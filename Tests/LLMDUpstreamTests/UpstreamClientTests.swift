@@ -16,7 +16,7 @@ final class Collected: Sendable {
     var retries: [RetryNotice] { state.withLock { $0.retries } }
     var observer: CallObserver {
         CallObserver(
-            token: { token in self.state.withLock { $0.tokens.append(token) } },
+            tokens: { tokens in self.state.withLock { $0.tokens += tokens } },
             retry: { notice in self.state.withLock { $0.retries.append(notice) } })
     }
 }

@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+"""llmd LLM-call benchmarks against the OpenAI-compatible fixture server on loopback.
+
+1. 256 concurrent streaming calls: all must complete with the right text; the daemon's
+   peak thread count and peak RSS are sampled meanwhile.
+2. One 2,000-token stream with no server delay: `llmctl send` against `curl -N` straight
+   to the fixture, both run by hyperfine in the same run; and the daemon's CPU time per
+   token, from the scheduler's nanosecond counters of all its threads.
+3. Time to first token through the daemon against a direct HTTP request, same run.
+"""
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import http.client
+
+BIN = sys.argv[1]
+RESULTS = sys.argv[2] if len(sys.argv) > 2 else "bench-results"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURE = os.path.join(ROOT, "Tests", "Fixtures", "openai_fixture.py")
+KEY = "sk-bench-not-a-secret"
+os.makedirs(RESULTS, exist_ok=True)
+report = {}
+
+
+def start_fixture():
+    proc = subprocess.Popen([sys.executable, FIXTURE], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    port = int(proc.stdout.readline().split()[-1])
+    return proc, port
+
+
+def start_daemon(work, port):
+    key = os.path.join(work, "key")
+    with open(key, "w") as f:
+        f.write(KEY + "\n")
+    os.chmod(key, 0o600)
+    config = os.path.join(work, "llmd.conf")
+    with open(config, "w") as f:
+        f.write(f"[Daemon]\nDefaultProvider=local\n[Provider local]\nBaseURL=http://127.0.0.1:{port}/v1\n"
+                f"APIKeyFile={key}\nDefaultModel=fixture\n")
+    sock = os.path.join(work, "llmd.sock")
+    proc = subprocess.Popen([f"{BIN}/llmd", "--socket", sock, "--config", config],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(500):
+        if os.path.exists(sock):
+            break
+        time.sleep(0.01)
+    time.sleep(0.1)
+    return proc, sock
+
+
+def cpu_ns(pid):
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except OSError:
+            pass  # a thread that just ended
+    return total
+
+
+def status_field(pid, name):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(name + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+class Client:
+    """One connection to llmd, speaking protocol v1."""
+
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(path)
+        self.file = self.sock.makefile("rb")
+        self.file.readline()  # hello
+
+    def complete(self, request_id, params, first_token=None):
+        self.sock.sendall(json.dumps({"id": request_id, "method": "complete", "params": params}).encode() + b"\n")
+        while True:
+            message = json.loads(self.file.readline())
+            if message["type"] == "event" and first_token is not None and first_token[0] is None:
+                first_token[0] = time.perf_counter()
+            if message["type"] in ("reply", "error") and message.get("id") == request_id:
+                return message
+
+    def close(self):
+        self.sock.close()
+
+
+def concurrent_calls(sock, pid, count=256, tokens=50):
+    expected = "".join(f"t{i} " for i in range(tokens))
+    results = [None] * count
+    peak = {"threads": 0, "rss_kib": 0}
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak["threads"] = max(peak["threads"], len(os.listdir(f"/proc/{pid}/task")))
+            peak["rss_kib"] = max(peak["rss_kib"], status_field(pid, "VmRSS"))
+            time.sleep(0.005)
+
+    def one(index):
+        client = Client(sock)
+        try:
+            results[index] = client.complete(index, {"model": f"fixture/tokens:{tokens}", "prompt": f"call {index}"})
+        finally:
+            client.close()
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    start = time.perf_counter()
+    workers = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    elapsed = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    correct = sum(1 for r in results if r and r["type"] == "reply" and r["result"]["text"] == expected)
+    return correct, elapsed, peak
+
+
+def hyperfine(commands, runs=20):
+    out = os.path.join(RESULTS, "hyperfine-calls.json")
+    subprocess.run(["hyperfine", "-N", "--runs", str(runs), "--warmup", "3", "--export-json", out, "--style", "none"]
+                   + commands, check=True, stdout=subprocess.DEVNULL)
+    with open(out) as f:
+        return [r["median"] * 1000 for r in json.load(f)["results"]]
+
+
+def ttft_direct(port, runs=50):
+    """Like llmd, a kept-alive connection, so both sides pay the same setup: none."""
+    samples = []
+    body = json.dumps({"model": "fixture", "stream": True, "messages": [{"role": "user", "content": "hello"}]})
+    connection = http.client.HTTPConnection("127.0.0.1", port)
+    for _ in range(runs):
+        start = time.perf_counter()
+        connection.request("POST", "/v1/chat/completions", body,
+                           {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
+        response = connection.getresponse()
+        while True:
+            line = response.readline()
+            if line.startswith(b"data: {"):
+                samples.append((time.perf_counter() - start) * 1000)
+                break
+        response.read()  # drain the rest so the connection can be reused
+    connection.close()
+    return statistics.median(samples)
+
+
+def ttft_daemon(sock, runs=50):
+    samples = []
+    client = Client(sock)
+    for i in range(runs):
+        first = [None]
+        start = time.perf_counter()
+        client.complete(i, {"messages": [{"role": "user", "content": "hello"}]}, first)
+        samples.append((first[0] - start) * 1000)
+    client.close()
+    return statistics.median(samples)
+
+
+fixture, port = start_fixture()
+with tempfile.TemporaryDirectory(prefix="llmd-bench-") as work:
+    daemon, sock = start_daemon(work, port)
+    try:
+        correct, elapsed, peak = concurrent_calls(sock, daemon.pid)
+        report["concurrent_calls"] = 256
+        report["concurrent_correct"] = correct
+        report["concurrent_seconds"] = round(elapsed, 2)
+        report["peak_threads"] = peak["threads"]
+        report["peak_rss_mib"] = round(peak["rss_kib"] / 1024, 1)
+
+        body = os.path.join(work, "body.json")
+        with open(body, "w") as f:
+            json.dump({"model": "fixture/tokens:2000", "stream": True, "stream_options": {"include_usage": True},
+                       "messages": [{"role": "user", "content": "x"}]}, f)
+        cpu_before = cpu_ns(daemon.pid)
+        curl_ms, llmctl_ms = hyperfine([
+            f"curl -sN -H 'Authorization: Bearer {KEY}' -H 'Content-Type: application/json' "
+            f"--data-binary @{body} http://127.0.0.1:{port}/v1/chat/completions",
+            f"{BIN}/llmctl send --socket {sock} -m fixture/tokens:2000 x",
+        ])
+        cpu_after = cpu_ns(daemon.pid)
+        streams = 20 + 3  # hyperfine runs plus warm-ups through llmctl
+        report["stream_2000_curl_ms"] = round(curl_ms, 1)
+        report["stream_2000_llmctl_ms"] = round(llmctl_ms, 1)
+        report["stream_2000_ratio"] = round(llmctl_ms / curl_ms, 3)
+        report["daemon_cpu_us_per_token"] = round((cpu_after - cpu_before) / 1000 / (streams * 2000), 2)
+
+        direct = ttft_direct(port)
+        through = ttft_daemon(sock)
+        report["ttft_direct_ms"] = round(direct, 3)
+        report["ttft_daemon_ms"] = round(through, 3)
+        report["ttft_added_ms"] = round(through - direct, 3)
+    finally:
+        daemon.terminate()
+        daemon.wait(10)
+        fixture.terminate()
+
+with open(os.path.join(RESULTS, "calls.json"), "w") as f:
+    json.dump(report, f, indent=2)
+
+print("llmd LLM-call benchmarks (fixture server on loopback; medians)")
+print(f"  256 concurrent streams: {report['concurrent_correct']}/256 correct in {report['concurrent_seconds']} s; "
+      f"peak threads {report['peak_threads']}, peak RSS {report['peak_rss_mib']} MiB (target <= 150 MiB)")
+print(f"  2,000-token stream: llmctl send {report['stream_2000_llmctl_ms']} ms vs curl -N {report['stream_2000_curl_ms']} ms, "
+      f"ratio {report['stream_2000_ratio']} (target <= 1.10)")
+print(f"  daemon CPU per token: {report['daemon_cpu_us_per_token']} us (target <= 5 us)")
+print(f"  time to first token: {report['ttft_daemon_ms']} ms through llmd vs {report['ttft_direct_ms']} ms direct, "
+      f"added {report['ttft_added_ms']} ms (target <= 1 ms)")
+print(f"  (raw numbers in {RESULTS}/calls.json)")
