@@ -18,7 +18,7 @@ struct CallTests {
     }
 
     /// A daemon whose provider `local` is the fixture, its key in a private file.
-    private func daemon(_ fixture: FixtureServer) throws -> DaemonProcess {
+    private func daemon(_ fixture: FixtureServer, environment: [String: String] = [:]) throws -> DaemonProcess {
         let keyFile = try keys.write("key", Self.secret + "\n")
         chmod(keyFile, 0o600)
         let daemon = try DaemonProcess(
@@ -32,7 +32,8 @@ struct CallTests {
                 APIKeyFile=\(keyFile)
                 DefaultModel=fixture
                 RetryBackoffSec=20ms
-                """)
+                """,
+            environment: environment)
         return daemon
     }
 
@@ -174,6 +175,20 @@ struct CallTests {
                 #expect(replies[number] == "echo: call \(number)")
             }
         }
+    }
+
+    @Test("proxies come from the environment as libcurl reads them; NO_PROXY exempts hosts")
+    func proxies() throws {
+        let fixture = try FixtureServer()
+        // Nothing listens on port 9: a call that goes through this proxy cannot connect.
+        let proxied = try daemon(fixture, environment: ["http_proxy": "http://127.0.0.1:9", "NO_PROXY": ""])
+        let failed = try llmctl(["send", "--socket", proxied.socketPath, "-m", "fixture", "hi"])
+        #expect(failed.status == 1)
+        #expect(failed.standardError.contains("[upstream.unreachable]"), "\(failed.standardError)")
+        #expect(try fixture.requestLog().isEmpty, "the request never reached the server")
+        let exempt = try daemon(fixture, environment: ["http_proxy": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1"])
+        let direct = try llmctl(["send", "--socket", exempt.socketPath, "hi"])
+        #expect(direct.status == 0, "\(direct.standardError)")
     }
 
     @Test("the API key never appears in replies, events or logs")

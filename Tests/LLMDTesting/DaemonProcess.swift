@@ -41,9 +41,14 @@ public final class DaemonProcess: @unchecked Sendable {
         logPath = directory.file("llmd.log")
 
         var inherited = ProcessInfo.processInfo.environment
-        for name in ["NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "JOURNAL_STREAM", "LLMD_SOCKET", "WATCHDOG_USEC"] {
-            inherited[name] = nil
-        }
+        // Nothing from the test's own environment may steer the daemon: systemd's variables,
+        // a socket, API keys, or proxies that would route loopback calls elsewhere.
+        let steering = [
+            "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "JOURNAL_STREAM", "LLMD_SOCKET", "WATCHDOG_USEC",
+            "OPENAI_API_KEY", "OPENAI_BASE_URL", "http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
+            "no_proxy", "NO_PROXY",
+        ]
+        for name in steering { inherited[name] = nil }
         let daemonArguments = [binDirectory + "/llmd", "--socket", self.socketPath, "--config", configPath] + arguments
         let command = launcher.isEmpty ? daemonArguments : launcher + daemonArguments
         process = try ChildProcess(

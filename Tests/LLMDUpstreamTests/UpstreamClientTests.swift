@@ -201,6 +201,26 @@ struct UpstreamClientTests {
         #expect(failure.error.code == .upstreamTimeout)
     }
 
+    @Test("a call over its total timeout is upstream.timeout, saying which")
+    func totalTimeout() async throws {
+        let fixture = try FixtureServer()
+        let engine = CurlEngine()
+        defer { engine.shutdown() }
+        var bounded = provider(fixture)
+        bounded.configuration.totalTimeout = .milliseconds(300)
+        bounded.configuration.maximumRetries = 0
+        let long = ModelInput.messages([ChatMessage(role: "user", content: String(repeating: "w ", count: 100))])
+        guard case .failure(let failure) = await call(
+            UpstreamClient(engine: engine, logger: logger), bounded, model: "fixture/slow:20", input: long)
+        else {
+            Issue.record("succeeded")
+            return
+        }
+        #expect(failure.error.code == .upstreamTimeout)
+        #expect(failure.error.message.contains("total timeout"))
+        #expect(failure.tokensDelivered > 0, "tokens streamed before the deadline are kept")
+    }
+
     @Test("cancelling the task aborts the upstream transfer, seen by the server")
     func cancellation() async throws {
         let fixture = try FixtureServer()
