@@ -31,6 +31,13 @@ step "llmctl ping"
 step "llmctl status --json"
 "$bin/llmctl" status --json --socket "$socket"
 
+# With OPENAI_API_KEY set, llmd calls OpenAI; without, its offline 'fake' provider answers.
+step "llmctl send 'Hi! I need a birthday bouquet for my mother.'"
+"$bin/llmctl" send --socket "$socket" "Hi! I need a birthday bouquet for my mother."
+
+step "llmctl send --json -p fake 'Do you remember why I came?'"
+"$bin/llmctl" send --socket "$socket" --json -p fake "Do you remember why I came?"
+
 step "kill -TERM $daemon_pid   # graceful shutdown"
 kill -TERM "$daemon_pid"
 status=0

@@ -70,6 +70,20 @@ struct UpstreamClientTests {
         #expect(sent["body"]?.objectValue?["stream_options"] == ["include_usage": true])
     }
 
+    @Test("Header= lines go with every request; the key goes as a bearer token")
+    func extraHeaders() async throws {
+        let fixture = try FixtureServer()
+        let engine = CurlEngine()
+        defer { engine.shutdown() }
+        var configured = provider(fixture)
+        configured.configuration.headers = ["OpenAI-Organization: org-llmd", "X-Trace: 1"]
+        _ = try await call(UpstreamClient(engine: engine, logger: logger), configured, model: "fixture").get()
+        let headers = try #require(try fixture.requestLog().first?["headers"]?.objectValue)
+        #expect(headers["openai-organization"] == "org-llmd")
+        #expect(headers["x-trace"] == "1")
+        #expect(headers["content-type"] == "application/json")
+    }
+
     @Test("the legacy completions endpoint and non-streamed calls")
     func legacyAndWhole() async throws {
         let fixture = try FixtureServer()
