@@ -304,35 +304,29 @@ extension JSONObject {
     ///
     /// - Throws: `request.invalid_params` when present with another type.
     public func string(_ key: String) throws(ProtocolError) -> String? {
-        guard let value = self[key], !value.isNull else { return nil }
-        guard let string = value.stringValue else { throw .invalidParam(key, expected: "a string", got: value) }
-        return string
+        try parameter(key, expected: "a string", \.stringValue)
+    }
+
+    /// The integer parameter `key` (an integral number is accepted), nil when absent or null.
+    public func int(_ key: String) throws(ProtocolError) -> Int64? {
+        try parameter(key, expected: "an integer", \.intValue)
     }
 
     /// The number parameter `key`, nil when absent or null.
-    ///
-    /// - Throws: `request.invalid_params` when present with another type.
     public func double(_ key: String) throws(ProtocolError) -> Double? {
-        guard let value = self[key], !value.isNull else { return nil }
-        guard let number = value.doubleValue else { throw .invalidParam(key, expected: "a number", got: value) }
-        return number
+        try parameter(key, expected: "a number", \.doubleValue)
     }
 
     /// The boolean parameter `key`, nil when absent or null.
-    ///
-    /// - Throws: `request.invalid_params` when present with another type.
     public func bool(_ key: String) throws(ProtocolError) -> Bool? {
-        guard let value = self[key], !value.isNull else { return nil }
-        guard let flag = value.boolValue else { throw .invalidParam(key, expected: "true or false", got: value) }
-        return flag
+        try parameter(key, expected: "true or false", \.boolValue)
     }
 
-    /// The integer parameter `key`, nil when absent or null.
-    ///
-    /// - Throws: `request.invalid_params` when present with another type.
-    public func int(_ key: String) throws(ProtocolError) -> Int64? {
+    private func parameter<Value>(
+        _ key: String, expected: String, _ extract: (JSONValue) -> Value?
+    ) throws(ProtocolError) -> Value? {
         guard let value = self[key], !value.isNull else { return nil }
-        guard let integer = value.intValue else { throw .invalidParam(key, expected: "an integer", got: value) }
-        return integer
+        guard let typed = extract(value) else { throw .invalidParam(key, expected: expected, got: value) }
+        return typed
     }
 }
