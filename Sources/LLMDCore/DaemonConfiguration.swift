@@ -26,8 +26,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// `[Provider NAME]` sections, in the order they first appear.
     public var providers: [ProviderConfiguration] = []
 
-    /// Where each key was last set, for messages about values only the running system can
-    /// judge (such as a `SocketGroup=` that names no group).
+    /// Where each key was last set (`SocketGroup`, `Provider NAME.APIKeyFile`), for messages
+    /// about values only the running system can judge, such as a group that does not exist.
     public var locations: [String: SourceLocation] = [:]
 
     public init() {}
@@ -114,22 +114,23 @@ extension DaemonConfiguration {
                         continue
                     }
                     try key.apply(&config, assignment.value)
+                    config.locations[assignment.key] = assignment.location
                 } else if let name = providerName(inSection: assignment.section) {
                     guard let key = ProviderConfiguration.keys.first(where: { $0.name == assignment.key }) else {
                         diagnostics.append(unknownKey(assignment))
                         continue
                     }
                     let index = config.providers.firstIndex { $0.name == name } ?? {
-                        config.providers.append(ProviderConfiguration(name: name))
+                        // A section named like the built-in offline provider configures that one.
+                        config.providers.append(name == "fake" ? .builtInFake : ProviderConfiguration(name: name))
                         return config.providers.count - 1
                     }()
                     try key.apply(&config.providers[index], assignment.value)
+                    config.locations["Provider \(name).\(assignment.key)"] = assignment.location
                 } else {
                     diagnostics.append(
                         .init(.warning, at: assignment.location, "unknown section [\(assignment.section)], ignored"))
-                    continue
                 }
-                config.locations[assignment.qualifiedKey] = assignment.location
             } catch {
                 diagnostics.append(
                     .init(.error, at: assignment.location, "invalid \(assignment.key)=\(assignment.value): \(error.message)"))

@@ -53,9 +53,6 @@ public struct INIAssignment: Sendable, Equatable {
     public var key: String
     public var value: String
     public var location: SourceLocation
-
-    /// `Key` in `[Daemon]`, `Provider NAME.Key` elsewhere: how ``DaemonConfiguration/locations`` names it.
-    public var qualifiedKey: String { section == "Daemon" ? key : "\(section).\(key)" }
 }
 
 /// The syntax of systemd's configuration files (as in resolved.conf(5)): `[Section]`

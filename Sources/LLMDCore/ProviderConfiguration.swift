@@ -62,7 +62,9 @@ public struct ProviderConfiguration: Sendable, Equatable {
         guard let key = environment("OPENAI_API_KEY"), !key.isEmpty else { return nil }
         var provider = ProviderConfiguration(name: "openai")
         provider.apiKeyEnvironment = "OPENAI_API_KEY"
-        if let baseURL = environment("OPENAI_BASE_URL"), !baseURL.isEmpty { provider.baseURL = baseURL }
+        if let baseURL = environment("OPENAI_BASE_URL"), baseURL.hasPrefix("http://") || baseURL.hasPrefix("https://") {
+            provider.baseURL = String(baseURL.trimmingSuffix("/"))
+        }
         return provider
     }
 }

@@ -16,9 +16,9 @@ public struct HTTPRequest: Sendable {
     /// A POST body; nil sends a GET.
     public var body: [UInt8]?
     public var connectTimeout: Duration
-    /// The longest silence once the response has begun (between received bytes). Before
-    /// the first byte, the connect and total timeouts apply: a large prompt may take the
-    /// server long to start answering.
+    /// The longest silence once the response has begun (between received bytes); zero for
+    /// none. Before the first byte, the connect and total timeouts apply: a large prompt
+    /// may take the server long to start answering.
     public var idleTimeout: Duration
     /// The longest the whole transfer may take.
     public var totalTimeout: Duration
@@ -193,7 +193,8 @@ public final class CurlEngine: Sendable {
             let now = ContinuousClock.now
             var wait = Duration.milliseconds(1000)
             for (id, transfer) in transfers {
-                guard let lastActivity = transfer.lastActivity else { continue }
+                // An idle timeout of zero means none, like curl's own zero timeouts.
+                guard let lastActivity = transfer.lastActivity, transfer.idleTimeout > .zero else { continue }
                 let deadline = lastActivity + transfer.idleTimeout
                 if deadline <= now {
                     finish(id, .failure(.idleTimeout))
@@ -310,9 +311,10 @@ private final class Transfer {
         let message = errorBuffer[0] != 0 ? String(cString: errorBuffer) : String(cString: curl_easy_strerror(code))
         switch code {
         case CURLE_OPERATION_TIMEDOUT:
-            var connected = 0
-            _ = llmd_curl_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &connected)
-            return .failure(responseStarted || connected != 0 ? .totalTimeout : .connectTimeout)
+            // Connected but no answer yet is the total timeout too, not the connect one.
+            var connectMicroseconds: curl_off_t = 0
+            _ = llmd_curl_easy_getinfo_off_t(easy, CURLINFO_CONNECT_TIME_T, &connectMicroseconds)
+            return .failure(responseStarted || connectMicroseconds > 0 ? .totalTimeout : .connectTimeout)
         case _ where responseStarted:
             return .failure(.interrupted(message))
         default:

@@ -62,7 +62,7 @@ extension ErrorCode {
     public static let upstreamHTTPError: ErrorCode = "upstream.http_error"
     /// The server could not be reached: DNS, refused or reset connection, TLS.
     public static let upstreamUnreachable: ErrorCode = "upstream.unreachable"
-    /// 408, or a connect, idle or total timeout of llmd's own (detail: `timeout`).
+    /// 408, or a connect, idle or total timeout of llmd's own; the message says which.
     public static let upstreamTimeout: ErrorCode = "upstream.timeout"
     /// The server sent an error object in the middle of a stream.
     public static let upstreamStreamError: ErrorCode = "upstream.stream_error"

@@ -220,7 +220,12 @@ final class ConnectionHandler: ChannelInboundHandler {
             for message in messages { message.encodeLine(into: &lines) }
             channel.writeAndFlush(channel.allocator.buffer(bytes: lines), promise: nil)
         }
-        if request.params["detach"] == true { detached.insert(taskID) }
+        do throws(ProtocolError) {
+            if try request.params.bool("detach") == true { detached.insert(taskID) }
+        } catch {
+            write(context: context, .error(id: request.id, error))
+            return
+        }
         taskIDs[request.id] = taskID
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         environment.state.requestStarted()

@@ -128,18 +128,27 @@ extension LLMCtl {
         if let provider = parsed.value("--provider") { params["provider"] = .string(provider) }
         if let model = parsed.value("--model") { params["model"] = .string(model) }
         if parsed.flag("--no-stream") { params["stream"] = false }
-        for (option, key) in [("--temperature", "temperature"), ("--max-tokens", "max_tokens")] {
-            guard let value = parsed.value(option) else { continue }
-            guard let number = Double(value) else {
-                printError("llmctl: \(option) needs a number, got '\(value)'")
+        if let value = parsed.value("--temperature") {
+            guard let temperature = Double(value), temperature.isFinite else {
+                printError("llmctl: --temperature needs a number, got '\(value)'")
                 exit(64)
             }
-            params[key] = key == "max_tokens" ? .int(Int64(number)) : .double(number)
+            params["temperature"] = .double(temperature)
         }
+        if let value = parsed.value("--max-tokens") {
+            guard let maximum = Int64(value), maximum > 0 else {
+                printError("llmctl: --max-tokens needs a positive whole number, got '\(value)'")
+                exit(64)
+            }
+            params["max_tokens"] = .int(maximum)
+        }
+        let json = parsed.flag("--json")
         let client = try LLMDClient(socketPath: parsed.value("--socket"))
         var streamed = false
         do {
             let result = try client.complete(params) { token in
+                // With --json the output is the result alone, for scripts to parse.
+                guard !json else { return }
                 streamed = true
                 writeOut(token)
             } onRetry: { retry in
@@ -147,8 +156,7 @@ extension LLMCtl {
                 let reason = retry["error"]?.objectValue?["code"]?.stringValue ?? "error"
                 printError("llmctl: retrying in \(delay) s after \(reason)")
             }
-            if parsed.flag("--json") {
-                if streamed { writeOut("\n") }
+            if json {
                 print(JSONValue.object(result).encodedString)
                 return
             }

@@ -134,6 +134,46 @@ struct ConfigurationTests {
         #expect(changed.reloadWarnings(comparedTo: DaemonConfiguration(), ignoring: ["LogLevel", "Socket"]).isEmpty)
     }
 
+    @Test("providers: sections, keys, a section named fake stays offline, padded names keep their lines")
+    func providers() {
+        let (config, diagnostics) = parse(
+            (
+                "p.conf",
+                """
+                [Daemon]
+                DefaultProvider=local
+                [Provider local]
+                BaseURL=http://localhost:11434/v1/
+                Header=X-A: 1
+                Header=X-B: 2
+                IdleTimeoutSec=0
+                [Provider fake]
+                Reply=hello
+                [Provider  spaced ]
+                MaxRetries=99
+                """
+            ))
+        #expect(diagnostics.map(\.description) == ["p.conf:11: error: invalid MaxRetries=99: expected a number from 0 to 20"])
+        #expect(config.defaultProvider == "local")
+        #expect(config.providers.map(\.name) == ["local", "fake", "spaced"])
+        #expect(config.providers[0].baseURL == "http://localhost:11434/v1")
+        #expect(config.providers[0].headers == ["X-A: 1", "X-B: 2"])
+        #expect(config.providers[0].idleTimeout == .zero)
+        #expect(config.providers[1].kind == .fake)
+        #expect(config.providers[1].fakeReplies == ["hello"])
+        #expect(config.locations["Provider local.BaseURL"] == SourceLocation(file: "p.conf", line: 4))
+    }
+
+    @Test("OPENAI_API_KEY and OPENAI_BASE_URL make a provider; a trailing slash is trimmed")
+    func environmentProvider() {
+        let provider = ProviderConfiguration.fromEnvironment {
+            ["OPENAI_API_KEY": "sk-x", "OPENAI_BASE_URL": "http://localhost:8000/v1/"][$0]
+        }
+        #expect(provider?.baseURL == "http://localhost:8000/v1")
+        #expect(provider?.apiKeyEnvironment == "OPENAI_API_KEY")
+        #expect(ProviderConfiguration.fromEnvironment { _ in nil } == nil)
+    }
+
     @Test("the location of each applied key is kept")
     func locations() {
         let (config, _) = parse(("a.conf", "[Daemon]\nSocketGroup=llmd\n"), ("b.conf", "\n[Daemon]\nSocketGroup=wheel\n"))
