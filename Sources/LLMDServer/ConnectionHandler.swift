@@ -55,6 +55,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var nextTaskID: UInt64 = 0
     /// The peer closed its sending side; close once in-flight replies are written.
     private var inputClosed = false
+    /// Lines request handlers send from other threads (callback events).
+    private var outbox: ConnectionOutbox?
 
     init(environment: ConnectionEnvironment, id: UInt64) {
         self.environment = environment
@@ -211,15 +213,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         nextTaskID += 1
         let environment = self.environment
         let channel = context.channel
-        let requestContext = RequestContext(connectionID: id, peer: peer) { messages in
-            // Any thread: NIO queues the write on the channel's loop, in call order. One
-            // buffer and one flush for all messages: a read from upstream often carries
-            // several tokens.
-            var lines: [UInt8] = []
-            lines.reserveCapacity(128 * messages.count)
-            for message in messages { message.encodeLine(into: &lines) }
-            channel.writeAndFlush(channel.allocator.buffer(bytes: lines), promise: nil)
-        }
+        let outbox = self.outbox ?? ConnectionOutbox(channel: channel)
+        self.outbox = outbox
+        let requestContext = RequestContext(connectionID: id, peer: peer) { messages in outbox.send(messages) }
         do throws(ProtocolError) {
             if try request.params.bool("detach") == true { detached.insert(taskID) }
         } catch {
@@ -233,6 +229,8 @@ final class ConnectionHandler: ChannelInboundHandler {
             let reply = await environment.methods.handle(request, context: requestContext)
             channel.eventLoop.execute {
                 let (handler, context) = loopBound.value
+                // Events queued by the request go first, then its reply.
+                handler.outbox?.flush()
                 handler.write(context: context, reply)
                 handler.tasks[taskID] = nil
                 handler.detached.remove(taskID)
