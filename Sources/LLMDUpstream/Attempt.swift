@@ -23,6 +23,9 @@ final class Attempt: HTTPResponseHandler {
         var waiter: CheckedContinuation<Void, Never>?
     }
 
+    /// The largest non-streamed or error body kept.
+    static let maximumBodySize = 32 << 20
+
     private let stream: Bool
     private let observer: CallObserver
     private let started = ContinuousClock.now
@@ -40,7 +43,13 @@ final class Attempt: HTTPResponseHandler {
     func bodyReceived(_ bytes: UnsafeRawBufferPointer) {
         let tokens = state.withLock { state -> [String] in
             guard stream, state.head?.status == 200 else {
-                state.body.append(contentsOf: bytes)
+                // A whole response or an error body; bounded, since the server is not ours.
+                if state.body.count + bytes.count > Self.maximumBodySize {
+                    state.failure = state.failure
+                        ?? UpstreamError(.upstreamProtocol, "response body larger than \(Self.maximumBodySize >> 20) MiB")
+                } else {
+                    state.body.append(contentsOf: bytes)
+                }
                 return []
             }
             guard state.failure == nil, !state.sawDone else { return [] }
@@ -117,8 +126,8 @@ final class Attempt: HTTPResponseHandler {
             }
         }
         guard let head = snapshot.head else { return fail(UpstreamError(.upstreamProtocol, "no response")) }
+        if let failure = snapshot.failure, head.status == 200 || failure.code == .upstreamProtocol { return fail(failure) }
         guard head.status == 200 else { return fail(UpstreamError.fromResponse(status: head.status, body: snapshot.body)) }
-        if let failure = snapshot.failure { return fail(failure) }
 
         var text = snapshot.text
         var finishReason = snapshot.finishReason
