@@ -38,6 +38,8 @@ public struct ProviderConfiguration: Sendable, Equatable {
     public var connectTimeout: Duration = .seconds(10)
     public var idleTimeout: Duration = .seconds(60)
     public var totalTimeout: Duration = .seconds(600)
+    /// `MaxConcurrentCalls=`: calls to this provider at once; more wait their turn. 0: no limit.
+    public var maximumConcurrentCalls = 0
     /// `MaxRetries=`, `RetryBackoffSec=`, `RetryBackoffMaxSec=`.
     public var maximumRetries = 2
     public var retryBackoff: Duration = .milliseconds(500)
@@ -45,6 +47,9 @@ public struct ProviderConfiguration: Sendable, Equatable {
     /// `Reply=`, repeatable (fake providers): replies given in turn; none derives a reply
     /// from the input.
     public var fakeReplies: [String] = []
+    /// `ReplyFile=` (fake providers): a file of further replies, one per non-empty line,
+    /// read with the configuration.
+    public var fakeReplyFile: String?
     /// `TokenDelayMSec=` (fake providers): pause between streamed tokens.
     public var fakeTokenDelay: Duration = .milliseconds(20)
 
@@ -172,6 +177,16 @@ extension ProviderConfiguration {
         },
         Key(name: "Reply") { provider, value throws(ConfigValueError) in
             if value.isEmpty { provider.fakeReplies = [] } else { provider.fakeReplies.append(value) }
+        },
+        Key(name: "ReplyFile") { provider, value throws(ConfigValueError) in
+            guard value.isEmpty || value.hasPrefix("/") else { throw ConfigValueError("the path must be absolute") }
+            provider.fakeReplyFile = value.isEmpty ? nil : value
+        },
+        Key(name: "MaxConcurrentCalls") { provider, value throws(ConfigValueError) in
+            guard value.isEmpty || (Int(value).map { (0...10_000).contains($0) } ?? false) else {
+                throw ConfigValueError("expected a number from 0 (no limit) to 10000")
+            }
+            provider.maximumConcurrentCalls = Int(value) ?? 0
         },
         Key(name: "TokenDelayMSec") { provider, value throws(ConfigValueError) in
             guard value.isEmpty || (Int(value).map { (0...60_000).contains($0) } ?? false) else {

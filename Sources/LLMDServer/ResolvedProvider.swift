@@ -23,7 +23,16 @@ extension LoadedConfiguration {
         func location(_ provider: ProviderConfiguration, _ key: String) -> SourceLocation {
             configuration.locations["Provider \(provider.name).\(key)"] ?? SourceLocation(file: mainPath, line: 0)
         }
-        let resolved = providers.map { provider -> ResolvedProvider in
+        let resolved = providers.map { original -> ResolvedProvider in
+            var provider = original
+            if let file = provider.fakeReplyFile {
+                switch readLines(file) {
+                case .success(let replies): provider.fakeReplies += replies
+                case .failure(let failure):
+                    diagnostics.append(
+                        ConfigDiagnostic(.error, at: location(provider, "ReplyFile"), "ReplyFile=\(file): \(failure.message)"))
+                }
+            }
             var key: APIKey?
             if let file = provider.apiKeyFile {
                 let (secret, problem) = readKeyFile(file)
@@ -54,6 +63,23 @@ extension LoadedConfiguration {
                         + resolved.map(\.name).joined(separator: ", ")))
         }
         return (resolved, defaultProvider, diagnostics)
+    }
+
+    /// The non-empty lines of a text file, or why they cannot be had.
+    private static func readLines(_ path: String) -> Result<[String], ReadFailure> {
+        guard let file = fopen(path, "r") else { return .failure(ReadFailure(message: String(cString: strerror(errno)))) }
+        defer { fclose(file) }
+        var lines: [String] = []
+        var buffer = [CChar](repeating: 0, count: 65536)
+        while fgets(&buffer, Int32(buffer.count), file) != nil {
+            let line = String(cString: buffer).trimmingCharacters(in: ["\n", "\r"])
+            if !line.isEmpty { lines.append(line) }
+        }
+        return lines.isEmpty ? .failure(ReadFailure(message: "no replies in the file")) : .success(lines)
+    }
+
+    private struct ReadFailure: Error {
+        var message: String
     }
 
     /// Reads a key file: its first line, trimmed. A file others may read is refused (no

@@ -69,6 +69,7 @@ public final class UpstreamClient: Sendable {
     /// Providers found to reject `stream_options`, so later calls do not ask again.
     private let noStreamUsage = Mutex<Set<String>>([])
     private let fakeTurns = Mutex<[String: Int]>([:])
+    private let limiters = Mutex<[String: CallLimiter]>([:])
 
     public init(engine: CurlEngine, logger: Logger) {
         self.engine = engine
@@ -84,6 +85,17 @@ public final class UpstreamClient: Sendable {
         observer: CallObserver
     ) async throws(CallFailure) -> CallResult {
         let configuration = provider.configuration
+        let limiter = limiters.withLock { limiters in
+            let limiter = limiters[configuration.name] ?? CallLimiter(limit: configuration.maximumConcurrentCalls)
+            limiters[configuration.name] = limiter
+            return limiter
+        }
+        limiter.setLimit(configuration.maximumConcurrentCalls)  // a reload may have changed it
+        guard await limiter.acquire() else {
+            throw CallFailure(
+                error: UpstreamError(.cancelled, "the call was cancelled"), partialText: "", tokensDelivered: 0, attempts: 0)
+        }
+        defer { limiter.release() }
         if configuration.kind == .fake {
             return try await fakeCall(model: model, input: input, stream: stream, provider: configuration, observer: observer)
         }

@@ -146,6 +146,40 @@ struct CurlEngineTests {
         #expect(gone, "the fixture should have seen the connection close")
     }
 
+    @Test("a server that never completes the handshake: connect timeout")
+    func connectTimeout() throws {
+        // A loopback listener with backlog 0 whose queue is already full drops further
+        // SYNs, so the next connect hangs: a connect timeout without leaving the machine.
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(listener, pointer, length) == 0 && listen(listener, 0) == 0 && getsockname(listener, pointer, &length) == 0
+            }
+        }
+        try #require(bound)
+        let fillers = (0..<4).map { _ in socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0) }
+        defer { fillers.forEach { close($0) } }
+        for filler in fillers {
+            _ = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(filler, $0, length) }
+            }
+        }
+        usleep(100_000)
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let engine = CurlEngine()
+        defer { engine.shutdown() }
+        let recorder = Recorder()
+        engine.start(
+            HTTPRequest(url: "http://127.0.0.1:\(port)/v1/chat/completions", body: [0x7B, 0x7D], connectTimeout: .milliseconds(300)),
+            handler: recorder)
+        #expect(recorder.waitForFailure() == .connectTimeout)
+    }
+
     @Test("nothing listening: unreachable, quickly")
     func unreachable() throws {
         let engine = CurlEngine()

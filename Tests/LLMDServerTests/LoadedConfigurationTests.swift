@@ -30,6 +30,18 @@ struct LoadedConfigurationTests {
         #expect(loaded.socketGroupID == 0)
     }
 
+    @Test("ReplyFile= adds a reply per line to the offline provider; a missing file is an error at its line")
+    func replyFile() throws {
+        let directory = try TemporaryDirectory()
+        let replies = try directory.write("replies.txt", "first reply\n\nsecond reply\n")
+        let main = try directory.write(
+            "llmd.conf", "[Provider fake]\nReply=inline\nReplyFile=\(replies)\n[Provider other]\nType=fake\nReplyFile=/nonexistent/r\n")
+        let loaded = LoadedConfiguration.load(mainPath: main, mainFileRequired: true, environment: { _ in nil })
+        let fake = try #require(loaded.providers.first { $0.name == "fake" })
+        #expect(fake.configuration.fakeReplies == ["inline", "first reply", "second reply"])
+        #expect(loaded.diagnostics.map(\.description) == ["\(main):6: error: ReplyFile=/nonexistent/r: No such file or directory"])
+    }
+
     @Test("a missing default file is fine, a missing named one is an error")
     func missingFile() throws {
         let directory = try TemporaryDirectory()
