@@ -28,7 +28,7 @@ BENCH_PACKAGES = redis-server hyperfine
 
 MANPAGES = man/llmd.8 man/llmctl.1 man/llmd.conf.5 man/llmd-protocol.7
 
-.PHONY: all deps bench-deps build debug test demo bench lint install uninstall clean
+.PHONY: all deps bench-deps build debug test demo bench fuzz lint install uninstall clean
 
 all: build
 
@@ -53,6 +53,17 @@ demo: build
 
 bench: bench-deps build
 	@scripts/bench.sh "$(RELEASE_BIN)"
+
+# Fuzz the parsers of upstream data (SSE, OpenAI chunks, JSON) with libFuzzer for
+# FUZZ_SECONDS; crashes and their inputs land in fuzz-artifacts/.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	LLMD_FUZZ=1 $(SWIFT) build -c release --scratch-path .build-fuzz --product UpstreamFuzzer \
+		-Xswiftc -sanitize=fuzzer,address -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld
+	mkdir -p fuzz-artifacts .build-fuzz/corpus
+	cp Fuzz/corpus/* .build-fuzz/corpus/
+	"$$(LLMD_FUZZ=1 $(SWIFT) build -c release --scratch-path .build-fuzz --show-bin-path)/UpstreamFuzzer" \
+		-max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=fuzz-artifacts/ .build-fuzz/corpus
 
 lint: debug
 	mandoc -T lint -W warning $(MANPAGES)
@@ -85,4 +96,4 @@ uninstall:
 		$(DESTDIR)$(MANDIR)/man7/llmd-protocol.7 $(DESTDIR)$(MANDIR)/man8/llmd.8 $(DESTDIR)$(DOCDIR)/llmd.conf.example
 
 clean:
-	rm -rf .build bench-results
+	rm -rf .build .build-fuzz bench-results fuzz-artifacts

@@ -1,4 +1,5 @@
 // swift-tools-version:6.1
+import Foundation
 import PackageDescription
 
 // Arrows point one way: protocol types ← core logic ← I/O shells ← executables.
@@ -123,3 +124,15 @@ let package = Package(
         ),
     ]
 )
+
+// The libFuzzer harness (`make fuzz`, which instruments the whole build with
+// -sanitize=fuzzer) exists only when asked for: its main is libFuzzer's driver.
+if ProcessInfo.processInfo.environment["LLMD_FUZZ"] != nil {
+    package.targets.append(
+        .executableTarget(
+            name: "UpstreamFuzzer",
+            dependencies: ["LLMDOpenAI", "LLMDProtocol"],
+            path: "Fuzz/UpstreamFuzzer",
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+        ))
+}

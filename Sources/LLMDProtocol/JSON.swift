@@ -115,9 +115,18 @@ public struct JSONObject: Sendable, Equatable {
     }
 
     /// Objects are equal when they have the same keys with equal values, in any order.
+    /// A key sent twice counts with its last value, as lookups see it.
     public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
-        guard lhs.members.count == rhs.members.count else { return false }
-        return lhs.members.allSatisfy { member in rhs[member.key] == member.value }
+        let left = lhs.effectiveMembers
+        guard left.count == rhs.effectiveMembers.count else { return false }
+        return left.allSatisfy { member in rhs[member.key] == member.value }
+    }
+
+    /// The members with each key's last value: what lookups see.
+    private var effectiveMembers: [Member] {
+        members.enumerated().filter { position, member in
+            !members[(position + 1)...].contains { $0.key == member.key }
+        }.map(\.element)
     }
 }
 

@@ -84,6 +84,11 @@ struct JSONTests {
         var object: JSONObject = ["a": 1]
         object["a"] = nil
         #expect(object.isEmpty)
+        // Found by fuzzing: with a duplicate key, an object must still equal itself.
+        let duplicated = try #require(try JSONParser.parse(#"{"usage":[1],"usage":{"n":2}}"#).objectValue)
+        #expect(duplicated == duplicated)
+        #expect(duplicated == ["usage": ["n": 2]])
+        #expect(try JSONParser.parse(JSONValue.object(duplicated).encoded) == .object(duplicated))
     }
 }
 
