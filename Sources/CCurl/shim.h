@@ -37,10 +37,6 @@ static inline CURLcode llmd_curl_easy_getinfo_off_t(CURL *handle, CURLINFO info,
     return curl_easy_getinfo(handle, info, value);
 }
 
-static inline CURLcode llmd_curl_easy_getinfo_pointer(CURL *handle, CURLINFO info, void **value) {
-    return curl_easy_getinfo(handle, info, value);
-}
-
 static inline CURLMcode llmd_curl_multi_setopt_long(CURLM *multi, CURLMoption option, long value) {
     return curl_multi_setopt(multi, option, value);
 }

@@ -63,6 +63,18 @@ struct MessagesTests {
         #expect(try ServerMessage.decode(line: Array(line.dropLast())) == message)
     }
 
+    @Test("events are written directly, byte for byte as their object form would be")
+    func eventFastPath() {
+        let events: [ServerMessage] = [
+            .event(CallbackEvent(name: "llm_new_token", request: .int(7), data: ["token": "q\"é\n"])),
+            .event(CallbackEvent(name: "retry", request: .string("r"), data: ["attempt": 1, "error": ["code": "x"]])),
+            .event(CallbackEvent(name: "custom", request: nil, data: [:])),
+        ]
+        for event in events {
+            #expect(event.encodedLine == JSONValue.object(event.object).encoded + [0x0A])
+        }
+    }
+
     @Test("a reply line has type and id first, for people reading the stream")
     func replyLayout() {
         let line = String(decoding: ServerMessage.reply(id: .int(9), result: ["a": 1]).encodedLine, as: UTF8.self)
