@@ -19,10 +19,10 @@ SWIFT      ?= swift
 RELEASE_FLAGS = -c release --static-swift-stdlib
 RELEASE_BIN   = $(shell $(SWIFT) build $(RELEASE_FLAGS) --show-bin-path 2>/dev/null)
 
-# Debian packages: headers for the two C libraries, and the tools tests and lint run
+# Debian packages: headers for the three C libraries, and the tools tests and lint run
 # (mandoc, systemd-analyze and systemd-socket-activate, setpriv, python3 for the
 # OpenAI-compatible fixture server).
-DEB_PACKAGES = libcurl4-openssl-dev libsystemd-dev pkg-config mandoc systemd util-linux python3
+DEB_PACKAGES = libcurl4-openssl-dev libsystemd-dev libsqlite3-dev pkg-config mandoc systemd util-linux python3
 # Benchmarks also compare against Redis and time commands with hyperfine.
 BENCH_PACKAGES = redis-server hyperfine
 

@@ -23,6 +23,11 @@ let package = Package(
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
         .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        .systemLibrary(
             name: "CSystemd",
             pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]
@@ -30,6 +35,16 @@ let package = Package(
 
         // Wire protocol: JSON codec, line framing, messages, error codes. No I/O, no Foundation.
         .target(name: "LLMDProtocol"),
+
+        // The callback model in-process: handlers, the run tree's callback manager, event
+        // filters and the subscription flow with its lag rule. Pure.
+        .target(
+            name: "LLMDEvents",
+            dependencies: ["LLMDProtocol", .product(name: "Logging", package: "swift-log")]
+        ),
+
+        // SQLite files: the event journal and, later, sessions and the usage ledger.
+        .target(name: "LLMDStore", dependencies: ["CSQLite"]),
 
         // OpenAI-compatible wire formats: server-sent events and, later, request and response
         // bodies. Pure, so every upstream quirk is testable without a socket.
@@ -59,6 +74,7 @@ let package = Package(
             name: "LLMDSystemd",
             dependencies: [
                 "CSystemd",
+                "LLMDEvents",
                 "LLMDProtocol",
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -81,6 +97,8 @@ let package = Package(
             name: "LLMDServer",
             dependencies: [
                 "LLMDCore",
+                "LLMDEvents",
+                "LLMDStore",
                 "LLMDLifecycle",
                 "LLMDSystemd",
                 "LLMDUpstream",
@@ -110,6 +128,8 @@ let package = Package(
             path: "Tests/LLMDTesting"
         ),
         .testTarget(name: "LLMDProtocolTests", dependencies: ["LLMDProtocol"]),
+        .testTarget(name: "LLMDEventsTests", dependencies: ["LLMDEvents"]),
+        .testTarget(name: "LLMDStoreTests", dependencies: ["LLMDStore", "LLMDTesting"]),
         .testTarget(name: "LLMDCommandLineTests", dependencies: ["LLMDCommandLine"]),
         .testTarget(name: "LLMDOpenAITests", dependencies: ["LLMDOpenAI"]),
         .testTarget(name: "LLMDCurlTests", dependencies: ["LLMDCurl", "LLMDTesting"]),

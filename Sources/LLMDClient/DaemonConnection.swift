@@ -157,7 +157,7 @@ public final class DaemonConnection {
             case .error(id, let error): throw .remote(error)
             case .error(nil, let error): throw .remote(error)
             case .event(let event) where event.request == id: onEvent(event)
-            case .hello, .reply, .error, .notice, .event, .other: continue
+            case .hello, .reply, .error, .notice, .event, .ready, .other: continue
             }
         }
     }

@@ -74,3 +74,41 @@ public struct LLMDClient {
         try connection.call("ping")
     }
 }
+
+/// What a subscription delivers, in order: replayed events, the `ready` marker, live events.
+public enum SubscriptionMessage: Sendable {
+    case event(CallbackEvent)
+    /// Replay is over; live events follow, after `seq`.
+    case ready(seq: UInt64)
+}
+
+extension LLMDClient {
+    /// Subscribes with `params` (filter, `since`…) and hands every message of the
+    /// subscription to `onMessage` until it returns false or the connection ends.
+    ///
+    /// - Returns: the `subscribe` reply (`subscription`, `cursor`, `oldest_seq`).
+    /// - Throws: the daemon's error, or `.connectionClosed` when the daemon closes.
+    @discardableResult
+    public func subscribe(
+        _ params: JSONObject, onReply: (JSONObject) -> Void = { _ in },
+        onMessage: (SubscriptionMessage) throws(ClientError) -> Bool
+    ) throws(ClientError) -> JSONObject {
+        let reply = try connection.call("subscribe", params: params)
+        onReply(reply)
+        guard let number = reply["subscription"]?.intValue else {
+            throw .protocolViolation("subscribe reply lacks 'subscription'")
+        }
+        while true {
+            switch try connection.readMessage() {
+            case .event(let event) where event.subscription == number:
+                guard try onMessage(.event(event)) else { return reply }
+            case .ready(number, let seq):
+                guard try onMessage(.ready(seq: seq)) else { return reply }
+            case .error(nil, let error):
+                throw .remote(error)
+            default:
+                continue
+            }
+        }
+    }
+}

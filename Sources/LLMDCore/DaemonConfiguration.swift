@@ -23,8 +23,15 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// `[Daemon] DefaultProvider=`: the provider a call without one goes to; nil picks
     /// `openai` when configured or in the environment, else the offline `fake`.
     public var defaultProvider: String?
+    /// `[Daemon] StateDirectory=`: where the event journal lives; nil means the
+    /// per-instance default.
+    public var stateDirectory: String?
     /// `[Provider NAME]` sections, in the order they first appear.
     public var providers: [ProviderConfiguration] = []
+    /// `[Events]`.
+    public var events = EventsConfiguration()
+    /// `[Handler NAME]` sections, in the order they first appear.
+    public var handlers: [HandlerConfiguration] = []
 
     /// Where each key was last set (`SocketGroup`, `Provider NAME.APIKeyFile`), for messages
     /// about values only the running system can judge, such as a group that does not exist.
@@ -52,6 +59,15 @@ public struct DaemonConfiguration: Sendable, Equatable {
         if logLevel != running.logLevel, !ignoring.contains("LogLevel") {
             warnings.append("LogLevel= changed; it takes effect at the next restart")
         }
+        if stateDirectory != running.stateDirectory, !ignoring.contains("StateDirectory") {
+            warnings.append("StateDirectory= changed; llmd keeps its current journal until restarted")
+        }
+        if events != running.events {
+            warnings.append("[Events] changed; it takes effect at the next restart")
+        }
+        if handlers != running.handlers {
+            warnings.append("[Handler] sections changed; they take effect at the next restart")
+        }
         return warnings
     }
 }
@@ -64,10 +80,7 @@ struct ConfigValueError: Error {
 
 extension DaemonConfiguration {
     /// One known key: where it lives and how its text becomes a setting.
-    struct Key: Sendable {
-        var name: String
-        var apply: @Sendable (inout DaemonConfiguration, String) throws(ConfigValueError) -> Void
-    }
+    typealias Key = ConfigurationKey<DaemonConfiguration>
 
     static let keys: [Key] = [
         Key(name: "Socket") { config, value throws(ConfigValueError) in
@@ -100,6 +113,10 @@ extension DaemonConfiguration {
         Key(name: "DefaultProvider") { config, value throws(ConfigValueError) in
             config.defaultProvider = value.isEmpty ? nil : value
         },
+        Key(name: "StateDirectory") { config, value throws(ConfigValueError) in
+            guard value.isEmpty || value.hasPrefix("/") else { throw ConfigValueError("the directory must be absolute") }
+            config.stateDirectory = value.isEmpty ? nil : value
+        },
     ]
 
     /// Applies assignments in order; unknown sections and keys are warnings, bad values errors.
@@ -127,6 +144,23 @@ extension DaemonConfiguration {
                     }()
                     try key.apply(&config.providers[index], assignment.value)
                     config.locations["Provider \(name).\(assignment.key)"] = assignment.location
+                } else if assignment.section == "Events" {
+                    guard let key = EventsConfiguration.keys.first(where: { $0.name == assignment.key }) else {
+                        diagnostics.append(unknownKey(assignment))
+                        continue
+                    }
+                    try key.apply(&config.events, assignment.value)
+                } else if let name = sectionName(assignment.section, kind: "Handler") {
+                    guard let key = HandlerConfiguration.keys.first(where: { $0.name == assignment.key }) else {
+                        diagnostics.append(unknownKey(assignment))
+                        continue
+                    }
+                    let index = config.handlers.firstIndex { $0.name == name } ?? {
+                        config.handlers.append(HandlerConfiguration(name: name))
+                        return config.handlers.count - 1
+                    }()
+                    try key.apply(&config.handlers[index], assignment.value)
+                    config.locations["Handler \(name).\(assignment.key)"] = assignment.location
                 } else {
                     diagnostics.append(
                         .init(.warning, at: assignment.location, "unknown section [\(assignment.section)], ignored"))
@@ -141,8 +175,13 @@ extension DaemonConfiguration {
 
     /// `NAME` of a `[Provider NAME]` section; names are words of letters, digits, `-`, `_`, `.`.
     static func providerName(inSection section: String) -> String? {
-        guard section.hasPrefix("Provider ") else { return nil }
-        let name = section.dropFirst("Provider ".count).trimmingBlanks
+        sectionName(section, kind: "Provider")
+    }
+
+    /// `NAME` of a `[KIND NAME]` section.
+    static func sectionName(_ section: String, kind: String) -> String? {
+        guard section.hasPrefix(kind + " ") else { return nil }
+        let name = section.dropFirst(kind.count + 1).trimmingBlanks
         let allowed = name.unicodeScalars.allSatisfy {
             ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0)
         }
@@ -193,7 +232,7 @@ func parseLogLevel(_ text: String) throws(ConfigValueError) -> Logger.Level {
 
 /// A byte count with an optional binary suffix: `65536`, `64K`, `1M`.
 func parseByteSize(_ text: String) throws(ConfigValueError) -> Int {
-    let multipliers: [Character: Int] = ["K": 1 << 10, "M": 1 << 20]
+    let multipliers: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
     var digits = Substring(text)
     var multiplier = 1
     if let last = digits.last?.uppercased().first, let factor = multipliers[last] {
@@ -201,15 +240,15 @@ func parseByteSize(_ text: String) throws(ConfigValueError) -> Int {
         digits = digits.dropLast()
     }
     guard let count = Int(digits), count >= 0, count.multipliedReportingOverflow(by: multiplier).overflow == false else {
-        throw ConfigValueError("expected a size such as 65536, 64K or 1M")
+        throw ConfigValueError("expected a size such as 65536, 64K, 1M or 1G")
     }
     return count * multiplier
 }
 
-/// A time span in systemd's units: a bare number is seconds; `ms`, `s`, `min`, `h` suffixes.
+/// A time span in systemd's units: a bare number is seconds; `ms`, `s`, `min`, `h`, `d` suffixes.
 func parseTimeSpan(_ text: String) throws(ConfigValueError) -> Duration {
     let units: [(suffix: String, milliseconds: Int64)] = [
-        ("ms", 1), ("min", 60_000), ("s", 1_000), ("h", 3_600_000),
+        ("ms", 1), ("min", 60_000), ("s", 1_000), ("h", 3_600_000), ("d", 86_400_000),
     ]
     var number = Substring(text)
     var unit: Int64 = 1_000
@@ -219,7 +258,7 @@ func parseTimeSpan(_ text: String) throws(ConfigValueError) -> Duration {
         break
     }
     guard let value = Double(number.trimmingBlanks), value >= 0, value.isFinite, value * Double(unit) < 1e12 else {
-        throw ConfigValueError("expected a time span such as 10, 10s, 500ms or 2min")
+        throw ConfigValueError("expected a time span such as 10, 10s, 500ms, 2min or 30d")
     }
     return .milliseconds(Int64((value * Double(unit)).rounded()))
 }

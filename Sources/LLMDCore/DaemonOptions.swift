@@ -7,6 +7,9 @@ public struct DaemonOptions: Sendable, Equatable {
     public var logLevel: String?
     public var instance: Instance?
     public var checkConfig = false
+    public var stateDirectory: String?
+    /// Print the run tree as LangChain's `StdOutCallbackHandler` does.
+    public var verbose = false
 
     /// What the command line asks for.
     public enum Action: Sendable, Equatable {
@@ -31,6 +34,12 @@ public struct DaemonOptions: Sendable, Equatable {
             .value(
                 "--log-level", valueName: "level",
                 help: "Log at this level and above (overrides LogLevel=): trace, debug, info, notice, warning, error, critical."),
+            .value(
+                "--state-dir", valueName: "path",
+                help: "Keep the event journal in this directory (overrides $STATE_DIRECTORY and StateDirectory=)."),
+            .flag(
+                "--verbose",
+                help: "Print each run on standard output as LangChain's StdOutCallbackHandler does (> Entering new chain...)."),
             .flag("--system", help: "Run as the system instance (the default for root)."),
             .flag("--user", help: "Run as a user's own instance (the default for others)."),
             .flag("--check-config", help: "Check the configuration, print what is wrong with file and line, and exit."),
@@ -47,7 +56,7 @@ public struct DaemonOptions: Sendable, Equatable {
         case .run(let result): parsed = result
         }
         var options = DaemonOptions()
-        for name in ["--socket", "--config"] where parsed.value(name)?.isEmpty == true {
+        for name in ["--socket", "--config", "--state-dir"] where parsed.value(name)?.isEmpty == true {
             throw UsageError("\(name) needs a path, not an empty string")
         }
         options.socketPath = parsed.value("--socket")
@@ -65,6 +74,8 @@ public struct DaemonOptions: Sendable, Equatable {
         case (false, false): options.instance = nil
         }
         options.checkConfig = parsed.flag("--check-config")
+        options.stateDirectory = parsed.value("--state-dir")
+        options.verbose = parsed.flag("--verbose")
         return .run(options)
     }
 }

@@ -30,6 +30,21 @@ public enum Instance: String, Sendable, CaseIterable {
         }
     }
 
+    /// Where the event journal lives when neither `--state-dir`, `$STATE_DIRECTORY` (set by
+    /// systemd's `StateDirectory=`) nor `StateDirectory=` names a place:
+    /// `/var/lib/llmd`, or `$XDG_STATE_HOME/llmd` (default `~/.local/state`).
+    public func stateDirectory(environment: (String) -> String?) -> String {
+        switch self {
+        case .system:
+            return "/var/lib/llmd"
+        case .user:
+            if let stateHome = environment("XDG_STATE_HOME"), stateHome.hasPrefix("/") {
+                return stateHome + "/llmd"
+            }
+            return (environment("HOME") ?? "") + "/.local/state/llmd"
+        }
+    }
+
     /// 0660 so `SocketGroup=` members can connect to the system socket; 0600 for a user.
     public var defaultSocketMode: UInt32 {
         self == .system ? 0o660 : 0o600

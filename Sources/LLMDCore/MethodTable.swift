@@ -24,8 +24,16 @@ public struct MethodTable: Sendable {
     public typealias Handler = @Sendable (Request, RequestContext) async throws(ProtocolError) -> JSONObject
 
     private var handlers: [String: Handler] = [:]
+    /// Methods the connection itself answers (`cancel`, `subscribe`…), listed with the rest.
+    private var connectionMethods: Set<String> = []
 
     public init() {}
+
+    /// Names methods that never reach ``handle(_:context:)`` because the connection answers
+    /// them, so the list of methods in an `unknown_method` error is complete.
+    public mutating func reserve(_ methods: [String]) {
+        connectionMethods.formUnion(methods)
+    }
 
     public mutating func register(_ method: String, _ handler: @escaping Handler) {
         precondition(handlers[method] == nil, "method \(method) registered twice")
@@ -33,7 +41,7 @@ public struct MethodTable: Sendable {
     }
 
     /// Names of all methods, sorted.
-    public var methods: [String] { handlers.keys.sorted() }
+    public var methods: [String] { Set(handlers.keys).union(connectionMethods).sorted() }
 
     /// Runs the request's handler and returns the reply or error to send.
     public func handle(_ request: Request, context: RequestContext) async -> ServerMessage {

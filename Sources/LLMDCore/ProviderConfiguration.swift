@@ -99,10 +99,7 @@ public struct ResolvedProvider: Sendable, Equatable {
 }
 
 extension ProviderConfiguration {
-    struct Key: Sendable {
-        var name: String
-        var apply: @Sendable (inout ProviderConfiguration, String) throws(ConfigValueError) -> Void
-    }
+    typealias Key = ConfigurationKey<ProviderConfiguration>
 
     static let keys: [Key] = [
         Key(name: "Type") { provider, value throws(ConfigValueError) in

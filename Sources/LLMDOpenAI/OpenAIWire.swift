@@ -37,6 +37,19 @@ public struct GenerationOptions: Sendable, Equatable {
     public var passThrough: JSONObject = [:]
 
     public init() {}
+
+    /// The options as request members, the length limit under `maximumTokensName`;
+    /// pass-through members last, so they win.
+    public func json(maximumTokensName: String = MaximumTokensParameter.maxTokens.rawValue) -> JSONObject {
+        var object: JSONObject = [:]
+        if let temperature { object["temperature"] = .double(temperature) }
+        if let maximumTokens { object[maximumTokensName] = .int(Int64(maximumTokens)) }
+        if !stop.isEmpty { object["stop"] = .array(stop.map(JSONValue.string)) }
+        if let seed { object["seed"] = .int(seed) }
+        if let topP { object["top_p"] = .double(topP) }
+        for member in passThrough { object[member.key] = member.value }
+        return object
+    }
 }
 
 /// Which name the server wants for the output length limit: current OpenAI models reject
@@ -79,16 +92,9 @@ public struct CompletionRequest: Sendable, Equatable {
         case .prompt(let prompt):
             object["prompt"] = .string(prompt)
         }
-        if let temperature = options.temperature { object["temperature"] = .double(temperature) }
-        if let maximumTokens = options.maximumTokens {
-            // The legacy endpoint only ever knew max_tokens.
-            let name = input.path == "/completions" ? MaximumTokensParameter.maxTokens : maximumTokensParameter
-            object[name.rawValue] = .int(Int64(maximumTokens))
-        }
-        if !options.stop.isEmpty { object["stop"] = .array(options.stop.map(JSONValue.string)) }
-        if let seed = options.seed { object["seed"] = .int(seed) }
-        if let topP = options.topP { object["top_p"] = .double(topP) }
-        for member in options.passThrough { object[member.key] = member.value }
+        // The legacy endpoint only ever knew max_tokens.
+        let name = input.path == "/completions" ? MaximumTokensParameter.maxTokens : maximumTokensParameter
+        for member in options.json(maximumTokensName: name.rawValue) { object[member.key] = member.value }
         if stream {
             object["stream"] = true
             if includeUsageInStream { object["stream_options"] = ["include_usage": true] }

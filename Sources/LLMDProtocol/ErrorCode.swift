@@ -71,6 +71,16 @@ extension ErrorCode {
     /// The server sent something that is not the OpenAI wire format.
     public static let upstreamProtocol: ErrorCode = "upstream.protocol"
 
+    // Events and subscriptions.
+    /// A subscriber's queue stayed full past `StallTimeoutSec=`: it is disconnected.
+    public static let subscriberStalled: ErrorCode = "subscriber.stalled"
+    /// `unsubscribe` or `ack` named a subscription this connection does not have.
+    public static let subscriptionNotFound: ErrorCode = "subscription.not_found"
+    /// A raising callback handler failed, which fails the run.
+    public static let callbackFailed: ErrorCode = "callback.handler_failed"
+    /// The event journal cannot be read or written (a full disk, say); live events go on.
+    public static let journalUnavailable: ErrorCode = "journal.unavailable"
+
     // The daemon itself.
     /// The daemon is shutting down and takes no new work.
     public static let shuttingDown: ErrorCode = "daemon.shutting_down"

@@ -164,22 +164,6 @@ public struct Notice: Sendable, Equatable {
     public static let shuttingDown = "shutting_down"
 }
 
-/// A callback event: something that happened while the daemon served a request, such as a
-/// streamed token (`llm_new_token`) or a retry (`retry`).
-public struct CallbackEvent: Sendable, Equatable {
-    /// The event's type, named after LangChain's callback methods.
-    public var name: String
-    /// The request the event belongs to, when it answers one on this connection.
-    public var request: RequestID?
-    public var data: JSONObject
-
-    public init(name: String, request: RequestID?, data: JSONObject) {
-        self.name = name
-        self.request = request
-        self.data = data
-    }
-}
-
 /// A line from the daemon to a client.
 public enum ServerMessage: Sendable, Equatable {
     case hello(Hello)
@@ -187,6 +171,8 @@ public enum ServerMessage: Sendable, Equatable {
     case error(id: RequestID?, ProtocolError)
     case notice(Notice)
     case event(CallbackEvent)
+    /// A subscription's replay is over: live events follow, starting after `seq`.
+    case ready(subscription: Int64, seq: UInt64)
     /// A message type this client does not know, with its members other than `type`.
     case other(type: String, JSONObject)
 
@@ -207,10 +193,13 @@ public enum ServerMessage: Sendable, Equatable {
             for member in notice.fields { object[member.key] = member.value }
             return object
         case .event(let event):
-            var object: JSONObject = ["type": "event", "event": .string(event.name)]
-            if let request = event.request { object["request"] = request.json }
-            object["data"] = .object(event.data)
-            return object
+            var line: [UInt8] = []
+            event.encodeBody(into: &line)
+            CallbackEvent.completeLine(&line, request: event.request, subscription: event.subscription)
+            // The direct encoding is the definition; the object form is for inspection.
+            return (try? JSONParser.parse(Array(line.dropLast())))?.objectValue ?? [:]
+        case .ready(let subscription, let seq):
+            return ["type": "ready", "subscription": .int(subscription), "seq": .int(Int64(seq))]
         case .other(let type, var object):
             object["type"] = .string(type)
             return object
@@ -231,15 +220,8 @@ public enum ServerMessage: Sendable, Equatable {
     /// intermediate object.
     public func encodeLine(into line: inout [UInt8]) {
         if case .event(let event) = self {
-            line.append(contentsOf: #"{"type":"event","event":"#.utf8)
-            JSONValue.encodeString(event.name, into: &line)
-            if let request = event.request {
-                line.append(contentsOf: #","request":"#.utf8)
-                request.json.encode(into: &line)
-            }
-            line.append(contentsOf: #","data":"#.utf8)
-            event.data.encode(into: &line)
-            line.append(contentsOf: "}\n".utf8)
+            event.encodeBody(into: &line)
+            CallbackEvent.completeLine(&line, request: event.request, subscription: event.subscription)
         } else {
             object.encode(into: &line)
             line.append(0x0A)
@@ -284,13 +266,15 @@ public enum ServerMessage: Sendable, Equatable {
             for key in ["type", "notice", "message"] { fields[key] = nil }
             return .notice(Notice(name: name, message: object["message"]?.stringValue ?? "", fields: fields))
         case "event":
-            guard let name = object["event"]?.stringValue else {
+            guard let event = CallbackEvent(fields: object) else {
                 throw ProtocolError(.invalidRequest, "daemon sent an event without a name")
             }
-            return .event(
-                CallbackEvent(
-                    name: name, request: object["request"].flatMap(RequestID.init(json:)),
-                    data: object["data"]?.objectValue ?? [:]))
+            return .event(event)
+        case "ready":
+            guard let subscription = object["subscription"]?.intValue, let seq = object["seq"]?.intValue else {
+                throw ProtocolError(.invalidRequest, "daemon sent a malformed ready marker")
+            }
+            return .ready(subscription: subscription, seq: UInt64(max(0, seq)))
         default:
             var fields = object
             fields["type"] = nil

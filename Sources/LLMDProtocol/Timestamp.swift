@@ -13,6 +13,13 @@ public enum Timestamp {
         return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
     }
 
+    /// Microseconds since the Unix epoch, now: event timestamps.
+    public static func nowMicroseconds() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Int64(spec.tv_sec) * 1_000_000 + Int64(spec.tv_nsec) / 1_000
+    }
+
     /// `2026-11-21T14:02:03.456Z` for the given milliseconds since the epoch.
     public static func rfc3339(milliseconds: Int64) -> String {
         var seconds = time_t(milliseconds / 1000)

@@ -1,5 +1,6 @@
 import LLMDCore
 import LLMDCurl
+import LLMDEvents
 import LLMDOpenAI
 import LLMDProtocol
 import LLMDUpstream
@@ -32,9 +33,25 @@ public final class LazyUpstream: Sendable {
     }
 }
 
-/// `complete`: one LLM call, its tokens streamed to the caller as `llm_new_token` events.
+/// The requesting client's own callbacks (LangChain's request callbacks): every event of
+/// its run tree, on its connection, addressed to its request.
+struct RequestCallbacks: CallbackHandler {
+    var request: RequestID
+    var send: @Sendable ([ServerMessage]) -> Void
+
+    func handle(_ event: CallbackEvent) {
+        var event = event
+        event.request = request
+        send([.event(event)])
+    }
+}
+
+/// `complete`: one LLM call as a run tree — a chain run with the model's run inside it —
+/// whose events go to the caller as they happen and to the event bus.
 public enum CallMethods {
-    public static func register(in table: inout MethodTable, upstream: LazyUpstream, settings: LiveSettings) {
+    public static func register(
+        in table: inout MethodTable, upstream: LazyUpstream, settings: LiveSettings, bus: EventBus, logger: Logger
+    ) {
         table.register("complete") { request, context throws(ProtocolError) in
             let params = request.params
             let current = settings.current
@@ -54,34 +71,92 @@ public enum CallMethods {
             let input = try modelInput(params)
             let options = try generationOptions(params)
             let stream = try params.bool("stream") ?? true
-            let requestID = request.id
-            let observer = CallObserver(
-                tokens: { tokens in
-                    context.send(
-                        tokens.map { .event(CallbackEvent(name: "llm_new_token", request: requestID, data: ["token": .string($0)])) })
-                },
-                retry: { notice in
-                    context.send([
-                        .event(
-                            CallbackEvent(
-                                name: "retry", request: requestID,
-                                data: [
-                                    "attempt": .int(Int64(notice.attempt)), "delay_ms": .int(notice.delay.wholeMilliseconds),
-                                    "error": notice.error.protocolError.json,
-                                ]))
-                    ])
-                })
-            do throws(CallFailure) {
-                let result = try await upstream.client.call(
-                    model: model, input: input, options: options, stream: stream, provider: provider, observer: observer)
-                return resultObject(result, offline: provider.configuration.kind == .fake)
-            } catch {
-                var protocolError = error.error.protocolError
-                protocolError.detail["partial_text"] = .string(error.partialText)
-                protocolError.detail["attempts"] = .int(Int64(error.attempts))
-                throw protocolError
-            }
+            let chain = CallbackManager(
+                session: try params.string("session"), tags: try EventMethods.strings(params, "tags"),
+                metadata: try EventMethods.object(params, "metadata"),
+                inheritableHandlers: [.sync(RequestCallbacks(request: request.id, send: context.send))], sink: bus,
+                logger: logger)
+            return try await run(
+                chain: chain, model: model, input: input, options: options, stream: stream, provider: provider,
+                upstream: upstream)
         }
+    }
+
+    /// Runs the call inside its chain run, emitting the run tree's events.
+    static func run(
+        chain: CallbackManager, model: String, input: ModelInput, options: GenerationOptions, stream: Bool,
+        provider: ResolvedProvider, upstream: LazyUpstream
+    ) async throws(ProtocolError) -> JSONObject {
+        let offline = provider.configuration.kind == .fake
+        let llm = chain.child()
+        do throws(CallbackError) {
+            var inputs: JSONObject = [:]
+            var start: JSONObject = [
+                "model": .string(model), "provider": .string(provider.name), "stream": .bool(stream),
+                "invocation_params": .object(options.json()),
+            ]
+            if offline { start["offline"] = true }
+            switch input {
+            case .messages(let messages):
+                let array = JSONValue.array(messages.map { ["role": .string($0.role), "content": .string($0.content)] })
+                inputs["messages"] = array
+                try await chain.emit(.chainStart, ["name": "LLMChain", "inputs": .object(inputs)])
+                start["messages"] = array
+                try await llm.emit(.chatModelStart, start)
+            case .prompt(let prompt):
+                inputs["prompt"] = .string(prompt)
+                try await chain.emit(.chainStart, ["name": "LLMChain", "inputs": .object(inputs)])
+                start["prompts"] = [.string(prompt)]
+                try await llm.emit(.llmStart, start)
+            }
+        } catch {
+            throw callbackFailure(error, chain: chain)
+        }
+        let observer = CallObserver(
+            tokens: { tokens in
+                for token in tokens { llm.emitNow(.llmNewToken, ["token": .string(token)]) }
+            },
+            retry: { notice in
+                llm.emitNow(
+                    .retry,
+                    [
+                        "attempt": .int(Int64(notice.attempt)), "delay_ms": .int(notice.delay.wholeMilliseconds),
+                        "error": notice.error.protocolError.json,
+                    ])
+            })
+        let result: CallResult
+        do throws(CallFailure) {
+            result = try await upstream.client.call(
+                model: model, input: input, options: options, stream: stream, provider: provider, observer: observer)
+        } catch {
+            var protocolError = error.error.protocolError
+            protocolError.detail["partial_text"] = .string(error.partialText)
+            protocolError.detail["attempts"] = .int(Int64(error.attempts))
+            protocolError.detail["run_id"] = .string(chain.runID)
+            _ = try? await llm.emit(
+                .llmError, ["error": protocolError.json, "partial_text": .string(error.partialText), "attempts": .int(Int64(error.attempts))])
+            _ = try? await chain.emit(.chainError, ["error": protocolError.json])
+            throw protocolError
+        }
+        var object = resultObject(result, offline: offline)
+        object["run_id"] = .string(chain.runID)
+        do throws(CallbackError) {
+            try llm.checkRaised()
+            var end = object
+            end["run_id"] = nil
+            try await llm.emit(.llmEnd, end)
+            try await chain.emit(.chainEnd, ["outputs": ["text": .string(result.text)]])
+        } catch {
+            throw callbackFailure(error, chain: chain)
+        }
+        return object
+    }
+
+    /// A raising handler failed the run: report it as the chain's error.
+    private static func callbackFailure(_ error: CallbackError, chain: CallbackManager) -> ProtocolError {
+        let failure = ProtocolError(
+            .callbackFailed, error.description, detail: ["event": .string(error.event), "run_id": .string(chain.runID)])
+        return failure
     }
 
     static func modelInput(_ params: JSONObject) throws(ProtocolError) -> ModelInput {

@@ -21,6 +21,7 @@ struct ConnectionEnvironment: Sendable {
     var state: DaemonState
     var registry: ConnectionRegistry
     var settings: LiveSettings
+    var bus: EventBus
     var logger: Logger
 }
 
@@ -55,7 +56,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var nextTaskID: UInt64 = 0
     /// The peer closed its sending side; close once in-flight replies are written.
     private var inputClosed = false
-    /// Lines request handlers send from other threads (callback events).
+    /// Everything but the greeting and protocol errors goes out through here: replies,
+    /// request events and subscription events, in order.
     private var outbox: ConnectionOutbox?
 
     init(environment: ConnectionEnvironment, id: UInt64) {
@@ -68,6 +70,7 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         environment.state.clientConnected()
+        outbox = ConnectionOutbox(channel: context.channel, limits: environment.bus.settings.outbox)
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let contextBound = NIOLoopBound(context, eventLoop: context.eventLoop)
         environment.registry.add(
@@ -151,6 +154,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         // asked for a request to run on without it.
         for (id, task) in tasks where !detached.contains(id) { task.cancel() }
         tasks.removeAll()
+        environment.bus.connectionClosed(id)
         environment.registry.remove(id: id)
         environment.state.clientDisconnected()
         logger.debug("client disconnected")
@@ -205,16 +209,31 @@ final class ConnectionHandler: ChannelInboundHandler {
             return
         case .checkingPeer, .closed: return
         }
-        if request.method == "cancel" {
+        guard let outbox else { return }
+        switch request.method {
+        case "cancel":
             cancel(request, context: context)
             return
+        case "subscribe", "unsubscribe", "ack":
+            // Connection-level: their replies must precede the events they start.
+            let reply: ServerMessage
+            do throws(ProtocolError) {
+                reply = .reply(id: request.id, result: try subscriptionMethod(request, outbox: outbox))
+            } catch {
+                reply = .error(id: request.id, error)
+            }
+            outbox.send([reply])
+            if request.method == "subscribe", case .reply(_, let result) = reply, let number = result["subscription"]?.intValue {
+                environment.bus.start(SubscriptionKey(connection: id, id: number))
+            }
+            return
+        default:
+            break
         }
         let taskID = nextTaskID
         nextTaskID += 1
         let environment = self.environment
         let channel = context.channel
-        let outbox = self.outbox ?? ConnectionOutbox(channel: channel)
-        self.outbox = outbox
         let requestContext = RequestContext(connectionID: id, peer: peer) { messages in outbox.send(messages) }
         do throws(ProtocolError) {
             if try request.params.bool("detach") == true { detached.insert(taskID) }
@@ -230,14 +249,44 @@ final class ConnectionHandler: ChannelInboundHandler {
             channel.eventLoop.execute {
                 let (handler, context) = loopBound.value
                 // Events queued by the request go first, then its reply.
-                handler.outbox?.flush()
-                handler.write(context: context, reply)
+                handler.outbox?.send([reply])
                 handler.tasks[taskID] = nil
                 handler.detached.remove(taskID)
                 if handler.taskIDs[request.id] == taskID { handler.taskIDs[request.id] = nil }
                 environment.state.requestFinished()
                 handler.closeIfFinished(context: context)
             }
+        }
+    }
+
+    /// The methods answered here rather than through the method table.
+    static let methods = ["cancel", "subscribe", "unsubscribe", "ack"]
+
+    private var nextSubscription: Int64 = 1
+
+    /// `subscribe`, `unsubscribe` and `ack` (llmd-protocol(7)).
+    private func subscriptionMethod(_ request: Request, outbox: ConnectionOutbox) throws(ProtocolError) -> JSONObject {
+        let params = request.params
+        switch request.method {
+        case "subscribe":
+            let subscription = try EventMethods.subscriptionRequest(params, bus: environment.bus)
+            let key = SubscriptionKey(connection: id, id: nextSubscription)
+            nextSubscription += 1
+            let (cursor, oldest) = environment.bus.subscribe(key, subscription, outbox: outbox)
+            var result: JSONObject = ["subscription": .int(key.id), "cursor": .int(Int64(cursor))]
+            result["oldest_seq"] = oldest.map { .int(Int64($0)) } ?? .null
+            return result
+        case "unsubscribe":
+            let key = SubscriptionKey(connection: id, id: try EventMethods.subscriptionNumber(params))
+            guard environment.bus.unsubscribe(key) else { throw EventMethods.notFound(key.id) }
+            return ["unsubscribed": true]
+        default:
+            let key = SubscriptionKey(connection: id, id: try EventMethods.subscriptionNumber(params))
+            guard let seq = try params.int("seq"), seq > 0 else {
+                throw .invalidParam("seq", expected: "the seq of the event acknowledged", got: params["seq"])
+            }
+            guard environment.bus.hasSubscription(key) else { throw EventMethods.notFound(key.id) }
+            return ["acknowledged": .bool(environment.bus.acknowledge(key, seq: UInt64(seq)))]
         }
     }
 
@@ -257,6 +306,10 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     private func write(context: ChannelHandlerContext, _ message: ServerMessage) {
         guard context.channel.isActive else { return }
+        if let outbox {
+            outbox.send([message])
+            return
+        }
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: message.encodedLine)), promise: nil)
     }
 
@@ -272,6 +325,8 @@ final class ConnectionHandler: ChannelInboundHandler {
         let draining: Bool
         if case .draining = phase { draining = true } else { draining = false }
         guard (inputClosed || draining), tasks.isEmpty, context.channel.isActive else { return }
+        // Write what is queued (the last replies) before closing.
+        outbox?.flush()
         context.close(promise: nil)
     }
 }

@@ -2,43 +2,149 @@ import LLMDProtocol
 import NIOCore
 import Synchronization
 
-/// Lines waiting to be written to one connection, produced on any thread.
+/// How much a connection may have queued, and for how long it may stall.
+struct OutboxLimits: Sendable, Equatable {
+    /// Above this many queued bytes, subscription events are no longer queued: the
+    /// subscription lags.
+    var highWater: Int = 4 << 20
+    /// A lagging subscription catches up once the queue falls to this.
+    var lowWater: Int { highWater / 4 }
+    /// A connection over its high mark that writes nothing for this long is closed.
+    var stallTimeout: Duration = .seconds(30)
+}
+
+/// Lines waiting to be written to one connection, produced on any thread, bounded.
 ///
 /// Producers append under a lock and schedule a flush on the channel's event loop only
 /// when none is pending; everything that arrives meanwhile goes out with that flush. A
 /// fast stream thus costs one wake-up and one write per burst, not per token.
+///
+/// Replies and a request's own events are always queued (``send(_:)``); subscription
+/// events are offered (``offer(_:)``) and refused above the high mark, so a slow reader
+/// costs only itself. A reader that stays over the mark without reading is disconnected
+/// with `subscriber.stalled`.
 final class ConnectionOutbox: Sendable {
     private struct State {
         var pending: [UInt8] = []
         var flushScheduled = false
+        /// Bytes handed to the channel that the socket has not taken yet.
+        var unwritten = 0
+        var lastProgress = NIODeadline.now()
+        var stallCheckScheduled = false
+        var drainWaiters: [@Sendable () -> Void] = []
+
+        var queued: Int { pending.count + unwritten }
     }
 
     private let channel: Channel
+    private let limits: OutboxLimits
     private let state = Mutex(State())
 
-    init(channel: Channel) {
+    init(channel: Channel, limits: OutboxLimits) {
         self.channel = channel
+        self.limits = limits
     }
 
-    /// Queues `messages` as lines; they are written in the order queued.
+    /// Bytes queued and not yet taken by the socket.
+    var queuedBytes: Int { state.withLock { $0.queued } }
+
+    /// Queues `messages` as lines, whatever the queue holds; they go out in order.
     func send(_ messages: [ServerMessage]) {
-        let schedule = state.withLock { state -> Bool in
-            for message in messages { message.encodeLine(into: &state.pending) }
-            defer { state.flushScheduled = true }
-            return !state.flushScheduled
+        enqueue(evenWhenFull: true) { pending in
+            for message in messages { message.encodeLine(into: &pending) }
         }
-        guard schedule else { return }
-        channel.eventLoop.execute { self.flush() }
+    }
+
+    /// Queues the line `write` appends, unless the queue is over its high mark.
+    ///
+    /// - Returns: false when refused; the caller counts the event as missed.
+    func offer(_ write: (inout [UInt8]) -> Void) -> Bool {
+        enqueue(evenWhenFull: false, write)
+    }
+
+    @discardableResult
+    private func enqueue(evenWhenFull: Bool, _ append: (inout [UInt8]) -> Void) -> Bool {
+        let (admitted, schedule, checkStall) = state.withLock { state -> (Bool, Bool, Bool) in
+            guard evenWhenFull || state.queued < limits.highWater else { return (false, false, false) }
+            append(&state.pending)
+            let schedule = !state.flushScheduled
+            state.flushScheduled = true
+            let checkStall = state.queued >= limits.highWater && !state.stallCheckScheduled
+            if checkStall { state.stallCheckScheduled = true }
+            return (true, schedule, checkStall)
+        }
+        if schedule { channel.eventLoop.execute { self.flush() } }
+        if checkStall { scheduleStallCheck() }
+        return admitted
+    }
+
+    /// Runs `action` once the queue is at or under its low mark: at once when it is.
+    func whenDrained(_ action: @escaping @Sendable () -> Void) {
+        let now = state.withLock { state -> Bool in
+            if state.queued <= limits.lowWater { return true }
+            state.drainWaiters.append(action)
+            return false
+        }
+        if now { action() }
     }
 
     /// Writes everything queued; runs on the event loop.
     func flush() {
         let lines = state.withLock { state -> [UInt8] in
             state.flushScheduled = false
-            defer { state.pending = [] }
+            defer {
+                state.unwritten += state.pending.count
+                state.pending = []
+            }
             return state.pending
         }
-        guard !lines.isEmpty, channel.isActive else { return }
-        channel.writeAndFlush(channel.allocator.buffer(bytes: lines), promise: nil)
+        guard !lines.isEmpty else { return }
+        guard channel.isActive else {
+            wrote(lines.count)
+            return
+        }
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenComplete { _ in self.wrote(lines.count) }
+        channel.writeAndFlush(channel.allocator.buffer(bytes: lines), promise: promise)
+    }
+
+    /// The socket took `count` bytes (or the connection is gone and never will).
+    private func wrote(_ count: Int) {
+        let waiters = state.withLock { state -> [@Sendable () -> Void] in
+            state.unwritten -= count
+            state.lastProgress = .now()
+            guard state.queued <= limits.lowWater else { return [] }
+            defer { state.drainWaiters = [] }
+            return state.drainWaiters
+        }
+        for waiter in waiters { waiter() }
+    }
+
+    /// While over the high mark, checks every `stallTimeout` that the socket took
+    /// something; closes the connection when it took nothing.
+    private func scheduleStallCheck() {
+        channel.eventLoop.scheduleTask(in: .microseconds(limits.stallTimeout.wholeMicroseconds)) {
+            let stalled = self.state.withLock { state -> Bool? in
+                guard state.queued >= self.limits.highWater else {
+                    state.stallCheckScheduled = false
+                    return nil
+                }
+                return NIODeadline.now() - state.lastProgress >= .microseconds(self.limits.stallTimeout.wholeMicroseconds)
+            }
+            switch stalled {
+            case nil: return
+            case false?: self.scheduleStallCheck()
+            case true?: self.disconnectStalled()
+            }
+        }
+    }
+
+    private func disconnectStalled() {
+        let error = ProtocolError(
+            .subscriberStalled,
+            "this connection read nothing for \(limits.stallTimeout.wholeMilliseconds) ms with its queue full; disconnecting",
+            detail: ["queued_bytes": .int(Int64(queuedBytes)), "limit_bytes": .int(Int64(limits.highWater))])
+        channel.writeAndFlush(channel.allocator.buffer(bytes: ServerMessage.error(id: nil, error).encodedLine), promise: nil)
+        channel.close(promise: nil)
     }
 }

@@ -24,13 +24,17 @@ public final class SocketServer: Service {
         methods: MethodTable,
         state: DaemonState,
         settings: LiveSettings,
+        bus: EventBus,
         notifier: SystemdNotifier,
         logger: Logger
     ) {
         self.socket = socket
         self.group = group
+        var methods = methods
+        methods.reserve(ConnectionHandler.methods)
         self.environment = ConnectionEnvironment(
-            methods: methods, state: state, registry: ConnectionRegistry(), settings: settings, logger: logger)
+            methods: methods, state: state, registry: ConnectionRegistry(), settings: settings, bus: bus,
+            logger: logger)
         self.notifier = notifier
         self.logger = logger
     }

@@ -60,7 +60,7 @@ public struct JournalLogHandler: LogHandler {
         }
     }
 
-    private static func send(_ fields: [String]) {
+    static func send(_ fields: [String]) {
         var buffer: [UInt8] = []
         var ranges: [Range<Int>] = []
         for field in fields {

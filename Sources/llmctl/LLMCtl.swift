@@ -41,6 +41,7 @@ let llmctl = Command(
                 .value("--max-tokens", valueName: "count", help: "Longest reply, in tokens."),
             ],
             positionals: [Positional("text", help: "The message.", optional: true, repeating: true)]),
+        eventsCommand,
     ])
 
 @main
@@ -67,6 +68,7 @@ enum LLMCtl {
             case "status": try status(parsed)
             case "ping": try ping(parsed)
             case "send": try send(parsed)
+            case "events": try events(parsed)
             default: preconditionFailure("command \(parsed.path) is declared but not handled")
             }
         } catch {

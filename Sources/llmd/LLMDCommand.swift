@@ -93,14 +93,24 @@ struct LLMDCommand {
         let settings = LiveSettings(settingsFor(loaded))
         var methods = MethodTable()
         CoreMethods.register(in: &methods, state: state)
+        let bus: EventBus
+        do {
+            bus = try EventBus.make(
+                configuration: loaded.configuration, stateDirectory: stateDirectory(loaded: loaded, instance: instance),
+                verbose: options.verbose, logger: logger)
+        } catch {
+            printError("llmd: \(error)")
+            throw DaemonExit(status: 1)
+        }
+        EventMethods.register(in: &methods, bus: bus)
         let upstream = LazyUpstream(logger: logger)
-        CallMethods.register(in: &methods, upstream: upstream, settings: settings)
+        CallMethods.register(in: &methods, upstream: upstream, settings: settings, bus: bus, logger: logger)
 
         let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let notifier = SystemdNotifier()
         let server = SocketServer(
             socket: listeningSocket, group: eventLoopGroup, methods: methods, state: state, settings: settings,
-            notifier: notifier, logger: logger)
+            bus: bus, notifier: notifier, logger: logger)
         var overridden: Set<String> = []
         if options.logLevel != nil { overridden.insert("LogLevel") }
         if options.socketPath != nil || socketFromEnvironment != nil { overridden.insert("Socket") }
@@ -112,8 +122,9 @@ struct LLMDCommand {
         let heartbeat = SystemdHeartbeat(notifier: notifier, state: state, eventLoop: eventLoopGroup.next())
 
         // Services stop in reverse order: the server drains first, while the reloader
-        // still owns SIGHUP and the heartbeat still feeds the watchdog.
-        let serviceGroup = ServiceGroup(services: [heartbeat, reloader, server], logger: logger)
+        // still owns SIGHUP and the heartbeat still feeds the watchdog; the bus commits
+        // the journal's last events at the very end.
+        let serviceGroup = ServiceGroup(services: [bus, heartbeat, reloader, server], logger: logger)
         try await serviceGroup.run()
         upstream.shutdown()
         try await eventLoopGroup.shutdownGracefully()
@@ -135,6 +146,17 @@ struct LLMDCommand {
                 mode: configuration.socketMode ?? instance.defaultSocketMode,
                 group: loaded.socketGroupID,
                 directoryMode: instance.directoryMode))
+    }
+
+    /// `--state-dir` > `$STATE_DIRECTORY` (systemd's `StateDirectory=`) > `StateDirectory=` >
+    /// the instance's default.
+    private func stateDirectory(loaded: LoadedConfiguration, instance: Instance) -> String {
+        let fromSystemd = SocketLocation.processEnvironment("STATE_DIRECTORY").flatMap {
+            // systemd lists one path per StateDirectory= entry, separated by colons.
+            $0.isEmpty ? nil : String($0.split(separator: ":")[0])
+        }
+        return options.stateDirectory ?? fromSystemd ?? loaded.configuration.stateDirectory
+            ?? instance.stateDirectory(environment: SocketLocation.processEnvironment)
     }
 
     /// `$LLMD_SOCKET`, when set and not empty.

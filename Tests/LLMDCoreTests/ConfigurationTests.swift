@@ -84,7 +84,7 @@ struct ConfigurationTests {
                 "/etc/llmd/llmd.conf:4: warning: unknown key 'Colour' in section [Daemon], ignored",
                 "/etc/llmd/llmd.conf:5: error: invalid SocketMode=999: expected an octal mode such as 0660",
                 "/etc/llmd/llmd.conf:6: error: invalid Socket=relative.sock: socket path must be absolute",
-                "/etc/llmd/llmd.conf:7: error: invalid ShutdownTimeoutSec=soon: expected a time span such as 10, 10s, 500ms or 2min",
+                "/etc/llmd/llmd.conf:7: error: invalid ShutdownTimeoutSec=soon: expected a time span such as 10, 10s, 500ms, 2min or 30d",
                 "/etc/llmd/llmd.conf:9: warning: unknown section [Future], ignored",
                 "/etc/llmd/llmd.conf:10: error: expected Key=Value, got 'orphan line'",
             ])

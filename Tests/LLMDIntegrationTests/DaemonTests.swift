@@ -89,7 +89,9 @@ struct DaemonTests {
     private var unknownMethodError: ProtocolError {
         ProtocolError(
             .unknownMethod, "unknown method 'no_such_method'",
-            detail: ["method": "no_such_method", "methods": ["complete", "hello", "ping", "status"]])
+            detail: ["method": "no_such_method", "methods": [
+                "ack", "cancel", "complete", "hello", "ping", "publish", "status", "subscribe", "unsubscribe",
+            ]])
     }
 
     @Test("requests written before the client half-closes are all answered, then the daemon closes")

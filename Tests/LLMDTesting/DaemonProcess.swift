@@ -11,6 +11,8 @@ public final class DaemonProcess: @unchecked Sendable {
     public let socketPath: String
     public let configPath: String
     public let logPath: String
+    /// Where the event journal lives: in the daemon's directory unless given.
+    public let stateDirectory: String
     public let process: ChildProcess
 
     public struct StartError: Error, CustomStringConvertible {
@@ -26,9 +28,11 @@ public final class DaemonProcess: @unchecked Sendable {
     ///   - launcher: a program and arguments to run llmd under (e.g. systemd-socket-activate);
     ///     the daemon's own arguments follow them.
     ///   - waitForSocket: false when the launcher, not llmd, creates the socket.
+    ///   - stateDirectory: the journal's directory, to share it across daemons (a restart).
     public init(
         config: String = "",
         socketPath: String? = nil,
+        stateDirectory: String? = nil,
         arguments: [String] = [],
         environment: [String: String] = [:],
         directoryMode: Int = 0o700,
@@ -39,17 +43,21 @@ public final class DaemonProcess: @unchecked Sendable {
         self.socketPath = socketPath ?? directory.file("llmd.sock")
         configPath = try directory.write("llmd.conf", config)
         logPath = directory.file("llmd.log")
+        self.stateDirectory = stateDirectory ?? directory.file("state")
 
         var inherited = ProcessInfo.processInfo.environment
         // Nothing from the test's own environment may steer the daemon: systemd's variables,
         // a socket, API keys, or proxies that would route loopback calls elsewhere.
         let steering = [
             "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "JOURNAL_STREAM", "LLMD_SOCKET", "WATCHDOG_USEC",
+            "STATE_DIRECTORY",
             "OPENAI_API_KEY", "OPENAI_BASE_URL", "http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
             "no_proxy", "NO_PROXY",
         ]
         for name in steering { inherited[name] = nil }
-        let daemonArguments = [binDirectory + "/llmd", "--socket", self.socketPath, "--config", configPath] + arguments
+        let daemonArguments =
+            [binDirectory + "/llmd", "--socket", self.socketPath, "--config", configPath, "--state-dir", self.stateDirectory]
+            + arguments
         let command = launcher.isEmpty ? daemonArguments : launcher + daemonArguments
         process = try ChildProcess(
             command[0], Array(command.dropFirst()), environment: inherited.merging(environment) { _, new in new },

@@ -1,0 +1,67 @@
+import LLMDProtocol
+
+/// What a subscription wants: every condition given must hold.
+public struct EventFilter: Sendable, Equatable {
+    /// Sessions to follow; nil follows all, including events of no session.
+    public var sessions: Set<String>?
+    /// Types to receive; nil means every type except those addressed to one subscriber
+    /// (`lagged`, `ack_timeout`), which are received only when named.
+    public var types: Set<EventType>?
+    /// Receive events carrying at least one of these tags; nil for any.
+    public var tags: Set<String>?
+    /// A run: its own events and those of its child runs.
+    public var runID: String?
+
+    public init(sessions: Set<String>? = nil, types: Set<EventType>? = nil, tags: Set<String>? = nil, runID: String? = nil) {
+        self.sessions = sessions
+        self.types = types
+        self.tags = tags
+        self.runID = runID
+    }
+
+    public func matches(type: EventType?, session: String?, runID: String, parentRunID: String?, tags: [String]) -> Bool {
+        if let types {
+            guard let type, types.contains(type) else { return false }
+        } else if type?.isAddressed == true {
+            return false
+        }
+        if let sessions {
+            guard let session, sessions.contains(session) else { return false }
+        }
+        if let wanted = self.tags, !tags.contains(where: wanted.contains) { return false }
+        if let wanted = self.runID, runID != wanted, parentRunID != wanted { return false }
+        return true
+    }
+
+    /// The filter in `subscribe`'s parameters: `sessions`, `types`, `tags` (arrays of
+    /// strings) and `run_id`.
+    ///
+    /// - Throws: `request.invalid_params` for a wrong type or an unknown event type.
+    public init(params: JSONObject) throws(ProtocolError) {
+        self.init()
+        sessions = try Self.strings(params, "sessions").map(Set.init)
+        tags = try Self.strings(params, "tags").map(Set.init)
+        runID = try params.string("run_id")
+        if let names = try Self.strings(params, "types") {
+            var types = Set<EventType>()
+            for name in names {
+                guard let type = EventType(rawValue: name) else {
+                    throw ProtocolError(
+                        .invalidParams, "unknown event type '\(name)'",
+                        detail: ["field": "types", "types": .array(EventType.allCases.map { .string($0.rawValue) })])
+                }
+                types.insert(type)
+            }
+            self.types = types
+        }
+    }
+
+    private static func strings(_ params: JSONObject, _ key: String) throws(ProtocolError) -> [String]? {
+        switch params[key] {
+        case nil, .null?: return nil
+        case .string(let single)?: return [single]
+        case .array(let values)? where values.allSatisfy({ $0.stringValue != nil }): return values.compactMap(\.stringValue)
+        case let other?: throw .invalidParam(key, expected: "an array of strings", got: other)
+        }
+    }
+}

@@ -1,0 +1,141 @@
+/// The event vocabulary: LangChain's callback methods, plus llmd's own (llmd-protocol(7)).
+public enum EventType: String, CaseIterable, Sendable, Hashable {
+    /// A conversation turn (or a bare `complete` call) begins: the chain.
+    case chainStart = "chain_start"
+    case chainEnd = "chain_end"
+    case chainError = "chain_error"
+    /// A chat model is called, with the messages sent.
+    case chatModelStart = "chat_model_start"
+    /// A completion model (the legacy endpoint) is called, with the prompt.
+    case llmStart = "llm_start"
+    case llmNewToken = "llm_new_token"
+    case llmEnd = "llm_end"
+    case llmError = "llm_error"
+    case retry
+    /// Text worth showing, such as the prompt after formatting.
+    case text
+    /// Published by a client with `publish`.
+    case custom
+    case sessionCreated = "session_created"
+    case sessionDeleted = "session_deleted"
+    case sessionRenamed = "session_renamed"
+    case memoryUpdated = "memory_updated"
+    case usageRecorded = "usage_recorded"
+    case budgetExceeded = "budget_exceeded"
+    /// A subscription fell behind and skipped events; it says where to resume.
+    case lagged
+    /// A blocking subscriber did not acknowledge an event in time; the run went on.
+    case ackTimeout = "ack_timeout"
+
+    /// Events about one subscriber rather than a run: delivered to that subscriber, and to
+    /// others only when they name the type in their filter.
+    public var isAddressed: Bool { self == .lagged || self == .ackTimeout }
+}
+
+/// One callback event, as the daemon journals it and sends it.
+///
+/// Every event has a daemon-wide `seq` that only grows, across restarts too, so a
+/// subscriber resumes from the last one it saw. `request` or `subscription` says which
+/// request or subscription of the receiving connection it answers.
+public struct CallbackEvent: Sendable, Equatable {
+    /// The event's type, named after LangChain's callback methods (`llm_new_token`).
+    public var name: String
+    public var seq: UInt64
+    /// Microseconds since the Unix epoch.
+    public var time: Int64
+    public var session: String?
+    public var runID: String
+    public var parentRunID: String?
+    public var tags: [String]
+    public var metadata: JSONObject
+    public var data: JSONObject
+    public var request: RequestID?
+    public var subscription: Int64?
+
+    public init(
+        name: String, seq: UInt64 = 0, time: Int64 = 0, session: String? = nil, runID: String = "",
+        parentRunID: String? = nil, tags: [String] = [], metadata: JSONObject = [:], data: JSONObject = [:],
+        request: RequestID? = nil, subscription: Int64? = nil
+    ) {
+        self.name = name
+        self.seq = seq
+        self.time = time
+        self.session = session
+        self.runID = runID
+        self.parentRunID = parentRunID
+        self.tags = tags
+        self.metadata = metadata
+        self.data = data
+        self.request = request
+        self.subscription = subscription
+    }
+
+    public var type: EventType? { EventType(rawValue: name) }
+
+    /// The event without its addressing, up to but not including the closing brace:
+    /// encoded once, then completed for each recipient with ``completeLine(_:request:subscription:)``.
+    public func encodeBody(into line: inout [UInt8]) {
+        line.append(contentsOf: #"{"type":"event","event":"#.utf8)
+        JSONValue.encodeString(name, into: &line)
+        line.append(contentsOf: #","seq":"#.utf8)
+        appendDecimal(seq, to: &line)
+        line.append(contentsOf: #","ts":"#.utf8)
+        appendDecimal(UInt64(max(0, time)), to: &line)
+        line.append(contentsOf: #","session":"#.utf8)
+        if let session { JSONValue.encodeString(session, into: &line) } else { line.append(contentsOf: "null".utf8) }
+        line.append(contentsOf: #","run_id":"#.utf8)
+        JSONValue.encodeString(runID, into: &line)
+        line.append(contentsOf: #","parent_run_id":"#.utf8)
+        if let parentRunID {
+            JSONValue.encodeString(parentRunID, into: &line)
+        } else {
+            line.append(contentsOf: "null".utf8)
+        }
+        line.append(contentsOf: #","tags":["#.utf8)
+        for (index, tag) in tags.enumerated() {
+            if index > 0 { line.append(UInt8(ascii: ",")) }
+            JSONValue.encodeString(tag, into: &line)
+        }
+        line.append(contentsOf: #"],"metadata":"#.utf8)
+        metadata.encode(into: &line)
+        line.append(contentsOf: #","data":"#.utf8)
+        data.encode(into: &line)
+    }
+
+    /// Closes a body from ``encodeBody(into:)`` with the recipient's addressing and a newline.
+    public static func completeLine(_ line: inout [UInt8], request: RequestID?, subscription: Int64?) {
+        if let request {
+            line.append(contentsOf: #","request":"#.utf8)
+            request.json.encode(into: &line)
+        }
+        if let subscription {
+            line.append(contentsOf: #","subscription":"#.utf8)
+            appendDecimal(UInt64(subscription), to: &line)
+        }
+        line.append(contentsOf: "}\n".utf8)
+    }
+
+    init?(fields object: JSONObject) {
+        guard let name = object["event"]?.stringValue else { return nil }
+        self.init(
+            name: name, seq: object["seq"]?.intValue.map { UInt64(max(0, $0)) } ?? 0, time: object["ts"]?.intValue ?? 0,
+            session: object["session"]?.stringValue, runID: object["run_id"]?.stringValue ?? "",
+            parentRunID: object["parent_run_id"]?.stringValue,
+            tags: object["tags"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+            metadata: object["metadata"]?.objectValue ?? [:], data: object["data"]?.objectValue ?? [:],
+            request: object["request"].flatMap(RequestID.init(json:)), subscription: object["subscription"]?.intValue)
+    }
+}
+
+/// Writes `value` in decimal without going through `String`.
+@inline(__always)
+func appendDecimal(_ value: UInt64, to line: inout [UInt8]) {
+    var divisor: UInt64 = 1
+    while value / divisor >= 10 { divisor *= 10 }
+    var rest = value
+    while divisor > 0 {
+        line.append(UInt8(ascii: "0") + UInt8(rest / divisor))
+        rest %= divisor
+        divisor /= 10
+    }
+}

@@ -1,0 +1,651 @@
+import Dispatch
+import LLMDCore
+import LLMDEvents
+import LLMDLifecycle
+import LLMDProtocol
+import LLMDStore
+import LLMDSystemd
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A subscription, named by its connection and its number there.
+struct SubscriptionKey: Hashable, Sendable {
+    var connection: UInt64
+    var id: Int64
+}
+
+/// What `subscribe` asked for.
+struct SubscriptionRequest: Sendable {
+    var filter: EventFilter
+    /// Replay events after this `seq` first; nil starts live.
+    var since: UInt64?
+    /// Types whose events the run waits for this subscriber to `ack`.
+    var blocking: Set<EventType>
+    /// After lagging, replay what was missed (true) or go on live (false).
+    var resumeAfterLag: Bool
+}
+
+/// Settings of the event machinery, from `[Events]` in llmd.conf(5).
+struct EventBusSettings: Sendable {
+    /// Recent events kept in memory, so catch-up rarely reads the journal.
+    var recentCapacity = 8192
+    var outbox = OutboxLimits()
+    /// How long a run waits for a blocking subscriber's `ack`.
+    var ackTimeout: Duration = .seconds(5)
+    /// Retention: events older than this go, when set.
+    var journalMaximumAge: Duration? = .seconds(30 * 24 * 3600)
+    /// Retention: the oldest events go while the journal is larger than this, when set.
+    var journalMaximumBytes: Int64? = 256 << 20
+}
+
+/// The daemon's event bus: numbers every event, journals it, and fans it out to the
+/// subscriptions that match and to the daemon-wide handlers.
+///
+/// Publishing takes one lock, under which the event gets its `seq`, joins the recent
+/// events and the journal's next batch, and is offered to each live subscription's
+/// connection queue; nothing there blocks or does I/O, so a token costs the stream
+/// microseconds whatever the subscribers do. A subscription whose queue refuses an event
+/// lags (``SubscriptionFlow``); catch-up runs in its own task.
+public final class EventBus: EventSink, Sendable {
+    private struct RecentEvent {
+        var record: JournalRecord
+        var type: EventType?
+        /// The one subscription a `lagged` or `ack_timeout` event is about.
+        var addressee: SubscriptionKey?
+    }
+
+    /// A class so the publish loop updates flows without copying the dictionary; touched
+    /// only under the bus's lock.
+    private final class Subscription {
+        let request: SubscriptionRequest
+        let outbox: ConnectionOutbox
+        var flow: SubscriptionFlow
+        var readySent = false
+
+        init(request: SubscriptionRequest, outbox: ConnectionOutbox, flow: SubscriptionFlow) {
+            self.request = request
+            self.outbox = outbox
+            self.flow = flow
+        }
+    }
+
+    private struct State {
+        var nextSeq: UInt64
+        /// The newest events, oldest first, at most `recentCapacity`.
+        var recent: [RecentEvent] = []
+        var recentStart = 0
+        var subscriptions: [SubscriptionKey: Subscription] = [:]
+        var journalBatch: [JournalRecord] = []
+        var journalFlushScheduled = false
+        /// The highest `seq` the journal has committed.
+        var durableSeq: UInt64
+        var durableWaiters: [(seq: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
+        var acknowledgements: [UInt64: AcknowledgementGate] = [:]
+
+        var oldestRecentSeq: UInt64? { recent.isEmpty ? nil : recent[recentStart].record.seq }
+    }
+
+    let settings: EventBusSettings
+    private let state: Mutex<State>
+    private let journal: JournalFiles?
+    private let handlers: [any CallbackHandler]
+    private let handlerQueue = DispatchQueue(label: "llmd.event-handlers")
+    private let logger: Logger
+
+    /// - Parameters:
+    ///   - journalPath: the journal's SQLite file; nil keeps events in memory only, and
+    ///     numbering starts at 1 on each start.
+    ///   - handlers: daemon-wide handlers, called in order on a queue of their own.
+    init(
+        settings: EventBusSettings, journalPath: String?, handlers: [any CallbackHandler], logger: Logger
+    ) throws(StoreError) {
+        self.settings = settings
+        self.handlers = handlers
+        self.logger = logger
+        var next: UInt64 = 1
+        if let journalPath {
+            let files = try JournalFiles(path: journalPath)
+            next = try files.writer.withLock { writer throws(StoreError) in try writer.nextSeq() }
+            journal = files
+        } else {
+            journal = nil
+        }
+        state = Mutex(State(nextSeq: next, durableSeq: next - 1))
+        // Retention also runs at start, so a daemon that was down past the age limit
+        // does not replay what it should have dropped.
+        journal?.queue.async { self.applyRetention() }
+    }
+
+    /// The `seq` of the newest event, 0 before any.
+    var latestSeq: UInt64 { state.withLock { $0.nextSeq - 1 } }
+
+    // MARK: - Publishing
+
+    public func publish(_ event: CallbackEvent) -> Publication {
+        publish(event, addressee: nil)
+    }
+
+    private func publish(_ event: CallbackEvent, addressee: SubscriptionKey?) -> Publication {
+        var event = event
+        var refused: [(SubscriptionKey, ConnectionOutbox)] = []
+        var gate: AcknowledgementGate?
+        let scheduleJournal = state.withLock { state -> Bool in
+            event.seq = state.nextSeq
+            state.nextSeq += 1
+            event.time = Timestamp.nowMicroseconds()
+            var body: [UInt8] = []
+            body.reserveCapacity(256 + event.data.count * 32)
+            event.encodeBody(into: &body)
+            let type = event.type
+            let record = JournalRecord(
+                seq: event.seq, time: event.time, type: event.name, session: event.session, runID: event.runID,
+                parentRunID: event.parentRunID, tags: event.tags, body: body)
+            remember(RecentEvent(record: record, type: type, addressee: addressee), in: &state)
+            for (key, subscription) in state.subscriptions
+            where Self.wants(subscription.request.filter, key: key, record: record, type: type, addressee: addressee) {
+                guard subscription.flow.live(seq: event.seq) == .offer else { continue }
+                let accepted = subscription.outbox.offer { line in
+                    line.append(contentsOf: body)
+                    CallbackEvent.completeLine(&line, request: nil, subscription: key.id)
+                }
+                subscription.flow.offered(seq: event.seq, accepted: accepted)
+                if !accepted {
+                    refused.append((key, subscription.outbox))
+                } else if let type, type != .llmNewToken, subscription.request.blocking.contains(type) {
+                    gate = gate ?? AcknowledgementGate(seq: event.seq)
+                    gate!.expect(key)
+                }
+            }
+            if let gate { state.acknowledgements[event.seq] = gate }
+            guard journal != nil else { return false }
+            state.journalBatch.append(record)
+            defer { state.journalFlushScheduled = true }
+            return !state.journalFlushScheduled
+        }
+        if scheduleJournal { journal?.queue.async { self.flushJournal() } }
+        for (key, outbox) in refused {
+            outbox.whenDrained { self.recover(key) }
+        }
+        if !handlers.isEmpty {
+            handlerQueue.async { [handlers, logger, event] in
+                for handler in handlers {
+                    do { try handler.handle(event) } catch {
+                        logger.warning("event handler failed", metadata: ["event": "\(event.name)", "error": "\(error)"])
+                    }
+                }
+            }
+        }
+        guard let gate else { return Publication(event: event) }
+        return Publication(event: event) { await self.awaitAcknowledgements(gate) }
+    }
+
+    private func remember(_ event: RecentEvent, in state: inout State) {
+        if state.recent.count < settings.recentCapacity {
+            state.recent.append(event)
+        } else {
+            state.recent[state.recentStart] = event
+            state.recentStart = (state.recentStart + 1) % state.recent.count
+        }
+    }
+
+    private static func wants(
+        _ filter: EventFilter, key: SubscriptionKey, record: JournalRecord, type: EventType?, addressee: SubscriptionKey?
+    ) -> Bool {
+        if let addressee, addressee == key { return true }
+        return filter.matches(
+            type: type, session: record.session, runID: record.runID, parentRunID: record.parentRunID, tags: record.tags)
+    }
+
+    // MARK: - Subscriptions
+
+    /// Registers a subscription; its events start flowing when `start` is called, after
+    /// the reply to `subscribe` is written.
+    ///
+    /// - Returns: the cursor replay starts after, and the oldest `seq` still retained.
+    func subscribe(
+        _ key: SubscriptionKey, _ request: SubscriptionRequest, outbox: ConnectionOutbox
+    ) -> (cursor: UInt64, oldest: UInt64?) {
+        let oldest = oldestRetainedSeq()
+        return state.withLock { state in
+            let latest = state.nextSeq - 1
+            let cursor = min(request.since ?? latest, latest)
+            state.subscriptions[key] = Subscription(
+                request: request, outbox: outbox, flow: SubscriptionFlow(cursor: cursor, live: false))
+            return (cursor, oldest ?? state.oldestRecentSeq)
+        }
+    }
+
+    /// Starts delivery: replay from the cursor, the `ready` marker, then live events.
+    func start(_ key: SubscriptionKey) {
+        Task { await self.catchUp(key) }
+    }
+
+    /// - Returns: false when there was no such subscription.
+    @discardableResult
+    func unsubscribe(_ key: SubscriptionKey) -> Bool {
+        let (found, gates) = state.withLock { state in
+            (state.subscriptions.removeValue(forKey: key) != nil, Array(state.acknowledgements.values))
+        }
+        // A vanished blocking subscriber never holds a run up.
+        for gate in gates { gate.acknowledge(key) }
+        return found
+    }
+
+    /// Ends every subscription of a connection that closed.
+    func connectionClosed(_ connection: UInt64) {
+        let keys = state.withLock { $0.subscriptions.keys.filter { $0.connection == connection } }
+        for key in keys { unsubscribe(key) }
+    }
+
+    /// `ack`: a blocking subscriber has handled event `seq`.
+    ///
+    /// - Returns: false when that subscription has no such event outstanding.
+    func acknowledge(_ key: SubscriptionKey, seq: UInt64) -> Bool {
+        guard let gate = state.withLock({ $0.acknowledgements[seq] }) else { return false }
+        return gate.acknowledge(key)
+    }
+
+    func hasSubscription(_ key: SubscriptionKey) -> Bool {
+        state.withLock { $0.subscriptions[key] != nil }
+    }
+
+    var subscriptionCount: Int { state.withLock { $0.subscriptions.count } }
+
+    private func awaitAcknowledgements(_ gate: AcknowledgementGate) async {
+        let late = await gate.wait(timeout: settings.ackTimeout)
+        state.withLock { _ = $0.acknowledgements.removeValue(forKey: gate.seq) }
+        for key in late {
+            _ = publish(
+                CallbackEvent(
+                    name: EventType.ackTimeout.rawValue, runID: "",
+                    data: [
+                        "subscription": .int(key.id), "connection": .int(Int64(key.connection)), "seq": .int(Int64(gate.seq)),
+                        "timeout_ms": .int(settings.ackTimeout.wholeMilliseconds),
+                    ]),
+                addressee: key)
+        }
+    }
+
+    /// A lagging subscription's queue drained: report `lagged`, then catch up or go on live.
+    private func recover(_ key: SubscriptionKey) {
+        let recovery = state.withLock { state -> SubscriptionFlow.Recovery? in
+            guard let subscription = state.subscriptions[key] else { return nil }
+            return subscription.flow.drained(resume: subscription.request.resumeAfterLag, latest: state.nextSeq - 1)
+        }
+        guard let recovery else { return }
+        let (missed, resumeFrom): (Int, UInt64)
+        switch recovery {
+        case .catchUp(let count, let from), .skipAhead(let count, let from): (missed, resumeFrom) = (count, from)
+        }
+        logger.info(
+            "subscriber lagged", metadata: ["connection": "\(key.connection)", "subscription": "\(key.id)", "missed": "\(missed)"])
+        _ = publish(
+            CallbackEvent(
+                name: EventType.lagged.rawValue, runID: "",
+                data: [
+                    "subscription": .int(key.id), "connection": .int(Int64(key.connection)), "missed": .int(Int64(missed)),
+                    "resume_from": .int(Int64(resumeFrom)),
+                ]),
+            addressee: key)
+        if case .catchUp = recovery { start(key) }
+    }
+
+    // MARK: - Catch-up
+
+    private enum CatchUpStep {
+        case stop
+        case done
+        case waitForDrain(ConnectionOutbox)
+        case readJournal(after: UInt64, before: UInt64)
+    }
+
+    /// Replays what a subscription has not seen, from the journal and then from memory,
+    /// and makes it live at the exact `seq` where replay ends.
+    private func catchUp(_ key: SubscriptionKey) async {
+        while true {
+            switch catchUpFromMemory(key) {
+            case .stop, .done:
+                return
+            case .waitForDrain(let outbox):
+                await withCheckedContinuation { continuation in outbox.whenDrained { continuation.resume() } }
+            case .readJournal(let after, let before):
+                await replayJournal(key, after: after, before: before)
+            }
+        }
+    }
+
+    private func catchUpFromMemory(_ key: SubscriptionKey) -> CatchUpStep {
+        state.withLock { state -> CatchUpStep in
+            guard let subscription = state.subscriptions[key], subscription.flow.mode == .catchingUp else { return .stop }
+            let cursor = subscription.flow.cursor
+            let oldestInMemory = state.oldestRecentSeq ?? state.nextSeq
+            if cursor + 1 < oldestInMemory, journal != nil {
+                return .readJournal(after: cursor, before: oldestInMemory)
+            }
+            // Events no longer anywhere are passed over: `ready` and the reply say where replay began.
+            let count = state.recent.count
+            let first = cursor + 1 > oldestInMemory ? Int(cursor + 1 - oldestInMemory) : 0
+            if first < count {
+                for offset in first..<count {
+                    let event = state.recent[(state.recentStart + offset) % count]
+                    if Self.wants(
+                        subscription.request.filter, key: key, record: event.record, type: event.type, addressee: event.addressee)
+                    {
+                        let accepted = subscription.outbox.offer { line in
+                            line.append(contentsOf: event.record.body)
+                            CallbackEvent.completeLine(&line, request: nil, subscription: key.id)
+                        }
+                        guard accepted else { return .waitForDrain(subscription.outbox) }
+                    }
+                    subscription.flow.caughtUp(through: event.record.seq)
+                }
+            }
+            subscription.flow.caughtUp(through: state.nextSeq - 1)
+            subscription.flow.goLive()
+            if !subscription.readySent {
+                subscription.readySent = true
+                subscription.outbox.send([.ready(subscription: key.id, seq: state.nextSeq - 1)])
+            }
+            return .done
+        }
+    }
+
+    /// Replays journaled events after `after` and before `before` (which memory holds).
+    private func replayJournal(_ key: SubscriptionKey, after: UInt64, before: UInt64) async {
+        guard let journal else { return }
+        await waitUntilDurable(through: before - 1)
+        var cursor = after
+        while cursor + 1 < before {
+            let page: [JournalRecord]
+            do {
+                page = try journal.reader.withLock { reader throws(StoreError) in try reader.records(after: cursor, limit: 512) }
+            } catch {
+                logger.error("cannot read the event journal: \(error)")
+                page = []
+            }
+            guard let (filter, outbox) = state.withLock({ state -> (EventFilter, ConnectionOutbox)? in
+                guard let subscription = state.subscriptions[key], subscription.flow.mode == .catchingUp else { return nil }
+                return (subscription.request.filter, subscription.outbox)
+            }) else { return }
+            let records = page.filter { $0.seq < before }
+            if records.isEmpty {
+                // Retention or a failed read: what is gone is passed over.
+                state.withLock { $0.subscriptions[key]?.flow.caughtUp(through: before - 1) }
+                return
+            }
+            for record in records {
+                let type = EventType(rawValue: record.type)
+                if Self.wants(filter, key: key, record: record, type: type, addressee: nil) {
+                    while !outbox.offer({ line in
+                        line.append(contentsOf: record.body)
+                        CallbackEvent.completeLine(&line, request: nil, subscription: key.id)
+                    }) {
+                        await withCheckedContinuation { continuation in
+                            outbox.whenDrained { continuation.resume() }
+                        }
+                        guard hasSubscription(key) else { return }
+                    }
+                }
+                cursor = record.seq
+            }
+            state.withLock { $0.subscriptions[key]?.flow.caughtUp(through: cursor) }
+        }
+    }
+
+    // MARK: - The journal
+
+    private func oldestRetainedSeq() -> UInt64? {
+        guard let journal else { return nil }
+        return try? journal.reader.withLock { reader throws(StoreError) in try reader.oldestSeq() }
+    }
+
+    /// The first `seq` at or after `time` (microseconds since the epoch).
+    func firstSeq(atOrAfter time: Int64) -> UInt64? {
+        if let journal, let seq = try? journal.reader.withLock({ reader throws(StoreError) in try reader.firstSeq(atOrAfter: time) }) {
+            return seq
+        }
+        return state.withLock { state in
+            let count = state.recent.count
+            for offset in 0..<count where state.recent[(state.recentStart + offset) % count].record.time >= time {
+                return state.recent[(state.recentStart + offset) % count].record.seq
+            }
+            return nil
+        }
+    }
+
+    private func waitUntilDurable(through seq: UInt64) async {
+        await withCheckedContinuation { continuation in
+            let now = state.withLock { state -> Bool in
+                if state.durableSeq >= seq { return true }
+                state.durableWaiters.append((seq, continuation))
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    /// Commits everything published since the last commit, in one transaction; on the
+    /// journal's queue. A failure (a full disk) keeps the batch and tries again shortly.
+    private func flushJournal() {
+        guard let journal else { return }
+        let batch = state.withLock { state -> [JournalRecord] in
+            state.journalFlushScheduled = false
+            defer { state.journalBatch = [] }
+            return state.journalBatch
+        }
+        guard let last = batch.last else { return }
+        do {
+            try journal.writer.withLock { writer throws(StoreError) in try writer.append(batch) }
+        } catch {
+            logger.error("cannot write the event journal, will retry: \(error)", metadata: ["code": "journal.unavailable"])
+            state.withLock { state in
+                state.journalBatch = batch + state.journalBatch
+                // Bounded, so a disk that stays full costs memory only up to a limit.
+                let limit = 1_000_000
+                if state.journalBatch.count > limit { state.journalBatch.removeFirst(state.journalBatch.count - limit) }
+                state.journalFlushScheduled = true
+            }
+            journal.queue.asyncAfter(deadline: .now() + .seconds(1)) { self.flushJournal() }
+            return
+        }
+        let woken = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.durableSeq = last.seq
+            let ready = state.durableWaiters.filter { $0.seq <= last.seq }
+            state.durableWaiters.removeAll { $0.seq <= last.seq }
+            return ready.map(\.continuation)
+        }
+        for continuation in woken { continuation.resume() }
+        journal.batchesSinceRetention += 1
+        if journal.batchesSinceRetention >= 1000 || ContinuousClock.now - journal.lastRetention > .seconds(60) {
+            applyRetention()
+        }
+    }
+
+    /// Deletes events past the configured age and size; on the journal's queue.
+    private func applyRetention() {
+        guard let journal else { return }
+        journal.batchesSinceRetention = 0
+        journal.lastRetention = .now
+        let cutoff = settings.journalMaximumAge.map { Timestamp.nowMicroseconds() - $0.wholeMicroseconds }
+        do {
+            let deleted = try journal.writer.withLock { writer throws(StoreError) in
+                try writer.applyRetention(olderThan: cutoff, maximumBytes: settings.journalMaximumBytes)
+            }
+            if deleted > 0 { logger.info("event journal retention removed \(deleted) events") }
+        } catch {
+            logger.error("event journal retention failed: \(error)")
+        }
+    }
+
+    /// Commits what is pending and waits for it: at shutdown, and in tests.
+    func flush() {
+        journal?.queue.sync { self.flushJournal() }
+    }
+}
+
+extension EventBus {
+    /// The bus the configuration describes, with its daemon-wide handlers.
+    ///
+    /// - Parameters:
+    ///   - stateDirectory: where the journal file goes, created when missing; unused
+    ///     when `Journal=no`.
+    ///   - verbose: add a stdout handler (`llmd --verbose`).
+    /// - Throws: ``EventSetupError`` naming the file that cannot be opened.
+    public static func make(
+        configuration: DaemonConfiguration, stateDirectory: String, verbose: Bool, logger: Logger
+    ) throws(EventSetupError) -> EventBus {
+        let events = configuration.events
+        var settings = EventBusSettings()
+        settings.outbox = OutboxLimits(highWater: events.queueSize, stallTimeout: events.stallTimeout)
+        settings.ackTimeout = events.ackTimeout
+        settings.journalMaximumAge = events.journalMaximumAge
+        settings.journalMaximumBytes = events.journalMaximumBytes
+        var handlers: [any CallbackHandler] = []
+        var configured = configuration.handlers
+        if verbose { configured.append(HandlerConfiguration(name: "--verbose", kind: .stdout)) }
+        for handler in configured {
+            let made: any CallbackHandler
+            switch handler.kind {
+            case .stdout:
+                made = TextCallbackHandler(color: isatty(STDOUT_FILENO) == 1) { text in
+                    var text = text
+                    text.withUTF8 { _ = write(STDOUT_FILENO, $0.baseAddress, $0.count) }
+                }
+            case .journald:
+                made = JournaldCallbackHandler()
+            case .file:
+                guard let path = handler.path else {
+                    throw EventSetupError(message: "[Handler \(handler.name)]: Type=file needs Path=")
+                }
+                do {
+                    made = try FileCallbackHandler(path: path, format: handler.format)
+                } catch {
+                    throw EventSetupError(message: "[Handler \(handler.name)]: cannot open \(error)")
+                }
+            }
+            handlers.append(FilteredCallbackHandler(types: handler.handledTypes, handler: made))
+        }
+        var journalPath: String?
+        if events.journal {
+            guard makeDirectories(stateDirectory) else {
+                throw EventSetupError(
+                    message: "cannot create the state directory \(stateDirectory): \(String(cString: strerror(errno)))")
+            }
+            let path = stateDirectory + "/events.db"
+            // Events carry prompts and replies: the file is the daemon's (and its group's) alone.
+            let descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o640)
+            if descriptor >= 0 { close(descriptor) }
+            journalPath = path
+        }
+        do {
+            return try EventBus(settings: settings, journalPath: journalPath, handlers: handlers, logger: logger)
+        } catch {
+            throw EventSetupError(message: "cannot open the event journal \(journalPath ?? ""): \(error)")
+        }
+    }
+}
+
+/// Why the event machinery cannot start.
+public struct EventSetupError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+/// `mkdir -p` with mode 0750 for the directories it creates.
+private func makeDirectories(_ path: String) -> Bool {
+    var prefix = ""
+    for component in path.split(separator: "/") {
+        prefix += "/" + component
+        if mkdir(prefix, 0o750) != 0, errno != EEXIST { return false }
+    }
+    return true
+}
+
+extension EventBus: Service {
+    /// Runs until shutdown, then commits the last events.
+    public func run(shutdown: GracefulShutdown) async throws {
+        await shutdown.wait()
+        flush()
+    }
+}
+
+/// The journal's two connections: one writer, used on `queue`, and one reader for replay.
+private final class JournalFiles: Sendable {
+    let writer: Mutex<EventJournal>
+    let reader: Mutex<EventJournal>
+    let queue = DispatchQueue(label: "llmd.journal")
+    // Touched only on `queue`.
+    nonisolated(unsafe) var batchesSinceRetention = 0
+    nonisolated(unsafe) var lastRetention = ContinuousClock.now
+
+    init(path: String) throws(StoreError) {
+        writer = Mutex(try EventJournal(path: path))
+        reader = Mutex(try EventJournal(path: path))
+    }
+}
+
+/// The acknowledgements one event awaits from blocking subscribers.
+final class AcknowledgementGate: Sendable {
+    private struct State {
+        var waiting: Set<SubscriptionKey> = []
+        var continuation: CheckedContinuation<Void, Never>?
+        var finished = false
+    }
+
+    let seq: UInt64
+    private let state = Mutex(State())
+
+    init(seq: UInt64) {
+        self.seq = seq
+    }
+
+    func expect(_ key: SubscriptionKey) {
+        state.withLock { _ = $0.waiting.insert(key) }
+    }
+
+    /// - Returns: whether `key` was still owed.
+    @discardableResult
+    func acknowledge(_ key: SubscriptionKey) -> Bool {
+        let (owed, continuation) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
+            guard state.waiting.remove(key) != nil else { return (false, nil) }
+            guard state.waiting.isEmpty, !state.finished else { return (true, nil) }
+            state.finished = true
+            defer { state.continuation = nil }
+            return (true, state.continuation)
+        }
+        continuation?.resume()
+        return owed
+    }
+
+    /// Waits for every acknowledgement or `timeout`; returns the subscriptions still owing.
+    func wait(timeout: Duration) async -> Set<SubscriptionKey> {
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            self.finish()
+        }
+        await withCheckedContinuation { continuation in
+            let now = state.withLock { state -> Bool in
+                if state.finished || state.waiting.isEmpty { return true }
+                state.continuation = continuation
+                return false
+            }
+            if now { continuation.resume() }
+        }
+        timer.cancel()
+        return state.withLock { $0.waiting }
+    }
+
+    private func finish() {
+        let continuation = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard !state.finished else { return nil }
+            state.finished = true
+            defer { state.continuation = nil }
+            return state.continuation
+        }
+        continuation?.resume()
+    }
+}

@@ -1,0 +1,46 @@
+import LLMDEvents
+import LLMDProtocol
+import Testing
+
+@Suite("Event filters")
+struct EventFilterTests {
+    func matches(_ filter: EventFilter, _ type: EventType, session: String? = nil, run: String = "r", parent: String? = nil, tags: [String] = []) -> Bool {
+        filter.matches(type: type, session: session, runID: run, parentRunID: parent, tags: tags)
+    }
+
+    @Test("no filter takes every run event but not those addressed to another subscriber")
+    func everything() {
+        let all = EventFilter()
+        #expect(matches(all, .llmNewToken))
+        #expect(matches(all, .chainStart, session: "s"))
+        #expect(!matches(all, .lagged))
+        #expect(!matches(all, .ackTimeout))
+        #expect(matches(EventFilter(types: [.lagged]), .lagged))
+    }
+
+    @Test("sessions, types, tags and run all must hold")
+    func conditions() {
+        let filter = EventFilter(sessions: ["work"], types: [.llmEnd, .chainEnd], tags: ["a", "b"], runID: "chain")
+        #expect(matches(filter, .llmEnd, session: "work", run: "llm", parent: "chain", tags: ["b"]))
+        #expect(matches(filter, .chainEnd, session: "work", run: "chain", tags: ["a"]))
+        #expect(!matches(filter, .llmNewToken, session: "work", run: "chain", tags: ["a"]))
+        #expect(!matches(filter, .llmEnd, session: nil, run: "chain", tags: ["a"]))
+        #expect(!matches(filter, .llmEnd, session: "home", run: "chain", tags: ["a"]))
+        #expect(!matches(filter, .llmEnd, session: "work", run: "chain", tags: ["c"]))
+        #expect(!matches(filter, .llmEnd, session: "work", run: "other", parent: "x", tags: ["a"]))
+    }
+
+    @Test("parameters parse; unknown types and wrong shapes are named errors")
+    func parsing() throws {
+        let filter = try EventFilter(params: ["sessions": ["a"], "types": ["llm_end"], "tags": "t", "run_id": "r"])
+        #expect(filter == EventFilter(sessions: ["a"], types: [.llmEnd], tags: ["t"], runID: "r"))
+        #expect(throws: ProtocolError.self) { try EventFilter(params: ["types": ["llm_finish"]]) }
+        do {
+            _ = try EventFilter(params: ["types": ["llm_finish"]])
+        } catch {
+            #expect(error.code == .invalidParams)
+            #expect(error.message.contains("llm_finish"))
+        }
+        #expect(throws: ProtocolError.self) { try EventFilter(params: ["sessions": 3]) }
+    }
+}

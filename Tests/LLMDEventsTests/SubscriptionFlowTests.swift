@@ -1,0 +1,41 @@
+import LLMDEvents
+import Testing
+
+@Suite("Subscription flow")
+struct SubscriptionFlowTests {
+    @Test("catch-up passes live events over, then goes live at its cursor")
+    func catchUpThenLive() {
+        var flow = SubscriptionFlow(cursor: 10, live: false)
+        #expect(flow.live(seq: 11) == .skip)
+        flow.caughtUp(through: 11)
+        flow.goLive()
+        #expect(flow.live(seq: 12) == .offer)
+        flow.offered(seq: 12, accepted: true)
+        #expect(flow.cursor == 12)
+    }
+
+    @Test("a refused event starts lagging; later ones are counted; resume replays from the first missed")
+    func lagThenResume() {
+        var flow = SubscriptionFlow(cursor: 0, live: true)
+        flow.offered(seq: 5, accepted: true)
+        #expect(flow.live(seq: 6) == .offer)
+        flow.offered(seq: 6, accepted: false)
+        #expect(flow.mode == .lagging(firstMissed: 6, missed: 1))
+        #expect(flow.live(seq: 7) == .skip)
+        #expect(flow.live(seq: 9) == .skip)
+        #expect(flow.mode == .lagging(firstMissed: 6, missed: 3))
+        #expect(flow.drained(resume: true, latest: 9) == .catchUp(missed: 3, resumeFrom: 6))
+        #expect(flow.mode == .catchingUp)
+        #expect(flow.cursor == 5)
+        #expect(flow.drained(resume: true, latest: 9) == nil)
+    }
+
+    @Test("skip goes on live from the newest event")
+    func lagThenSkip() {
+        var flow = SubscriptionFlow(cursor: 0, live: true)
+        flow.offered(seq: 3, accepted: false)
+        #expect(flow.drained(resume: false, latest: 40) == .skipAhead(missed: 1, resumeFrom: 3))
+        #expect(flow.mode == .live)
+        #expect(flow.cursor == 40)
+    }
+}
