@@ -107,6 +107,14 @@ public final class DaemonConnection {
         Glibc.close(descriptor)
     }
 
+    /// Makes reads give up after `timeout` with `.system(operation: "recv", errno: EAGAIN)`;
+    /// nil waits for ever (the default).
+    public func setReadTimeout(_ timeout: Duration?) {
+        let microseconds = timeout?.wholeMicroseconds ?? 0
+        var value = timeval(tv_sec: Int(microseconds / 1_000_000), tv_usec: Int(microseconds % 1_000_000))
+        _ = setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+    }
+
     /// Tells the daemon nothing more will be sent; it answers what it has and closes.
     public func shutdownWriting() {
         _ = shutdown(descriptor, Int32(SHUT_WR))

@@ -70,7 +70,7 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         environment.state.clientConnected()
-        outbox = ConnectionOutbox(channel: context.channel, limits: environment.bus.settings.outbox)
+        outbox = ConnectionOutbox(channel: context.channel, limits: environment.bus.settings.outbox, logger: logger)
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let contextBound = NIOLoopBound(context, eventLoop: context.eventLoop)
         environment.registry.add(

@@ -1,4 +1,5 @@
 import LLMDProtocol
+import Logging
 import NIOCore
 import Synchronization
 
@@ -38,11 +39,13 @@ final class ConnectionOutbox: Sendable {
 
     private let channel: Channel
     private let limits: OutboxLimits
+    private let logger: Logger
     private let state = Mutex(State())
 
-    init(channel: Channel, limits: OutboxLimits) {
+    init(channel: Channel, limits: OutboxLimits, logger: Logger) {
         self.channel = channel
         self.limits = limits
+        self.logger = logger
     }
 
     /// Bytes queued and not yet taken by the socket.
@@ -52,6 +55,14 @@ final class ConnectionOutbox: Sendable {
     func send(_ messages: [ServerMessage]) {
         enqueue(evenWhenFull: true) { pending in
             for message in messages { message.encodeLine(into: &pending) }
+        }
+    }
+
+    /// Queues an encoded event body for `subscription`, whatever the queue holds.
+    func send(line body: [UInt8], subscription: Int64) {
+        enqueue(evenWhenFull: true) { pending in
+            pending.append(contentsOf: body)
+            CallbackEvent.completeLine(&pending, request: nil, subscription: subscription)
         }
     }
 
@@ -140,6 +151,9 @@ final class ConnectionOutbox: Sendable {
     }
 
     private func disconnectStalled() {
+        logger.warning(
+            "disconnecting a client that read nothing with its queue full",
+            metadata: ["code": "\(ErrorCode.subscriberStalled)", "queued_bytes": "\(queuedBytes)"])
         let error = ProtocolError(
             .subscriberStalled,
             "this connection read nothing for \(limits.stallTimeout.wholeMilliseconds) ms with its queue full; disconnecting",

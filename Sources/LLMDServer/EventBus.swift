@@ -115,9 +115,9 @@ public final class EventBus: EventSink, Sendable {
             journal = nil
         }
         state = Mutex(State(nextSeq: next, durableSeq: next - 1))
-        // Retention also runs at start, so a daemon that was down past the age limit
-        // does not replay what it should have dropped.
-        journal?.queue.async { self.applyRetention() }
+        // Retention also runs at start, before anyone can subscribe, so a daemon that was
+        // down past the age limit does not replay what it should have dropped.
+        journal?.queue.sync { self.applyRetention() }
     }
 
     /// The `seq` of the newest event, 0 before any.
@@ -147,6 +147,12 @@ public final class EventBus: EventSink, Sendable {
             remember(RecentEvent(record: record, type: type, addressee: addressee), in: &state)
             for (key, subscription) in state.subscriptions
             where Self.wants(subscription.request.filter, key: key, record: record, type: type, addressee: addressee) {
+                if key == addressee {
+                    // About this subscriber's own delivery: it goes out now, whatever its
+                    // state, at the point of the gap it reports; catch-up passes it over.
+                    subscription.outbox.send(line: body, subscription: key.id)
+                    continue
+                }
                 guard subscription.flow.live(seq: event.seq) == .offer else { continue }
                 let accepted = subscription.outbox.offer { line in
                     line.append(contentsOf: body)
@@ -332,8 +338,10 @@ public final class EventBus: EventSink, Sendable {
             if first < count {
                 for offset in first..<count {
                     let event = state.recent[(state.recentStart + offset) % count]
-                    if Self.wants(
-                        subscription.request.filter, key: key, record: event.record, type: event.type, addressee: event.addressee)
+                    if event.addressee != key,
+                        Self.wants(
+                            subscription.request.filter, key: key, record: event.record, type: event.type,
+                            addressee: event.addressee)
                     {
                         let accepted = subscription.outbox.offer { line in
                             line.append(contentsOf: event.record.body)

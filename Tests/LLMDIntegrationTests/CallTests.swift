@@ -230,4 +230,30 @@ struct CallTests {
         #expect(result.standardError.contains("\(config):4: error: APIKeyFile=\(open): readable by everyone (mode 644)"))
         #expect(result.standardError.contains("\(config):6: error: APIKeyEnvironment=LLMD_TEST_UNSET_VARIABLE: the variable is not set"))
     }
+
+    @Test("the API key appears in no event, whether the call succeeds, retries or fails, nor in the journal file")
+    func keyNeverInEvents() throws {
+        let fixture = try FixtureServer()
+        let daemon = try daemon(fixture)
+        let watcher = try daemon.connect()
+        watcher.setReadTimeout(.seconds(20))
+        _ = try watcher.call("subscribe", params: ["types": .array(["retry", "llm_error", "chat_model_start", "llm_end", "chain_error"].map(JSONValue.string))])
+        for model in ["fixture", "fixture/500-then-ok:1", "fixture/401"] {
+            _ = try? daemon.connect().call("complete", params: ["model": .string(model), "prompt": "hi"])
+        }
+        var lines: [String] = []
+        while lines.filter({ $0.contains("\"chain_error\"") || $0.contains("\"llm_end\"") }).count < 3 {
+            if case .event(let event) = try watcher.readMessage() {
+                lines.append(String(decoding: ServerMessage.event(event).encodedLine, as: UTF8.self))
+            }
+        }
+        #expect(lines.contains { $0.contains("\"retry\"") })
+        #expect(lines.contains { $0.contains("upstream.unauthorized") })
+        #expect(!lines.contains { $0.contains(Self.secret) })
+        daemon.send(signal: SIGTERM)
+        #expect(daemon.waitForExit() == .exited(0))
+        let journal = try Data(contentsOf: URL(fileURLWithPath: daemon.stateDirectory + "/events.db"))
+        #expect(journal.count > 0)
+        #expect(journal.range(of: Data(Self.secret.utf8)) == nil)
+    }
 }
