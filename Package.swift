@@ -50,6 +50,10 @@ let package = Package(
         // bodies. Pure, so every upstream quirk is testable without a socket.
         .target(name: "LLMDOpenAI", dependencies: ["LLMDProtocol"]),
 
+        // tiktoken's byte-level BPE (cl100k_base, o200k_base): exact token counts for usage
+        // estimates, memory limits and `llmctl tokens`. Pure; vocabularies are data files.
+        .target(name: "LLMDTokenizer"),
+
         // Command lines of llmd and llmctl, parsed without reflection so the CLI starts fast.
         .target(name: "LLMDCommandLine"),
 
@@ -128,6 +132,7 @@ let package = Package(
             path: "Tests/LLMDTesting"
         ),
         .testTarget(name: "LLMDProtocolTests", dependencies: ["LLMDProtocol"]),
+        .testTarget(name: "LLMDTokenizerTests", dependencies: ["LLMDTokenizer"]),
         .testTarget(name: "LLMDEventsTests", dependencies: ["LLMDEvents"]),
         .testTarget(name: "LLMDStoreTests", dependencies: ["LLMDStore", "LLMDTesting"]),
         .testTarget(name: "LLMDCommandLineTests", dependencies: ["LLMDCommandLine"]),
@@ -144,6 +149,14 @@ let package = Package(
         ),
     ]
 )
+
+// Tokenizer throughput for `make bench`, compared with Python's tiktoken in the same run.
+package.targets.append(
+    .executableTarget(
+        name: "TokenizerBenchmark",
+        dependencies: ["LLMDTokenizer"],
+        path: "Benchmarks/TokenizerBenchmark"
+    ))
 
 // The libFuzzer harness (`make fuzz`, which instruments the whole build with
 // -sanitize=fuzzer) exists only when asked for: its main is libFuzzer's driver.

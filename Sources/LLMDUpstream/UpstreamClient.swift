@@ -221,7 +221,12 @@ public final class UpstreamClient: Sendable {
         if stream {
             for token in FakeTokens.split(text) {
                 do {
-                    try await Task.sleep(for: provider.fakeTokenDelay)
+                    // Without a delay the stream runs flat out, as fast as the daemon takes it.
+                    if provider.fakeTokenDelay > .zero {
+                        try await Task.sleep(for: provider.fakeTokenDelay)
+                    } else {
+                        try Task.checkCancellation()
+                    }
                 } catch {
                     throw CallFailure(
                         error: UpstreamError(.cancelled, "the call was cancelled"), partialText: delivered,
