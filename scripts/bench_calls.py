@@ -19,6 +19,8 @@ import threading
 import time
 import http.client
 
+from benchlib import cpu_ns
+
 BIN = sys.argv[1]
 RESULTS = sys.argv[2] if len(sys.argv) > 2 else "bench-results"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -52,17 +54,6 @@ def start_daemon(work, port):
         time.sleep(0.01)
     time.sleep(0.1)
     return proc, sock
-
-
-def cpu_ns(pid):
-    total = 0
-    for task in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
-                total += int(f.read().split()[0])
-        except OSError:
-            pass  # a thread that just ended
-    return total
 
 
 def status_field(pid, name):

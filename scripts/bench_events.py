@@ -27,6 +27,8 @@ import sys
 import tempfile
 import time
 
+from benchlib import cpu_ns, wait_for_path
+
 BIN = sys.argv[1]
 RESULTS = sys.argv[2] if len(sys.argv) > 2 else "bench-results"
 TOKENS = 4000
@@ -37,17 +39,6 @@ report = {}
 
 def now_us():
     return time.time_ns() // 1000
-
-
-def cpu_ns(pid):
-    total = 0
-    for task in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
-                total += int(f.read().split()[0])
-        except OSError:
-            pass
-    return total
 
 
 class Readers:
@@ -124,10 +115,7 @@ def start_llmd(work, journal=True):
     proc = subprocess.Popen(
         [os.path.join(BIN, "llmd"), "--config", config, "--socket", sock, "--state-dir", os.path.join(work, "state")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(400):
-        if os.path.exists(sock):
-            break
-        time.sleep(0.01)
+    wait_for_path(sock)
     return proc, sock
 
 
@@ -183,10 +171,7 @@ def start_redis(work):
         ["redis-server", "--port", "0", "--unixsocket", sock, "--save", "", "--appendonly", "no",
          "--client-output-buffer-limit", "pubsub 0 0 0"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(400):
-        if os.path.exists(sock):
-            break
-        time.sleep(0.01)
+    wait_for_path(sock)
     return proc, sock
 
 

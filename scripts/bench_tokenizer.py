@@ -18,23 +18,11 @@ import sys
 import tempfile
 import time
 
+from benchlib import Lcg
+
 REPEAT = 5
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENCODINGS = ["cl100k_base", "o200k_base"]
-
-
-class Lcg:
-    """A fixed pseudo-random sequence, so the text is the same on every machine and Python."""
-
-    def __init__(self, seed):
-        self.state = seed
-
-    def below(self, n):
-        self.state = (self.state * 6364136223846793005 + 1442695040888963407) % 2**64
-        return (self.state >> 33) % n
-
-    def choice(self, items):
-        return items[self.below(len(items))]
 
 
 WORDS = (

@@ -25,6 +25,8 @@ import tiktoken
 from tiktoken.load import load_tiktoken_bpe
 from tiktoken_ext import openai_public
 
+from benchlib import Lcg
+
 ENCODINGS = ["cl100k_base", "o200k_base"]
 
 
@@ -39,17 +41,6 @@ def load_encoding(name, vocab_dir):
         return tiktoken.Encoding(**definition())
     finally:
         openai_public.load_tiktoken_bpe = original
-
-
-class Lcg:
-    """A fixed pseudo-random sequence, so the corpus never depends on Python's `random`."""
-
-    def __init__(self, seed):
-        self.state = seed
-
-    def below(self, n):
-        self.state = (self.state * 6364136223846793005 + 1442695040888963407) % 2**64
-        return (self.state >> 33) % n
 
 
 FRAGMENTS = [

@@ -15,10 +15,7 @@ public enum Instance: String, Sendable, CaseIterable {
         case .system:
             return "/etc/llmd/llmd.conf"
         case .user:
-            if let configHome = environment("XDG_CONFIG_HOME"), configHome.hasPrefix("/") {
-                return configHome + "/llmd/llmd.conf"
-            }
-            return (environment("HOME") ?? "") + "/.config/llmd/llmd.conf"
+            return Self.baseDirectory("XDG_CONFIG_HOME", default: "/.config", environment: environment) + "/llmd/llmd.conf"
         }
     }
 
@@ -38,11 +35,16 @@ public enum Instance: String, Sendable, CaseIterable {
         case .system:
             return "/var/lib/llmd"
         case .user:
-            if let stateHome = environment("XDG_STATE_HOME"), stateHome.hasPrefix("/") {
-                return stateHome + "/llmd"
-            }
-            return (environment("HOME") ?? "") + "/.local/state/llmd"
+            return Self.baseDirectory("XDG_STATE_HOME", default: "/.local/state", environment: environment) + "/llmd"
         }
+    }
+
+    /// An XDG base directory: `$variable` when absolute, else `$HOME` + `homeRelative`.
+    private static func baseDirectory(
+        _ variable: String, default homeRelative: String, environment: (String) -> String?
+    ) -> String {
+        if let value = environment(variable), value.hasPrefix("/") { return value }
+        return (environment("HOME") ?? "") + homeRelative
     }
 
     /// 0660 so `SocketGroup=` members can connect to the system socket; 0600 for a user.

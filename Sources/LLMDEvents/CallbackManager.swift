@@ -127,7 +127,7 @@ public final class CallbackManager: Sendable {
     public func emit(_ type: EventType, _ data: JSONObject) async throws(CallbackError) -> CallbackEvent {
         let publication = sink.publish(event(type, data))
         for handler in local + inheritable {
-            if let error = await handler.deliver(publication.event, awaiting: true, logger: logger) {
+            if let error = await handler.deliver(publication.event, logger: logger) {
                 throw error
             }
         }
@@ -166,7 +166,7 @@ private enum AttachedHandler: Sendable {
     }
 
     /// Delivers `event`; returns the error when a raising handler failed.
-    func deliver(_ event: CallbackEvent, awaiting: Bool, logger: Logger) async -> CallbackError? {
+    func deliver(_ event: CallbackEvent, logger: Logger) async -> CallbackError? {
         switch self {
         case .sync:
             return deliverWithoutWaiting(event, logger: logger)

@@ -39,10 +39,10 @@ public struct EventFilter: Sendable, Equatable {
     /// - Throws: `request.invalid_params` for a wrong type or an unknown event type.
     public init(params: JSONObject) throws(ProtocolError) {
         self.init()
-        sessions = try Self.strings(params, "sessions").map(Set.init)
-        tags = try Self.strings(params, "tags").map(Set.init)
+        sessions = try params.strings("sessions").map(Set.init)
+        tags = try params.strings("tags").map(Set.init)
         runID = try params.string("run_id")
-        if let names = try Self.strings(params, "types") {
+        if let names = try params.strings("types") {
             var types = Set<EventType>()
             for name in names {
                 guard let type = EventType(rawValue: name) else {
@@ -53,15 +53,6 @@ public struct EventFilter: Sendable, Equatable {
                 types.insert(type)
             }
             self.types = types
-        }
-    }
-
-    private static func strings(_ params: JSONObject, _ key: String) throws(ProtocolError) -> [String]? {
-        switch params[key] {
-        case nil, .null?: return nil
-        case .string(let single)?: return [single]
-        case .array(let values)? where values.allSatisfy({ $0.stringValue != nil }): return values.compactMap(\.stringValue)
-        case let other?: throw .invalidParam(key, expected: "an array of strings", got: other)
         }
     }
 }

@@ -30,7 +30,7 @@ public struct SubscriptionFlow: Sendable, Equatable {
     }
 
     /// A matching live event arrives.
-    public mutating func live(seq: UInt64) -> LiveAction {
+    public mutating func live() -> LiveAction {
         switch mode {
         case .live: return .offer
         case .catchingUp: return .skip

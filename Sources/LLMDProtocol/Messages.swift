@@ -306,6 +306,22 @@ extension JSONObject {
         try parameter(key, expected: "true or false", \.boolValue)
     }
 
+    /// The array-of-strings parameter `key`, nil when absent or null.
+    ///
+    /// - Throws: `request.invalid_params` when present with another type.
+    public func strings(_ key: String) throws(ProtocolError) -> [String]? {
+        switch self[key] {
+        case nil, .null?: return nil
+        case .array(let values)? where values.allSatisfy({ $0.stringValue != nil }): return values.compactMap(\.stringValue)
+        case let other?: throw .invalidParam(key, expected: "an array of strings", got: other)
+        }
+    }
+
+    /// The object parameter `key`, nil when absent or null.
+    public func object(_ key: String) throws(ProtocolError) -> JSONObject? {
+        try parameter(key, expected: "an object", \.objectValue)
+    }
+
     private func parameter<Value>(
         _ key: String, expected: String, _ extract: (JSONValue) -> Value?
     ) throws(ProtocolError) -> Value? {

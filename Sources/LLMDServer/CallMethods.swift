@@ -72,8 +72,8 @@ public enum CallMethods {
             let options = try generationOptions(params)
             let stream = try params.bool("stream") ?? true
             let chain = CallbackManager(
-                session: try params.string("session"), tags: try EventMethods.strings(params, "tags"),
-                metadata: try EventMethods.object(params, "metadata"),
+                session: try params.string("session"), tags: try params.strings("tags") ?? [],
+                metadata: try params.object("metadata") ?? [:],
                 inheritableHandlers: [.sync(RequestCallbacks(request: request.id, send: context.send))], sink: bus,
                 logger: logger)
             return try await run(
@@ -154,9 +154,8 @@ public enum CallMethods {
 
     /// A raising handler failed the run: report it as the chain's error.
     private static func callbackFailure(_ error: CallbackError, chain: CallbackManager) -> ProtocolError {
-        let failure = ProtocolError(
+        ProtocolError(
             .callbackFailed, error.description, detail: ["event": .string(error.event), "run_id": .string(chain.runID)])
-        return failure
     }
 
     static func modelInput(_ params: JSONObject) throws(ProtocolError) -> ModelInput {

@@ -92,7 +92,9 @@ public final class EventBus: EventSink, Sendable {
     let settings: EventBusSettings
     private let state: Mutex<State>
     private let journal: JournalFiles?
-    private let handlers: [any CallbackHandler]
+    private let handlers: [FilteredCallbackHandler]
+    /// Types some handler takes: others (tokens, usually) never reach the handler queue.
+    private let handledTypes: Set<EventType>
     private let handlerQueue = DispatchQueue(label: "llmd.event-handlers")
     private let logger: Logger
 
@@ -101,10 +103,11 @@ public final class EventBus: EventSink, Sendable {
     ///     numbering starts at 1 on each start.
     ///   - handlers: daemon-wide handlers, called in order on a queue of their own.
     init(
-        settings: EventBusSettings, journalPath: String?, handlers: [any CallbackHandler], logger: Logger
+        settings: EventBusSettings, journalPath: String?, handlers: [FilteredCallbackHandler], logger: Logger
     ) throws(StoreError) {
         self.settings = settings
         self.handlers = handlers
+        self.handledTypes = handlers.reduce(into: []) { $0.formUnion($1.types) }
         self.logger = logger
         var next: UInt64 = 1
         if let journalPath {
@@ -153,7 +156,7 @@ public final class EventBus: EventSink, Sendable {
                     subscription.outbox.send(line: body, subscription: key.id)
                     continue
                 }
-                guard subscription.flow.live(seq: event.seq) == .offer else { continue }
+                guard subscription.flow.live() == .offer else { continue }
                 let accepted = subscription.outbox.offer { line in
                     line.append(contentsOf: body)
                     CallbackEvent.completeLine(&line, request: nil, subscription: key.id)
@@ -176,7 +179,7 @@ public final class EventBus: EventSink, Sendable {
         for (key, outbox) in refused {
             outbox.whenDrained { self.recover(key) }
         }
-        if !handlers.isEmpty {
+        if let type = event.type, handledTypes.contains(type) {
             handlerQueue.async { [handlers, logger, event] in
                 for handler in handlers {
                     do { try handler.handle(event) } catch {
@@ -258,8 +261,6 @@ public final class EventBus: EventSink, Sendable {
     func hasSubscription(_ key: SubscriptionKey) -> Bool {
         state.withLock { $0.subscriptions[key] != nil }
     }
-
-    var subscriptionCount: Int { state.withLock { $0.subscriptions.count } }
 
     private func awaitAcknowledgements(_ gate: AcknowledgementGate) async {
         let late = await gate.wait(timeout: settings.ackTimeout)
@@ -512,7 +513,7 @@ extension EventBus {
         settings.ackTimeout = events.ackTimeout
         settings.journalMaximumAge = events.journalMaximumAge
         settings.journalMaximumBytes = events.journalMaximumBytes
-        var handlers: [any CallbackHandler] = []
+        var handlers: [FilteredCallbackHandler] = []
         var configured = configuration.handlers
         if verbose { configured.append(HandlerConfiguration(name: "--verbose", kind: .stdout)) }
         for handler in configured {
@@ -539,9 +540,9 @@ extension EventBus {
         }
         var journalPath: String?
         if events.journal {
-            guard makeDirectories(stateDirectory) else {
+            if let failure = makeDirectories(stateDirectory, mode: 0o750) {
                 throw EventSetupError(
-                    message: "cannot create the state directory \(stateDirectory): \(String(cString: strerror(errno)))")
+                    message: "cannot create the state directory \(failure.path): \(String(cString: strerror(failure.errno)))")
             }
             let path = stateDirectory + "/events.db"
             // Events carry prompts and replies: the file is the daemon's (and its group's) alone.
@@ -561,16 +562,6 @@ extension EventBus {
 public struct EventSetupError: Error, CustomStringConvertible {
     public var message: String
     public var description: String { message }
-}
-
-/// `mkdir -p` with mode 0750 for the directories it creates.
-private func makeDirectories(_ path: String) -> Bool {
-    var prefix = ""
-    for component in path.split(separator: "/") {
-        prefix += "/" + component
-        if mkdir(prefix, 0o750) != 0, errno != EEXIST { return false }
-    }
-    return true
 }
 
 extension EventBus: Service {

@@ -21,7 +21,7 @@ public enum EventMethods {
             let event = CallbackEvent(
                 name: EventType.custom.rawValue, session: try params.string("session"),
                 runID: try params.string("run_id") ?? RunID.make(), parentRunID: try params.string("parent_run_id"),
-                tags: try strings(params, "tags"), metadata: try object(params, "metadata"), data: data)
+                tags: try params.strings("tags") ?? [], metadata: try params.object("metadata") ?? [:], data: data)
             let published = bus.publish(event)
             await published.acknowledgements?()
             return ["seq": .int(Int64(published.event.seq)), "run_id": .string(published.event.runID)]
@@ -46,7 +46,7 @@ public enum EventMethods {
             throw ProtocolError(.invalidParams, "pass 'since' or 'since_time', not both", detail: ["field": "since_time"])
         }
         var blocking = Set<EventType>()
-        for name in try strings(params, "blocking") {
+        for name in try params.strings("blocking") ?? [] {
             guard let type = EventType(rawValue: name), type != .llmNewToken, !type.isAddressed else {
                 throw ProtocolError(
                     .invalidParams,
@@ -74,21 +74,5 @@ public enum EventMethods {
     static func notFound(_ number: Int64) -> ProtocolError {
         ProtocolError(
             .subscriptionNotFound, "this connection has no subscription \(number)", detail: ["subscription": .int(number)])
-    }
-
-    static func strings(_ params: JSONObject, _ key: String) throws(ProtocolError) -> [String] {
-        switch params[key] {
-        case nil, .null?: return []
-        case .array(let values)? where values.allSatisfy({ $0.stringValue != nil }): return values.compactMap(\.stringValue)
-        case let other?: throw .invalidParam(key, expected: "an array of strings", got: other)
-        }
-    }
-
-    static func object(_ params: JSONObject, _ key: String) throws(ProtocolError) -> JSONObject {
-        switch params[key] {
-        case nil, .null?: return [:]
-        case .object(let object)?: return object
-        case let other?: throw .invalidParam(key, expected: "an object", got: other)
-        }
     }
 }

@@ -13,6 +13,7 @@ final class FileCallbackHandler: CallbackHandler {
     private let format: HandlerConfiguration.Format
     // Used only on the bus's handler queue, one event at a time.
     nonisolated(unsafe) private var descriptor: Int32 = -1
+    nonisolated(unsafe) private var lastRotationCheck = ContinuousClock.now
 
     /// - Throws: ``FileHandlerError`` when the file cannot be opened for appending.
     init(path: String, format: HandlerConfiguration.Format) throws(FileHandlerError) {
@@ -41,11 +42,15 @@ final class FileCallbackHandler: CallbackHandler {
             guard let text = LangChainText.text(for: event, color: false) else { return }
             bytes = Array(text.utf8)
         }
-        // Reopen after rotation moved or removed the file.
-        var info = stat()
-        if stat(path, &info) != 0 {
-            close(descriptor)
-            descriptor = try Self.open(path)
+        // Reopen after rotation moved or removed the file; looked for once a second, not
+        // on every token of an NDJSON log.
+        if ContinuousClock.now - lastRotationCheck >= .seconds(1) {
+            lastRotationCheck = .now
+            var info = stat()
+            if stat(path, &info) != 0 {
+                close(descriptor)
+                descriptor = try Self.open(path)
+            }
         }
         let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
         if written != bytes.count { throw FileHandlerError(path: path, message: String(cString: strerror(errno))) }

@@ -92,12 +92,9 @@ public struct ListeningSocket: Sendable {
     }
 
     private static func createParentDirectories(of path: String, mode: UInt32) throws(ListeningSocketError) {
-        var prefix = ""
-        for component in path.split(separator: "/").dropLast() {
-            prefix += "/" + component
-            if mkdir(prefix, mode_t(mode)) != 0, errno != EEXIST {
-                throw .system(operation: "mkdir", path: prefix, errno: errno)
-            }
+        let parent = path.split(separator: "/").dropLast().joined(separator: "/")
+        if let failure = makeDirectories(parent, mode: mode) {
+            throw .system(operation: "mkdir", path: failure.path, errno: failure.errno)
         }
     }
 

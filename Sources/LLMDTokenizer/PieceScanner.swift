@@ -50,6 +50,29 @@ struct PieceScanner {
         return index
     }
 
+    /// The end of ` ?[^\s\p{L}\p{N}]+` and the line breaks after it (`[\r\n]*`, and `/`
+    /// too for o200k_base) when the piece at `index` is punctuation; nil when it is not.
+    @inline(__always)
+    func punctuationEnd(
+        at index: Int, afterFirst: Int, first: (flags: ScalarFlags, length: Int), trailingSlash: Bool
+    ) -> Int? {
+        let start: Int
+        if first.flags.isPunctuation {
+            start = index
+        } else if text[index] == 0x20 && afterFirst < end && scalar(at: afterFirst).flags.isPunctuation {
+            start = afterFirst
+        } else {
+            return nil
+        }
+        var position = punctuationRun(from: start)
+        while position < end
+            && (text[position] == 0x0A || text[position] == 0x0D || (trailingSlash && text[position] == 0x2F))
+        {
+            position += 1
+        }
+        return position
+    }
+
     /// Where the run of `[^\s\p{L}\p{N}]` starting at `index` ends.
     @inline(__always)
     func punctuationRun(from index: Int) -> Int {
@@ -132,16 +155,8 @@ struct PieceScanner {
             return run(of: .letter, from: afterFirst)
         }
         if first.flags.contains(.number) { return numberEnd(from: index) }
-        var punctuationStart: Int?
-        if first.flags.isPunctuation {
-            punctuationStart = index
-        } else if text[index] == 0x20 && afterFirst < end && scalar(at: afterFirst).flags.isPunctuation {
-            punctuationStart = afterFirst
-        }
-        if let punctuationStart {
-            var position = punctuationRun(from: punctuationStart)
-            while position < end && (text[position] == 0x0A || text[position] == 0x0D) { position += 1 }
-            return position
+        if let punctuationEnd = punctuationEnd(at: index, afterFirst: afterFirst, first: first, trailingSlash: false) {
+            return punctuationEnd
         }
         // What is left is whitespace, which `\s` always matches.
         let whitespace = whitespaceRun(from: index)
@@ -173,18 +188,8 @@ struct PieceScanner {
             if let wordEnd { return contractionEnd(at: wordEnd) ?? wordEnd }
         }
         if first.flags.contains(.number) { return numberEnd(from: index) }
-        var punctuationStart: Int?
-        if first.flags.isPunctuation {
-            punctuationStart = index
-        } else if text[index] == 0x20 && afterFirst < end && scalar(at: afterFirst).flags.isPunctuation {
-            punctuationStart = afterFirst
-        }
-        if let punctuationStart {
-            var position = punctuationRun(from: punctuationStart)
-            while position < end && (text[position] == 0x0A || text[position] == 0x0D || text[position] == 0x2F) {
-                position += 1
-            }
-            return position
+        if let punctuationEnd = punctuationEnd(at: index, afterFirst: afterFirst, first: first, trailingSlash: true) {
+            return punctuationEnd
         }
         let whitespace = whitespaceRun(from: index)
         if let newlineEnd = whitespace.lastNewlineEnd { return newlineEnd }  // \s*[\r\n]+

@@ -32,7 +32,7 @@ struct EventFilterTests {
 
     @Test("parameters parse; unknown types and wrong shapes are named errors")
     func parsing() throws {
-        let filter = try EventFilter(params: ["sessions": ["a"], "types": ["llm_end"], "tags": "t", "run_id": "r"])
+        let filter = try EventFilter(params: ["sessions": ["a"], "types": ["llm_end"], "tags": ["t"], "run_id": "r"])
         #expect(filter == EventFilter(sessions: ["a"], types: [.llmEnd], tags: ["t"], runID: "r"))
         #expect(throws: ProtocolError.self) { try EventFilter(params: ["types": ["llm_finish"]]) }
         do {
@@ -42,5 +42,6 @@ struct EventFilterTests {
             #expect(error.message.contains("llm_finish"))
         }
         #expect(throws: ProtocolError.self) { try EventFilter(params: ["sessions": 3]) }
+        #expect(throws: ProtocolError.self) { try EventFilter(params: ["tags": "t"]) }
     }
 }

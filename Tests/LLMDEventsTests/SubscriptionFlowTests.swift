@@ -6,10 +6,10 @@ struct SubscriptionFlowTests {
     @Test("catch-up passes live events over, then goes live at its cursor")
     func catchUpThenLive() {
         var flow = SubscriptionFlow(cursor: 10, live: false)
-        #expect(flow.live(seq: 11) == .skip)
+        #expect(flow.live() == .skip)
         flow.caughtUp(through: 11)
         flow.goLive()
-        #expect(flow.live(seq: 12) == .offer)
+        #expect(flow.live() == .offer)
         flow.offered(seq: 12, accepted: true)
         #expect(flow.cursor == 12)
     }
@@ -18,11 +18,11 @@ struct SubscriptionFlowTests {
     func lagThenResume() {
         var flow = SubscriptionFlow(cursor: 0, live: true)
         flow.offered(seq: 5, accepted: true)
-        #expect(flow.live(seq: 6) == .offer)
+        #expect(flow.live() == .offer)
         flow.offered(seq: 6, accepted: false)
         #expect(flow.mode == .lagging(firstMissed: 6, missed: 1))
-        #expect(flow.live(seq: 7) == .skip)
-        #expect(flow.live(seq: 9) == .skip)
+        #expect(flow.live() == .skip)
+        #expect(flow.live() == .skip)
         #expect(flow.mode == .lagging(firstMissed: 6, missed: 3))
         #expect(flow.drained(resume: true, latest: 9) == .catchUp(missed: 3, resumeFrom: 6))
         #expect(flow.mode == .catchingUp)
