@@ -12,6 +12,8 @@ UNITDIR     = $(PREFIX)/lib/systemd/system
 USERUNITDIR = $(PREFIX)/lib/systemd/user
 SYSUSERSDIR = $(PREFIX)/lib/sysusers.d
 DOCDIR      = $(PREFIX)/share/doc/llmd
+# The tokenizer's vocabularies; llmd finds them beside its binary, in ../share/llmd.
+DATADIR     = $(PREFIX)/share/llmd
 
 SWIFT      ?= swift
 # Release binaries link the Swift runtime statically: llmctl then starts in a few
@@ -19,10 +21,10 @@ SWIFT      ?= swift
 RELEASE_FLAGS = -c release --static-swift-stdlib
 RELEASE_BIN   = $(shell $(SWIFT) build $(RELEASE_FLAGS) --show-bin-path 2>/dev/null)
 
-# Debian packages: headers for the three C libraries, and the tools tests and lint run
+# Debian packages: headers for the C libraries (curl, systemd, SQLite, libedit), and the tools tests and lint run
 # (mandoc, systemd-analyze and systemd-socket-activate, setpriv, python3 for the
 # OpenAI-compatible fixture server).
-DEB_PACKAGES = libcurl4-openssl-dev libsystemd-dev libsqlite3-dev pkg-config mandoc systemd util-linux python3
+DEB_PACKAGES = libcurl4-openssl-dev libsystemd-dev libsqlite3-dev pkg-config mandoc systemd util-linux python3 libedit-dev
 # Benchmarks also compare against Redis and time commands with hyperfine.
 BENCH_PACKAGES = redis-server hyperfine
 
@@ -75,11 +77,12 @@ lint: debug
 	mandoc -T lint -W warning $(MANPAGES)
 	bash systemd/verify-units.sh "$$($(SWIFT) build --show-bin-path)"
 
-install: build
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(USERUNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+install: build vocab
+	install -d $(DESTDIR)$(DATADIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(USERUNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/llmd
 	install -m 0755 "$(RELEASE_BIN)/llmd" "$(RELEASE_BIN)/llmctl" $(DESTDIR)$(BINDIR)/
+	install -m 0644 $(VOCAB_DIR)/*.tiktoken $(DESTDIR)$(DATADIR)/
 	for unit in llmd.service llmd.socket; do \
 		sed 's|@bindir@|$(BINDIR)|g' systemd/$$unit.in > $(DESTDIR)$(UNITDIR)/$$unit; \
 		sed 's|@bindir@|$(BINDIR)|g' systemd/user/$$unit.in > $(DESTDIR)$(USERUNITDIR)/$$unit; \
@@ -99,7 +102,8 @@ uninstall:
 		$(DESTDIR)$(UNITDIR)/llmd.service $(DESTDIR)$(UNITDIR)/llmd.socket \
 		$(DESTDIR)$(USERUNITDIR)/llmd.service $(DESTDIR)$(USERUNITDIR)/llmd.socket \
 		$(DESTDIR)$(SYSUSERSDIR)/llmd.conf $(DESTDIR)$(MANDIR)/man1/llmctl.1 $(DESTDIR)$(MANDIR)/man5/llmd.conf.5 \
-		$(DESTDIR)$(MANDIR)/man7/llmd-protocol.7 $(DESTDIR)$(MANDIR)/man8/llmd.8 $(DESTDIR)$(DOCDIR)/llmd.conf.example
+		$(DESTDIR)$(MANDIR)/man7/llmd-protocol.7 $(DESTDIR)$(MANDIR)/man8/llmd.8 $(DESTDIR)$(DOCDIR)/llmd.conf.example \
+		$(DESTDIR)$(DATADIR)/cl100k_base.tiktoken $(DESTDIR)$(DATADIR)/o200k_base.tiktoken
 
 clean:
 	rm -rf .build .build-fuzz bench-results fuzz-artifacts

@@ -3,7 +3,7 @@ import Foundation
 import PackageDescription
 
 // Arrows point one way: protocol types ← core logic ← I/O shells ← executables.
-// Only the C wrappers (LLMDCurl, LLMDSystemd) import the C modules.
+// Only the C wrappers (LLMDCurl, LLMDSystemd, LLMDStore, LLMDLineEditor) import the C modules.
 let package = Package(
     name: "llmd",
     products: [
@@ -32,6 +32,11 @@ let package = Package(
             pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]
         ),
+        .systemLibrary(
+            name: "CEditLine",
+            pkgConfig: "libedit",
+            providers: [.apt(["libedit-dev"])]
+        ),
 
         // Wire protocol: JSON codec, line framing, messages, error codes. No I/O, no Foundation.
         .target(name: "LLMDProtocol"),
@@ -53,6 +58,10 @@ let package = Package(
         // tiktoken's byte-level BPE (cl100k_base, o200k_base): exact token counts for usage
         // estimates, memory limits and `llmctl tokens`. Pure; vocabularies are data files.
         .target(name: "LLMDTokenizer"),
+
+        // Conversation memory: LangChain's memory strategies, prompt styles and templates,
+        // token limits and context windows. Pure; summarising calls are the caller's.
+        .target(name: "LLMDMemory", dependencies: ["LLMDTokenizer"]),
 
         // Command lines of llmd and llmctl, parsed without reflection so the CLI starts fast.
         .target(name: "LLMDCommandLine"),
@@ -85,6 +94,10 @@ let package = Package(
         ),
         .target(name: "LLMDCurl", dependencies: ["CCurl", "LLMDProtocol"]),
 
+        // llmctl chat's prompt: libedit's line editing and history, with output printed
+        // above the line being typed.
+        .target(name: "LLMDLineEditor", dependencies: ["CEditLine"]),
+
         // LLM calls: providers, retries, streaming, the offline provider.
         .target(
             name: "LLMDUpstream",
@@ -102,7 +115,9 @@ let package = Package(
             dependencies: [
                 "LLMDCore",
                 "LLMDEvents",
+                "LLMDMemory",
                 "LLMDStore",
+                "LLMDTokenizer",
                 "LLMDLifecycle",
                 "LLMDSystemd",
                 "LLMDUpstream",
@@ -122,7 +137,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "llmctl",
-            dependencies: ["LLMDClient", "LLMDCommandLine"]
+            dependencies: ["LLMDClient", "LLMDCommandLine", "LLMDLineEditor"]
         ),
 
         // Helpers shared by the test targets: temporary directories, spawning real processes.
@@ -134,6 +149,7 @@ let package = Package(
         .testTarget(name: "LLMDProtocolTests", dependencies: ["LLMDProtocol"]),
         .testTarget(name: "LLMDTokenizerTests", dependencies: ["LLMDTokenizer"]),
         .testTarget(name: "LLMDEventsTests", dependencies: ["LLMDEvents"]),
+        .testTarget(name: "LLMDMemoryTests", dependencies: ["LLMDMemory"]),
         .testTarget(name: "LLMDStoreTests", dependencies: ["LLMDStore", "LLMDTesting"]),
         .testTarget(name: "LLMDCommandLineTests", dependencies: ["LLMDCommandLine"]),
         .testTarget(name: "LLMDOpenAITests", dependencies: ["LLMDOpenAI"]),
@@ -143,6 +159,13 @@ let package = Package(
         .testTarget(name: "LLMDServerTests", dependencies: ["LLMDServer", "LLMDTesting"]),
         .testTarget(name: "LLMDLifecycleTests", dependencies: ["LLMDLifecycle"]),
         .testTarget(name: "LLMDSystemdTests", dependencies: ["LLMDSystemd"]),
+        .testTarget(name: "LLMDLineEditorTests", dependencies: ["LLMDLineEditor", "LLMDTesting"]),
+        // A line editor on a real terminal, for LLMDLineEditorTests to drive through a pty.
+        .executableTarget(
+            name: "LineEditorDriver",
+            dependencies: ["LLMDLineEditor"],
+            path: "Tests/LineEditorDriver"
+        ),
         .testTarget(
             name: "LLMDIntegrationTests",
             dependencies: ["LLMDTesting", "LLMDClient", "LLMDProtocol"]

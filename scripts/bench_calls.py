@@ -19,7 +19,7 @@ import threading
 import time
 import http.client
 
-from benchlib import cpu_ns
+from benchlib import cpu_ns, status_field
 
 BIN = sys.argv[1]
 RESULTS = sys.argv[2] if len(sys.argv) > 2 else "bench-results"
@@ -54,14 +54,6 @@ def start_daemon(work, port):
         time.sleep(0.01)
     time.sleep(0.1)
     return proc, sock
-
-
-def status_field(pid, name):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(name + ":"):
-                return int(line.split()[1])
-    return 0
 
 
 class Client:

@@ -34,3 +34,12 @@ class Lcg:
 
     def choice(self, items):
         return items[self.below(len(items))]
+
+
+def status_field(pid, name):
+    """A number from /proc/PID/status, such as VmRSS or Threads (0 when absent)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(name + ":"):
+                return int(line.split()[1])
+    return 0

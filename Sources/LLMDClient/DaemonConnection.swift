@@ -150,12 +150,57 @@ public final class DaemonConnection {
         try Self.readMessage(descriptor: descriptor, framer: &framer, buffer: &readBuffer)
     }
 
+    /// The socket, for a program that polls it beside other descriptors (`llmctl chat`).
+    public var fileDescriptor: Int32 { descriptor }
+
+    /// The next message already received, without waiting; nil when no whole line is here.
+    ///
+    /// A poll loop calls ``receiveAvailable()`` when the socket is readable, then this
+    /// until it returns nil.
+    public func bufferedMessage() throws(ClientError) -> ServerMessage? {
+        try Self.decodeNext(&framer)
+    }
+
+    /// The next whole line in `framer`, decoded; nil when there is none yet.
+    private static func decodeNext(_ framer: inout LineFramer) throws(ClientError) -> ServerMessage? {
+        switch framer.next() {
+        case .line(let line)?:
+            do {
+                return try ServerMessage.decode(line: line)
+            } catch {
+                throw .protocolViolation(error.message)
+            }
+        case .oversized(let length)?:
+            throw .protocolViolation("daemon sent a line of \(length) bytes")
+        case nil:
+            return nil
+        }
+    }
+
+    /// Takes in what the socket has, once, without blocking.
+    ///
+    /// - Throws: `.connectionClosed` when the daemon closed the connection.
+    public func receiveAvailable() throws(ClientError) {
+        let count = readBuffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+        if count < 0 {
+            if errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK { return }
+            if errno == ECONNRESET { throw .connectionClosed }
+            throw .system(operation: "recv", errno: errno)
+        }
+        if count == 0 { throw .connectionClosed }
+        framer.append(readBuffer[0..<count])
+    }
+
     /// Sends a request and waits for its reply, handing the request's events to `onEvent`
     /// as they arrive and skipping unrelated lines.
     ///
     /// - Throws: `.remote` with the daemon's error, or a transport error.
+    ///
+    /// - Parameter onNotice: notices about this request (`queued`) and the connection
+    ///   (`shutting_down`).
     public func call(
-        _ method: String, params: JSONObject = [:], onEvent: (CallbackEvent) -> Void = { _ in }
+        _ method: String, params: JSONObject = [:], onEvent: (CallbackEvent) -> Void = { _ in },
+        onNotice: (Notice) -> Void = { _ in }
     ) throws(ClientError) -> JSONObject {
         let id = makeRequestID()
         try send(Request(id: id, method: method, params: params))
@@ -165,6 +210,8 @@ public final class DaemonConnection {
             case .error(id, let error): throw .remote(error)
             case .error(nil, let error): throw .remote(error)
             case .event(let event) where event.request == id: onEvent(event)
+            case .notice(let notice) where notice.fields["request"].map({ RequestID(json: $0) == id }) ?? true:
+                onNotice(notice)
             case .hello, .reply, .error, .notice, .event, .ready, .other: continue
             }
         }
@@ -193,18 +240,7 @@ public final class DaemonConnection {
         descriptor: Int32, framer: inout LineFramer, buffer: inout [UInt8]
     ) throws(ClientError) -> ServerMessage {
         while true {
-            switch framer.next() {
-            case .line(let line)?:
-                do {
-                    return try ServerMessage.decode(line: line)
-                } catch {
-                    throw .protocolViolation(error.message)
-                }
-            case .oversized(let length)?:
-                throw .protocolViolation("daemon sent a line of \(length) bytes")
-            case nil:
-                break
-            }
+            if let message = try decodeNext(&framer) { return message }
             let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
             if count < 0 {
                 if errno == EINTR { continue }

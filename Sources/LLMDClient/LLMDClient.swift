@@ -60,13 +60,36 @@ public struct LLMDClient {
     public func complete(
         _ params: JSONObject, onToken: (String) -> Void, onRetry: (JSONObject) -> Void = { _ in }
     ) throws(ClientError) -> JSONObject {
-        try connection.call("complete", params: params) { event in
-            switch event.name {
-            case "llm_new_token": if let token = event.data["token"]?.stringValue { onToken(token) }
-            case "retry": onRetry(event.data)
-            default: break
-            }
+        var reply = ReplyTokens()
+        return try connection.call("complete", params: params) { event in
+            reply.handle(event, onToken: onToken, onRetry: onRetry)
         }
+    }
+
+    /// Runs one conversation turn (`send` with a `session`); `onToken` receives the reply
+    /// as it streams, not the tokens of a summarising call the memory makes.
+    ///
+    /// - Parameters:
+    ///   - onQueued: told the place in the session's queue when other turns run first.
+    ///   - onEvent: every event of the turn's run tree.
+    /// - Returns: the daemon's result: `text`, `usage`, `session`, `turn`, `memory`…
+    public func send(
+        _ params: JSONObject, onToken: (String) -> Void, onRetry: (JSONObject) -> Void = { _ in },
+        onQueued: (Int) -> Void = { _ in }, onEvent: (CallbackEvent) -> Void = { _ in }
+    ) throws(ClientError) -> JSONObject {
+        var reply = ReplyTokens()
+        return try connection.call("send", params: params) { event in
+            reply.handle(event, onToken: onToken, onRetry: onRetry)
+            onEvent(event)
+        } onNotice: { notice in
+            if notice.name == "queued", let position = notice.fields["position"]?.intValue { onQueued(Int(position)) }
+        }
+    }
+
+    /// Calls `method` and returns its result: the session and memory methods, whose results
+    /// llmctl prints as they are.
+    public func call(_ method: String, _ params: JSONObject = [:]) throws(ClientError) -> JSONObject {
+        try connection.call(method, params: params)
     }
 
     /// Sends `ping` and returns the daemon's reply.
@@ -111,4 +134,32 @@ extension LLMDClient {
             }
         }
     }
+}
+
+/// Picks the reply's tokens out of a run tree: those of the model runs directly under the
+/// root chain. A summarising call inside the turn is a grandchild, so its tokens stay out.
+public struct ReplyTokens {
+    private var root: String?
+    private var replyRuns: Set<String> = []
+
+    public init() {}
+
+    /// Follows `event`; hands a reply token to `onToken` and a retry to `onRetry`.
+    public mutating func handle(_ event: CallbackEvent, onToken: (String) -> Void, onRetry: (JSONObject) -> Void = { _ in }) {
+        switch event.name {
+        case "chain_start" where root == nil && event.parentRunID == nil:
+            root = event.runID
+        case "chat_model_start", "llm_start":
+            if event.parentRunID == root { replyRuns.insert(event.runID) }
+        case "llm_new_token" where replyRuns.contains(event.runID):
+            if let token = event.data["token"]?.stringValue { onToken(token) }
+        case "retry" where replyRuns.contains(event.runID):
+            onRetry(event.data)
+        default:
+            break
+        }
+    }
+
+    /// Whether `event` belongs to the reply's model run.
+    public func isReply(_ event: CallbackEvent) -> Bool { replyRuns.contains(event.runID) }
 }

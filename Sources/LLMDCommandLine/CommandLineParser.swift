@@ -196,7 +196,7 @@ extension Command {
         if !command.subcommands.isEmpty {
             sections.append(
                 "COMMANDS:\n" + table(command.subcommands.map { ($0.name, $0.abstract) })
-                    + "\n\n  See '\(fullName) help <command>' for details.")
+                    + "\n\n  See '\(([name, "help"] + path).joined(separator: " ")) <command>' for details.")
         }
         if !command.positionals.isEmpty {
             sections.append("ARGUMENTS:\n" + table(command.positionals.map { ("<\($0.name)>", $0.help) }))

@@ -32,6 +32,11 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var events = EventsConfiguration()
     /// `[Handler NAME]` sections, in the order they first appear.
     public var handlers: [HandlerConfiguration] = []
+    /// `[Model NAME]` sections, in the order they first appear.
+    public var models: [ModelConfiguration] = []
+    /// `[Daemon] VocabularyDirectory=`: where the tokenizer's `.tiktoken` files are; nil
+    /// means `$LLMD_VOCAB_DIR`, then the installed data directory.
+    public var vocabularyDirectory: String?
 
     /// Where each key was last set (`SocketGroup`, `Provider NAME.APIKeyFile`), for messages
     /// about values only the running system can judge, such as a group that does not exist.
@@ -61,6 +66,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
         if stateDirectory != running.stateDirectory, !ignoring.contains("StateDirectory") {
             warnings.append("StateDirectory= changed; llmd keeps its current journal until restarted")
+        }
+        if vocabularyDirectory != running.vocabularyDirectory {
+            warnings.append("VocabularyDirectory= changed; tokenizers loaded from the old one stay until restart")
         }
         if events != running.events {
             warnings.append("[Events] changed; it takes effect at the next restart")
@@ -117,6 +125,10 @@ extension DaemonConfiguration {
             guard value.isEmpty || value.hasPrefix("/") else { throw ConfigValueError("the directory must be absolute") }
             config.stateDirectory = value.isEmpty ? nil : value
         },
+        Key(name: "VocabularyDirectory") { config, value throws(ConfigValueError) in
+            guard value.isEmpty || value.hasPrefix("/") else { throw ConfigValueError("the directory must be absolute") }
+            config.vocabularyDirectory = value.isEmpty ? nil : value
+        },
     ]
 
     /// Applies assignments in order; unknown sections and keys are warnings, bad values errors.
@@ -161,6 +173,16 @@ extension DaemonConfiguration {
                     }()
                     try key.apply(&config.handlers[index], assignment.value)
                     config.locations["Handler \(name).\(assignment.key)"] = assignment.location
+                } else if let name = sectionName(assignment.section, kind: "Model", alsoAllowing: ":/") {
+                    guard let key = ModelConfiguration.keys.first(where: { $0.name == assignment.key }) else {
+                        diagnostics.append(unknownKey(assignment))
+                        continue
+                    }
+                    let index = config.models.firstIndex { $0.name == name } ?? {
+                        config.models.append(ModelConfiguration(name: name))
+                        return config.models.count - 1
+                    }()
+                    try key.apply(&config.models[index], assignment.value)
                 } else {
                     diagnostics.append(
                         .init(.warning, at: assignment.location, "unknown section [\(assignment.section)], ignored"))
@@ -178,12 +200,14 @@ extension DaemonConfiguration {
         sectionName(section, kind: "Provider")
     }
 
-    /// `NAME` of a `[KIND NAME]` section.
-    static func sectionName(_ section: String, kind: String) -> String? {
+    /// `NAME` of a `[KIND NAME]` section; model names may also hold `:` and `/` (`llama3:8b`).
+    static func sectionName(_ section: String, kind: String, alsoAllowing extra: String = "") -> String? {
         guard section.hasPrefix(kind + " ") else { return nil }
         let name = section.dropFirst(kind.count + 1).trimmingBlanks
+        let punctuation = "-_." + extra
         let allowed = name.unicodeScalars.allSatisfy {
-            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0)
+            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0)
+                || punctuation.unicodeScalars.contains($0)
         }
         return !name.isEmpty && allowed ? name : nil
     }

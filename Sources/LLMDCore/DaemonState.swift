@@ -38,6 +38,9 @@ public final class DaemonState: Sendable {
         }
     }
 
+    /// The number of stored sessions, after one is created or deleted.
+    public func setSessions(_ count: Int) { counters.withLock { $0.sessions = count } }
+
     public var uptime: Duration { ContinuousClock.now - startedAt }
 
     /// The one-line summary systemd shows in `systemctl status` (sd_notify `STATUS=`).

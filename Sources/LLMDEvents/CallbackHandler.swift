@@ -54,7 +54,7 @@ extension CallbackHandler {
         case .retry: try onRetry(event)
         case .text: try onText(event)
         case .custom: try onCustomEvent(event)
-        case .sessionCreated, .sessionDeleted, .sessionRenamed, .memoryUpdated, .usageRecorded, .budgetExceeded,
+        case .sessionCreated, .sessionDeleted, .sessionRenamed, .sessionUpdated, .memoryUpdated, .usageRecorded, .budgetExceeded,
             .lagged, .ackTimeout, nil:
             try onDaemonEvent(event)
         }
@@ -111,7 +111,7 @@ extension AsyncCallbackHandler {
         case .retry: try await onRetry(event)
         case .text: try await onText(event)
         case .custom: try await onCustomEvent(event)
-        case .sessionCreated, .sessionDeleted, .sessionRenamed, .memoryUpdated, .usageRecorded, .budgetExceeded,
+        case .sessionCreated, .sessionDeleted, .sessionRenamed, .sessionUpdated, .memoryUpdated, .usageRecorded, .budgetExceeded,
             .lagged, .ackTimeout, nil:
             try await onDaemonEvent(event)
         }

@@ -20,7 +20,10 @@ public enum LangChainText {
         case .text:
             let text = event.data["text"]?.stringValue ?? ""
             // LangChain's print_text: the text in the handler's colour, no newline added.
-            return color ? "\u{1B}[32;1m\u{1B}[1;3m\(text)\u{1B}[0m" : text
+            let colored = color ? "\u{1B}[32;1m\u{1B}[1;3m\(text)\u{1B}[0m" : text
+            // LLMChain's verbose prompt: its title line, the prompt in green, then a newline.
+            guard let title = event.data["title"]?.stringValue else { return colored }
+            return title + ":\n" + colored + "\n"
         default:
             return nil
         }

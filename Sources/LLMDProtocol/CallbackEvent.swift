@@ -19,6 +19,8 @@ public enum EventType: String, CaseIterable, Sendable, Hashable {
     case sessionCreated = "session_created"
     case sessionDeleted = "session_deleted"
     case sessionRenamed = "session_renamed"
+    /// A session's settings changed (model, memory strategy, prompt style…).
+    case sessionUpdated = "session_updated"
     case memoryUpdated = "memory_updated"
     case usageRecorded = "usage_recorded"
     case budgetExceeded = "budget_exceeded"

@@ -81,6 +81,19 @@ extension ErrorCode {
     /// The event journal cannot be read or written (a full disk, say); live events go on.
     public static let journalUnavailable: ErrorCode = "journal.unavailable"
 
+    // Sessions and their memory.
+    /// No session has that name (detail: `session`).
+    public static let sessionNotFound: ErrorCode = "session.not_found"
+    /// `session.create` or `session.rename` named a session that exists (detail: `session`).
+    public static let sessionExists: ErrorCode = "session.exists"
+    /// The session has a turn running or queued, so it cannot be deleted now.
+    public static let sessionBusy: ErrorCode = "session.busy"
+    /// The turn's prompt does not fit the model's context window even after the memory
+    /// strategy (detail: `prompt_tokens`, `reply_tokens`, `context_window`, `excess`).
+    public static let contextWindowExceeded: ErrorCode = "context.window_exceeded"
+    /// The session database cannot be written (a full disk, say); nothing half-written is kept.
+    public static let storeUnavailable: ErrorCode = "store.unavailable"
+
     // The daemon itself.
     /// The daemon is shutting down and takes no new work.
     public static let shuttingDown: ErrorCode = "daemon.shutting_down"

@@ -87,10 +87,46 @@ public enum CallMethods {
         chain: CallbackManager, model: String, input: ModelInput, options: GenerationOptions, stream: Bool,
         provider: ResolvedProvider, upstream: LazyUpstream
     ) async throws(ProtocolError) -> JSONObject {
-        let offline = provider.configuration.kind == .fake
-        let llm = chain.child()
+        var inputs: JSONObject = [:]
+        switch input {
+        case .messages(let messages): inputs["messages"] = messagesJSON(messages)
+        case .prompt(let prompt): inputs["prompt"] = .string(prompt)
+        }
         do throws(CallbackError) {
-            var inputs: JSONObject = [:]
+            try await chain.emit(.chainStart, ["name": "LLMChain", "inputs": .object(inputs)])
+        } catch {
+            throw callbackFailure(error, chain: chain)
+        }
+        let result: CallResult
+        var object: JSONObject
+        do throws(ProtocolError) {
+            (result, object) = try await callModel(
+                llm: chain.child(), model: model, input: input, options: options, stream: stream, provider: provider,
+                upstream: upstream)
+        } catch {
+            throw await chainFailed(chain, error)
+        }
+        object["run_id"] = .string(chain.runID)
+        do throws(CallbackError) {
+            try await chain.emit(.chainEnd, ["outputs": ["text": .string(result.text)]])
+        } catch {
+            throw callbackFailure(error, chain: chain)
+        }
+        return object
+    }
+
+    /// One model call as the run `llm`: its start event, tokens and retries as they
+    /// happen, then `llm_end` or `llm_error`.
+    ///
+    /// - Returns: the call's result, and the reply object built from it.
+    /// - Throws: the call's error with `partial_text` and `attempts` in its detail, or
+    ///   `callback.handler_failed`.
+    static func callModel(
+        llm: CallbackManager, model: String, input: ModelInput, options: GenerationOptions, stream: Bool,
+        provider: ResolvedProvider, upstream: LazyUpstream
+    ) async throws(ProtocolError) -> (CallResult, JSONObject) {
+        let offline = provider.configuration.kind == .fake
+        do throws(CallbackError) {
             var start: JSONObject = [
                 "model": .string(model), "provider": .string(provider.name), "stream": .bool(stream),
                 "invocation_params": .object(options.json()),
@@ -98,19 +134,14 @@ public enum CallMethods {
             if offline { start["offline"] = true }
             switch input {
             case .messages(let messages):
-                let array = JSONValue.array(messages.map { ["role": .string($0.role), "content": .string($0.content)] })
-                inputs["messages"] = array
-                try await chain.emit(.chainStart, ["name": "LLMChain", "inputs": .object(inputs)])
-                start["messages"] = array
+                start["messages"] = messagesJSON(messages)
                 try await llm.emit(.chatModelStart, start)
             case .prompt(let prompt):
-                inputs["prompt"] = .string(prompt)
-                try await chain.emit(.chainStart, ["name": "LLMChain", "inputs": .object(inputs)])
                 start["prompts"] = [.string(prompt)]
                 try await llm.emit(.llmStart, start)
             }
         } catch {
-            throw callbackFailure(error, chain: chain)
+            throw callbackFailure(error, chain: llm)
         }
         let observer = CallObserver(
             tokens: { tokens in
@@ -132,28 +163,34 @@ public enum CallMethods {
             var protocolError = error.error.protocolError
             protocolError.detail["partial_text"] = .string(error.partialText)
             protocolError.detail["attempts"] = .int(Int64(error.attempts))
-            protocolError.detail["run_id"] = .string(chain.runID)
             _ = try? await llm.emit(
                 .llmError, ["error": protocolError.json, "partial_text": .string(error.partialText), "attempts": .int(Int64(error.attempts))])
-            _ = try? await chain.emit(.chainError, ["error": protocolError.json])
             throw protocolError
         }
-        var object = resultObject(result, offline: offline)
-        object["run_id"] = .string(chain.runID)
+        let object = resultObject(result, offline: offline)
         do throws(CallbackError) {
             try llm.checkRaised()
-            var end = object
-            end["run_id"] = nil
-            try await llm.emit(.llmEnd, end)
-            try await chain.emit(.chainEnd, ["outputs": ["text": .string(result.text)]])
+            try await llm.emit(.llmEnd, object)
         } catch {
-            throw callbackFailure(error, chain: chain)
+            throw callbackFailure(error, chain: llm)
         }
-        return object
+        return (result, object)
+    }
+
+    /// Reports `error` as the chain's (`chain_error`) and names the chain's run in it.
+    static func chainFailed(_ chain: CallbackManager, _ error: ProtocolError) async -> ProtocolError {
+        var error = error
+        error.detail["run_id"] = .string(chain.runID)
+        _ = try? await chain.emit(.chainError, ["error": error.json])
+        return error
+    }
+
+    static func messagesJSON(_ messages: [ChatMessage]) -> JSONValue {
+        .array(messages.map { ["role": .string($0.role), "content": .string($0.content)] })
     }
 
     /// A raising handler failed the run: report it as the chain's error.
-    private static func callbackFailure(_ error: CallbackError, chain: CallbackManager) -> ProtocolError {
+    static func callbackFailure(_ error: CallbackError, chain: CallbackManager) -> ProtocolError {
         ProtocolError(
             .callbackFailed, error.description, detail: ["event": .string(error.event), "run_id": .string(chain.runID)])
     }

@@ -13,3 +13,18 @@ func makeDirectories(_ path: String, mode: UInt32) -> (path: String, errno: Int3
     }
     return nil
 }
+
+/// Creates the state directory when missing and `name` in it, readable by the daemon and
+/// its group only: the files hold prompts and replies.
+///
+/// - Returns: the file's path, for SQLite to open.
+func privateStateFile(_ name: String, in stateDirectory: String) throws(EventSetupError) -> String {
+    if let failure = makeDirectories(stateDirectory, mode: 0o750) {
+        throw EventSetupError(
+            message: "cannot create the state directory \(failure.path): \(String(cString: strerror(failure.errno)))")
+    }
+    let path = stateDirectory + "/" + name
+    let descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o640)
+    if descriptor >= 0 { close(descriptor) }
+    return path
+}

@@ -540,15 +540,7 @@ extension EventBus {
         }
         var journalPath: String?
         if events.journal {
-            if let failure = makeDirectories(stateDirectory, mode: 0o750) {
-                throw EventSetupError(
-                    message: "cannot create the state directory \(failure.path): \(String(cString: strerror(failure.errno)))")
-            }
-            let path = stateDirectory + "/events.db"
-            // Events carry prompts and replies: the file is the daemon's (and its group's) alone.
-            let descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o640)
-            if descriptor >= 0 { close(descriptor) }
-            journalPath = path
+            journalPath = try privateStateFile("events.db", in: stateDirectory)
         }
         do {
             return try EventBus(settings: settings, journalPath: journalPath, handlers: handlers, logger: logger)

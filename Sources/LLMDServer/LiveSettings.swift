@@ -8,6 +8,8 @@ public struct ReloadableSettings: Sendable, Equatable {
     public var shutdownTimeout: Duration
     public var providers: [ResolvedProvider]
     public var defaultProvider: String
+    /// `[Model NAME]` sections: context windows and encodings.
+    public var models: [ModelConfiguration]
 
     /// - Parameters:
     ///   - uid: the daemon's effective uid, always admitted.
@@ -18,6 +20,7 @@ public struct ReloadableSettings: Sendable, Equatable {
         self.shutdownTimeout = loaded.configuration.shutdownTimeout
         self.providers = loaded.providers
         self.defaultProvider = loaded.defaultProvider
+        self.models = loaded.configuration.models
     }
 }
 

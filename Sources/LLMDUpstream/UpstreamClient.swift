@@ -195,6 +195,25 @@ public final class UpstreamClient: Sendable {
 
     // MARK: - The offline provider
 
+    /// A summarising memory's prompt (LangChain's progressive summary) gets a summary, not
+    /// an echo, so offline sessions show what summarising memories keep: the previous
+    /// summary, then what the human said in each new line.
+    static func fakeSummary(of prompt: String) -> String? {
+        let marker = "New lines of conversation:\n"
+        guard prompt.hasPrefix("Progressively summarize the lines of conversation provided"),
+            let linesStart = prompt.ranges(of: marker).last?.upperBound,
+            let summaryStart = prompt.ranges(of: "Current summary:\n").last?.upperBound,
+            summaryStart < linesStart
+        else { return nil }
+        let previous = prompt[summaryStart..<prompt.ranges(of: "\n\n" + marker).last!.lowerBound]
+        let lines = prompt[linesStart...].split(separator: "\n").compactMap { line -> String? in
+            if line.hasPrefix("Human: ") { return "The human said \"\(line.dropFirst(7))\"." }
+            if line.hasPrefix("AI: ") { return "The AI answered." }
+            return nil
+        }
+        return ([String(previous)].filter { !$0.isEmpty } + lines).joined(separator: " ")
+    }
+
     /// LangChain's `FakeListChatModel`, daemon-side: the configured replies in turn, or,
     /// with none, a reply derived from the input, streamed word by word.
     private func fakeCall(
@@ -208,7 +227,7 @@ public final class UpstreamClient: Sendable {
             case .messages(let messages): said = messages.last { $0.role == "user" }?.content ?? ""
             case .prompt(let prompt): said = prompt
             }
-            text = "[fake] You said: " + said
+            text = Self.fakeSummary(of: said) ?? "[fake] You said: " + said
         } else {
             let turn = fakeTurns.withLock { turns -> Int in
                 defer { turns[provider.name, default: 0] += 1 }

@@ -27,20 +27,26 @@ let llmctl = Command(
         Command("status", abstract: "Show the daemon's version, pid, uptime, socket and load.", options: clientOptions),
         Command("ping", abstract: "Check that the daemon answers, and how fast.", options: clientOptions),
         Command(
-            "send", abstract: "Send a message to a model and print the reply as it streams.",
+            "send", abstract: "Send a message to a model, or a session's next turn, and print the reply as it streams.",
             discussion: """
                 The text is the arguments joined by spaces; with none, or '-', it is read from
                 standard input when that is not a terminal. Interrupting llmctl (Ctrl-C) aborts
-                the call upstream.
+                the call upstream. With -s, the message is the session's next turn: the session
+                is created on first use, and session options given for an existing session
+                change it (llmctl says so).
                 """,
-            options: clientOptions + [
-                .value("-p", "--provider", valueName: "name", help: "Provider from llmd.conf (default: DefaultProvider=)."),
-                .value("-m", "--model", valueName: "model", help: "Model (default: the provider's DefaultModel=)."),
+            options: clientOptions + modelOptions + [
+                .value("-s", "--session", valueName: "name", help: "Send as the next turn of this session."),
                 .flag("--no-stream", help: "Wait for the whole reply instead of streaming it."),
                 .value("--temperature", valueName: "number", help: "Sampling temperature."),
-                .value("--max-tokens", valueName: "count", help: "Longest reply, in tokens."),
-            ],
+                .value("--max-reply-tokens", valueName: "count", help: "Longest reply, in tokens."),
+            ] + sessionSettingOptions,
             positionals: [Positional("text", help: "The message.", optional: true, repeating: true)]),
+        sessionsCommand,
+        sessionCommand,
+        memoryCommand,
+        attachCommand,
+        chatCommand,
         eventsCommand,
     ])
 
@@ -69,6 +75,11 @@ enum LLMCtl {
             case "ping": try ping(parsed)
             case "send": try send(parsed)
             case "events": try events(parsed)
+            case "sessions": try sessions(parsed)
+            case "session": try session(parsed)
+            case "memory": try memory(parsed)
+            case "attach": try attach(parsed)
+            case "chat": try chat(parsed)
             default: preconditionFailure("command \(parsed.path) is declared but not handled")
             }
         } catch {
@@ -120,43 +131,64 @@ enum LLMCtl {
 extension LLMCtl {
     static func send(_ parsed: ParsedCommandLine) throws(ClientError) {
         let text: String
-        do {
+        var params: JSONObject = [:]
+        let session = parsed.value("--session")
+        do throws(UsageError) {
             text = try messageText(parsed.positionals)
+            let settings = try sessionSettings(parsed)
+            if let session {
+                params = ["session": .string(session), "text": .string(text)]
+                if !settings.isEmpty { params["settings"] = .object(settings) }
+            } else {
+                let sessionOnly = settings.keys.filter { $0 != "provider" && $0 != "model" }.sorted()
+                guard sessionOnly.isEmpty else {
+                    throw UsageError(
+                        "session settings (\(sessionOnly.joined(separator: ", "))) need a session: add -s NAME"
+                            + (sessionOnly.contains("max_tokens") ? "; the reply's length is --max-reply-tokens" : ""))
+                }
+                params = ["messages": [["role": "user", "content": .string(text)]]]
+                params["provider"] = settings["provider"]
+                params["model"] = settings["model"]
+            }
+            if let value = parsed.value("--temperature") {
+                guard let temperature = Double(value), temperature.isFinite else {
+                    throw UsageError("--temperature needs a number, got '\(value)'")
+                }
+                params["temperature"] = .double(temperature)
+            }
+            if let value = parsed.value("--max-reply-tokens") {
+                guard let maximum = Int64(value), maximum > 0 else {
+                    throw UsageError("--max-reply-tokens needs a positive whole number, got '\(value)'")
+                }
+                params["max_tokens"] = .int(maximum)
+            }
         } catch {
-            printError("llmctl: \(error)")
-            exit(64)
+            usageFailure(error.message)
         }
-        var params: JSONObject = ["messages": [["role": "user", "content": .string(text)]]]
-        if let provider = parsed.value("--provider") { params["provider"] = .string(provider) }
-        if let model = parsed.value("--model") { params["model"] = .string(model) }
         if parsed.flag("--no-stream") { params["stream"] = false }
-        if let value = parsed.value("--temperature") {
-            guard let temperature = Double(value), temperature.isFinite else {
-                printError("llmctl: --temperature needs a number, got '\(value)'")
-                exit(64)
-            }
-            params["temperature"] = .double(temperature)
-        }
-        if let value = parsed.value("--max-tokens") {
-            guard let maximum = Int64(value), maximum > 0 else {
-                printError("llmctl: --max-tokens needs a positive whole number, got '\(value)'")
-                exit(64)
-            }
-            params["max_tokens"] = .int(maximum)
-        }
         let json = parsed.flag("--json")
         let client = try LLMDClient(socketPath: parsed.value("--socket"))
         var streamed = false
+        let onToken: (String) -> Void = { token in
+            // With --json the output is the result alone, for scripts to parse.
+            guard !json else { return }
+            streamed = true
+            writeOut(token)
+        }
+        let onRetry: (JSONObject) -> Void = { retry in
+            let delay = Double(retry["delay_ms"]?.intValue ?? 0) / 1000
+            let reason = retry["error"]?.objectValue?["code"]?.stringValue ?? "error"
+            printError("llmctl: retrying in \(delay) s after \(reason)")
+        }
         do {
-            let result = try client.complete(params) { token in
-                // With --json the output is the result alone, for scripts to parse.
-                guard !json else { return }
-                streamed = true
-                writeOut(token)
-            } onRetry: { retry in
-                let delay = Double(retry["delay_ms"]?.intValue ?? 0) / 1000
-                let reason = retry["error"]?.objectValue?["code"]?.stringValue ?? "error"
-                printError("llmctl: retrying in \(delay) s after \(reason)")
+            let result: JSONObject
+            if let session {
+                result = try client.send(params, onToken: onToken, onRetry: onRetry) { position in
+                    printError("llmctl: session '\(session)' is busy; waiting for \(position) turn(s) ahead")
+                }
+                if !json { reportSessionChanges(result) }
+            } else {
+                result = try client.complete(params, onToken: onToken, onRetry: onRetry)
             }
             if json {
                 print(JSONValue.object(result).encodedString)
@@ -167,10 +199,34 @@ extension LLMCtl {
             if result["offline"] == true {
                 printError("(reply from the offline '\(result["provider"]?.stringValue ?? "fake")' provider: no LLM was called)")
             }
+            if let error = result["summary_error"]?.objectValue?["message"]?.stringValue {
+                printError("llmctl: the memory's summarising call failed (\(error)); the exchange stays in memory verbatim")
+            }
         } catch {
             if streamed { writeOut("\n") }
             throw error
         }
+    }
+
+    /// Tells the user on standard error that a session was created or its settings changed.
+    static func reportSessionChanges(_ result: JSONObject) {
+        let name = result["session"]?.stringValue ?? ""
+        let settings = result["settings"]?.objectValue ?? [:]
+        if result["created"] == true {
+            printError("llmctl: created session '\(name)' (memory \(memoryDescription(settings)))")
+        }
+        let changed = result["changed"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        guard !changed.isEmpty else { return }
+        let described = changed.map { key -> String in
+            switch key {
+            case "memory": return "memory \(memoryDescription(settings))"
+            case "system": return settings["system"]?.stringValue.map { "system prompt '\(oneLine($0, limit: 40))'" } ?? "no system prompt"
+            default:
+                let value = settings[key].map { $0.stringValue ?? $0.encodedString } ?? "default"
+                return "\(key.replacingUnderscores) \(value)"
+            }
+        }
+        printError("llmctl: session '\(name)' now uses \(described.joined(separator: ", "))")
     }
 
     /// The arguments joined, or standard input when there are none (or just `-`).
@@ -222,4 +278,9 @@ func formatDuration(milliseconds: Int64) -> String {
 func printError(_ message: String) {
     var line = message + "\n"
     line.withUTF8 { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+}
+
+extension String {
+    /// `prompt_style` as `prompt style`, for messages.
+    var replacingUnderscores: String { String(map { $0 == "_" ? " " : $0 }) }
 }

@@ -93,18 +93,24 @@ struct LLMDCommand {
         let settings = LiveSettings(settingsFor(loaded))
         var methods = MethodTable()
         CoreMethods.register(in: &methods, state: state)
+        let stateDirectory = stateDirectory(loaded: loaded, instance: instance)
         let bus: EventBus
+        let upstream = LazyUpstream(logger: logger)
+        let sessions: Sessions
         do {
             bus = try EventBus.make(
-                configuration: loaded.configuration, stateDirectory: stateDirectory(loaded: loaded, instance: instance),
-                verbose: options.verbose, logger: logger)
+                configuration: loaded.configuration, stateDirectory: stateDirectory, verbose: options.verbose, logger: logger)
+            sessions = try Sessions(
+                stateDirectory: stateDirectory, configuration: loaded.configuration, settings: settings, bus: bus,
+                upstream: upstream, state: state, logger: logger)
+            try await sessions.start()
         } catch {
             printError("llmd: \(error)")
             throw DaemonExit(status: 1)
         }
         EventMethods.register(in: &methods, bus: bus)
-        let upstream = LazyUpstream(logger: logger)
         CallMethods.register(in: &methods, upstream: upstream, settings: settings, bus: bus, logger: logger)
+        sessions.register(in: &methods)
 
         let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let notifier = SystemdNotifier()

@@ -18,6 +18,10 @@ not. The model name picks a scenario, so a test chooses faults per call:
   fixture/quota              429 insufficient_quota
   fixture/401 | fixture/400 | fixture/404    that status with an OpenAI error body
   fixture/vllm-error         400 in vLLM's {"object":"error"} dialect
+  fixture/summary-fails      normal replies, but 500 to LangChain's summarising prompt
+
+A request carrying LangChain's progressive-summary prompt is answered with
+"summary of N lines", N being the lines of conversation it asks to fold in.
 
 Counters for "-then-ok" scenarios are kept per model string; POST /_fixture/reset clears
 them. GET /_fixture/log returns every request seen (path, model, headers without
@@ -47,13 +51,23 @@ def usage_for(prompt_tokens, completion_tokens):
     }
 
 
+SUMMARY_PROMPT = "Progressively summarize the lines of conversation provided"
+
+
+def last_text(request):
+    if "messages" in request:
+        return request["messages"][-1]["content"] if request["messages"] else ""
+    return request.get("prompt", "")
+
+
 def reply_tokens(request, scenario):
     if scenario.startswith("tokens:"):
         return [f"t{i} " for i in range(int(scenario.split(":")[1]))]
-    if "messages" in request:
-        text = request["messages"][-1]["content"] if request["messages"] else ""
-    else:
-        text = request.get("prompt", "")
+    text = last_text(request)
+    if text.startswith(SUMMARY_PROMPT):
+        new_lines = text.rsplit("New lines of conversation:\n", 1)[1].split("\n\nNew summary:")[0]
+        count = sum(1 for line in new_lines.split("\n") if line.startswith(("Human: ", "AI: ", "System: ")))
+        return ["summary ", "of ", f"{count} ", "lines"]
     words = ("echo: " + text).split(" ")
     return [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
 
@@ -129,6 +143,9 @@ class Handler(BaseHTTPRequestHandler):
         }
         if scenario in simple:
             self.send_json(*simple[scenario])
+            return
+        if scenario == "summary-fails" and last_text(request).startswith(SUMMARY_PROMPT):
+            self.send_json(500, {"error": {"message": "summaries are down", "type": "server_error", "code": None}})
             return
         if scenario == "reject-stream-options" and "stream_options" in request:
             self.send_json(400, {"object": "error", "message": "stream_options is not supported",

@@ -90,7 +90,9 @@ struct DaemonTests {
         ProtocolError(
             .unknownMethod, "unknown method 'no_such_method'",
             detail: ["method": "no_such_method", "methods": [
-                "ack", "cancel", "complete", "hello", "ping", "publish", "status", "subscribe", "unsubscribe",
+                "ack", "cancel", "complete", "hello", "memory.show", "ping", "publish", "send", "session.create",
+                "session.delete", "session.export", "session.list", "session.rename", "session.show", "session.update",
+                "status", "subscribe", "unsubscribe",
             ]])
     }
 

@@ -1,0 +1,331 @@
+import LLMDCore
+import LLMDEvents
+import LLMDMemory
+import LLMDOpenAI
+import LLMDProtocol
+import LLMDStore
+import Logging
+
+/// Conversation sessions: stored in SQLite, one turn at a time each, shared by every client.
+public final class Sessions: Sendable {
+    let database: SessionDatabase
+    let lanes = TurnLanes()
+    let counters: TokenCounters
+    let settings: LiveSettings
+    let bus: EventBus
+    let upstream: LazyUpstream
+    let state: DaemonState
+    let logger: Logger
+
+    /// Opens (creating it) `sessions.db` in the state directory.
+    ///
+    /// - Throws: ``EventSetupError`` naming the file when it cannot be opened.
+    public init(
+        stateDirectory: String, configuration: DaemonConfiguration, settings: LiveSettings, bus: EventBus,
+        upstream: LazyUpstream, state: DaemonState, logger: Logger
+    ) throws(EventSetupError) {
+        let path = try privateStateFile("sessions.db", in: stateDirectory)
+        do {
+            database = try SessionDatabase(path: path)
+        } catch {
+            throw EventSetupError(message: "cannot open the session database \(path): \(error)")
+        }
+        if database.interruptedAtOpen > 0 {
+            logger.warning("\(database.interruptedAtOpen) turn(s) were cut short by the last stop; marked interrupted")
+        }
+        counters = TokenCounters(configured: configuration.vocabularyDirectory, logger: logger)
+        self.settings = settings
+        self.bus = bus
+        self.upstream = upstream
+        self.state = state
+        self.logger = logger
+    }
+
+    /// Counts the stored sessions for `status`.
+    public func start() async throws(ProtocolError) {
+        let count = try await database.perform { store throws(StoreError) in try store.sessionCount() }
+        state.setSessions(count)
+    }
+
+    public func register(in table: inout MethodTable) {
+        table.register("session.list") { _, _ throws(ProtocolError) in
+            let sessions = try await self.database.perform { store throws(StoreError) in try store.list() }
+            return ["sessions": .array(sessions.map { .object(Self.describe($0)) })]
+        }
+        table.register("session.create") { request, _ throws(ProtocolError) in
+            let name = try Self.sessionName(request.params)
+            let (session, created, _) = try await self.resolve(
+                name, settings: try request.params.object("settings") ?? [:], creating: true, changingExisting: false)
+            guard created else {
+                throw ProtocolError(.sessionExists, "session '\(name)' exists", detail: ["session": .string(name)])
+            }
+            return Self.describe(session)
+        }
+        table.register("session.update") { request, _ throws(ProtocolError) in
+            let name = try Self.sessionName(request.params)
+            guard let changes = try request.params.object("settings") else {
+                throw .invalidParam("settings", expected: "an object of session settings", got: request.params["settings"])
+            }
+            let (session, _, changed) = try await self.resolve(name, settings: changes, creating: false)
+            var result = Self.describe(session)
+            result["changed"] = .array(changed.map(JSONValue.string))
+            return result
+        }
+        table.register("session.show") { request, _ throws(ProtocolError) in
+            try await self.show(request.params)
+        }
+        table.register("session.rename") { request, _ throws(ProtocolError) in
+            try await self.rename(request.params)
+        }
+        table.register("session.delete") { request, _ throws(ProtocolError) in
+            try await self.delete(request.params)
+        }
+        table.register("session.export") { request, _ throws(ProtocolError) in
+            try await self.export(request.params)
+        }
+        table.register("memory.show") { request, _ throws(ProtocolError) in
+            try await self.showMemory(request.params)
+        }
+        table.register("send") { request, context throws(ProtocolError) in
+            try await self.send(request, context: context)
+        }
+    }
+
+    // MARK: - Looking sessions up
+
+    /// The `session` parameter: a name of 1 to 200 bytes without control characters.
+    static func sessionName(_ params: JSONObject) throws(ProtocolError) -> String {
+        guard let name = try params.string("session"), !name.isEmpty, name.utf8.count <= 200,
+            !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+        else {
+            throw .invalidParam(
+                "session", expected: "a session name of 1 to 200 bytes without control characters", got: params["session"])
+        }
+        return name
+    }
+
+    func find(_ name: String) async throws(ProtocolError) -> StoredSession {
+        guard let session = try await database.perform({ store throws(StoreError) in try store.session(named: name) })
+        else { throw Self.notFound(name) }
+        return session
+    }
+
+    static func notFound(_ name: String) -> ProtocolError {
+        ProtocolError(.sessionNotFound, "no session named '\(name)'", detail: ["session": .string(name)])
+    }
+
+    /// The session called `name`, created when missing and `creating`, with `changes`
+    /// applied (and announced with `session_created` or `session_updated`).
+    ///
+    /// - Parameter changingExisting: false leaves an existing session as it is.
+    /// - Returns: the session, whether it was created, and the settings that changed.
+    func resolve(
+        _ name: String, settings changes: JSONObject, creating: Bool, changingExisting: Bool = true
+    ) async throws(ProtocolError) -> (StoredSession, created: Bool, changed: [String]) {
+        if let provider = try? changes.string("provider") {
+            let providers = self.settings.current.providers
+            guard providers.contains(where: { $0.name == provider }) else {
+                throw ProtocolError(
+                    .providerNotFound, "no provider named '\(provider)'",
+                    detail: ["provider": .string(provider), "providers": .array(providers.map { .string($0.name) })])
+            }
+        }
+        // The changes are checked against the defaults for a new session, against the
+        // stored settings for an existing one.
+        var fresh = SessionSettings()
+        let validForNew = Result { () throws(ProtocolError) in try fresh.apply(changes) }
+        let encoded = JSONValue.object(fresh.json).encodedString
+        let now = Timestamp.nowMicroseconds()
+        let create = creating && (try? validForNew.get()) != nil
+        let (found, created) = try await database.perform { store throws(StoreError) -> (StoredSession?, Bool) in
+            if let existing = try store.session(named: name) { return (existing, false) }
+            guard create else { return (nil, false) }
+            return (try store.create(name: name, settings: encoded, now: now), true)
+        }
+        guard var session = found else {
+            if creating, case .failure(let error) = validForNew { throw error }
+            throw Self.notFound(name)
+        }
+        if created {
+            state.setSessions(try await database.perform { store throws(StoreError) in try store.sessionCount() })
+            publish(.sessionCreated, session: name, ["settings": .object(fresh.json)])
+            return (session, true, [])
+        }
+        guard changingExisting else { return (session, false, []) }
+        var settings = Self.settings(of: session)
+        let before = settings
+        let changed = try settings.apply(changes)
+        guard !changed.isEmpty else { return (session, false, []) }
+        let updated = JSONValue.object(settings.json).encodedString
+        let id = session.id
+        try await database.perform { store throws(StoreError) in
+            try store.updateSettings(sessionID: id, settings: updated, now: now)
+        }
+        session.settings = updated
+        var from: JSONObject = [:]
+        for name in changed { from[name] = before.json[name] ?? .null }
+        if changed.contains("memory") {
+            from["k"] = before.json["k"]
+            from["max_tokens"] = before.json["max_tokens"]
+        }
+        publish(.sessionUpdated, session: name, ["changed": .array(changed.map(JSONValue.string)), "from": .object(from), "settings": .object(settings.json)])
+        return (session, false, changed)
+    }
+
+    static func settings(of session: StoredSession) -> SessionSettings {
+        SessionSettings(stored: (try? JSONParser.parse(session.settings))?.objectValue ?? [:])
+    }
+
+    /// A session event outside any turn: a run of its own.
+    func publish(_ type: EventType, session: String, _ data: JSONObject) {
+        _ = bus.publish(CallbackEvent(name: type.rawValue, session: session, runID: RunID.make(), data: data))
+    }
+
+    static func describe(_ session: StoredSession) -> JSONObject {
+        [
+            "session": .string(session.name),
+            "created": .string(Timestamp.rfc3339(milliseconds: session.createdAt / 1000)),
+            "last_activity": .string(Timestamp.rfc3339(milliseconds: session.updatedAt / 1000)),
+            "last_activity_us": .int(session.updatedAt),
+            "turns": .int(Int64(session.turns)), "tokens": .int(session.tokens),
+            "settings": .object(settings(of: session).json),
+        ]
+    }
+
+    // MARK: - Methods
+
+    private func show(_ params: JSONObject) async throws(ProtocolError) -> JSONObject {
+        let session = try await find(try Self.sessionName(params))
+        let limit = try params.int("turns") ?? 10
+        let turns = try await database.perform { store throws(StoreError) in try store.turns(sessionID: session.id) }
+        var result = Self.describe(session)
+        result["turn_count"] = .int(Int64(turns.count))
+        result["recent_turns"] = .array(turns.suffix(Int(max(0, limit))).map { .object(Self.describe($0)) })
+        result["busy"] = .bool(lanes.isBusy(session.id))
+        if try params.bool("prompt") == true {
+            // `{input}` stands for the next message unless one is given.
+            let context = try await turnContext(session, input: try params.string("input") ?? "{input}")
+            result["prompt"] = .object(context.promptJSON)
+        }
+        return result
+    }
+
+    private func rename(_ params: JSONObject) async throws(ProtocolError) -> JSONObject {
+        let session = try await find(try Self.sessionName(params))
+        guard let to = try params.string("to"), !to.isEmpty else {
+            throw .invalidParam("to", expected: "the new session name", got: params["to"])
+        }
+        _ = try Self.sessionName(["session": .string(to)])
+        let now = Timestamp.nowMicroseconds()
+        let renamed = try await database.perform { store throws(StoreError) -> Bool in
+            guard try store.session(named: to) == nil else { return false }
+            try store.rename(sessionID: session.id, to: to, now: now)
+            return true
+        }
+        guard renamed else { throw ProtocolError(.sessionExists, "session '\(to)' exists", detail: ["session": .string(to)]) }
+        // Under the old name, so those following the session learn where it went.
+        publish(.sessionRenamed, session: session.name, ["from": .string(session.name), "to": .string(to)])
+        return ["session": .string(to), "renamed_from": .string(session.name)]
+    }
+
+    private func delete(_ params: JSONObject) async throws(ProtocolError) -> JSONObject {
+        let session = try await find(try Self.sessionName(params))
+        guard !lanes.isBusy(session.id) else {
+            throw ProtocolError(
+                .sessionBusy, "session '\(session.name)' has a turn running; cancel it or wait",
+                detail: ["session": .string(session.name)])
+        }
+        let count = try await database.perform { store throws(StoreError) in
+            try store.delete(sessionID: session.id)
+            return try store.sessionCount()
+        }
+        state.setSessions(count)
+        publish(.sessionDeleted, session: session.name, ["turns": .int(Int64(session.turns))])
+        return ["deleted": .string(session.name)]
+    }
+
+    private func showMemory(_ params: JSONObject) async throws(ProtocolError) -> JSONObject {
+        let session = try await find(try Self.sessionName(params))
+        let settings = Self.settings(of: session)
+        let memory = try await storedMemory(session)
+        // Counted as the next turn will count, when its provider still resolves a model.
+        let current = self.settings.current
+        let provider = current.providers.first { $0.name == (settings.provider ?? current.defaultProvider) }
+        let model = settings.model ?? provider?.configuration.defaultModel ?? ""
+        let counter = counters.counter(model: model, models: current.models)
+        let strategy = settings.memory
+        let history = memory.historyMessages(strategy)
+        var result: JSONObject = [
+            "session": .string(session.name), "strategy": .string(strategy.name),
+            "summary": .string(memory.summary),
+            "messages": Self.messagesJSON(memory.messages),
+            "history": Self.messagesJSON(history),
+            "history_text": .string(memory.historyText(strategy)),
+            "history_tokens": .int(Int64(counter.count(history, endpoint: settings.endpoint ?? Endpoint(model: model)))),
+            "counted": .object(Self.countedJSON(counter)),
+        ]
+        if let k = strategy.k { result["k"] = .int(Int64(k)) }
+        if let limit = strategy.maxTokens { result["max_tokens"] = .int(Int64(limit)) }
+        return result
+    }
+
+    private func export(_ params: JSONObject) async throws(ProtocolError) -> JSONObject {
+        let session = try await find(try Self.sessionName(params))
+        let format = try params.string("format") ?? "json"
+        guard format == "json" || format == "markdown" else {
+            throw .invalidParam("format", expected: "json or markdown", got: params["format"])
+        }
+        let turns = try await database.perform { store throws(StoreError) in try store.turns(sessionID: session.id) }
+        if format == "markdown" { return ["markdown": .string(Self.markdown(session, turns: turns))] }
+        var result = Self.describe(session)
+        result["summary"] = .string(session.summary)
+        result["turn_list"] = .array(turns.map { .object(Self.describe($0)) })
+        return result
+    }
+
+    static func describe(_ turn: StoredTurn) -> JSONObject {
+        var object: JSONObject = [
+            "turn": .int(Int64(turn.number)), "run_id": .string(turn.runID), "status": .string(turn.status.rawValue),
+            "started": .string(Timestamp.rfc3339(milliseconds: turn.startedAt / 1000)), "input": .string(turn.input),
+        ]
+        if let ended = turn.endedAt { object["ended"] = .string(Timestamp.rfc3339(milliseconds: ended / 1000)) }
+        if let output = turn.output { object["output"] = .string(output) }
+        if let error = turn.error { object["error"] = (try? JSONParser.parse(error)) ?? .string(error) }
+        if let outcome = turn.outcome, let parsed = (try? JSONParser.parse(outcome))?.objectValue {
+            for key in ["usage", "model", "provider", "summaries"] { object[key] = parsed[key] }
+        }
+        return object
+    }
+
+    /// The conversation as Markdown: a heading per turn, the human's words and the reply.
+    static func markdown(_ session: StoredSession, turns: [StoredTurn]) -> String {
+        let settings = settings(of: session)
+        var text = "# \(session.name)\n\n"
+        text += "- created: \(Timestamp.rfc3339(milliseconds: session.createdAt / 1000))\n"
+        text += "- model: \(settings.model ?? "(provider default)") via \(settings.provider ?? "(default provider)")\n"
+        text += "- memory: \(settings.memoryDescription), prompt style: \(settings.promptStyle.rawValue)\n"
+        text += "- turns: \(session.turns) completed, \(session.tokens) tokens\n"
+        if let system = settings.systemPrompt { text += "\n> System: \(system)\n" }
+        for turn in turns {
+            text += "\n## Turn \(turn.number)"
+            if turn.status != .completed { text += " (\(turn.status.rawValue))" }
+            text += "\n\n*\(Timestamp.rfc3339(milliseconds: turn.startedAt / 1000))*\n\n"
+            text += "**Human:** \(turn.input)\n\n"
+            if let output = turn.output, !output.isEmpty { text += "**AI:** \(output)\n" }
+            if turn.status != .completed, let error = turn.error,
+                let message = (try? JSONParser.parse(error))?.objectValue?["message"]?.stringValue
+            {
+                text += "\n*\(message)*\n"
+            }
+        }
+        return text
+    }
+
+    static func messagesJSON(_ messages: [ConversationMessage]) -> JSONValue {
+        .array(messages.map { ["role": .string($0.role.rawValue), "content": .string($0.content)] })
+    }
+
+    static func countedJSON(_ counter: TokenCounter) -> JSONObject {
+        ["exact": .bool(counter.isExact), "encoding": counter.encodingName.map(JSONValue.string) ?? .null]
+    }
+}

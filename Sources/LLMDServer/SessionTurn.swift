@@ -1,0 +1,326 @@
+import LLMDCore
+import LLMDEvents
+import LLMDMemory
+import LLMDOpenAI
+import LLMDProtocol
+import LLMDStore
+import LLMDUpstream
+
+/// Everything a turn's prompt is built from, read fresh when the turn gets its session.
+struct TurnContext {
+    var session: StoredSession
+    var settings: SessionSettings
+    var provider: ResolvedProvider
+    var model: String
+    var endpoint: Endpoint
+    var memory: ConversationMemory
+    var counter: TokenCounter
+    var prompt: TurnPrompt
+    var promptTokens: Int
+    var contextWindow: Int?
+
+    var modelInput: ModelInput { Self.modelInput(prompt) }
+
+    static func modelInput(_ prompt: TurnPrompt) -> ModelInput {
+        switch prompt {
+        case .chat(let messages): .messages(messages.map { ChatMessage(role: $0.role.rawValue, content: $0.content) })
+        case .completion(let text): .prompt(text)
+        }
+    }
+
+    /// What `session.show --prompt` reports: exactly what the next turn sends.
+    var promptJSON: JSONObject {
+        var object: JSONObject = [
+            "endpoint": .string(endpoint.rawValue), "model": .string(model), "provider": .string(provider.name),
+            "tokens": .int(Int64(promptTokens)), "counted": .object(Sessions.countedJSON(counter)),
+        ]
+        switch prompt {
+        case .chat(let messages): object["messages"] = Sessions.messagesJSON(messages)
+        case .completion(let text): object["prompt"] = .string(text)
+        }
+        object["context_window"] = contextWindow.map { .int(Int64($0)) } ?? .null
+        return object
+    }
+}
+
+extension Sessions {
+    /// Resolves the session's provider, model and memory, and builds the prompt for `input`.
+    func turnContext(_ session: StoredSession, input: String) async throws(ProtocolError) -> TurnContext {
+        let settings = Self.settings(of: session)
+        let current = self.settings.current
+        let providerName = settings.provider ?? current.defaultProvider
+        guard let provider = current.providers.first(where: { $0.name == providerName }) else {
+            throw ProtocolError(
+                .providerNotFound, "session '\(session.name)' uses provider '\(providerName)', which is not configured",
+                detail: ["provider": .string(providerName), "providers": .array(current.providers.map { .string($0.name) })])
+        }
+        guard let model = settings.model ?? provider.configuration.defaultModel ?? (provider.configuration.kind == .fake ? "fake" : nil)
+        else {
+            throw ProtocolError(
+                .modelMissing, "no model: give the session one (--model) or set DefaultModel= for provider '\(provider.name)'",
+                detail: ["provider": .string(provider.name)])
+        }
+        let memory = try await storedMemory(session)
+        let endpoint = settings.endpoint ?? Endpoint(model: model)
+        let counter = counters.counter(model: model, models: current.models)
+        let prompt = TurnPrompt(
+            style: settings.promptStyle, endpoint: endpoint, systemPrompt: settings.systemPrompt, memory: memory,
+            strategy: settings.memory, input: input)
+        return TurnContext(
+            session: session, settings: settings, provider: provider, model: model, endpoint: endpoint, memory: memory,
+            counter: counter, prompt: prompt, promptTokens: prompt.tokens(counter),
+            contextWindow: ContextWindow.tokens(
+                for: model,
+                configured: Dictionary(current.models.compactMap { model in model.contextWindow.map { (model.name, $0) } }) { $1 }))
+    }
+
+    func storedMemory(_ session: StoredSession) async throws(ProtocolError) -> ConversationMemory {
+        let stored = try await database.perform { store throws(StoreError) in try store.memory(sessionID: session.id) }
+        return ConversationMemory(
+            summary: stored.summary,
+            messages: stored.messages.map {
+                ConversationMessage(ConversationMessage.Role(rawValue: $0.role) ?? .user, $0.content)
+            })
+    }
+
+    /// `send`: one conversation turn on a session, created on first use.
+    ///
+    /// The turn waits for the session's earlier turns, builds its prompt from memory,
+    /// calls the model, lets the memory strategy prune or summarise, and commits the
+    /// exchange, its usage and the new memory in one transaction before `chain_end`.
+    func send(_ request: Request, context: RequestContext) async throws(ProtocolError) -> JSONObject {
+        let params = request.params
+        let name = try Self.sessionName(params)
+        guard let input = try params.string("text"), !input.isEmpty else {
+            throw .invalidParam("text", expected: "the message, a non-empty string", got: params["text"])
+        }
+        let options = try CallMethods.generationOptions(params)
+        let stream = try params.bool("stream") ?? true
+        let requestTags = try params.strings("tags") ?? []
+        var metadata = try params.object("metadata") ?? [:]
+        let requestEvents = try params.bool("events") ?? true
+        let (found, created, changed) = try await resolve(name, settings: try params.object("settings") ?? [:], creating: true)
+
+        try await lanes.enter(found.id) { position in
+            context.send([
+                .notice(
+                    Notice(
+                        name: "queued", message: "waiting for \(position) turn(s) ahead on session '\(name)'",
+                        fields: ["request": request.id.json, "session": .string(name), "position": .int(Int64(position))]))
+            ])
+        }
+        defer { lanes.leave(found.id) }
+        // Settings may have changed, or the session been renamed, while this turn waited.
+        guard let session = try await database.perform({ store throws(StoreError) in try store.session(id: found.id) }) else {
+            throw Self.notFound(name)
+        }
+        let turn = try await turnContext(session, input: input)
+        let now = Timestamp.nowMicroseconds()
+        let chainRunID = RunID.make()
+        let stored = try await database.perform { store throws(StoreError) in
+            try store.beginTurn(sessionID: session.id, runID: chainRunID, input: input, now: now)
+        }
+        metadata["turn"] = .int(Int64(stored.number))
+        let chain = CallbackManager(
+            runID: chainRunID, session: session.name, tags: turn.settings.tags + requestTags.filter { !turn.settings.tags.contains($0) },
+            metadata: metadata,
+            inheritableHandlers: requestEvents ? [.sync(RequestCallbacks(request: request.id, send: context.send))] : [],
+            sink: bus, logger: logger)
+
+        do throws(ProtocolError) {
+            let outcome = try await runTurn(turn, chain: chain, input: input, turnID: stored.id, options: options, stream: stream, peer: context.peer)
+            var result = outcome.reply
+            result["session"] = .string(session.name)
+            result["turn"] = .int(Int64(stored.number))
+            result["created"] = .bool(created)
+            result["changed"] = .array(changed.map(JSONValue.string))
+            result["settings"] = .object(turn.settings.json)
+            return result
+        } catch {
+            let status: TurnStatus = error.code == .cancelled ? .cancelled : .failed
+            let partial = error.detail["partial_text"]?.stringValue
+            let errorText = error.json.encodedString
+            let ended = Timestamp.nowMicroseconds()
+            do throws(ProtocolError) {
+                try await database.perform { store throws(StoreError) in
+                    try store.finishTurn(turnID: stored.id, status: status, output: partial, error: errorText, now: ended)
+                }
+            } catch {
+                logger.error("cannot record the failed turn \(stored.number) of '\(session.name)': \(error)")
+            }
+            var failure = error
+            failure.detail["session"] = .string(session.name)
+            failure.detail["turn"] = .int(Int64(stored.number))
+            throw failure
+        }
+    }
+
+    private struct TurnOutcome {
+        var reply: JSONObject
+    }
+
+    /// The turn's chain run: prompt, model call, memory, commit.
+    private func runTurn(
+        _ turn: TurnContext, chain: CallbackManager, input: String, turnID: Int64, options: GenerationOptions, stream: Bool,
+        peer: PeerCredentials
+    ) async throws(ProtocolError) -> TurnOutcome {
+        let strategy = turn.settings.memory
+        let history: JSONValue =
+            turn.settings.promptStyle == .conversation
+            ? .string(turn.memory.historyText(strategy)) : Self.messagesJSON(turn.memory.historyMessages(strategy))
+        do throws(CallbackError) {
+            try await chain.emit(
+                .chainStart,
+                [
+                    "name": "ConversationChain", "inputs": ["input": .string(input), "history": history],
+                    "memory": .string(strategy.name), "prompt_style": .string(turn.settings.promptStyle.rawValue),
+                    "client": ["pid": .int(Int64(peer.pid)), "uid": .int(Int64(peer.uid))],
+                ])
+            if case .completion(let text) = turn.prompt {
+                try await chain.emit(.text, ["text": .string(text), "title": "Prompt after formatting"])
+            } else if turn.settings.promptStyle == .conversation, case .chat(let messages) = turn.prompt, let last = messages.last {
+                try await chain.emit(.text, ["text": .string(last.content), "title": "Prompt after formatting"])
+            }
+        } catch {
+            throw await CallMethods.chainFailed(chain, CallMethods.callbackFailure(error, chain: chain))
+        }
+        let replyTokens = options.maximumTokens ?? 0
+        if let window = turn.contextWindow,
+            let overflow = ContextWindow.overflow(prompt: turn.promptTokens, reply: replyTokens, window: window)
+        {
+            throw await CallMethods.chainFailed(
+                chain,
+                ProtocolError(
+                    .contextWindowExceeded,
+                    "the prompt needs \(overflow.promptTokens) tokens\(replyTokens > 0 ? " plus \(replyTokens) for the reply" : ""), "
+                        + "\(overflow.excess) more than \(turn.model)'s context window of \(window); "
+                        + "choose a memory that keeps less (--memory window, token-buffer, summary-buffer)",
+                    detail: [
+                        "prompt_tokens": .int(Int64(overflow.promptTokens)), "reply_tokens": .int(Int64(replyTokens)),
+                        "context_window": .int(Int64(window)), "excess": .int(Int64(overflow.excess)),
+                        "model": .string(turn.model), "counted": .object(Self.countedJSON(turn.counter)),
+                    ]))
+        }
+
+        let (result, callObject): (CallResult, JSONObject)
+        do throws(ProtocolError) {
+            (result, callObject) = try await CallMethods.callModel(
+                llm: chain.child(), model: turn.model, input: turn.modelInput, options: options, stream: stream,
+                provider: turn.provider, upstream: upstream)
+        } catch {
+            throw await CallMethods.chainFailed(chain, error)
+        }
+
+        let update = turn.memory.recording(
+            input: input, output: result.text, strategy: strategy, counter: turn.counter, endpoint: turn.endpoint)
+        var memory = update.memory
+        var summaries: [JSONValue] = []
+        var summaryError: ProtocolError?
+        var tokens = Int64(result.usage?.totalTokens ?? 0)
+        if !update.toSummarize.isEmpty {
+            switch await summarise(update, turn: turn, chain: chain, options: options) {
+            case .success(let (summary, usage)):
+                memory = update.folding(summary: summary)
+                summaries.append(.object(usage))
+                tokens += usage["total_tokens"]?.intValue ?? 0
+            case .failure(let error):
+                memory = update.unfolded
+                summaryError = error
+            }
+        }
+        var memoryReport: JSONObject = [
+            "strategy": .string(strategy.name), "kept_messages": .int(Int64(memory.messages.count)),
+            "dropped": .int(Int64(update.dropped.count)), "left_window": .int(Int64(update.leftWindow.count)),
+            "summarized": .int(Int64(summaryError == nil ? update.toSummarize.count : 0)),
+            "history_tokens": .int(Int64(turn.counter.count(memory.historyMessages(strategy), endpoint: turn.endpoint))),
+            "counted": .object(Self.countedJSON(turn.counter)),
+        ]
+        if let k = strategy.k { memoryReport["k"] = .int(Int64(k)) }
+        if let limit = strategy.maxTokens { memoryReport["max_tokens"] = .int(Int64(limit)) }
+        if update.changed {
+            var event = memoryReport
+            event["dropped_messages"] = Self.messagesJSON(update.dropped)
+            event["left_window_messages"] = Self.messagesJSON(update.leftWindow)
+            event["summarized_messages"] = Self.messagesJSON(summaryError == nil ? update.toSummarize : [])
+            event["summary"] = .string(memory.summary)
+            if let summaryError { event["summary_error"] = summaryError.json }
+            chain.emitNow(.memoryUpdated, event)
+        }
+
+        var outcome = callObject
+        outcome["summaries"] = .array(summaries)
+        let completion = TurnCompletion(
+            turnID: turnID, output: result.text, outcome: JSONValue.object(outcome).encodedString, tokens: tokens,
+            messages: [NewMessage(role: "user", content: input), NewMessage(role: "assistant", content: result.text)],
+            keepInMemory: memory.messages.count, summary: memory.summary == turn.memory.summary ? nil : memory.summary,
+            now: Timestamp.nowMicroseconds())
+        let commitStart = ContinuousClock.now
+        do throws(ProtocolError) {
+            try await database.perform { store throws(StoreError) in try store.completeTurn(completion) }
+        } catch {
+            var error = error
+            error.detail["partial_text"] = .string(result.text)
+            throw await CallMethods.chainFailed(chain, error)
+        }
+        let commitDuration = ContinuousClock.now - commitStart
+        do throws(CallbackError) {
+            try await chain.emit(.chainEnd, ["outputs": ["response": .string(result.text)]])
+        } catch {
+            // The turn is committed; a raising handler still fails the request, as LangChain's would.
+            throw CallMethods.callbackFailure(error, chain: chain)
+        }
+        var reply = callObject
+        reply["run_id"] = .string(chain.runID)
+        reply["memory"] = .object(memoryReport)
+        if let summaryError { reply["summary_error"] = summaryError.json }
+        if !summaries.isEmpty { reply["summary_usage"] = .array(summaries) }
+        reply["prompt_tokens_counted"] = .int(Int64(turn.promptTokens))
+        // The durable commit (one fsync'd transaction), for `make bench` and the curious.
+        reply["commit_us"] = .int(commitDuration.wholeMicroseconds)
+        return TurnOutcome(reply: reply)
+    }
+
+    /// The summarising call, as a child chain of the turn (LangChain's `predict_new_summary`,
+    /// an `LLMChain` with the progressive-summary prompt).
+    ///
+    /// - Returns: the new summary and the call's usage, or the error that left memory unfolded.
+    private func summarise(
+        _ update: MemoryUpdate, turn: TurnContext, chain: CallbackManager, options: GenerationOptions
+    ) async -> Result<(String, JSONObject), ProtocolError> {
+        let summaryChain = chain.child(tags: ["memory"], metadata: ["memory": .string(turn.settings.memory.name)])
+        let text = SummaryPrompt.render(summary: update.memory.summary, messages: update.toSummarize)
+        // The reply's length limit and stop sequences are the turn's; a summary has its own length.
+        var options = options
+        options.maximumTokens = nil
+        options.stop = []
+        do throws(ProtocolError) {
+            do throws(CallbackError) {
+                try await summaryChain.emit(
+                    .chainStart,
+                    [
+                        "name": "LLMChain",
+                        "inputs": [
+                            "summary": .string(update.memory.summary),
+                            "new_lines": .string(ConversationMessage.bufferString(update.toSummarize)),
+                        ],
+                    ])
+            } catch {
+                throw CallMethods.callbackFailure(error, chain: summaryChain)
+            }
+            let (result, object): (CallResult, JSONObject)
+            do throws(ProtocolError) {
+                (result, object) = try await CallMethods.callModel(
+                    llm: summaryChain.child(), model: turn.model,
+                    input: TurnContext.modelInput(TurnPrompt(text: text, endpoint: turn.endpoint)), options: options,
+                    stream: true, provider: turn.provider, upstream: upstream)
+            } catch {
+                throw await CallMethods.chainFailed(summaryChain, error)
+            }
+            _ = try? await summaryChain.emit(.chainEnd, ["outputs": ["text": .string(result.text)]])
+            return .success((result.text, object["usage"]?.objectValue ?? [:]))
+        } catch {
+            logger.warning("summarising session '\(turn.session.name)' failed: \(error); the messages stay in memory")
+            return .failure(error)
+        }
+    }
+}

@@ -1,0 +1,263 @@
+import LLMDClient
+import LLMDCommandLine
+import LLMDLineEditor
+import LLMDProtocol
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let chatCommand = Command(
+    "chat", abstract: "Talk with a session interactively: line editing, history, streaming replies.",
+    discussion: """
+        Each line is the session's next turn; the reply streams as it comes. Ctrl-C cancels
+        the turn in flight (at the prompt it clears the line); Ctrl-D leaves. Turns that
+        other shells send to the same session appear as they happen. Lines starting with /
+        are commands: /help lists them. History is kept in $XDG_STATE_HOME/llmd/chat_history.
+        """,
+    options: clientOptions + modelOptions + [
+        .value("-s", "--session", valueName: "name", help: "The session (default: chat).")
+    ] + sessionSettingOptions)
+
+/// SIGINT's write end: the handler, which cannot capture, tells the poll loop through it.
+nonisolated(unsafe) private var interruptPipe: (read: Int32, write: Int32) = (-1, -1)
+
+/// The chat loop: one connection follows the session and runs turns, another answers
+/// `/` commands, and the line editor owns the terminal.
+private struct ChatLoop {
+    var session: String
+    let follower: LLMDClient
+    let commands: LLMDClient
+    let editor: LineEditor
+    var transcript: SessionTranscript
+    /// Marks the turns this chat sends, to tell them from other shells' in the stream.
+    let marker = "llmctl-chat-\(getpid())"
+    var subscription: Int64?
+    var runningTurn: RequestID?
+    var nextID: Int64 = 1
+    var finished = false
+
+    mutating func run() throws(ClientError) {
+        try subscribe()
+        editor.start()
+        while !finished {
+            while let message = try follower.connection.bufferedMessage() { handle(message) }
+            var descriptors = [
+                pollfd(fd: follower.connection.fileDescriptor, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: interruptPipe.read, events: Int16(POLLIN), revents: 0),
+            ]
+            // While a turn runs, typed-ahead lines wait in the terminal.
+            if runningTurn == nil { descriptors.append(pollfd(fd: editor.inputDescriptor, events: Int16(POLLIN), revents: 0)) }
+            if poll(&descriptors, nfds_t(descriptors.count), -1) < 0 {
+                if errno == EINTR { continue }
+                throw .system(operation: "poll", errno: errno)
+            }
+            if descriptors[1].revents != 0 { try interrupted() }
+            if descriptors[0].revents != 0 {
+                do {
+                    try follower.connection.receiveAvailable()
+                } catch {
+                    editor.printAbove("\n-- the daemon went away --\n")
+                    throw error
+                }
+            }
+            if descriptors.count > 2, descriptors[2].revents != 0, let event = editor.readAvailable() {
+                switch event {
+                case .line(let line): try entered(line)
+                case .endOfInput: finished = true
+                }
+            }
+        }
+    }
+
+    private mutating func interrupted() throws(ClientError) {
+        var drained = [UInt8](repeating: 0, count: 64)
+        _ = read(interruptPipe.read, &drained, drained.count)
+        if let runningTurn {
+            try follower.connection.send(Request(id: nextRequestID(), method: "cancel", params: ["request": runningTurn.json]))
+        } else {
+            editor.discardLine()
+        }
+    }
+
+    private mutating func nextRequestID() -> RequestID {
+        defer { nextID += 1 }
+        return .int(nextID)
+    }
+
+    private mutating func subscribe() throws(ClientError) {
+        if let subscription {
+            try follower.connection.send(
+                Request(id: nextRequestID(), method: "unsubscribe", params: ["subscription": .int(subscription)]))
+            self.subscription = nil
+        }
+        try follower.connection.send(Request(id: .string("subscribe"), method: "subscribe", params: ["sessions": [.string(session)]]))
+    }
+
+    private mutating func entered(_ line: String) throws(ClientError) {
+        let text = line.trimmingBlanks
+        guard !text.isEmpty else { return }
+        if text.hasPrefix("/") { return try command(text) }
+        let id = nextRequestID()
+        // The reply streams through the subscription, like other shells' turns.
+        try follower.connection.send(
+            Request(
+                id: id, method: "send",
+                params: [
+                    "session": .string(session), "text": .string(text), "events": false,
+                    "metadata": ["llmctl_chat": .string(marker)],
+                ]))
+        runningTurn = id
+        editor.suspend()
+    }
+
+    private mutating func handle(_ message: ServerMessage) {
+        switch message {
+        case .event(let event) where event.subscription == subscription:
+            if event.name == "chain_start", event.parentRunID == nil, event.metadata["llmctl_chat"]?.stringValue == marker {
+                transcript.ownRuns.insert(event.runID)
+            }
+            if let text = transcript.render(event) { editor.printAbove(text) }
+        case .reply(.string("subscribe"), let result):
+            subscription = result["subscription"]?.intValue
+        case .reply(let id, let result) where id == runningTurn:
+            if let error = result["summary_error"]?.objectValue?["message"]?.stringValue {
+                editor.printAbove("(the memory's summary failed: \(error); the exchange stays in memory verbatim)\n")
+            }
+            endTurn()
+        case .error(let id, let error) where id == runningTurn:
+            // A turn that failed before its run began has no chain_error to show.
+            if error.detail["run_id"] == nil || error.code == .cancelled {
+                editor.printAbove((error.code == .cancelled ? "(cancelled)" : "! " + error.message) + "\n")
+            }
+            endTurn()
+        case .error(.string("subscribe"), let error), .error(nil, let error):
+            editor.printAbove("! \(error.message)\n")
+        case .notice(let notice) where notice.name == "queued":
+            editor.printAbove("(\(notice.message))\n")
+        case .notice(let notice) where notice.name == Notice.shuttingDown:
+            editor.printAbove("-- \(notice.message) --\n")
+        default:
+            break
+        }
+    }
+
+    private mutating func endTurn() {
+        runningTurn = nil
+        editor.resume()
+    }
+
+    private mutating func command(_ text: String) throws(ClientError) {
+        let words = text.split(separator: " ").map(String.init)
+        do throws(ClientError) {
+            switch words[0] {
+            case "/help":
+                editor.printAbove(
+                    """
+                    /memory        what the session remembers
+                    /session       the session's settings and recent turns
+                    /prompt        what the next turn sends
+                    /usage         the session's turns and tokens
+                    /switch NAME   go on in another session (created by its first turn)
+                    /quit          leave (or Ctrl-D)
+
+                    """)
+            case "/memory":
+                editor.printAbove(LLMCtl.memoryText(try commands.call("memory.show", ["session": .string(session)])))
+            case "/session":
+                editor.printAbove(LLMCtl.sessionText(try commands.call("session.show", ["session": .string(session), "turns": 3])))
+            case "/prompt":
+                let result = try commands.call("session.show", ["session": .string(session), "prompt": true])
+                let (header, body) = LLMCtl.promptText(result["prompt"]?.objectValue ?? [:])
+                editor.printAbove(header + "\n" + body)
+            case "/usage":
+                let result = try commands.call("session.show", ["session": .string(session), "turns": 0])
+                editor.printAbove(
+                    "session '\(session)': \(result["turns"]?.intValue ?? 0) turns completed, "
+                        + "\(result["tokens"]?.intValue ?? 0) tokens\n")
+            case "/switch" where words.count == 2:
+                session = words[1]
+                transcript = SessionTranscript(color: transcript.color)
+                try subscribe()
+                editor.prompt = session + "> "
+                editor.printAbove("(now in session '\(session)')\n")
+            case "/quit", "/exit":
+                finished = true
+            default:
+                editor.printAbove("unknown command \(words[0]); /help lists them\n")
+            }
+        } catch {
+            // A turn not yet taken has no session: say so rather than leave.
+            guard case .remote(let remote) = error else { throw error }
+            editor.printAbove("! \(remote.message)\n")
+        }
+    }
+}
+
+extension LLMCtl {
+    static func chat(_ parsed: ParsedCommandLine) throws(ClientError) {
+        let session = parsed.value("--session") ?? "chat"
+        let settings: JSONObject
+        do {
+            settings = try sessionSettings(parsed)
+        } catch {
+            usageFailure(error.message)
+        }
+        let commands = try LLMDClient(socketPath: parsed.value("--socket"))
+        let follower = try LLMDClient(socketPath: parsed.value("--socket"))
+        // Settings apply at once, to a new session or an existing one.
+        if !settings.isEmpty {
+            let params: JSONObject = ["session": .string(session), "settings": .object(settings)]
+            do {
+                let result = try commands.call("session.update", params)
+                reportSessionChanges(result)
+            } catch {
+                guard case .remote(let remote) = error, remote.code.rawValue == "session.not_found" else { throw error }
+                var created = try commands.call("session.create", params)
+                created["created"] = true
+                reportSessionChanges(created)
+            }
+        }
+        var pipeEnds: [Int32] = [0, 0]
+        guard pipe(&pipeEnds) == 0 else { throw .system(operation: "pipe", errno: errno) }
+        for end in pipeEnds {
+            _ = fcntl(end, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(end, F_SETFL, O_NONBLOCK)
+        }
+        interruptPipe = (pipeEnds[0], pipeEnds[1])
+        signal(SIGINT) { _ in
+            var byte: UInt8 = 1
+            _ = write(interruptPipe.write, &byte, 1)
+        }
+        let editor: LineEditor
+        do {
+            editor = try LineEditor(prompt: session + "> ", historyFile: chatHistoryPath())
+        } catch {
+            printError("llmctl: \(error); history is off for this chat")
+            editor = try! LineEditor(prompt: session + "> ", historyFile: nil)
+        }
+        if editor.isTerminal {
+            editor.printAbove("Chatting in session '\(session)'. /help for commands, Ctrl-D to leave.\n")
+        }
+        var loop = ChatLoop(
+            session: session, follower: follower, commands: commands, editor: editor,
+            transcript: SessionTranscript(color: editor.isTerminal && getenv("NO_COLOR") == nil))
+        defer {
+            do {
+                try editor.close()
+            } catch {
+                printError("llmctl: \(error)")
+            }
+        }
+        try loop.run()
+    }
+
+    /// `$XDG_STATE_HOME/llmd/chat_history`, else `~/.local/state/llmd/chat_history`; a
+    /// relative XDG_STATE_HOME is ignored, as the XDG spec asks.
+    static func chatHistoryPath() -> String? {
+        if let state = getenv("XDG_STATE_HOME").map({ String(cString: $0) }), state.hasPrefix("/") {
+            return state + "/llmd/chat_history"
+        }
+        return getenv("HOME").map { String(cString: $0) + "/.local/state/llmd/chat_history" }
+    }
+}

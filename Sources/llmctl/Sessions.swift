@@ -1,0 +1,280 @@
+import LLMDClient
+import LLMDCommandLine
+import LLMDProtocol
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Settings a session keeps between turns: `send -s`, `session create` and `chat` take them.
+let sessionSettingOptions: [Option] = [
+    .value(
+        "--memory", valueName: "strategy",
+        help: "How the session remembers: buffer (default), window, token-buffer, summary, summary-buffer."),
+    .value("--k", valueName: "count", help: "Exchanges a window memory keeps (default 5)."),
+    .value(
+        "--max-tokens", valueName: "count",
+        help: "Token limit of a token-buffer or summary-buffer memory (default 2000)."),
+    .value(
+        "--prompt-style", valueName: "style",
+        help: "messages (default: chat messages) or conversation (LangChain's ConversationChain prompt)."),
+    .value("--system", valueName: "text", help: "The session's system prompt; '' removes it."),
+    .value("--endpoint", valueName: "api", help: "chat or completions (default: by model)."),
+    .value("--session-tag", valueName: "tag", help: "A tag on every event of the session's turns (repeatable)."),
+]
+
+let sessionsCommand = Command(
+    "sessions", abstract: "List sessions with their last activity, turns and tokens.", options: clientOptions)
+
+let sessionCommand = Command(
+    "session", abstract: "Show, create, rename, delete or export a session.",
+    subcommands: [
+        Command(
+            "show", abstract: "Show a session's settings and recent turns.",
+            options: clientOptions + [
+                .flag("--prompt", help: "Print exactly what the next turn would send instead."),
+                .value("--turns", valueName: "count", help: "How many recent turns to list (default 10)."),
+            ],
+            positionals: [
+                Positional("name", help: "The session."),
+                Positional("text", help: "With --prompt: the next message (default: a {input} placeholder).", optional: true, repeating: true),
+            ]),
+        Command(
+            "create", abstract: "Create a session with its settings.", options: clientOptions + sessionSettingOptions + modelOptions,
+            positionals: [Positional("name", help: "The new session's name.")]),
+        Command(
+            "set", abstract: "Change a session's settings.", options: clientOptions + sessionSettingOptions + modelOptions,
+            positionals: [Positional("name", help: "The session.")]),
+        Command(
+            "rename", abstract: "Rename a session.", options: clientOptions,
+            positionals: [Positional("name", help: "The session."), Positional("new-name", help: "Its new name.")]),
+        Command(
+            "rm", abstract: "Delete a session and its history.", options: clientOptions,
+            positionals: [Positional("name", help: "The session.")]),
+        Command(
+            "export", abstract: "Print a session's whole history as Markdown, or JSON with --json.", options: clientOptions,
+            positionals: [Positional("name", help: "The session.")]),
+    ])
+
+let memoryCommand = Command(
+    "memory", abstract: "Inspect a session's memory.",
+    subcommands: [
+        Command(
+            "show", abstract: "Show what the session remembers: buffer, summary, what the next prompt keeps.",
+            options: clientOptions, positionals: [Positional("name", help: "The session.")])
+    ])
+
+/// `--provider` and `--model`: per call for `send`, stored for sessions.
+let modelOptions: [Option] = [
+    .value("-p", "--provider", valueName: "name", help: "Provider from llmd.conf (default: DefaultProvider=)."),
+    .value("-m", "--model", valueName: "model", help: "Model (default: the provider's DefaultModel=)."),
+]
+
+extension LLMCtl {
+    /// The `settings` object the session options on the command line describe.
+    static func sessionSettings(_ parsed: ParsedCommandLine) throws(UsageError) -> JSONObject {
+        var settings: JSONObject = [:]
+        if let memory = parsed.value("--memory") { settings["memory"] = .string(memory) }
+        if let k = parsed.value("--k") {
+            guard let count = Int64(k), count >= 0 else { throw UsageError("--k needs a whole number, 0 or more, got '\(k)'") }
+            settings["k"] = .int(count)
+        }
+        if let limit = parsed.value("--max-tokens") {
+            guard let count = Int64(limit), count > 0 else {
+                throw UsageError("--max-tokens needs a positive whole number, got '\(limit)'")
+            }
+            settings["max_tokens"] = .int(count)
+        }
+        if let style = parsed.value("--prompt-style") { settings["prompt_style"] = .string(style) }
+        if let system = parsed.value("--system") { settings["system"] = system.isEmpty ? .null : .string(system) }
+        if let endpoint = parsed.value("--endpoint") { settings["endpoint"] = .string(endpoint) }
+        let tags = parsed.allValues("--session-tag")
+        if !tags.isEmpty { settings["tags"] = .array(tags.map(JSONValue.string)) }
+        if let provider = parsed.value("--provider") { settings["provider"] = .string(provider) }
+        if let model = parsed.value("--model") { settings["model"] = .string(model) }
+        return settings
+    }
+
+    static func sessions(_ parsed: ParsedCommandLine) throws(ClientError) {
+        let result = try LLMDClient(socketPath: parsed.value("--socket")).call("session.list")
+        if parsed.flag("--json") { return print(JSONValue.object(result).encodedString) }
+        let sessions = result["sessions"]?.arrayValue?.compactMap(\.objectValue) ?? []
+        guard !sessions.isEmpty else { return print("No sessions yet. Start one with: llmctl send -s NAME TEXT") }
+        let now = Timestamp.nowMilliseconds()
+        var rows = [["SESSION", "LAST ACTIVITY", "TURNS", "TOKENS", "MEMORY", "MODEL"]]
+        for session in sessions {
+            let settings = session["settings"]?.objectValue ?? [:]
+            rows.append([
+                session["session"]?.stringValue ?? "",
+                session["last_activity_us"]?.intValue.map { formatDuration(milliseconds: max(0, now - $0 / 1000)) + " ago" } ?? "",
+                String(session["turns"]?.intValue ?? 0), String(session["tokens"]?.intValue ?? 0),
+                memoryDescription(settings), settings["model"]?.stringValue ?? "(default)",
+            ])
+        }
+        print(table(rows))
+    }
+
+    static func session(_ parsed: ParsedCommandLine) throws(ClientError) {
+        // Connects only once the command line is known to be good: a usage error is 64
+        // whether a daemon runs or not.
+        func client() throws(ClientError) -> LLMDClient { try LLMDClient(socketPath: parsed.value("--socket")) }
+        let name = parsed.positionals[0]
+        let json = parsed.flag("--json")
+        var result: JSONObject
+        switch parsed.path[1] {
+        case "show":
+            var params: JSONObject = ["session": .string(name)]
+            if let turns = parsed.value("--turns") {
+                guard let count = Int64(turns), count >= 0 else { usageFailure("--turns needs a whole number, got '\(turns)'") }
+                params["turns"] = .int(count)
+            }
+            if parsed.flag("--prompt") {
+                params["prompt"] = true
+                let words = Array(parsed.positionals.dropFirst())
+                if !words.isEmpty { params["input"] = .string(words.joined(separator: " ")) }
+                result = try client().call("session.show", params)
+                if !json {
+                    let (header, body) = promptText(result["prompt"]?.objectValue ?? [:])
+                    printError(header)
+                    return writeOut(body)
+                }
+            } else {
+                result = try client().call("session.show", params)
+                if !json { return writeOut(sessionText(result)) }
+            }
+        case "create", "set":
+            let settings: JSONObject
+            do {
+                settings = try sessionSettings(parsed)
+            } catch {
+                usageFailure(error.message)
+            }
+            result = try client().call(parsed.path[1] == "create" ? "session.create" : "session.update", ["session": .string(name), "settings": .object(settings)])
+            if !json {
+                let changed = result["changed"]?.arrayValue?.compactMap(\.stringValue) ?? []
+                if parsed.path[1] == "set", changed.isEmpty { return print("session '\(name)': nothing changed") }
+                return writeOut(sessionText(result))
+            }
+        case "rename":
+            result = try client().call("session.rename", ["session": .string(name), "to": .string(parsed.positionals[1])])
+            if !json { return print("renamed session '\(name)' to '\(parsed.positionals[1])'") }
+        case "rm":
+            result = try client().call("session.delete", ["session": .string(name)])
+            if !json { return print("deleted session '\(name)'") }
+        case "export":
+            result = try client().call("session.export", ["session": .string(name), "format": .string(json ? "json" : "markdown")])
+            if !json { return writeOut(result["markdown"]?.stringValue ?? "") }
+        default:
+            preconditionFailure("session \(parsed.path[1]) is declared but not handled")
+        }
+        print(JSONValue.object(result).encodedString)
+    }
+
+    static func memory(_ parsed: ParsedCommandLine) throws(ClientError) {
+        let result = try LLMDClient(socketPath: parsed.value("--socket")).call(
+            "memory.show", ["session": .string(parsed.positionals[0])])
+        if parsed.flag("--json") { return print(JSONValue.object(result).encodedString) }
+        writeOut(memoryText(result))
+    }
+
+    /// `memory.show`'s result for people: the strategy, the summary, what the next prompt keeps.
+    static func memoryText(_ result: JSONObject) -> String {
+        let counted = result["counted"]?.objectValue ?? [:]
+        var strategy = result["strategy"]?.stringValue ?? "?"
+        if let k = result["k"]?.intValue { strategy += " (k=\(k))" }
+        if let limit = result["max_tokens"]?.intValue { strategy += " (max_tokens=\(limit))" }
+        var text = "memory:   \(strategy)\n"
+        text += "history:  \(result["history_tokens"]?.intValue ?? 0) tokens\(countNote(counted))\n"
+        let summary = result["summary"]?.stringValue ?? ""
+        if !summary.isEmpty { text += "summary:\n" + indent(summary) + "\n" }
+        let stored = result["messages"]?.arrayValue ?? []
+        let history = result["history"]?.arrayValue ?? []
+        let shown = history.filter { $0.objectValue?["role"]?.stringValue != "system" }.count
+        text += "messages: \(stored.count) in memory, \(shown) in the next prompt\n"
+        let buffer = result["history_text"]?.stringValue ?? ""
+        if !buffer.isEmpty { text += "buffer:\n" + indent(buffer) + "\n" }
+        return text
+    }
+
+    /// `  (exact, o200k_base)` or `  (estimated)`.
+    static func countNote(_ counted: JSONObject) -> String {
+        let encoding = counted["encoding"]?.stringValue
+        if counted["exact"] == true { return " (exact, \(encoding ?? "?"))" }
+        return encoding.map { " (approximate: \($0) stands in for the model's unknown encoding)" } ?? " (estimated: no vocabulary)"
+    }
+
+    /// A session's description for people: settings, counters, recent turns.
+    static func sessionText(_ result: JSONObject) -> String {
+        let settings = result["settings"]?.objectValue ?? [:]
+        var lines = [
+            "session:       \(result["session"]?.stringValue ?? "")",
+            "created:       \(result["created"]?.stringValue ?? "")",
+            "last activity: \(result["last_activity"]?.stringValue ?? "")",
+            "turns:         \(result["turns"]?.intValue ?? 0) completed, \(result["tokens"]?.intValue ?? 0) tokens",
+            "model:         \(settings["model"]?.stringValue ?? "(provider default)") via "
+                + (settings["provider"]?.stringValue ?? "(default provider)"),
+            "memory:        \(memoryDescription(settings))",
+            "prompt style:  \(settings["prompt_style"]?.stringValue ?? "messages")",
+        ]
+        if let endpoint = settings["endpoint"]?.stringValue { lines.append("endpoint:      \(endpoint)") }
+        if let system = settings["system"]?.stringValue { lines.append("system prompt: \(system)") }
+        let tags = settings["tags"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        if !tags.isEmpty { lines.append("tags:          \(tags.joined(separator: ", "))") }
+        if result["busy"] == true { lines.append("busy:          a turn is running") }
+        for turn in result["recent_turns"]?.arrayValue?.compactMap(\.objectValue) ?? [] {
+            let status = turn["status"]?.stringValue ?? ""
+            lines.append(
+                "\nturn \(turn["turn"]?.intValue ?? 0) · \(turn["started"]?.stringValue ?? "")"
+                    + (status == "completed" ? "" : " · " + status))
+            lines.append("  > " + oneLine(turn["input"]?.stringValue ?? ""))
+            if let output = turn["output"]?.stringValue, !output.isEmpty { lines.append("  " + oneLine(output)) }
+            if let message = turn["error"]?.objectValue?["message"]?.stringValue { lines.append("  ! " + message) }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// What the next turn sends, and a header line with its size.
+    static func promptText(_ prompt: JSONObject) -> (header: String, body: String) {
+        let window = prompt["context_window"]?.intValue.map { " of \($0)" } ?? ""
+        let header =
+            "-- \(prompt["endpoint"]?.stringValue ?? "") endpoint, \(prompt["model"]?.stringValue ?? ""): "
+            + "\(prompt["tokens"]?.intValue ?? 0) tokens\(window)\(countNote(prompt["counted"]?.objectValue ?? [:])) --"
+        if let text = prompt["prompt"]?.stringValue { return (header, text + "\n") }
+        var body = ""
+        for message in prompt["messages"]?.arrayValue?.compactMap(\.objectValue) ?? [] {
+            body += "[\(message["role"]?.stringValue ?? "")]\n\(message["content"]?.stringValue ?? "")\n"
+        }
+        return (header, body)
+    }
+
+    static func memoryDescription(_ settings: JSONObject) -> String {
+        var text = settings["memory"]?.stringValue ?? "buffer"
+        if let k = settings["k"]?.intValue { text += " (k=\(k))" }
+        if let limit = settings["max_tokens"]?.intValue { text += " (max_tokens=\(limit))" }
+        return text
+    }
+
+    static func oneLine(_ text: String, limit: Int = 100) -> String {
+        let flat = String(text.map { $0 == "\n" ? " " : $0 })
+        return flat.count > limit ? String(flat.prefix(limit - 1)) + "…" : flat
+    }
+
+    static func indent(_ text: String) -> String {
+        text.split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }.joined(separator: "\n")
+    }
+
+    /// Columns padded to their widest cell.
+    static func table(_ rows: [[String]]) -> String {
+        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { column, cell in
+                column == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[column] - cell.count)
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+
+    static func usageFailure(_ message: String) -> Never {
+        printError("llmctl: \(message)")
+        exit(64)
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+import LLMDProtocol
+import LLMDTesting
+import Synchronization
+import Testing
+
+/// `llmctl chat` with its input piped: the REPL without a terminal, driven line by line.
+@Suite("llmctl chat")
+struct ChatTests {
+    /// A chat process whose input the test writes and whose output it collects.
+    final class Chat: Sendable {
+        let process: Process
+        let input = Pipe()
+        private let output = Mutex("")
+
+        init(socket: String, session: String, home: String) throws {
+            process = Process()
+            process.executableURL = URL(fileURLWithPath: binDirectory + "/llmctl")
+            process.arguments = ["chat", "--socket", socket, "-s", session]
+            process.environment = ["HOME": home, "PATH": "/usr/bin:/bin"]
+            process.standardInput = input
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = pipe
+            try process.run()
+            pipe.fileHandleForReading.readabilityHandler = { [unowned self] handle in
+                let data = handle.availableData
+                output.withLock { $0 += String(decoding: data, as: UTF8.self) }
+            }
+        }
+
+        var text: String { output.withLock { $0 } }
+
+        func type(_ line: String) {
+            input.fileHandleForWriting.write(Data((line + "\n").utf8))
+        }
+
+        /// Ends its input and waits for it to leave.
+        func finish() -> Int32 {
+            try? input.fileHandleForWriting.close()
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+    }
+
+    @Test("two chats on one session see each other's turns; / commands answer; history is saved")
+    func twoShells() throws {
+        let daemon = try DaemonProcess()
+        let home = try TemporaryDirectory()
+        let alice = try Chat(socket: daemon.socketPath, session: "duo", home: home.path)
+        let bob = try Chat(socket: daemon.socketPath, session: "duo", home: home.path)
+        defer {
+            if alice.process.isRunning { alice.process.terminate() }
+            if bob.process.isRunning { bob.process.terminate() }
+        }
+        // Both follow the session before either speaks.
+        #expect(try waitUntil { try daemon.connect().call("status")["clients"]?.intValue ?? 0 >= 5 })
+        bob.type("hello from bob")
+        #expect(waitUntil { alice.text.contains("> hello from bob\n[fake] You said: hello from bob\n") }, "\(alice.text)")
+        #expect(waitUntil { bob.text.contains("[fake] You said: hello from bob\n") })
+        #expect(!bob.text.contains("> hello from bob"), "a chat does not echo its own input")
+        alice.type("and alice")
+        #expect(waitUntil { bob.text.contains("> and alice\n[fake] You said: and alice\n") }, "\(bob.text)")
+        alice.type("/usage")
+        #expect(waitUntil { alice.text.contains("session 'duo': 2 turns completed") }, "\(alice.text)")
+        alice.type("/memory")
+        #expect(waitUntil { alice.text.contains("messages: 4 in memory, 4 in the next prompt") })
+        alice.type("/nonsense")
+        #expect(waitUntil { alice.text.contains("unknown command /nonsense") })
+        #expect(alice.finish() == 0)
+        #expect(bob.finish() == 0)
+        // libedit's history format escapes blanks as \040.
+        let history = try String(contentsOfFile: home.file(".local/state/llmd/chat_history"), encoding: .utf8)
+            .replacingOccurrences(of: "\\040", with: " ")
+        #expect(history.contains("and alice") && history.contains("hello from bob"))
+    }
+}
