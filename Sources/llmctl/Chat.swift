@@ -229,6 +229,11 @@ extension LLMCtl {
             var byte: UInt8 = 1
             _ = write(interruptPipe.write, &byte, 1)
         }
+        // A parent may have left SIGINT blocked (masks are inherited); Ctrl-C must reach us.
+        var interrupt = sigset_t()
+        sigemptyset(&interrupt)
+        sigaddset(&interrupt, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &interrupt, nil)
         let editor: LineEditor
         do {
             editor = try LineEditor(prompt: session + "> ", historyFile: chatHistoryPath())

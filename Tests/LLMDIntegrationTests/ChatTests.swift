@@ -74,4 +74,21 @@ struct ChatTests {
             .replacingOccurrences(of: "\\040", with: " ")
         #expect(history.contains("and alice") && history.contains("hello from bob"))
     }
+
+    @Test("Ctrl-C cancels the turn in flight, not the chat; the cancelled turn is recorded and stays out of memory")
+    func interrupt() throws {
+        let daemon = try DaemonProcess(config: "[Provider fake]\nTokenDelayMSec=200\n")
+        let home = try TemporaryDirectory()
+        let chat = try Chat(socket: daemon.socketPath, session: "ctrl-c", home: home.path)
+        defer { if chat.process.isRunning { chat.process.terminate() } }
+        chat.type("one two three four five six seven eight nine ten")
+        #expect(waitUntil { chat.text.contains("[fake] You said:") })
+        kill(chat.process.processIdentifier, SIGINT)
+        #expect(waitUntil { chat.text.contains("(cancelled)") }, "\(chat.text)")
+        chat.type("/session")
+        #expect(waitUntil { chat.text.contains("cancelled\n  > one two three") }, "\(chat.text)")
+        chat.type("/memory")
+        #expect(waitUntil { chat.text.contains("messages: 0 in memory") })
+        #expect(chat.finish() == 0)
+    }
 }
