@@ -159,7 +159,4 @@ public struct ReplyTokens {
             break
         }
     }
-
-    /// Whether `event` belongs to the reply's model run.
-    public func isReply(_ event: CallbackEvent) -> Bool { replyRuns.contains(event.runID) }
 }

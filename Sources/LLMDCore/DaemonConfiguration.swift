@@ -145,16 +145,13 @@ extension DaemonConfiguration {
                     try key.apply(&config, assignment.value)
                     config.locations[assignment.key] = assignment.location
                 } else if let name = providerName(inSection: assignment.section) {
-                    guard let key = ProviderConfiguration.keys.first(where: { $0.name == assignment.key }) else {
+                    // A section named like the built-in offline provider configures that one.
+                    let make = { (name: String) in name == "fake" ? ProviderConfiguration.builtInFake : ProviderConfiguration(name: name) }
+                    guard try apply(assignment, to: &config.providers, named: name, keys: ProviderConfiguration.keys, make: make)
+                    else {
                         diagnostics.append(unknownKey(assignment))
                         continue
                     }
-                    let index = config.providers.firstIndex { $0.name == name } ?? {
-                        // A section named like the built-in offline provider configures that one.
-                        config.providers.append(name == "fake" ? .builtInFake : ProviderConfiguration(name: name))
-                        return config.providers.count - 1
-                    }()
-                    try key.apply(&config.providers[index], assignment.value)
                     config.locations["Provider \(name).\(assignment.key)"] = assignment.location
                 } else if assignment.section == "Events" {
                     guard let key = EventsConfiguration.keys.first(where: { $0.name == assignment.key }) else {
@@ -163,26 +160,24 @@ extension DaemonConfiguration {
                     }
                     try key.apply(&config.events, assignment.value)
                 } else if let name = sectionName(assignment.section, kind: "Handler") {
-                    guard let key = HandlerConfiguration.keys.first(where: { $0.name == assignment.key }) else {
+                    guard
+                        try apply(
+                            assignment, to: &config.handlers, named: name, keys: HandlerConfiguration.keys,
+                            make: { HandlerConfiguration(name: $0) })
+                    else {
                         diagnostics.append(unknownKey(assignment))
                         continue
                     }
-                    let index = config.handlers.firstIndex { $0.name == name } ?? {
-                        config.handlers.append(HandlerConfiguration(name: name))
-                        return config.handlers.count - 1
-                    }()
-                    try key.apply(&config.handlers[index], assignment.value)
                     config.locations["Handler \(name).\(assignment.key)"] = assignment.location
                 } else if let name = sectionName(assignment.section, kind: "Model", alsoAllowing: ":/") {
-                    guard let key = ModelConfiguration.keys.first(where: { $0.name == assignment.key }) else {
+                    guard
+                        try apply(
+                            assignment, to: &config.models, named: name, keys: ModelConfiguration.keys,
+                            make: { ModelConfiguration(name: $0) })
+                    else {
                         diagnostics.append(unknownKey(assignment))
                         continue
                     }
-                    let index = config.models.firstIndex { $0.name == name } ?? {
-                        config.models.append(ModelConfiguration(name: name))
-                        return config.models.count - 1
-                    }()
-                    try key.apply(&config.models[index], assignment.value)
                 } else {
                     diagnostics.append(
                         .init(.warning, at: assignment.location, "unknown section [\(assignment.section)], ignored"))
@@ -193,6 +188,23 @@ extension DaemonConfiguration {
             }
         }
         return (config, diagnostics)
+    }
+
+    /// Applies `assignment` to the section called `name` among `sections`, which gains it
+    /// (made by `make`) the first time it appears.
+    ///
+    /// - Returns: false when the section kind has no such key.
+    private static func apply<Section: NamedSection>(
+        _ assignment: INIAssignment, to sections: inout [Section], named name: String,
+        keys: [ConfigurationKey<Section>], make: (String) -> Section
+    ) throws(ConfigValueError) -> Bool {
+        guard let key = keys.first(where: { $0.name == assignment.key }) else { return false }
+        let index = sections.firstIndex { $0.name == name } ?? {
+            sections.append(make(name))
+            return sections.count - 1
+        }()
+        try key.apply(&sections[index], assignment.value)
+        return true
     }
 
     /// `NAME` of a `[Provider NAME]` section; names are words of letters, digits, `-`, `_`, `.`.

@@ -42,7 +42,7 @@ public struct EventsConfiguration: Sendable, Equatable {
 }
 
 /// A daemon-wide callback handler, from a `[Handler NAME]` section.
-public struct HandlerConfiguration: Sendable, Equatable {
+public struct HandlerConfiguration: NamedSection, Sendable, Equatable {
     public enum Kind: String, Sendable, CaseIterable {
         /// LangChain's `StdOutCallbackHandler`: `> Entering new … chain...` on standard output.
         case stdout
@@ -111,6 +111,11 @@ public struct HandlerConfiguration: Sendable, Equatable {
             config.events = types
         },
     ]
+}
+
+/// A `[KIND NAME]` section's settings: one value per NAME.
+protocol NamedSection {
+    var name: String { get }
 }
 
 /// One key of a section: its name and how its text becomes a setting.

@@ -1,5 +1,5 @@
 /// What llmd knows of one model beyond its built-in tables, from a `[Model NAME]` section.
-public struct ModelConfiguration: Sendable, Equatable {
+public struct ModelConfiguration: NamedSection, Sendable, Equatable {
     /// The model name as requests give it (`gpt-4o`, `llama3:8b`).
     public var name: String
     /// `ContextWindow=`: prompt and reply tokens together.

@@ -1,7 +1,7 @@
 import LLMDProtocol
 
 /// One LLM provider, from a `[Provider NAME]` section of llmd.conf(5).
-public struct ProviderConfiguration: Sendable, Equatable {
+public struct ProviderConfiguration: NamedSection, Sendable, Equatable {
     public enum Kind: String, Sendable {
         /// An OpenAI-compatible HTTP API: OpenAI, Ollama's `/v1`, llama.cpp's server, vLLM…
         case openai

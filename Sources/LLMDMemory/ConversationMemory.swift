@@ -53,14 +53,6 @@ public enum MemoryStrategy: Sendable, Equatable {
         default: nil
         }
     }
-
-    /// Whether the strategy calls the LLM to summarise.
-    public var summarises: Bool {
-        switch self {
-        case .summary, .summaryBuffer: true
-        default: false
-        }
-    }
 }
 
 /// What a session remembers: a summary of what was folded away, and messages verbatim,

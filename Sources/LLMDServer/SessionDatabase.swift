@@ -53,12 +53,8 @@ final class TurnLanes: Sendable {
         var continuation: CheckedContinuation<Bool, Never>
     }
 
-    private struct Lane {
-        var waiting: [Waiter] = []
-    }
-
-    /// A session is present while a turn runs on it; its waiters queue behind.
-    private let lanes = Mutex<(nextWaiter: UInt64, bySession: [Int64: Lane])>((0, [:]))
+    /// A session is present while a turn runs on it, with the turns waiting behind it.
+    private let lanes = Mutex<(nextWaiter: UInt64, bySession: [Int64: [Waiter]])>((0, [:]))
 
     /// Waits until the session is free, then holds it until ``leave(_:)``.
     ///
@@ -67,12 +63,12 @@ final class TurnLanes: Sendable {
     /// - Throws: `request.cancelled` when the task is cancelled while it waits.
     func enter(_ session: Int64, queued: (Int) -> Void) async throws(ProtocolError) {
         let place: (id: UInt64, position: Int)? = lanes.withLock { state in
-            guard state.bySession[session] != nil else {
-                state.bySession[session] = Lane()
+            guard let waiting = state.bySession[session] else {
+                state.bySession[session] = []
                 return nil
             }
             state.nextWaiter += 1
-            return (state.nextWaiter, state.bySession[session]!.waiting.count + 1)
+            return (state.nextWaiter, waiting.count + 1)
         }
         guard let place else { return }
         queued(place.position)
@@ -81,15 +77,15 @@ final class TurnLanes: Sendable {
                 let resumeNow: Bool? = lanes.withLock { state in
                     // Cancelled before we queued: don't wait at all.
                     if Task.isCancelled { return false }
-                    state.bySession[session, default: Lane()].waiting.append(Waiter(id: place.id, continuation: continuation))
+                    state.bySession[session, default: []].append(Waiter(id: place.id, continuation: continuation))
                     return nil
                 }
                 if let resumeNow { continuation.resume(returning: resumeNow) }
             }
         } onCancel: {
             let waiter: Waiter? = lanes.withLock { state in
-                guard let index = state.bySession[session]?.waiting.firstIndex(where: { $0.id == place.id }) else { return nil }
-                return state.bySession[session]!.waiting.remove(at: index)
+                guard let index = state.bySession[session]?.firstIndex(where: { $0.id == place.id }) else { return nil }
+                return state.bySession[session]!.remove(at: index)
             }
             waiter?.continuation.resume(returning: false)
         }
@@ -99,13 +95,13 @@ final class TurnLanes: Sendable {
     /// Ends the running turn: the next waiter, if any, gets the session.
     func leave(_ session: Int64) {
         let next: Waiter? = lanes.withLock { state in
-            guard var lane = state.bySession[session] else { return nil }
-            guard !lane.waiting.isEmpty else {
+            guard var waiting = state.bySession[session] else { return nil }
+            guard !waiting.isEmpty else {
                 state.bySession[session] = nil
                 return nil
             }
-            let next = lane.waiting.removeFirst()
-            state.bySession[session] = lane
+            let next = waiting.removeFirst()
+            state.bySession[session] = waiting
             return next
         }
         next?.continuation.resume(returning: true)

@@ -137,17 +137,19 @@ public final class Sessions: Sendable {
         let encoded = JSONValue.object(fresh.json).encodedString
         let now = Timestamp.nowMicroseconds()
         let create = creating && (try? validForNew.get()) != nil
-        let (found, created) = try await database.perform { store throws(StoreError) -> (StoredSession?, Bool) in
-            if let existing = try store.session(named: name) { return (existing, false) }
-            guard create else { return (nil, false) }
-            return (try store.create(name: name, settings: encoded, now: now), true)
+        // The count, taken in the same step, is only needed when a session was created.
+        let (found, created, count) = try await database.perform { store throws(StoreError) -> (StoredSession?, Bool, Int) in
+            if let existing = try store.session(named: name) { return (existing, false, 0) }
+            guard create else { return (nil, false, 0) }
+            let session = try store.create(name: name, settings: encoded, now: now)
+            return (session, true, try store.sessionCount())
         }
         guard var session = found else {
             if creating, case .failure(let error) = validForNew { throw error }
             throw Self.notFound(name)
         }
         if created {
-            state.setSessions(try await database.perform { store throws(StoreError) in try store.sessionCount() })
+            state.setSessions(count)
             publish(.sessionCreated, session: name, ["settings": .object(fresh.json)])
             return (session, true, [])
         }
@@ -275,11 +277,22 @@ public final class Sessions: Sendable {
         guard format == "json" || format == "markdown" else {
             throw .invalidParam("format", expected: "json or markdown", got: params["format"])
         }
-        let turns = try await database.perform { store throws(StoreError) in try store.turns(sessionID: session.id) }
+        let (turns, messages) = try await database.perform { store throws(StoreError) in
+            (try store.turns(sessionID: session.id), try store.messages(sessionID: session.id))
+        }
         if format == "markdown" { return ["markdown": .string(Self.markdown(session, turns: turns))] }
         var result = Self.describe(session)
         result["summary"] = .string(session.summary)
         result["turn_list"] = .array(turns.map { .object(Self.describe($0)) })
+        let numbers = Dictionary(uniqueKeysWithValues: turns.map { ($0.id, $0.number) })
+        // Every stored message, and whether the memory still holds it.
+        result["messages"] = .array(
+            messages.map {
+                [
+                    "turn": .int(Int64(numbers[$0.turnID] ?? 0)), "role": .string($0.role), "content": .string($0.content),
+                    "in_memory": .bool($0.inMemory),
+                ]
+            })
         return result
     }
 

@@ -128,8 +128,8 @@ extension Sessions {
             sink: bus, logger: logger)
 
         do throws(ProtocolError) {
-            let outcome = try await runTurn(turn, chain: chain, input: input, turnID: stored.id, options: options, stream: stream, peer: context.peer)
-            var result = outcome.reply
+            var result = try await runTurn(
+                turn, chain: chain, input: input, turnID: stored.id, options: options, stream: stream, peer: context.peer)
             result["session"] = .string(session.name)
             result["turn"] = .int(Int64(stored.number))
             result["created"] = .bool(created)
@@ -155,15 +155,11 @@ extension Sessions {
         }
     }
 
-    private struct TurnOutcome {
-        var reply: JSONObject
-    }
-
     /// The turn's chain run: prompt, model call, memory, commit.
     private func runTurn(
         _ turn: TurnContext, chain: CallbackManager, input: String, turnID: Int64, options: GenerationOptions, stream: Bool,
         peer: PeerCredentials
-    ) async throws(ProtocolError) -> TurnOutcome {
+    ) async throws(ProtocolError) -> JSONObject {
         let strategy = turn.settings.memory
         let history: JSONValue =
             turn.settings.promptStyle == .conversation
@@ -277,7 +273,7 @@ extension Sessions {
         reply["prompt_tokens_counted"] = .int(Int64(turn.promptTokens))
         // The durable commit (one fsync'd transaction), for `make bench` and the curious.
         reply["commit_us"] = .int(commitDuration.wholeMicroseconds)
-        return TurnOutcome(reply: reply)
+        return reply
     }
 
     /// The summarising call, as a child chain of the turn (LangChain's `predict_new_summary`,

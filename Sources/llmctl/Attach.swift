@@ -24,7 +24,7 @@ struct SessionTranscript {
     private var reply = ReplyTokens()
     private var root: String?
     /// Whether the last text written ended a line.
-    private(set) var atLineStart = true
+    private var atLineStart = true
     /// Turns whose root run is in here are the caller's own; their input is not echoed.
     var ownRuns: Set<String> = []
     let color: Bool

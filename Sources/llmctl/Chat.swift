@@ -120,6 +120,9 @@ private struct ChatLoop {
             if let text = transcript.render(event) { editor.printAbove(text) }
         case .reply(.string("subscribe"), let result):
             subscription = result["subscription"]?.intValue
+            // Without a terminal there is no banner; say when other shells' turns will show,
+            // as `llmctl events` says where it starts.
+            if !editor.isTerminal { printError("-- following session '\(session)' --") }
         case .reply(let id, let result) where id == runningTurn:
             if let error = result["summary_error"]?.objectValue?["message"]?.stringValue {
                 editor.printAbove("(the memory's summary failed: \(error); the exchange stays in memory verbatim)\n")

@@ -35,10 +35,14 @@ struct ChatTests {
             input.fileHandleForWriting.write(Data((line + "\n").utf8))
         }
 
-        /// Ends its input and waits for it to leave.
+        /// Ends its input and waits for it to leave: its exit status, or -1 when it did not
+        /// leave within 20 seconds and was killed.
         func finish() -> Int32 {
             try? input.fileHandleForWriting.close()
-            process.waitUntilExit()
+            guard waitUntil(timeout: .seconds(20), { !process.isRunning }) else {
+                process.terminate()
+                return -1
+            }
             return process.terminationStatus
         }
     }
@@ -54,7 +58,7 @@ struct ChatTests {
             if bob.process.isRunning { bob.process.terminate() }
         }
         // Both follow the session before either speaks.
-        #expect(try waitUntil { try daemon.connect().call("status")["clients"]?.intValue ?? 0 >= 5 })
+        for chat in [alice, bob] { #expect(waitUntil { chat.text.contains("-- following session 'duo' --\n") }) }
         bob.type("hello from bob")
         #expect(waitUntil { alice.text.contains("> hello from bob\n[fake] You said: hello from bob\n") }, "\(alice.text)")
         #expect(waitUntil { bob.text.contains("[fake] You said: hello from bob\n") })

@@ -263,6 +263,9 @@ struct SessionTests {
         #expect(markdown.standardOutput.contains("memory: window (k=2)"))
         let exported = try json(try llmctl(["session", "export", "--json"] + socket + ["b"]))
         #expect(exported["turn_list"]?.arrayValue?.first?.objectValue?["output"] == "echo: hello")
+        let messages = exported["messages"]?.arrayValue?.compactMap(\.objectValue) ?? []
+        #expect(messages.map { $0["content"]?.stringValue ?? "" } == ["hello", "echo: hello"])
+        #expect(messages.allSatisfy { $0["turn"] == 1 && $0["in_memory"] == true })
         #expect(try llmctl(["session", "rm"] + socket + ["b"]).status == 0)
         #expect(try llmctl(["sessions"] + socket).standardOutput.contains("No sessions yet"))
         let status = try json(try llmctl(["status", "--json"] + socket))

@@ -80,8 +80,12 @@ public final class DaemonProcess: @unchecked Sendable {
         (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
     }
 
+    /// A connection whose reads give up after 30 seconds, so a message that never comes
+    /// fails the test instead of hanging it; tests may set a shorter timeout.
     public func connect() throws -> DaemonConnection {
-        try DaemonConnection(socketPath: socketPath)
+        let connection = try DaemonConnection(socketPath: socketPath)
+        connection.setReadTimeout(.seconds(30))
+        return connection
     }
 
     public var pid: Int32 { process.pid }
