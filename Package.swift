@@ -63,6 +63,10 @@ let package = Package(
         // token limits and context windows. Pure; summarising calls are the caller's.
         .target(name: "LLMDMemory", dependencies: ["LLMDTokenizer"]),
 
+        // What calls cost: usage with its source, estimates for calls the server did not
+        // count, the price table, and budgets with reservations. Pure.
+        .target(name: "LLMDUsage", dependencies: ["LLMDMemory"]),
+
         // Command lines of llmd and llmctl, parsed without reflection so the CLI starts fast.
         .target(name: "LLMDCommandLine"),
 
@@ -72,6 +76,7 @@ let package = Package(
             dependencies: [
                 "LLMDProtocol",
                 "LLMDCommandLine",
+                "LLMDUsage",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -117,6 +122,7 @@ let package = Package(
                 "LLMDEvents",
                 "LLMDMemory",
                 "LLMDStore",
+                "LLMDUsage",
                 "LLMDTokenizer",
                 "LLMDLifecycle",
                 "LLMDSystemd",
@@ -150,6 +156,7 @@ let package = Package(
         .testTarget(name: "LLMDTokenizerTests", dependencies: ["LLMDTokenizer"]),
         .testTarget(name: "LLMDEventsTests", dependencies: ["LLMDEvents"]),
         .testTarget(name: "LLMDMemoryTests", dependencies: ["LLMDMemory"]),
+        .testTarget(name: "LLMDUsageTests", dependencies: ["LLMDUsage"]),
         .testTarget(name: "LLMDStoreTests", dependencies: ["LLMDStore", "LLMDTesting"]),
         .testTarget(name: "LLMDCommandLineTests", dependencies: ["LLMDCommandLine"]),
         .testTarget(name: "LLMDOpenAITests", dependencies: ["LLMDOpenAI"]),

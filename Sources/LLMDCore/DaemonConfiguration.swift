@@ -34,6 +34,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var handlers: [HandlerConfiguration] = []
     /// `[Model NAME]` sections, in the order they first appear.
     public var models: [ModelConfiguration] = []
+    /// `[Budget]`.
+    public var budget = BudgetConfiguration()
     /// `[Daemon] VocabularyDirectory=`: where the tokenizer's `.tiktoken` files are; nil
     /// means `$LLMD_VOCAB_DIR`, then the installed data directory.
     public var vocabularyDirectory: String?
@@ -159,6 +161,12 @@ extension DaemonConfiguration {
                         continue
                     }
                     try key.apply(&config.events, assignment.value)
+                } else if assignment.section == "Budget" {
+                    guard let key = BudgetConfiguration.keys.first(where: { $0.name == assignment.key }) else {
+                        diagnostics.append(unknownKey(assignment))
+                        continue
+                    }
+                    try key.apply(&config.budget, assignment.value)
                 } else if let name = sectionName(assignment.section, kind: "Handler") {
                     guard
                         try apply(
@@ -178,6 +186,7 @@ extension DaemonConfiguration {
                         diagnostics.append(unknownKey(assignment))
                         continue
                     }
+                    config.locations["Model \(name).\(assignment.key)"] = assignment.location
                 } else {
                     diagnostics.append(
                         .init(.warning, at: assignment.location, "unknown section [\(assignment.section)], ignored"))
@@ -186,6 +195,13 @@ extension DaemonConfiguration {
                 diagnostics.append(
                     .init(.error, at: assignment.location, "invalid \(assignment.key)=\(assignment.value): \(error.message)"))
             }
+        }
+        for model in config.models where (model.inputPrice == nil) != (model.outputPrice == nil) {
+            let location = config.locations["Model \(model.name).InputPrice"] ?? config.locations["Model \(model.name).OutputPrice"]!
+            diagnostics.append(
+                .init(
+                    .warning, at: location,
+                    "[Model \(model.name)] needs both InputPrice= and OutputPrice=; its configured price is ignored"))
         }
         return (config, diagnostics)
     }

@@ -1,3 +1,5 @@
+import LLMDUsage
+
 /// What llmd knows of one model beyond its built-in tables, from a `[Model NAME]` section.
 public struct ModelConfiguration: NamedSection, Sendable, Equatable {
     /// The model name as requests give it (`gpt-4o`, `llama3:8b`).
@@ -7,6 +9,16 @@ public struct ModelConfiguration: NamedSection, Sendable, Equatable {
     /// `Encoding=`: the tiktoken encoding that counts the model's tokens (`cl100k_base`,
     /// `o200k_base`), for models tiktoken does not map.
     public var encoding: String?
+    /// `InputPrice=`, `CachedInputPrice=`, `OutputPrice=`: USD per million tokens.
+    public var inputPrice: USD?
+    public var cachedInputPrice: USD?
+    public var outputPrice: USD?
+
+    /// The configured price; nil unless both the input and the output prices are set.
+    public var price: Price? {
+        guard let inputPrice, let outputPrice else { return nil }
+        return Price(input: inputPrice, cachedInput: cachedInputPrice, output: outputPrice)
+    }
 
     public init(name: String) {
         self.name = name
@@ -27,5 +39,20 @@ public struct ModelConfiguration: NamedSection, Sendable, Equatable {
             }
             model.encoding = value.isEmpty ? nil : value
         },
+        .init(name: "InputPrice") { model, value throws(ConfigValueError) in model.inputPrice = try parsePrice(value) },
+        .init(name: "CachedInputPrice") { model, value throws(ConfigValueError) in
+            model.cachedInputPrice = try parsePrice(value)
+        },
+        .init(name: "OutputPrice") { model, value throws(ConfigValueError) in model.outputPrice = try parsePrice(value) },
     ]
+}
+
+/// USD per million tokens, such as `2.50`: at most six decimals, so one token costs a
+/// whole number of picodollars.
+func parsePrice(_ value: String) throws(ConfigValueError) -> USD? {
+    guard !value.isEmpty else { return nil }
+    guard let price = USD(parsing: value, decimals: 6) else {
+        throw ConfigValueError("expected USD per million tokens, such as 2.50 (at most 6 decimals)")
+    }
+    return price
 }

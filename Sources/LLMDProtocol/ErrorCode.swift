@@ -94,6 +94,15 @@ extension ErrorCode {
     /// The session database cannot be written (a full disk, say); nothing half-written is kept.
     public static let storeUnavailable: ErrorCode = "store.unavailable"
 
+    // Usage and budgets.
+    /// The call would pass a budget (detail: `budget`, `reason`, the limit, `spent`,
+    /// `reserved`, `needed`); nothing was sent upstream.
+    public static let budgetExceeded: ErrorCode = "budget.exceeded"
+    /// No scope has that id (detail: `scope`).
+    public static let scopeNotFound: ErrorCode = "scope.not_found"
+    /// The scope has ended: its totals are final (detail: `scope`).
+    public static let scopeEnded: ErrorCode = "scope.ended"
+
     // The daemon itself.
     /// The daemon is shutting down and takes no new work.
     public static let shuttingDown: ErrorCode = "daemon.shutting_down"

@@ -3,6 +3,7 @@ import LLMDCurl
 import LLMDEvents
 import LLMDOpenAI
 import LLMDProtocol
+import LLMDStore
 import LLMDUpstream
 import Logging
 import Synchronization
@@ -50,7 +51,8 @@ struct RequestCallbacks: CallbackHandler {
 /// whose events go to the caller as they happen and to the event bus.
 public enum CallMethods {
     public static func register(
-        in table: inout MethodTable, upstream: LazyUpstream, settings: LiveSettings, bus: EventBus, logger: Logger
+        in table: inout MethodTable, upstream: LazyUpstream, settings: LiveSettings, bus: EventBus, billing: Billing,
+        logger: Logger
     ) {
         table.register("complete") { request, context throws(ProtocolError) in
             let params = request.params
@@ -71,21 +73,24 @@ public enum CallMethods {
             let input = try modelInput(params)
             let options = try generationOptions(params)
             let stream = try params.bool("stream") ?? true
+            let label = try params.string("session")
+            let account = CallAccount(
+                sessionID: nil, session: label, turnID: nil, scopes: try await billing.expand(scopes: try params.strings("scopes") ?? []))
             let chain = CallbackManager(
-                session: try params.string("session"), tags: try params.strings("tags") ?? [],
+                session: label, tags: try params.strings("tags") ?? [],
                 metadata: try params.object("metadata") ?? [:],
                 inheritableHandlers: [.sync(RequestCallbacks(request: request.id, send: context.send))], sink: bus,
                 logger: logger)
             return try await run(
                 chain: chain, model: model, input: input, options: options, stream: stream, provider: provider,
-                upstream: upstream)
+                upstream: upstream, billing: billing, account: account)
         }
     }
 
     /// Runs the call inside its chain run, emitting the run tree's events.
     static func run(
         chain: CallbackManager, model: String, input: ModelInput, options: GenerationOptions, stream: Bool,
-        provider: ResolvedProvider, upstream: LazyUpstream
+        provider: ResolvedProvider, upstream: LazyUpstream, billing: Billing, account: CallAccount
     ) async throws(ProtocolError) -> JSONObject {
         var inputs: JSONObject = [:]
         switch input {
@@ -100,9 +105,14 @@ public enum CallMethods {
         let result: CallResult
         var object: JSONObject
         do throws(ProtocolError) {
-            (result, object) = try await callModel(
+            let pending: PendingUsage
+            (result, object, pending) = try await callModel(
                 llm: chain.child(), model: model, input: input, options: options, stream: stream, provider: provider,
-                upstream: upstream)
+                upstream: upstream, billing: billing, account: account)
+            let recordStart = ContinuousClock.now
+            try await billing.record([pending])
+            // The ledger write (one fsync'd transaction), for `make bench`.
+            object["record_us"] = .int((ContinuousClock.now - recordStart).wholeMicroseconds)
         } catch {
             throw await chainFailed(chain, error)
         }
@@ -115,16 +125,22 @@ public enum CallMethods {
         return object
     }
 
-    /// One model call as the run `llm`: its start event, tokens and retries as they
-    /// happen, then `llm_end` or `llm_error`.
+    /// One model call as the run `llm`: its budgets reserved, its start event, tokens and
+    /// retries as they happen, then `llm_end` or `llm_error`, both with the call's usage.
     ///
-    /// - Returns: the call's result, and the reply object built from it.
-    /// - Throws: the call's error with `partial_text` and `attempts` in its detail, or
-    ///   `callback.handler_failed`.
+    /// A call that fails after text arrived is recorded in the ledger at once, billed for
+    /// what it received; a finished one is left to the caller to record (a turn commits it
+    /// with the turn).
+    ///
+    /// - Returns: the call's result, the reply object built from it, and its usage to record.
+    /// - Throws: the call's error with `partial_text` and `attempts` in its detail,
+    ///   `budget.exceeded`, or `callback.handler_failed`.
     static func callModel(
         llm: CallbackManager, model: String, input: ModelInput, options: GenerationOptions, stream: Bool,
-        provider: ResolvedProvider, upstream: LazyUpstream
-    ) async throws(ProtocolError) -> (CallResult, JSONObject) {
+        provider: ResolvedProvider, upstream: LazyUpstream, billing: Billing, account: CallAccount
+    ) async throws(ProtocolError) -> (CallResult, JSONObject, PendingUsage) {
+        var options = options
+        let bill = try await billing.open(account, model: model, provider: provider, input: input, options: &options, llm: llm)
         let offline = provider.configuration.kind == .fake
         do throws(CallbackError) {
             var start: JSONObject = [
@@ -141,6 +157,7 @@ public enum CallMethods {
                 try await llm.emit(.llmStart, start)
             }
         } catch {
+            await billing.release(bill)
             throw callbackFailure(error, chain: llm)
         }
         let observer = CallObserver(
@@ -163,18 +180,36 @@ public enum CallMethods {
             var protocolError = error.error.protocolError
             protocolError.detail["partial_text"] = .string(error.partialText)
             protocolError.detail["attempts"] = .int(Int64(error.attempts))
-            _ = try? await llm.emit(
-                .llmError, ["error": protocolError.json, "partial_text": .string(error.partialText), "attempts": .int(Int64(error.attempts))])
+            var data: JSONObject = [
+                "error": protocolError.json, "partial_text": .string(error.partialText), "attempts": .int(Int64(error.attempts)),
+            ]
+            if error.partialText.isEmpty {
+                await billing.release(bill)
+            } else {
+                // The text that arrived is billed: record it now, whatever becomes of the run.
+                let usage = bill.usage(nil, received: error.partialText)
+                let pending = bill.pending(usage, status: error.error.code == .cancelled ? "cancelled" : "failed", llm: llm)
+                data["usage"] = .object(bill.json(usage))
+                protocolError.detail["usage"] = data["usage"]
+                do throws(ProtocolError) {
+                    try await billing.record([pending])
+                } catch {
+                    billing.logger.error("cannot record the usage of failed run \(llm.runID): \(error)")
+                }
+            }
+            _ = try? await llm.emit(.llmError, data)
             throw protocolError
         }
-        let object = resultObject(result, offline: offline)
+        let usage = bill.usage(result.usage, received: result.text)
+        let object = resultObject(result, usage: bill.json(usage), offline: offline)
         do throws(CallbackError) {
             try llm.checkRaised()
             try await llm.emit(.llmEnd, object)
         } catch {
+            await billing.release(bill)
             throw callbackFailure(error, chain: llm)
         }
-        return (result, object)
+        return (result, object, bill.pending(usage, status: "completed", llm: llm))
     }
 
     /// Reports `error` as the chain's (`chain_error`) and names the chain's run in it.
@@ -238,15 +273,7 @@ public enum CallMethods {
         return options
     }
 
-    static func resultObject(_ result: CallResult, offline: Bool) -> JSONObject {
-        var usage: JSONObject = ["source": .string(result.usageSource.rawValue)]
-        if let counts = result.usage {
-            usage["prompt_tokens"] = .int(Int64(counts.promptTokens))
-            usage["completion_tokens"] = .int(Int64(counts.completionTokens))
-            usage["total_tokens"] = .int(Int64(counts.totalTokens))
-            if let cached = counts.cachedPromptTokens { usage["cached_prompt_tokens"] = .int(Int64(cached)) }
-            if let reasoning = counts.reasoningTokens { usage["reasoning_tokens"] = .int(Int64(reasoning)) }
-        }
+    static func resultObject(_ result: CallResult, usage: JSONObject, offline: Bool) -> JSONObject {
         var object: JSONObject = [
             "text": .string(result.text), "finish_reason": JSONValue(result.finishReason), "model": .string(result.model),
             "provider": .string(result.provider), "usage": .object(usage), "attempts": .int(Int64(result.attempts)),

@@ -1,4 +1,5 @@
 import LLMDCore
+import LLMDUsage
 import Synchronization
 
 /// The settings a SIGHUP reload may change while the daemon runs.
@@ -10,6 +11,10 @@ public struct ReloadableSettings: Sendable, Equatable {
     public var defaultProvider: String
     /// `[Model NAME]` sections: context windows and encodings.
     public var models: [ModelConfiguration]
+    /// Built-in prices with the `[Model NAME]` ones over them.
+    public var prices: PriceTable
+    /// `[Budget]`.
+    public var budget: BudgetConfiguration
 
     /// - Parameters:
     ///   - uid: the daemon's effective uid, always admitted.
@@ -21,6 +26,9 @@ public struct ReloadableSettings: Sendable, Equatable {
         self.providers = loaded.providers
         self.defaultProvider = loaded.defaultProvider
         self.models = loaded.configuration.models
+        self.prices = PriceTable(
+            configured: Dictionary(loaded.configuration.models.compactMap { model in model.price.map { (model.name, $0) } }) { $1 })
+        self.budget = loaded.configuration.budget
     }
 }
 

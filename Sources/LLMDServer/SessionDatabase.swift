@@ -1,6 +1,7 @@
 import Dispatch
 import LLMDProtocol
 import LLMDStore
+import LLMDUsage
 import Synchronization
 
 /// The session store, used from one serial queue so SQLite's blocking calls (a commit
@@ -8,6 +9,9 @@ import Synchronization
 final class SessionDatabase: Sendable {
     private let store: Mutex<SessionStore>
     private let queue = DispatchQueue(label: "llmd.sessions")
+    /// Budgets, only touched inside ``perform(_:)``: on the store's queue, so loading a
+    /// budget's spending, reserving, and recording a call are ordered with the ledger's writes.
+    let budgets = Mutex(BudgetBook())
     /// Turns a previous run left unfinished (killed mid-turn), now marked interrupted.
     let interruptedAtOpen: Int
 

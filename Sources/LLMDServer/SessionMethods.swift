@@ -11,6 +11,7 @@ public final class Sessions: Sendable {
     let database: SessionDatabase
     let lanes = TurnLanes()
     let counters: TokenCounters
+    public let billing: Billing
     let settings: LiveSettings
     let bus: EventBus
     let upstream: LazyUpstream
@@ -34,6 +35,7 @@ public final class Sessions: Sendable {
             logger.warning("\(database.interruptedAtOpen) turn(s) were cut short by the last stop; marked interrupted")
         }
         counters = TokenCounters(configured: configuration.vocabularyDirectory, logger: logger)
+        billing = Billing(database: database, counters: counters, settings: settings, logger: logger)
         self.settings = settings
         self.bus = bus
         self.upstream = upstream
@@ -45,6 +47,7 @@ public final class Sessions: Sendable {
     public func start() async throws(ProtocolError) {
         let count = try await database.perform { store throws(StoreError) in try store.sessionCount() }
         state.setSessions(count)
+        try await billing.start()
     }
 
     public func register(in table: inout MethodTable) {

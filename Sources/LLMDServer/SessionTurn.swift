@@ -69,9 +69,7 @@ extension Sessions {
         return TurnContext(
             session: session, settings: settings, provider: provider, model: model, endpoint: endpoint, memory: memory,
             counter: counter, prompt: prompt, promptTokens: prompt.tokens(counter),
-            contextWindow: ContextWindow.tokens(
-                for: model,
-                configured: Dictionary(current.models.compactMap { model in model.contextWindow.map { (model.name, $0) } }) { $1 }))
+            contextWindow: ContextWindow.tokens(for: model, configured: current.models.contextWindows))
     }
 
     func storedMemory(_ session: StoredSession) async throws(ProtocolError) -> ConversationMemory {
@@ -99,6 +97,7 @@ extension Sessions {
         let requestTags = try params.strings("tags") ?? []
         var metadata = try params.object("metadata") ?? [:]
         let requestEvents = try params.bool("events") ?? true
+        let scopes = try await billing.expand(scopes: try params.strings("scopes") ?? [])
         let (found, created, changed) = try await resolve(name, settings: try params.object("settings") ?? [:], creating: true)
 
         try await lanes.enter(found.id) { position in
@@ -128,8 +127,10 @@ extension Sessions {
             sink: bus, logger: logger)
 
         do throws(ProtocolError) {
+            let account = CallAccount(sessionID: session.id, session: session.name, turnID: stored.id, scopes: scopes)
             var result = try await runTurn(
-                turn, chain: chain, input: input, turnID: stored.id, options: options, stream: stream, peer: context.peer)
+                turn, chain: chain, input: input, turnID: stored.id, account: account, options: options, stream: stream,
+                peer: context.peer)
             result["session"] = .string(session.name)
             result["turn"] = .int(Int64(stored.number))
             result["created"] = .bool(created)
@@ -142,7 +143,7 @@ extension Sessions {
             let errorText = error.json.encodedString
             let ended = Timestamp.nowMicroseconds()
             do throws(ProtocolError) {
-                try await database.perform { store throws(StoreError) in
+                _ = try await database.perform { store throws(StoreError) in
                     try store.finishTurn(turnID: stored.id, status: status, output: partial, error: errorText, now: ended)
                 }
             } catch {
@@ -157,8 +158,8 @@ extension Sessions {
 
     /// The turn's chain run: prompt, model call, memory, commit.
     private func runTurn(
-        _ turn: TurnContext, chain: CallbackManager, input: String, turnID: Int64, options: GenerationOptions, stream: Bool,
-        peer: PeerCredentials
+        _ turn: TurnContext, chain: CallbackManager, input: String, turnID: Int64, account: CallAccount,
+        options: GenerationOptions, stream: Bool, peer: PeerCredentials
     ) async throws(ProtocolError) -> JSONObject {
         let strategy = turn.settings.memory
         let history: JSONValue =
@@ -198,11 +199,11 @@ extension Sessions {
                     ]))
         }
 
-        let (result, callObject): (CallResult, JSONObject)
+        let (result, callObject, callUsage): (CallResult, JSONObject, PendingUsage)
         do throws(ProtocolError) {
-            (result, callObject) = try await CallMethods.callModel(
+            (result, callObject, callUsage) = try await CallMethods.callModel(
                 llm: chain.child(), model: turn.model, input: turn.modelInput, options: options, stream: stream,
-                provider: turn.provider, upstream: upstream)
+                provider: turn.provider, upstream: upstream, billing: billing, account: account)
         } catch {
             throw await CallMethods.chainFailed(chain, error)
         }
@@ -212,13 +213,13 @@ extension Sessions {
         var memory = update.memory
         var summaries: [JSONValue] = []
         var summaryError: ProtocolError?
-        var tokens = Int64(result.usage?.totalTokens ?? 0)
+        var usage = [callUsage]
         if !update.toSummarize.isEmpty {
-            switch await summarise(update, turn: turn, chain: chain, options: options) {
-            case .success(let (summary, usage)):
+            switch await summarise(update, turn: turn, chain: chain, account: account, options: options) {
+            case .success(let (summary, summaryUsage, pending)):
                 memory = update.folding(summary: summary)
-                summaries.append(.object(usage))
-                tokens += usage["total_tokens"]?.intValue ?? 0
+                summaries.append(.object(summaryUsage))
+                usage.append(pending)
             case .failure(let error):
                 memory = update.unfolded
                 summaryError = error
@@ -246,13 +247,14 @@ extension Sessions {
         var outcome = callObject
         outcome["summaries"] = .array(summaries)
         let completion = TurnCompletion(
-            turnID: turnID, output: result.text, outcome: JSONValue.object(outcome).encodedString, tokens: tokens,
+            turnID: turnID, output: result.text, outcome: JSONValue.object(outcome).encodedString,
+            tokens: usage.reduce(0) { $0 + Int64($1.usage.totalTokens) },
             messages: [NewMessage(role: "user", content: input), NewMessage(role: "assistant", content: result.text)],
             keepInMemory: memory.messages.count, summary: memory.summary == turn.memory.summary ? nil : memory.summary,
-            now: Timestamp.nowMicroseconds())
+            usage: usage.map(\.entry), now: Timestamp.nowMicroseconds())
         let commitStart = ContinuousClock.now
         do throws(ProtocolError) {
-            try await database.perform { store throws(StoreError) in try store.completeTurn(completion) }
+            try await billing.recording(usage) { store throws(StoreError) in ((), try store.completeTurn(completion)) }
         } catch {
             var error = error
             error.detail["partial_text"] = .string(result.text)
@@ -281,8 +283,8 @@ extension Sessions {
     ///
     /// - Returns: the new summary and the call's usage, or the error that left memory unfolded.
     private func summarise(
-        _ update: MemoryUpdate, turn: TurnContext, chain: CallbackManager, options: GenerationOptions
-    ) async -> Result<(String, JSONObject), ProtocolError> {
+        _ update: MemoryUpdate, turn: TurnContext, chain: CallbackManager, account: CallAccount, options: GenerationOptions
+    ) async -> Result<(String, JSONObject, PendingUsage), ProtocolError> {
         let summaryChain = chain.child(tags: ["memory"], metadata: ["memory": .string(turn.settings.memory.name)])
         let text = SummaryPrompt.render(summary: update.memory.summary, messages: update.toSummarize)
         // The reply's length limit and stop sequences are the turn's; a summary has its own length.
@@ -303,17 +305,17 @@ extension Sessions {
             } catch {
                 throw CallMethods.callbackFailure(error, chain: summaryChain)
             }
-            let (result, object): (CallResult, JSONObject)
+            let (result, object, pending): (CallResult, JSONObject, PendingUsage)
             do throws(ProtocolError) {
-                (result, object) = try await CallMethods.callModel(
+                (result, object, pending) = try await CallMethods.callModel(
                     llm: summaryChain.child(), model: turn.model,
                     input: TurnContext.modelInput(TurnPrompt(text: text, endpoint: turn.endpoint)), options: options,
-                    stream: true, provider: turn.provider, upstream: upstream)
+                    stream: true, provider: turn.provider, upstream: upstream, billing: billing, account: account)
             } catch {
                 throw await CallMethods.chainFailed(summaryChain, error)
             }
             _ = try? await summaryChain.emit(.chainEnd, ["outputs": ["text": .string(result.text)]])
-            return .success((result.text, object["usage"]?.objectValue ?? [:]))
+            return .success((result.text, object["usage"]?.objectValue ?? [:], pending))
         } catch {
             logger.warning("summarising session '\(turn.session.name)' failed: \(error); the messages stay in memory")
             return .failure(error)

@@ -44,14 +44,19 @@ final class TokenCounters: Sendable {
     }
 
     func counter(model: String, models: [ModelConfiguration]) -> TokenCounter {
-        let configured = models.first { $0.name == model }?.encoding.flatMap(Encoding.init(rawValue:))
-        let encoding = configured ?? Encoding(model: model)
-        if let encoding, let tokenizer = tokenizer(encoding) { return TokenCounter(tokenizer: tokenizer) }
-        if let fallback = tokenizer(.cl100k_base) { return TokenCounter(tokenizer: fallback, isExact: false) }
-        return .estimate
+        guard let (tokenizer, isExact) = tokenizer(model: model, models: models) else { return .estimate }
+        return TokenCounter(tokenizer: tokenizer, isExact: isExact)
     }
 
-    private func tokenizer(_ encoding: Encoding) -> Tokenizer? {
+    /// The tokenizer of `model`'s encoding (`[Model NAME] Encoding=`, else tiktoken's
+    /// mapping), or `cl100k_base` as a stand-in (not exact); nil without vocabularies.
+    func tokenizer(model: String, models: [ModelConfiguration]) -> (Tokenizer, isExact: Bool)? {
+        let configured = models.first { $0.name == model }?.encoding.flatMap(Encoding.init(rawValue:))
+        if let encoding = configured ?? Encoding(model: model), let tokenizer = tokenizer(encoding) { return (tokenizer, true) }
+        return tokenizer(.cl100k_base).map { ($0, false) }
+    }
+
+    func tokenizer(_ encoding: Encoding) -> Tokenizer? {
         if let loaded = tokenizers.withLock({ $0[encoding] }) { return loaded }
         if missing.withLock({ $0.contains(encoding) }) { return nil }
         for directory in directories {

@@ -133,13 +133,16 @@ public struct TurnCompletion: Sendable, Equatable {
     public var keepInMemory: Int
     /// The session's new summary; nil keeps the old one.
     public var summary: String?
+    /// The turn's LLM calls, for the usage ledger.
+    public var usage: [UsageEntry]
     /// Microseconds since the Unix epoch.
     public var now: Int64
 
     public init(
         turnID: Int64, output: String, outcome: String, tokens: Int64, messages: [NewMessage], keepInMemory: Int,
-        summary: String? = nil, now: Int64
+        summary: String? = nil, usage: [UsageEntry] = [], now: Int64
     ) {
+        self.usage = usage
         self.turnID = turnID
         self.output = output
         self.outcome = outcome
@@ -158,7 +161,7 @@ public struct TurnCompletion: Sendable, Equatable {
 /// `running` when it begins and rewritten once when it ends, so a daemon killed in between
 /// leaves it on disk to be marked `interrupted` at the next open.
 public final class SessionStore {
-    private let database: SQLiteDatabase
+    let database: SQLiteDatabase
     private let selectSessionByID: SQLiteStatement
     private let selectSessionByName: SQLiteStatement
     private let selectMemory: SQLiteStatement
@@ -170,6 +173,8 @@ public final class SessionStore {
     private let markFinished: SQLiteStatement
     private let countCompletion: SQLiteStatement
     private let touchSession: SQLiteStatement
+    private let insertUsage: SQLiteStatement
+    private let insertUsageScope: SQLiteStatement
 
     /// How many turns were still `running` when this store opened, now `interrupted`.
     public let interruptedAtOpen: Int
@@ -211,7 +216,50 @@ public final class SessionStore {
         );
         CREATE INDEX messages_in_memory ON messages(session_id, in_memory, id);
         CREATE INDEX messages_by_turn ON messages(turn_id);
+        """,
+        // The usage ledger has no foreign key to sessions: what a deleted session cost stays.
         """
+        CREATE TABLE usage (
+            id INTEGER PRIMARY KEY,
+            time INTEGER NOT NULL,
+            session_id INTEGER,
+            session TEXT,
+            turn_id INTEGER,
+            run_id TEXT NOT NULL,
+            parent_run_id TEXT,
+            provider TEXT NOT NULL,
+            model TEXT NOT NULL,
+            prompt_tokens INTEGER NOT NULL,
+            completion_tokens INTEGER NOT NULL,
+            cached_tokens INTEGER NOT NULL,
+            reasoning_tokens INTEGER NOT NULL,
+            source TEXT NOT NULL,
+            exact INTEGER NOT NULL,
+            cost INTEGER,
+            status TEXT NOT NULL
+        );
+        CREATE INDEX usage_by_time ON usage(time);
+        CREATE INDEX usage_by_session ON usage(session_id, time);
+        CREATE TABLE scopes (
+            id TEXT PRIMARY KEY,
+            name TEXT,
+            parent TEXT REFERENCES scopes(id),
+            created INTEGER NOT NULL,
+            ended INTEGER
+        );
+        CREATE TABLE usage_scopes (
+            scope_id TEXT NOT NULL,
+            usage_id INTEGER NOT NULL REFERENCES usage(id) ON DELETE CASCADE,
+            PRIMARY KEY (scope_id, usage_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE budgets (
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            tokens INTEGER,
+            cost INTEGER,
+            PRIMARY KEY (kind, key)
+        ) WITHOUT ROWID;
+        """,
     ]
 
     static let sessionColumns = "id, name, created, updated, settings, summary, turns, tokens"
@@ -262,6 +310,13 @@ public final class SessionStore {
             WHERE id = ?
             """)
         touchSession = try database.prepare("UPDATE sessions SET updated = ? WHERE id = ?")
+        insertUsage = try database.prepare(
+            """
+            INSERT INTO usage (time, session_id, session, turn_id, run_id, parent_run_id, provider, model, prompt_tokens,
+                completion_tokens, cached_tokens, reasoning_tokens, source, exact, cost, status)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
+            """)
+        insertUsageScope = try database.prepare("INSERT OR IGNORE INTO usage_scopes (scope_id, usage_id) VALUES (?, ?)")
 
         // When such a turn ended is unknown: its start is the last time known alive.
         let database = database
@@ -322,13 +377,17 @@ public final class SessionStore {
         try expectChanged(what: "session \(sessionID)")
     }
 
-    /// Deletes the session with its turns and messages (foreign keys cascade).
+    /// Deletes the session with its turns and messages (foreign keys cascade) and its
+    /// budget; its usage stays in the ledger.
     ///
     /// - Throws: `SQLITE_NOTFOUND` when there is no such session.
     public func delete(sessionID: Int64) throws(StoreError) {
-        let statement = try database.prepare("DELETE FROM sessions WHERE id = ?")
-        try statement.run([.int(sessionID)])
-        try expectChanged(what: "session \(sessionID)")
+        try database.transaction { () throws(StoreError) in
+            let statement = try database.prepare("DELETE FROM sessions WHERE id = ?")
+            try statement.run([.int(sessionID)])
+            try expectChanged(what: "session \(sessionID)")
+            try database.prepare("DELETE FROM budgets WHERE kind = 'session' AND key = ?").run([.text(String(sessionID))])
+        }
     }
 
     /// The summary and the messages in memory, oldest first: what the next turn sends.
@@ -361,7 +420,9 @@ public final class SessionStore {
     ///
     /// - Throws: `SQLITE_NOTFOUND` for an unknown turn, `SQLITE_MISUSE` for one not
     ///   `running`; nothing is changed then.
-    public func completeTurn(_ completion: TurnCompletion) throws(StoreError) {
+    /// - Returns: the ledger ids of `completion.usage`, in order.
+    @discardableResult
+    public func completeTurn(_ completion: TurnCompletion) throws(StoreError) -> [Int64] {
         try database.transaction { () throws(StoreError) in
             let sessionID = try runningTurnSession(completion.turnID)
             for message in completion.messages {
@@ -378,6 +439,7 @@ public final class SessionStore {
                 .int(completion.tokens), .int(completion.now), completion.summary.map(SQLiteValue.text) ?? .null,
                 .int(sessionID),
             ])
+            return try insert(completion.usage)
         }
     }
 
@@ -386,22 +448,58 @@ public final class SessionStore {
     /// - Parameters:
     ///   - status: `failed`, `cancelled` or `interrupted`.
     ///   - output: what had arrived of the answer, if anything.
+    ///   - usage: the calls that were billed all the same (a cut stream's received tokens).
+    /// - Returns: the ledger ids of `usage`, in order.
     /// - Throws: `SQLITE_MISUSE` for another status or a turn not `running`,
     ///   `SQLITE_NOTFOUND` for an unknown turn; nothing is changed then.
+    @discardableResult
     public func finishTurn(
-        turnID: Int64, status: TurnStatus, output: String?, error: String?, now: Int64
-    ) throws(StoreError) {
+        turnID: Int64, status: TurnStatus, output: String?, error: String?, usage: [UsageEntry] = [], now: Int64
+    ) throws(StoreError) -> [Int64] {
         guard status != .running, status != .completed else {
             throw StoreError(code: SQLITE_MISUSE, message: "a turn cannot be finished as \(status.rawValue)")
         }
-        try database.transaction { () throws(StoreError) in
+        return try database.transaction { () throws(StoreError) in
             let sessionID = try runningTurnSession(turnID)
             try markFinished.run([
                 .text(status.rawValue), .int(now), output.map(SQLiteValue.text) ?? .null,
                 error.map(SQLiteValue.text) ?? .null, .int(turnID),
             ])
             try touchSession.run([.int(now), .int(sessionID)])
+            return try insert(usage)
         }
+    }
+
+    // MARK: Usage
+
+    /// Records calls made outside any turn (`complete`), in one transaction.
+    ///
+    /// - Returns: their ledger ids, in order.
+    public func record(_ usage: [UsageEntry]) throws(StoreError) -> [Int64] {
+        try database.transaction { () throws(StoreError) in try insert(usage) }
+    }
+
+    /// Inserts ledger rows and their scopes; the caller holds the transaction.
+    private func insert(_ usage: [UsageEntry]) throws(StoreError) -> [Int64] {
+        var ids: [Int64] = []
+        for entry in usage {
+            try insertUsage.bind([
+                .int(entry.time), entry.sessionID.map(SQLiteValue.int) ?? .null, entry.session.map(SQLiteValue.text) ?? .null,
+                entry.turnID.map(SQLiteValue.int) ?? .null, .text(entry.runID),
+                entry.parentRunID.map(SQLiteValue.text) ?? .null, .text(entry.provider), .text(entry.model),
+                .int(entry.promptTokens), .int(entry.completionTokens), .int(entry.cachedTokens),
+                .int(entry.reasoningTokens), .text(entry.source), .int(entry.exact ? 1 : 0),
+                entry.cost.map(SQLiteValue.int) ?? .null, .text(entry.status),
+            ])
+            guard let id = try rows(of: insertUsage, { $0.int(0) }).first else {
+                throw StoreError(code: SQLITE_INTERNAL, message: "the usage of run \(entry.runID) was not recorded")
+            }
+            for scope in entry.scopes {
+                try insertUsageScope.run([.text(scope), .int(id)])
+            }
+            ids.append(id)
+        }
+        return ids
     }
 
     /// Every turn of the session, by number.
@@ -435,7 +533,7 @@ public final class SessionStore {
         return sessionID
     }
 
-    private func expectChanged(what: String) throws(StoreError) {
+    func expectChanged(what: String) throws(StoreError) {
         guard sqlite3_changes64(database.handle) > 0 else {
             throw StoreError(code: SQLITE_NOTFOUND, message: "no \(what)")
         }
@@ -443,7 +541,7 @@ public final class SessionStore {
 
     /// Steps a bound statement through all its rows. To the end, even for one row: a
     /// statement left on a row would hold its read transaction open.
-    private func rows<Row>(of statement: SQLiteStatement, _ row: (SQLiteStatement) -> Row) throws(StoreError) -> [Row] {
+    func rows<Row>(of statement: SQLiteStatement, _ row: (SQLiteStatement) -> Row) throws(StoreError) -> [Row] {
         var rows: [Row] = []
         while try statement.step() {
             rows.append(row(statement))

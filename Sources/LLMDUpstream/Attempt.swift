@@ -147,7 +147,7 @@ final class Attempt: HTTPResponseHandler {
         }
         return .success(
             CallResult(
-                text: text, finishReason: finishReason, usage: usage, usageSource: usage == nil ? .none : .provider,
+                text: text, finishReason: finishReason, usage: usage,
                 model: model ?? requestedModel, provider: provider, attempts: 1,
                 timeToFirstToken: snapshot.firstTokenAt.map { $0 - started }, duration: ContinuousClock.now - started))
     }

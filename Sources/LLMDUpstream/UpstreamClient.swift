@@ -5,20 +5,12 @@ import LLMDProtocol
 import Logging
 import Synchronization
 
-/// Where usage counts came from: the server, or nowhere yet (the usage work fills that
-/// gap with a counted estimate).
-public enum UsageSource: String, Sendable {
-    case provider
-    case estimated
-    case none
-}
-
 /// What a finished call produced.
 public struct CallResult: Sendable, Equatable {
     public var text: String
     public var finishReason: String?
+    /// The server's counts; nil when it sent none (the daemon counts them then).
     public var usage: Usage?
-    public var usageSource: UsageSource
     public var model: String
     public var provider: String
     /// Attempts made, 1 when the first succeeded.
@@ -257,14 +249,12 @@ public final class UpstreamClient: Sendable {
             }
         }
         return CallResult(
-            text: text, finishReason: "stop", usage: FakeTokens.estimatedUsage(input: input, output: text),
-            usageSource: .estimated, model: model, provider: provider.name, attempts: 1, timeToFirstToken: firstToken,
+            text: text, finishReason: "stop", usage: nil, model: model, provider: provider.name, attempts: 1, timeToFirstToken: firstToken,
             duration: ContinuousClock.now - started)
     }
 }
 
-/// Word-sized tokens and rough counts for the offline provider, until the exact tokenizer
-/// of the usage work replaces the estimate.
+/// Word-sized tokens for the offline provider's stream; the daemon counts its usage.
 enum FakeTokens {
     /// Splits after each space, so the pieces join back to the text.
     static func split(_ text: String) -> [String] {
@@ -279,15 +269,5 @@ enum FakeTokens {
         }
         if !current.isEmpty { tokens.append(current) }
         return tokens
-    }
-
-    /// About four bytes a token, as OpenAI's rule of thumb for English text.
-    static func estimatedUsage(input: ModelInput, output: String) -> Usage {
-        let inputBytes: Int
-        switch input {
-        case .messages(let messages): inputBytes = messages.reduce(0) { $0 + $1.content.utf8.count + 16 }
-        case .prompt(let prompt): inputBytes = prompt.utf8.count
-        }
-        return Usage(promptTokens: (inputBytes + 3) / 4, completionTokens: (output.utf8.count + 3) / 4)
     }
 }

@@ -103,10 +103,10 @@ private struct ChatLoop {
         try follower.connection.send(
             Request(
                 id: id, method: "send",
-                params: [
+                params: LLMCtl.scoped([
                     "session": .string(session), "text": .string(text), "events": false,
                     "metadata": ["llmctl_chat": .string(marker)],
-                ]))
+                ])))
         runningTurn = id
         editor.suspend()
     }

@@ -48,6 +48,10 @@ let llmctl = Command(
         attachCommand,
         chatCommand,
         eventsCommand,
+        usageCommand,
+        scopeCommand,
+        budgetCommand,
+        tokensCommand,
     ])
 
 @main
@@ -80,6 +84,10 @@ enum LLMCtl {
             case "memory": try memory(parsed)
             case "attach": try attach(parsed)
             case "chat": try chat(parsed)
+            case "usage": try usage(parsed)
+            case "scope": try scope(parsed)
+            case "budget": try budget(parsed)
+            case "tokens": try tokens(parsed)
             default: preconditionFailure("command \(parsed.path) is declared but not handled")
             }
         } catch {
@@ -183,12 +191,12 @@ extension LLMCtl {
         do {
             let result: JSONObject
             if let session {
-                result = try client.send(params, onToken: onToken, onRetry: onRetry) { position in
+                result = try client.send(scoped(params), onToken: onToken, onRetry: onRetry) { position in
                     printError("llmctl: session '\(session)' is busy; waiting for \(position) turn(s) ahead")
                 }
                 if !json { reportSessionChanges(result) }
             } else {
-                result = try client.complete(params, onToken: onToken, onRetry: onRetry)
+                result = try client.complete(scoped(params), onToken: onToken, onRetry: onRetry)
             }
             if json {
                 print(JSONValue.object(result).encodedString)

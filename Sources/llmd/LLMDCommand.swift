@@ -109,8 +109,10 @@ struct LLMDCommand {
             throw DaemonExit(status: 1)
         }
         EventMethods.register(in: &methods, bus: bus)
-        CallMethods.register(in: &methods, upstream: upstream, settings: settings, bus: bus, logger: logger)
+        CallMethods.register(
+            in: &methods, upstream: upstream, settings: settings, bus: bus, billing: sessions.billing, logger: logger)
         sessions.register(in: &methods)
+        sessions.billing.register(in: &methods)
 
         let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let notifier = SystemdNotifier()

@@ -19,6 +19,8 @@ not. The model name picks a scenario, so a test chooses faults per call:
   fixture/401 | fixture/400 | fixture/404    that status with an OpenAI error body
   fixture/vllm-error         400 in vLLM's {"object":"error"} dialect
   fixture/summary-fails      normal replies, but 500 to LangChain's summarising prompt
+  fixture/cached:C:R         usage says C prompt tokens were cached and R completion
+                             tokens were reasoning (OpenAI's *_tokens_details)
 
 A request carrying LangChain's progressive-summary prompt is answered with
 "summary of N lines", N being the lines of conversation it asks to fold in.
@@ -41,13 +43,17 @@ COUNTERS = {}
 LOG = []
 
 
-def usage_for(prompt_tokens, completion_tokens):
+def usage_for(prompt_tokens, completion_tokens, scenario):
+    cached, reasoning = 0, 0
+    if scenario.startswith("cached:"):
+        cached, reasoning = (int(n) for n in scenario.split(":")[1:3])
+        completion_tokens += reasoning  # hidden reasoning is billed as completion
     return {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
-        "prompt_tokens_details": {"cached_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": cached},
+        "completion_tokens_details": {"reasoning_tokens": reasoning},
     }
 
 
@@ -154,7 +160,7 @@ class Handler(BaseHTTPRequestHandler):
 
         tokens = reply_tokens(request, scenario)
         chat = self.path == "/v1/chat/completions"
-        usage = usage_for(prompt_token_count(request), len(tokens))
+        usage = usage_for(prompt_token_count(request), len(tokens), scenario)
         if not request.get("stream"):
             text = "".join(tokens)
             choice = {"index": 0, "finish_reason": "stop"}

@@ -64,7 +64,9 @@ struct EventTests {
         let seen = try read(watcher) { $0.name == "chain_end" }
 
         let names = mine.map(\.name)
-        #expect(names == ["chain_start", "chat_model_start"] + Array(repeating: "llm_new_token", count: 8) + ["llm_end", "chain_end"])
+        #expect(
+            names == ["chain_start", "chat_model_start"] + Array(repeating: "llm_new_token", count: 8)
+                + ["llm_end", "usage_recorded", "chain_end"])
         #expect(seen.map(\.name) == names)
         #expect(seen.map(\.seq) == mine.map(\.seq))
         #expect(zip(mine.dropFirst(), mine).allSatisfy { $0.seq == $1.seq + 1 })
@@ -119,7 +121,7 @@ struct EventTests {
         group.wait()
         #expect(errors.withLock { $0 }.isEmpty)
         #expect(all.map(\.seq) == Array(1...UInt64(all.count)))
-        #expect(all.count == calls * 24)
+        #expect(all.count == calls * 25)
     }
 
     @Test("filters: types, tags and sessions, several subscriptions on one connection")
@@ -306,7 +308,7 @@ struct EventTests {
         #expect(seen.map(\.seq) == Array(1...UInt64(seen.count)))
         #expect(seen.allSatisfy { $0.subscription == nil && $0.request == nil })
         let errors = try String(contentsOfFile: shared.file("events.err"), encoding: .utf8)
-        #expect(errors.contains("reconnected; resuming after seq 7"))
+        #expect(errors.contains("reconnected; resuming after seq 8"))
     }
 
     @Test("publish reaches subscribers; --verbose prints LangChain's text; a file handler writes NDJSON")

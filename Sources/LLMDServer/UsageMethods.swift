@@ -1,0 +1,288 @@
+import LLMDCore
+import LLMDEvents
+import LLMDMemory
+import LLMDProtocol
+import LLMDStore
+import LLMDTokenizer
+import LLMDUsage
+
+/// The usage ledger's methods: scopes (a daemon-wide `get_openai_callback`), queries,
+/// budgets, and token counts.
+extension Billing {
+    public func register(in table: inout MethodTable) {
+        table.register("scope.begin") { request, _ throws(ProtocolError) in
+            try await self.beginScope(request.params)
+        }
+        table.register("scope.end") { request, _ throws(ProtocolError) in
+            let id = try Self.scopeID(request.params)
+            let now = Timestamp.nowMicroseconds()
+            let ended = try await self.database.perform { store throws(StoreError) -> Bool in
+                guard try store.scope(id: id) != nil else { return false }
+                try store.endScope(id: id, now: now)
+                return true
+            }
+            guard ended else { throw Self.scopeNotFound(id) }
+            return try await self.describeScope(id)
+        }
+        table.register("scope.show") { request, _ throws(ProtocolError) in
+            try await self.describeScope(try Self.scopeID(request.params))
+        }
+        table.register("usage") { request, _ throws(ProtocolError) in
+            try await self.usage(request.params)
+        }
+        table.register("budget.set") { request, _ throws(ProtocolError) in
+            try await self.setBudget(request.params)
+        }
+        table.register("budget.show") { request, _ throws(ProtocolError) in
+            try await self.showBudgets(request.params)
+        }
+        table.register("tokens.count") { request, _ throws(ProtocolError) in
+            try self.countTokens(request.params)
+        }
+    }
+
+    // MARK: Scopes
+
+    private static func scopeID(_ params: JSONObject) throws(ProtocolError) -> String {
+        guard let id = try params.string("scope"), !id.isEmpty else {
+            throw .invalidParam("scope", expected: "a scope id", got: params["scope"])
+        }
+        return id
+    }
+
+    private func beginScope(_ params: JSONObject) async throws(ProtocolError) -> JSONObject {
+        let name = try params.string("name")
+        let parent = try params.string("parent")
+        let limit = try Self.limit(params)
+        if let parent { _ = try await expand(scopes: [parent]) }
+        let id = RunID.make()
+        let now = Timestamp.nowMicroseconds()
+        try await database.perform { store throws(StoreError) in
+            try store.beginScope(id: id, name: name, parent: parent, now: now)
+            if let limit {
+                try store.setBudget(
+                    StoredBudget(kind: BudgetKind.scope.rawValue, key: id, tokens: limit.tokens, cost: limit.cost?.picodollars))
+                self.database.budgets.withLock { $0.setLimit(limit, for: .scope(id)) }
+            }
+        }
+        return try await describeScope(id)
+    }
+
+    /// A scope with its totals (ancestors' calls not included; its descendants' are).
+    private func describeScope(_ id: String) async throws(ProtocolError) -> JSONObject {
+        let found = try await database.perform { store throws(StoreError) -> (StoredScope, UsageTotals)? in
+            guard let scope = try store.scope(id: id) else { return nil }
+            return (scope, try store.usage(UsageFilter(scope: id)).total)
+        }
+        guard let (scope, totals) = found else { throw Self.scopeNotFound(id) }
+        var object: JSONObject = [
+            "scope": .string(scope.id), "name": scope.name.map(JSONValue.string) ?? .null,
+            "parent": scope.parent.map(JSONValue.string) ?? .null, "created": .int(scope.created),
+            "ended": scope.ended.map(JSONValue.int) ?? .null, "totals": .object(Self.totalsJSON(totals)),
+        ]
+        if let limit = database.budgets.withLock({ $0.limit(.scope(id)) }) { object["budget"] = .object(Self.limitJSON(limit)) }
+        return object
+    }
+
+    // MARK: Queries
+
+    private func usage(_ params: JSONObject) async throws(ProtocolError) -> JSONObject {
+        let filter = UsageFilter(
+            scope: try params.string("scope"), model: try params.string("model"), since: try params.int("since"),
+            until: try params.int("until"))
+        let grouping = try params.string("by")
+        let by = try grouping.map { name throws(ProtocolError) in
+            guard let by = UsageGrouping(rawValue: name) else {
+                throw .invalidParam(
+                    "by", expected: UsageGrouping.allCases.map(\.rawValue).joined(separator: ", "), got: params["by"])
+            }
+            return by
+        }
+        let session = try params.string("session")
+        if let scope = filter.scope {
+            guard try await database.perform({ store throws(StoreError) in try store.scope(id: scope) }) != nil else {
+                throw Self.scopeNotFound(scope)
+            }
+        }
+        let result = try await database.perform { store throws(StoreError) -> (groups: [UsageTotals], total: UsageTotals) in
+            var filter = filter
+            if let session {
+                // A deleted session's calls are found by the name they were recorded under.
+                if let id = try store.session(named: session)?.id { filter.sessionID = id } else { filter.sessionName = session }
+            }
+            return try store.usage(filter, by: by)
+        }
+        var object: JSONObject = ["total": .object(Self.totalsJSON(result.total))]
+        if let by {
+            object["by"] = .string(by.rawValue)
+            object["groups"] = .array(result.groups.map { .object(Self.totalsJSON($0)) })
+        }
+        return object
+    }
+
+    /// Ledger sums, named as `get_openai_callback` names them.
+    static func totalsJSON(_ totals: UsageTotals) -> JSONObject {
+        var object: JSONObject = [
+            "requests": .int(totals.requests), "prompt_tokens": .int(totals.promptTokens),
+            "completion_tokens": .int(totals.completionTokens), "total_tokens": .int(totals.totalTokens),
+            "cached_prompt_tokens": .int(totals.cachedTokens), "reasoning_tokens": .int(totals.reasoningTokens),
+            "cost": .double(USD(picodollars: totals.cost).dollars), "unpriced_requests": .int(totals.unpricedRequests),
+            "estimated_requests": .int(totals.estimatedRequests),
+        ]
+        if !totals.key.isEmpty { object["key"] = .string(totals.key) }
+        if let name = totals.name { object["name"] = .string(name) }
+        return object
+    }
+
+    // MARK: Budgets
+
+    /// `max_tokens` and `max_cost` of `params`; nil when neither is given, an unlimited
+    /// limit when both are null.
+    private static func limit(_ params: JSONObject) throws(ProtocolError) -> BudgetLimit? {
+        guard params["max_tokens"] != nil || params["max_cost"] != nil else { return nil }
+        var limit = BudgetLimit()
+        if let tokens = try params.int("max_tokens") {
+            guard tokens > 0 else { throw .invalidParam("max_tokens", expected: "a positive number of tokens", got: params["max_tokens"]) }
+            limit.tokens = tokens
+        }
+        if let dollars = try params.double("max_cost") {
+            guard let cost = USD(dollars: dollars), cost > .zero else {
+                throw .invalidParam("max_cost", expected: "a positive amount of USD", got: params["max_cost"])
+            }
+            limit.cost = cost
+        }
+        return limit
+    }
+
+    static func limitJSON(_ limit: BudgetLimit) -> JSONObject {
+        ["max_tokens": limit.tokens.map(JSONValue.int) ?? .null, "max_cost": limit.cost.map { .double($0.dollars) } ?? .null]
+    }
+
+    /// The budget `params` names: `session`, `scope`, or `daily: true`, resolved to its key
+    /// and a name for replies.
+    private func budgetKey(_ params: JSONObject) async throws(ProtocolError) -> (BudgetKey, JSONObject) {
+        if let name = try params.string("session") {
+            guard let session = try await database.perform({ store throws(StoreError) in try store.session(named: name) }) else {
+                throw Sessions.notFound(name)
+            }
+            return (.session(session.id), ["kind": "session", "session": .string(name)])
+        }
+        if let scope = try params.string("scope") {
+            guard try await database.perform({ store throws(StoreError) in try store.scope(id: scope) }) != nil else {
+                throw Self.scopeNotFound(scope)
+            }
+            return (.scope(scope), ["kind": "scope", "scope": .string(scope)])
+        }
+        guard try params.bool("daily") == true else {
+            throw ProtocolError(.invalidParams, "name a budget: 'session', 'scope', or 'daily': true", detail: ["field": "session"])
+        }
+        let today = CalendarDay.of(microseconds: Timestamp.nowMicroseconds())
+        return (.daily(today), ["kind": "daily", "day": .string(today)])
+    }
+
+    private func setBudget(_ params: JSONObject) async throws(ProtocolError) -> JSONObject {
+        let (key, _) = try await budgetKey(params)
+        guard let limit = try Self.limit(params) else {
+            throw ProtocolError(
+                .invalidParams, "give 'max_tokens' or 'max_cost' (null removes a limit)", detail: ["field": "max_tokens"])
+        }
+        let stored: StoredBudget
+        switch key {
+        case .daily: stored = StoredBudget(kind: "daily", key: "", tokens: limit.tokens, cost: limit.cost?.picodollars)
+        case .session(let id): stored = StoredBudget(kind: "session", key: String(id), tokens: limit.tokens, cost: limit.cost?.picodollars)
+        case .scope(let id): stored = StoredBudget(kind: "scope", key: id, tokens: limit.tokens, cost: limit.cost?.picodollars)
+        }
+        try await database.perform { store throws(StoreError) in
+            try store.setBudget(stored)
+            if case .daily = key {
+                self.setDailyOverride(limit.isUnlimited ? nil : limit)
+            } else {
+                self.database.budgets.withLock { $0.setLimit(limit.isUnlimited ? nil : limit, for: key) }
+            }
+        }
+        return try await showBudgets(params)
+    }
+
+    /// The named budget, or the daily one and every budget set at runtime.
+    private func showBudgets(_ params: JSONObject) async throws(ProtocolError) -> JSONObject {
+        var budgets: [(BudgetKey, JSONObject)] = []
+        if params["session"] != nil || params["scope"] != nil || params["daily"] != nil {
+            budgets = [try await budgetKey(params)]
+        } else {
+            let today = CalendarDay.of(microseconds: Timestamp.nowMicroseconds())
+            budgets = [(.daily(today), ["kind": "daily", "day": .string(today)])]
+            let stored = try await database.perform { store throws(StoreError) in
+                var budgets: [(BudgetKey, JSONObject)] = []
+                for budget in try store.budgets() {
+                    switch budget.kind {
+                    case "session":
+                        guard let id = Int64(budget.key), let session = try store.session(id: id) else { continue }
+                        budgets.append((.session(id), ["kind": "session", "session": .string(session.name)]))
+                    case "scope": budgets.append((.scope(budget.key), ["kind": "scope", "scope": .string(budget.key)]))
+                    default: continue
+                    }
+                }
+                return budgets
+            }
+            budgets += stored
+        }
+        let keys = budgets.map(\.0)
+        let defaults = effectiveDefaults()
+        let states = try await database.perform { store throws(StoreError) in
+            try keys.map { key throws(StoreError) in
+                let spent = try Self.spent(key, in: store)
+                return self.database.budgets.withLock { book in
+                    book.defaults = defaults
+                    return (book.limit(key), spent, book.usage(key).reserved)
+                }
+            }
+        }
+        return [
+            "budgets": .array(
+                zip(budgets, states).map { budget, state in
+                    var object = budget.1
+                    for member in Self.limitJSON(state.0 ?? BudgetLimit()) { object[member.key] = member.value }
+                    object["spent"] = Self.amountJSON(state.1)
+                    object["reserved"] = Self.amountJSON(state.2)
+                    return .object(object)
+                })
+        ]
+    }
+
+    // MARK: Tokens
+
+    /// `llmctl tokens`: the tokens of a text, or of chat messages with OpenAI's framing.
+    private func countTokens(_ params: JSONObject) throws(ProtocolError) -> JSONObject {
+        let models = settings.current.models
+        let model = try params.string("model") ?? "gpt-4o"
+        let found: (Tokenizer, isExact: Bool)?
+        if let name = try params.string("encoding") {
+            guard let encoding = Encoding(rawValue: name) else {
+                throw .invalidParam("encoding", expected: Encoding.allCases.map(\.rawValue).joined(separator: " or "), got: params["encoding"])
+            }
+            found = counters.tokenizer(encoding).map { ($0, true) }
+        } else {
+            found = counters.tokenizer(model: model, models: models)
+        }
+        guard let (tokenizer, isExact) = found else {
+            throw ProtocolError(
+                .internalError, "no tokenizer vocabulary found in \(counters.directories.joined(separator: ", "))",
+                detail: ["directories": .array(counters.directories.map(JSONValue.string))])
+        }
+        var object: JSONObject = [
+            "encoding": .string(tokenizer.encoding.rawValue), "exact": .bool(isExact), "model": .string(model),
+        ]
+        if let text = try params.string("text") {
+            // Special tokens count as text, as tiktoken's encode_ordinary and the API do.
+            let ids = tokenizer.encodeOrdinary(text)
+            object["tokens"] = .int(Int64(ids.count))
+            if try params.bool("ids") == true { object["ids"] = .array(ids.map { .int(Int64($0)) }) }
+        } else {
+            guard case .messages(let messages) = try CallMethods.modelInput(params) else {
+                throw ProtocolError(.invalidParams, "pass 'text' or 'messages'", detail: ["field": "text"])
+            }
+            object["tokens"] = .int(Int64(tokenizer.countChat(messages.map { ChatMessage(role: $0.role, content: $0.content) })))
+        }
+        return object
+    }
+}

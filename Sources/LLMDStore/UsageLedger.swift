@@ -1,0 +1,295 @@
+import CSQLite
+
+/// One LLM call in the usage ledger.
+public struct UsageEntry: Sendable, Equatable {
+    /// Microseconds since the Unix epoch, when the call was recorded.
+    public var time: Int64
+    public var sessionID: Int64?
+    /// The session's name at the time, kept after a rename or delete.
+    public var session: String?
+    public var turnID: Int64?
+    public var runID: String
+    public var parentRunID: String?
+    public var provider: String
+    public var model: String
+    public var promptTokens: Int64
+    public var completionTokens: Int64
+    public var cachedTokens: Int64
+    public var reasoningTokens: Int64
+    /// `provider` or `estimated`.
+    public var source: String
+    /// False for an estimate counted without the model's own encoding.
+    public var exact: Bool
+    /// Picodollars; nil when the model's price is unknown.
+    public var cost: Int64?
+    /// `completed`, `failed` or `cancelled`: a failed call is billed for what it received.
+    public var status: String
+    /// Every scope the call counts to, ancestors included.
+    public var scopes: [String]
+
+    public init(
+        time: Int64, sessionID: Int64?, session: String?, turnID: Int64?, runID: String, parentRunID: String?,
+        provider: String, model: String, promptTokens: Int64, completionTokens: Int64, cachedTokens: Int64,
+        reasoningTokens: Int64, source: String, exact: Bool, cost: Int64?, status: String, scopes: [String]
+    ) {
+        self.time = time
+        self.sessionID = sessionID
+        self.session = session
+        self.turnID = turnID
+        self.runID = runID
+        self.parentRunID = parentRunID
+        self.provider = provider
+        self.model = model
+        self.promptTokens = promptTokens
+        self.completionTokens = completionTokens
+        self.cachedTokens = cachedTokens
+        self.reasoningTokens = reasoningTokens
+        self.source = source
+        self.exact = exact
+        self.cost = cost
+        self.status = status
+        self.scopes = scopes
+    }
+}
+
+/// Which ledger rows a query sums; nil matches all.
+public struct UsageFilter: Sendable, Equatable {
+    public var sessionID: Int64?
+    /// A session's name as recorded: for sessions since deleted.
+    public var sessionName: String?
+    public var scope: String?
+    public var model: String?
+    /// Microseconds since the Unix epoch, inclusive.
+    public var since: Int64?
+    /// Microseconds since the Unix epoch, exclusive.
+    public var until: Int64?
+
+    public init(
+        sessionID: Int64? = nil, sessionName: String? = nil, scope: String? = nil, model: String? = nil,
+        since: Int64? = nil, until: Int64? = nil
+    ) {
+        self.sessionID = sessionID
+        self.sessionName = sessionName
+        self.scope = scope
+        self.model = model
+        self.since = since
+        self.until = until
+    }
+}
+
+/// How `usage` groups its rows.
+public enum UsageGrouping: String, Sendable, CaseIterable {
+    case session
+    case model
+    case provider
+    /// UTC days.
+    case day
+    /// A call in nested scopes counts to each of them.
+    case scope
+}
+
+/// Sums over ledger rows.
+public struct UsageTotals: Sendable, Equatable {
+    /// The group (a session's name, a model, a day, a scope id); empty for the total.
+    public var key: String
+    /// A scope's name, when it has one.
+    public var name: String?
+    public var requests: Int64
+    public var promptTokens: Int64
+    public var completionTokens: Int64
+    public var cachedTokens: Int64
+    public var reasoningTokens: Int64
+    /// Picodollars, over the calls whose cost is known.
+    public var cost: Int64
+    /// Calls whose model had no price: `cost` leaves them out.
+    public var unpricedRequests: Int64
+    /// Calls counted by llmd rather than the provider.
+    public var estimatedRequests: Int64
+
+    public init(
+        key: String, requests: Int64 = 0, promptTokens: Int64 = 0, completionTokens: Int64 = 0, cachedTokens: Int64 = 0,
+        reasoningTokens: Int64 = 0, cost: Int64 = 0, unpricedRequests: Int64 = 0, estimatedRequests: Int64 = 0
+    ) {
+        self.key = key
+        self.requests = requests
+        self.promptTokens = promptTokens
+        self.completionTokens = completionTokens
+        self.cachedTokens = cachedTokens
+        self.reasoningTokens = reasoningTokens
+        self.cost = cost
+        self.unpricedRequests = unpricedRequests
+        self.estimatedRequests = estimatedRequests
+    }
+
+    public var totalTokens: Int64 { promptTokens + completionTokens }
+}
+
+/// A scope: calls made inside it count to it and to its ancestors.
+public struct StoredScope: Sendable, Equatable {
+    public var id: String
+    public var name: String?
+    public var parent: String?
+    /// Microseconds since the Unix epoch.
+    public var created: Int64
+    public var ended: Int64?
+}
+
+/// A budget limit set at runtime.
+public struct StoredBudget: Sendable, Equatable {
+    /// `daily`, `session` or `scope`.
+    public var kind: String
+    /// The session's id, the scope's id, or empty for the daily budget.
+    public var key: String
+    public var tokens: Int64?
+    /// Picodollars.
+    public var cost: Int64?
+
+    public init(kind: String, key: String, tokens: Int64?, cost: Int64?) {
+        self.kind = kind
+        self.key = key
+        self.tokens = tokens
+        self.cost = cost
+    }
+}
+
+extension SessionStore {
+    // MARK: Queries
+
+    static let totalsColumns = """
+        count(*), coalesce(sum(u.prompt_tokens), 0), coalesce(sum(u.completion_tokens), 0),
+        coalesce(sum(u.cached_tokens), 0), coalesce(sum(u.reasoning_tokens), 0), coalesce(sum(u.cost), 0),
+        count(*) - count(u.cost), coalesce(sum(u.source = 'estimated'), 0)
+        """
+
+    /// Sums the rows `filter` matches, in groups when asked, and all together.
+    ///
+    /// The total is a sum over the same rows, in the same read transaction, so it equals
+    /// the sum of the groups, except by scope, where a call in nested scopes is in each.
+    public func usage(_ filter: UsageFilter, by grouping: UsageGrouping? = nil) throws(StoreError) -> (
+        groups: [UsageTotals], total: UsageTotals
+    ) {
+        var conditions: [String] = []
+        var values: [SQLiteValue] = []
+        if let id = filter.sessionID {
+            conditions.append("u.session_id = ?")
+            values.append(.int(id))
+        }
+        if let name = filter.sessionName {
+            conditions.append("u.session = ?")
+            values.append(.text(name))
+        }
+        if let scope = filter.scope {
+            conditions.append("u.id IN (SELECT usage_id FROM usage_scopes WHERE scope_id = ?)")
+            values.append(.text(scope))
+        }
+        if let model = filter.model {
+            conditions.append("u.model = ?")
+            values.append(.text(model))
+        }
+        if let since = filter.since {
+            conditions.append("u.time >= ?")
+            values.append(.int(since))
+        }
+        if let until = filter.until {
+            conditions.append("u.time < ?")
+            values.append(.int(until))
+        }
+        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        return try database.transaction { () throws(StoreError) in
+            var groups: [UsageTotals] = []
+            if let grouping {
+                let (key, join, group, order): (String, String, String, String)
+                switch grouping {
+                case .session:
+                    // By id, under the current name: a renamed session is one group. Calls
+                    // outside sessions group by their label.
+                    (key, join, group, order) = (
+                        "coalesce(s.name, max(u.session), '')", "LEFT JOIN sessions s ON s.id = u.session_id",
+                        "u.session_id, CASE WHEN u.session_id IS NULL THEN u.session END", "1"
+                    )
+                case .model: (key, join, group, order) = ("u.model", "", "u.model", "1")
+                case .provider: (key, join, group, order) = ("u.provider", "", "u.provider", "1")
+                case .day: (key, join, group, order) = ("date(u.time / 1000000, 'unixepoch')", "", "1", "1")
+                case .scope:
+                    (key, join, group, order) = (
+                        "us.scope_id, (SELECT name FROM scopes WHERE id = us.scope_id)",
+                        "JOIN usage_scopes us ON us.usage_id = u.id", "us.scope_id", "min(u.time)"
+                    )
+                }
+                let named = grouping == .scope
+                let statement = try database.prepare(
+                    "SELECT \(key), \(Self.totalsColumns) FROM usage u \(join) \(whereClause) GROUP BY \(group) ORDER BY \(order)")
+                try statement.bind(values)
+                groups = try rows(of: statement) { row in
+                    var totals = Self.totals(row, key: row.text(0), from: named ? 2 : 1)
+                    if named, !row.isNull(1) { totals.name = row.text(1) }
+                    return totals
+                }
+            }
+            let statement = try database.prepare("SELECT \(Self.totalsColumns) FROM usage u \(whereClause)")
+            try statement.bind(values)
+            let total = try rows(of: statement) { Self.totals($0, key: "", from: 0) }.first ?? UsageTotals(key: "")
+            return (groups, total)
+        }
+    }
+
+    private static func totals(_ row: SQLiteStatement, key: String, from first: Int32) -> UsageTotals {
+        UsageTotals(
+            key: key, requests: row.int(first), promptTokens: row.int(first + 1), completionTokens: row.int(first + 2),
+            cachedTokens: row.int(first + 3), reasoningTokens: row.int(first + 4), cost: row.int(first + 5),
+            unpricedRequests: row.int(first + 6), estimatedRequests: row.int(first + 7))
+    }
+
+    // MARK: Scopes
+
+    /// Creates scope `id`, inside `parent` when given.
+    ///
+    /// - Throws: `SQLITE_CONSTRAINT_PRIMARYKEY` when the id is taken,
+    ///   `SQLITE_CONSTRAINT_FOREIGNKEY` for an unknown parent.
+    public func beginScope(id: String, name: String?, parent: String?, now: Int64) throws(StoreError) {
+        try database.prepare("INSERT INTO scopes (id, name, parent, created) VALUES (?, ?, ?, ?)").run([
+            .text(id), name.map(SQLiteValue.text) ?? .null, parent.map(SQLiteValue.text) ?? .null, .int(now),
+        ])
+    }
+
+    /// Marks the scope ended, once; ending it again keeps the first time.
+    ///
+    /// - Throws: `SQLITE_NOTFOUND` for an unknown scope.
+    public func endScope(id: String, now: Int64) throws(StoreError) {
+        guard try scope(id: id) != nil else { throw StoreError(code: SQLITE_NOTFOUND, message: "no scope \(id)") }
+        try database.prepare("UPDATE scopes SET ended = ? WHERE id = ? AND ended IS NULL").run([.int(now), .text(id)])
+    }
+
+    public func scope(id: String) throws(StoreError) -> StoredScope? {
+        let statement = try database.prepare("SELECT id, name, parent, created, ended FROM scopes WHERE id = ?")
+        try statement.bind([.text(id)])
+        return try rows(of: statement) {
+            StoredScope(
+                id: $0.text(0), name: $0.isNull(1) ? nil : $0.text(1), parent: $0.isNull(2) ? nil : $0.text(2),
+                created: $0.int(3), ended: $0.isNull(4) ? nil : $0.int(4))
+        }.first
+    }
+
+    // MARK: Budgets
+
+    public func budgets() throws(StoreError) -> [StoredBudget] {
+        let statement = try database.prepare("SELECT kind, key, tokens, cost FROM budgets ORDER BY kind, key")
+        try statement.bind([])
+        return try rows(of: statement) {
+            StoredBudget(
+                kind: $0.text(0), key: $0.text(1), tokens: $0.isNull(2) ? nil : $0.int(2), cost: $0.isNull(3) ? nil : $0.int(3))
+        }
+    }
+
+    /// Stores a budget's limits; with neither, removes it.
+    public func setBudget(_ budget: StoredBudget) throws(StoreError) {
+        if budget.tokens == nil, budget.cost == nil {
+            try database.prepare("DELETE FROM budgets WHERE kind = ? AND key = ?").run([.text(budget.kind), .text(budget.key)])
+        } else {
+            try database.prepare("INSERT OR REPLACE INTO budgets (kind, key, tokens, cost) VALUES (?, ?, ?, ?)").run([
+                .text(budget.kind), .text(budget.key), budget.tokens.map(SQLiteValue.int) ?? .null,
+                budget.cost.map(SQLiteValue.int) ?? .null,
+            ])
+        }
+    }
+}
