@@ -162,7 +162,7 @@ let package = Package(
         .testTarget(name: "LLMDOpenAITests", dependencies: ["LLMDOpenAI"]),
         .testTarget(name: "LLMDCurlTests", dependencies: ["LLMDCurl", "LLMDTesting"]),
         .testTarget(name: "LLMDUpstreamTests", dependencies: ["LLMDUpstream", "LLMDTesting"]),
-        .testTarget(name: "LLMDCoreTests", dependencies: ["LLMDCore"]),
+        .testTarget(name: "LLMDCoreTests", dependencies: ["LLMDCore", "LLMDUsage"]),
         .testTarget(name: "LLMDServerTests", dependencies: ["LLMDServer", "LLMDTesting"]),
         .testTarget(name: "LLMDLifecycleTests", dependencies: ["LLMDLifecycle"]),
         .testTarget(name: "LLMDSystemdTests", dependencies: ["LLMDSystemd"]),

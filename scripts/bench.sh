@@ -8,3 +8,4 @@ python3 scripts/bench_calls.py "$bin" bench-results
 python3 scripts/bench_events.py "$bin" bench-results
 python3 scripts/bench_sessions.py "$bin" bench-results
 python3 scripts/bench_tokenizer.py "$bin" bench-results
+python3 scripts/bench_usage.py "$bin" bench-results

@@ -27,7 +27,6 @@ and are removed at the end.
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,7 +34,7 @@ import tempfile
 import threading
 import time
 
-from benchlib import status_field, wait_for_path
+from benchlib import Client, command_medians, filesystem, spread, start_daemon, status_field, stop_daemon
 
 BIN = sys.argv[1]
 RESULTS = sys.argv[2] if len(sys.argv) > 2 else "bench-results"
@@ -47,103 +46,6 @@ CONNECTIONS = 8
 RUNS = 20
 os.makedirs(RESULTS, exist_ok=True)
 report = {}
-
-
-def percentile(samples, fraction):
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
-
-
-def spread(samples, scale=1.0, digits=3):
-    """p50, p99 and max of `samples`, divided by `scale`."""
-    return {
-        "n": len(samples),
-        "p50": round(percentile(samples, 0.50) / scale, digits),
-        "p99": round(percentile(samples, 0.99) / scale, digits),
-        "max": round(max(samples) / scale, digits),
-    }
-
-
-def filesystem(path):
-    """The type and mount point of the filesystem holding `path`, from /proc/self/mountinfo."""
-    path = os.path.realpath(path)
-    best = ("?", "/")
-    try:
-        with open("/proc/self/mountinfo") as f:
-            for line in f:
-                fields = line.split()
-                mount = fields[4].replace("\\040", " ")
-                fstype = fields[fields.index("-") + 1]
-                if (path == mount or path.startswith(mount.rstrip("/") + "/")) and len(mount) >= len(best[1]):
-                    best = (fstype, mount)
-    except OSError:
-        pass
-    return {"type": best[0], "mount": best[1]}
-
-
-def start_daemon(work):
-    """llmd with an empty config and its state in `work`/state; the socket in a short /tmp path."""
-    config = os.path.join(work, "llmd.conf")
-    open(config, "w").close()
-    state = os.path.join(work, "state")
-    sockdir = tempfile.mkdtemp(prefix="llmd-bench-sock-")
-    sock = os.path.join(sockdir, "llmd.sock")
-    proc = subprocess.Popen(
-        [os.path.join(BIN, "llmd"), "--socket", sock, "--config", config, "--state-dir", state],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for_path(sock, timeout=10)
-    if not os.path.exists(sock):
-        proc.kill()
-        raise RuntimeError("llmd did not create its socket")
-    time.sleep(0.1)
-    return proc, sock, state, sockdir
-
-
-def stop_daemon(proc):
-    """SIGTERM, so SQLite closes (and checkpoints) as in a normal stop; SIGKILL if it hangs."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return proc.returncode
-
-
-class Client:
-    """One connection to llmd, speaking protocol v1."""
-
-    def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(path)
-        self.sock.settimeout(120)  # a hung daemon fails the run instead of stalling it
-        self.file = self.sock.makefile("rb")
-        hello = json.loads(self.file.readline())
-        assert hello["type"] == "hello", hello
-        self.next_id = 0
-
-    def call(self, method, params=None):
-        """The reply's result and the bytes of its line; skips events and notices."""
-        self.next_id += 1
-        request_id = self.next_id
-        self.sock.sendall(json.dumps({"id": request_id, "method": method, "params": params or {}}).encode() + b"\n")
-        while True:
-            line = self.file.readline()
-            if not line:
-                raise RuntimeError(f"llmd closed the connection during {method}")
-            message = json.loads(line)
-            if message.get("id") != request_id or message["type"] not in ("reply", "error"):
-                continue
-            if message["type"] == "error":
-                raise RuntimeError(f"{method} failed: {message}")
-            return message["result"], len(line)
-
-    def send(self, session, text):
-        return self.call("send", {"session": session, "text": text, "stream": False, "events": False})[0]
-
-    def close(self):
-        self.sock.close()
 
 
 # --- 1. Turn commit latency -------------------------------------------------------
@@ -191,7 +93,7 @@ def commit_latency():
 
 
 def measure_commits(work, fs):
-    proc, sock, state, sockdir = start_daemon(work)
+    proc, sock, state, sockdir = start_daemon(BIN, work)
     try:
         baseline = SqliteBaseline(os.path.join(state, "baseline.db"))
         client = Client(sock)
@@ -280,29 +182,6 @@ def other_files(state):
             and os.path.isfile(os.path.join(state, name))}
 
 
-def hyperfine(commands):
-    out = os.path.join(RESULTS, "hyperfine-sessions.json")
-    subprocess.run(["hyperfine", "-N", "--runs", str(RUNS), "--warmup", "3", "--export-json", out, "--style", "none"]
-                   + commands, check=True, stdout=subprocess.DEVNULL)
-    with open(out) as f:
-        return [r["median"] * 1000 for r in json.load(f)["results"]]
-
-
-def timed_in_python(commands):
-    medians = []
-    for command in commands:
-        argv = command.split()
-        for _ in range(3):
-            subprocess.run(argv, stdout=subprocess.DEVNULL, check=True)
-        samples = []
-        for _ in range(RUNS):
-            start = time.perf_counter()
-            subprocess.run(argv, stdout=subprocess.DEVNULL, check=True)
-            samples.append((time.perf_counter() - start) * 1000)
-        medians.append(statistics.median(samples))
-    return medians
-
-
 def raw_latency(sock, method):
     """Median ms of `method` over one connection, and the size of its reply line."""
     client = Client(sock)
@@ -325,7 +204,7 @@ def many_sessions():
 
 
 def measure_store(work):
-    proc, sock, state, sockdir = start_daemon(work)
+    proc, sock, state, sockdir = start_daemon(BIN, work)
     out = {}
     try:
         out["idle_rss_mib"] = round(status_field(proc.pid, "VmRSS") / 1024, 1)
@@ -338,13 +217,9 @@ def measure_store(work):
         out["peak_rss_mib"] = round(status_field(proc.pid, "VmHWM") / 1024, 1)
         out["db_bytes_running"] = sizes(state)
 
-        if shutil.which("hyperfine"):
-            out["cli_timer"] = "hyperfine"
-            ping_ms, sessions_ms = hyperfine([f"{BIN}/llmctl ping --socket {sock}", f"{BIN}/llmctl sessions --socket {sock}"])
-        else:
-            out["cli_timer"] = "python"
-            ping_ms, sessions_ms = timed_in_python(
-                [f"{BIN}/llmctl ping --socket {sock}", f"{BIN}/llmctl sessions --socket {sock}"])
+        out["cli_timer"], (ping_ms, sessions_ms) = command_medians(
+            [f"{BIN}/llmctl ping --socket {sock}", f"{BIN}/llmctl sessions --socket {sock}"], RUNS,
+            os.path.join(RESULTS, "hyperfine-sessions.json"))
         out["llmctl_ping_ms"] = round(ping_ms, 3)
         out["llmctl_sessions_ms"] = round(sessions_ms, 3)
         out["llmctl_sessions_ratio"] = round(sessions_ms / ping_ms, 3)
@@ -405,7 +280,6 @@ def main():
           f"last 100 {c['llmd_commit_last_100_p50_ms']} ms")
     print(f"    end to end p50, first 100 turns {c['turn_end_to_end_first_100_p50_ms']} ms, "
           f"last 100 {c['turn_end_to_end_last_100_p50_ms']} ms (buffer memory grows)")
-    turns = SESSIONS * TURNS_PER_SESSION
     pc = s["populate_commit_ms"]
     print(f"  {SESSIONS} sessions x {TURNS_PER_SESSION} turns over {CONNECTIONS} connections: "
           f"{s['populate_seconds']} s, {s['populate_turns_per_s']} turns/s; "

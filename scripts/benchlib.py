@@ -1,5 +1,11 @@
 """Helpers the benchmark and fixture scripts share."""
+import json
 import os
+import shutil
+import statistics
+import socket
+import subprocess
+import tempfile
 import time
 
 
@@ -43,3 +49,126 @@ def status_field(pid, name):
             if line.startswith(name + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def percentile(samples, fraction):
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
+def spread(samples, scale=1.0, digits=3):
+    """p50, p99 and max of `samples`, divided by `scale`."""
+    return {
+        "n": len(samples),
+        "p50": round(percentile(samples, 0.50) / scale, digits),
+        "p99": round(percentile(samples, 0.99) / scale, digits),
+        "max": round(max(samples) / scale, digits),
+    }
+
+
+def filesystem(path):
+    """The type and mount point of the filesystem holding `path`, from /proc/self/mountinfo."""
+    path = os.path.realpath(path)
+    best = ("?", "/")
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                fields = line.split()
+                mount = fields[4].replace("\\040", " ")
+                fstype = fields[fields.index("-") + 1]
+                if (path == mount or path.startswith(mount.rstrip("/") + "/")) and len(mount) >= len(best[1]):
+                    best = (fstype, mount)
+    except OSError:
+        pass
+    return {"type": best[0], "mount": best[1]}
+
+
+def start_daemon(bin_dir, work, config_text=""):
+    """llmd with `config_text` as its config and its state in `work`/state; the socket in a short /tmp path."""
+    config = os.path.join(work, "llmd.conf")
+    with open(config, "w") as f:
+        f.write(config_text)
+    state = os.path.join(work, "state")
+    sockdir = tempfile.mkdtemp(prefix="llmd-bench-sock-")
+    sock = os.path.join(sockdir, "llmd.sock")
+    proc = subprocess.Popen(
+        [os.path.join(bin_dir, "llmd"), "--socket", sock, "--config", config, "--state-dir", state],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_path(sock, timeout=10)
+    if not os.path.exists(sock):
+        proc.kill()
+        raise RuntimeError("llmd did not create its socket")
+    time.sleep(0.1)
+    return proc, sock, state, sockdir
+
+
+def stop_daemon(proc):
+    """SIGTERM, so SQLite closes (and checkpoints) as in a normal stop; SIGKILL if it hangs."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+class Client:
+    """One connection to llmd, speaking protocol v1."""
+
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(path)
+        self.sock.settimeout(120)  # a hung daemon fails the run instead of stalling it
+        self.file = self.sock.makefile("rb")
+        hello = json.loads(self.file.readline())
+        assert hello["type"] == "hello", hello
+        self.next_id = 0
+
+    def call(self, method, params=None):
+        """The reply's result and the bytes of its line; skips events and notices."""
+        self.next_id += 1
+        request_id = self.next_id
+        self.sock.sendall(json.dumps({"id": request_id, "method": method, "params": params or {}}).encode() + b"\n")
+        while True:
+            line = self.file.readline()
+            if not line:
+                raise RuntimeError(f"llmd closed the connection during {method}")
+            message = json.loads(line)
+            if message.get("id") != request_id or message["type"] not in ("reply", "error"):
+                continue
+            if message["type"] == "error":
+                raise RuntimeError(f"{method} failed: {message}")
+            return message["result"], len(line)
+
+    def send(self, session, text):
+        return self.call("send", {"session": session, "text": text, "stream": False, "events": False})[0]
+
+    def close(self):
+        self.sock.close()
+
+
+def command_medians(commands, runs, export_path):
+    """Median wall time in ms of each command line, with hyperfine when installed (then
+    Python's timer), 3 warm-up runs each.
+
+    Returns: the timer used, and the medians in the order given.
+    """
+    if shutil.which("hyperfine"):
+        subprocess.run(["hyperfine", "-N", "--runs", str(runs), "--warmup", "3", "--export-json", export_path,
+                        "--style", "none"] + commands, check=True, stdout=subprocess.DEVNULL)
+        with open(export_path) as f:
+            return "hyperfine", [r["median"] * 1000 for r in json.load(f)["results"]]
+    medians = []
+    for command in commands:
+        argv = command.split()
+        for _ in range(3):
+            subprocess.run(argv, stdout=subprocess.DEVNULL, check=True)
+        samples = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            subprocess.run(argv, stdout=subprocess.DEVNULL, check=True)
+            samples.append((time.perf_counter() - start) * 1000)
+        medians.append(statistics.median(samples))
+    return "python", medians

@@ -94,8 +94,8 @@ public final class Billing: Sendable {
     let counters: TokenCounters
     let settings: LiveSettings
     let logger: Logger
-    /// `budget.set` on the daily budget: replaces `[Budget] DailyTokens=`/`DailyCost=`.
-    private let dailyOverride = Mutex<BudgetLimit?>(nil)
+    /// `budget.set` on the daily budget: over `[Budget] DailyTokens=`/`DailyCost=`.
+    private let dailyLimits = Mutex<BudgetLimit?>(nil)
     private let warnedUnpriced = Mutex<Set<String>>([])
 
     init(database: SessionDatabase, counters: TokenCounters, settings: LiveSettings, logger: Logger) {
@@ -210,15 +210,17 @@ public final class Billing: Sendable {
         }
     }
 
-    /// `[Budget]`'s limits, with the daily one `budget.set` may have replaced.
+    /// `[Budget]`'s limits, with the daily limits `budget.set` may have set over them.
     func effectiveDefaults() -> [BudgetKind: BudgetLimit] {
         var defaults = settings.current.budget.defaults
-        if let daily = dailyOverride.withLock({ $0 }) { defaults[.daily] = daily }
+        if let daily = dailyOverride { defaults[.daily] = daily.over(defaults[.daily]) }
         return defaults
     }
 
+    var dailyOverride: BudgetLimit? { dailyLimits.withLock { $0 } }
+
     func setDailyOverride(_ limit: BudgetLimit?) {
-        dailyOverride.withLock { $0 = limit }
+        dailyLimits.withLock { $0 = limit }
     }
 
     /// What the ledger holds for a budget: the day's, the session's or the scope's calls.

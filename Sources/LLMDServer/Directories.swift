@@ -6,9 +6,10 @@ import Glibc
 ///
 /// - Returns: nil on success, else the directory that could not be made and why.
 func makeDirectories(_ path: String, mode: UInt32) -> (path: String, errno: Int32)? {
-    var prefix = ""
+    // A relative path stays relative: its first component has no slash before it.
+    var prefix = path.hasPrefix("/") ? "/" : ""
     for component in path.split(separator: "/") {
-        prefix += "/" + component
+        prefix += (prefix.isEmpty || prefix == "/" ? "" : "/") + component
         if mkdir(prefix, mode_t(mode)) != 0, errno != EEXIST { return (prefix, errno) }
     }
     return nil

@@ -136,18 +136,26 @@ extension Billing {
 
     // MARK: Budgets
 
-    /// `max_tokens` and `max_cost` of `params`; nil when neither is given, an unlimited
-    /// limit when both are null.
-    private static func limit(_ params: JSONObject) throws(ProtocolError) -> BudgetLimit? {
+    /// `max_tokens` and `max_cost` of `params` applied to `limit`: a number sets that
+    /// limit, null removes it, and one not given stays as it was.
+    ///
+    /// - Returns: nil when `params` gives neither.
+    private static func limit(_ params: JSONObject, changing limit: BudgetLimit? = nil) throws(ProtocolError) -> BudgetLimit? {
         guard params["max_tokens"] != nil || params["max_cost"] != nil else { return nil }
-        var limit = BudgetLimit()
-        if let tokens = try params.int("max_tokens") {
-            guard tokens > 0 else { throw .invalidParam("max_tokens", expected: "a positive number of tokens", got: params["max_tokens"]) }
+        var limit = limit ?? BudgetLimit()
+        if params["max_tokens"] != nil {
+            let tokens = try params.int("max_tokens")
+            guard tokens.map({ $0 > 0 }) ?? true else {
+                throw .invalidParam("max_tokens", expected: "a positive number of tokens, or null", got: params["max_tokens"])
+            }
             limit.tokens = tokens
         }
-        if let dollars = try params.double("max_cost") {
-            guard let cost = USD(dollars: dollars), cost > .zero else {
-                throw .invalidParam("max_cost", expected: "a positive amount of USD", got: params["max_cost"])
+        if params["max_cost"] != nil {
+            let cost = try params.double("max_cost").map { dollars throws(ProtocolError) in
+                guard let cost = USD(dollars: dollars), cost > .zero else {
+                    throw .invalidParam("max_cost", expected: "a positive amount of USD, or null", got: params["max_cost"])
+                }
+                return cost
             }
             limit.cost = cost
         }
@@ -182,7 +190,9 @@ extension Billing {
 
     private func setBudget(_ params: JSONObject) async throws(ProtocolError) -> JSONObject {
         let (key, _) = try await budgetKey(params)
-        guard let limit = try Self.limit(params) else {
+        let current: BudgetLimit?
+        if case .daily = key { current = dailyOverride } else { current = database.budgets.withLock { $0.limits[key] } }
+        guard let limit = try Self.limit(params, changing: current) else {
             throw ProtocolError(
                 .invalidParams, "give 'max_tokens' or 'max_cost' (null removes a limit)", detail: ["field": "max_tokens"])
         }

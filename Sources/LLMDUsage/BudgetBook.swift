@@ -51,6 +51,11 @@ public struct BudgetLimit: Sendable, Equatable {
     }
 
     public var isUnlimited: Bool { tokens == nil && cost == nil }
+
+    /// These limits where set, `base`'s where not.
+    public func over(_ base: BudgetLimit?) -> BudgetLimit {
+        BudgetLimit(tokens: tokens ?? base?.tokens, cost: cost ?? base?.cost)
+    }
 }
 
 /// Why a call may not start.
@@ -90,7 +95,7 @@ public struct Reservation: Sendable, Equatable {
 public struct BudgetBook: Sendable {
     /// Limits every budget of a kind has unless set one by one (llmd.conf's `[Budget]`).
     public var defaults: [BudgetKind: BudgetLimit]
-    /// Limits set one by one; they replace the kind's default.
+    /// Limits set one by one, over the kind's default: a limit not set is the default's.
     public private(set) var limits: [BudgetKey: BudgetLimit] = [:]
     private var spent: [BudgetKey: Amount] = [:]
     private var reserved: [BudgetKey: Amount] = [:]
@@ -107,11 +112,11 @@ public struct BudgetBook: Sendable {
 
     /// The limit on `key`, or nil when it has none.
     public func limit(_ key: BudgetKey) -> BudgetLimit? {
-        let limit = limits[key] ?? defaults[key.kind]
+        let limit = limits[key]?.over(defaults[key.kind]) ?? defaults[key.kind]
         return limit?.isUnlimited == false ? limit : nil
     }
 
-    /// Sets `key`'s own limit; nil returns it to the kind's default.
+    /// Sets `key`'s own limits; nil returns it to the kind's default.
     public mutating func setLimit(_ limit: BudgetLimit?, for key: BudgetKey) {
         limits[key] = limit
     }

@@ -1,4 +1,5 @@
 import LLMDProtocol
+import LLMDUsage
 import Logging
 import Testing
 
@@ -162,6 +163,48 @@ struct ConfigurationTests {
         #expect(config.providers[1].kind == .fake)
         #expect(config.providers[1].fakeReplies == ["hello"])
         #expect(config.locations["Provider local.BaseURL"] == SourceLocation(file: "p.conf", line: 4))
+    }
+
+    @Test("model prices and budgets: exact decimals, a half-set price is ignored with a warning")
+    func pricesAndBudgets() {
+        let (config, diagnostics) = parse(
+            (
+                "b.conf",
+                """
+                [Model llama3:8b]
+                InputPrice=0
+                OutputPrice=0
+                [Model gpt-4o]
+                InputPrice=2.125
+                CachedInputPrice=1
+                OutputPrice=8.5
+                [Model half]
+                InputPrice=1
+                [Model bad]
+                InputPrice=0.0000001
+                [Budget]
+                DailyCost=5
+                SessionTokens=100000
+                ScopeCost=0.25
+                ReplyTokens=512
+                MonthlyCost=1
+                """
+            ))
+        #expect(
+            diagnostics.map(\.description) == [
+                "b.conf:9: warning: [Model half] needs both InputPrice= and OutputPrice=; its configured price is ignored",
+                "b.conf:11: error: invalid InputPrice=0.0000001: expected USD per million tokens, such as 2.50 (at most 6 decimals)",
+                "b.conf:17: warning: unknown key 'MonthlyCost' in section [Budget], ignored",
+            ])
+        #expect(config.models.first { $0.name == "llama3:8b" }?.price == .free)
+        #expect(
+            config.models.first { $0.name == "gpt-4o" }?.price
+                == Price(input: USD(parsing: "2.125")!, cachedInput: USD(parsing: "1")!, output: USD(parsing: "8.5")!))
+        #expect(config.models.first { $0.name == "half" }?.price == nil)
+        #expect(config.budget.defaults[.daily] == BudgetLimit(cost: USD(parsing: "5")))
+        #expect(config.budget.defaults[.session] == BudgetLimit(tokens: 100_000))
+        #expect(config.budget.defaults[.scope] == BudgetLimit(cost: USD(parsing: "0.25")))
+        #expect(config.budget.replyTokens == 512)
     }
 
     @Test("OPENAI_API_KEY and OPENAI_BASE_URL make a provider; a trailing slash is trimmed")

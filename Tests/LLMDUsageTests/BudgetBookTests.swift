@@ -47,7 +47,7 @@ struct BudgetBookTests {
         }
     }
 
-    @Test("no limits: nothing is reserved; a budget's own limit replaces its kind's default")
+    @Test("no limits: nothing is reserved; a budget's own limits go over its kind's defaults")
     func limits() throws {
         var book = BudgetBook()
         #expect(book.isUnlimited)
@@ -59,6 +59,9 @@ struct BudgetBookTests {
         #expect(book.limit(.session(7)) == BudgetLimit(tokens: 500))
         book.setLimit(nil, for: .session(7))
         #expect(book.limit(.session(7)) == BudgetLimit(tokens: 10))
+        book.defaults[.session]?.cost = USD(parsing: "1")
+        book.setLimit(BudgetLimit(tokens: 500), for: .session(7))
+        #expect(book.limit(.session(7)) == BudgetLimit(tokens: 500, cost: USD(parsing: "1")), "a limit not set is the default's")
     }
 
     @Test("UTC days from microseconds and back")
