@@ -38,6 +38,10 @@ step "llmctl send 'Hi! I need a birthday bouquet for my mother.'"
 step "llmctl send --json -p fake 'Do you remember why I came?'"
 "$bin/llmctl" send --socket "$socket" --json -p fake "Do you remember why I came?"
 
+# The flower-shop conversation of LangChain's memory tutorial under each memory strategy.
+step "llmctl compare-memory -p fake --svg memory-comparison.svg   # the chart goes to ./memory-comparison.svg"
+"$bin/llmctl" compare-memory --socket "$socket" -p fake --svg memory-comparison.svg
+
 step "kill -TERM $daemon_pid   # graceful shutdown"
 kill -TERM "$daemon_pid"
 status=0
