@@ -114,7 +114,8 @@ extension MemoryComparison {
     public func table() -> String {
         var text = "Turns:\n"
         for (index, message) in messages.enumerated() {
-            text += "  \(index + 1). \(Self.oneLine(message, limit: 76))\n"
+            // On one line each, so the numbers stay in a column.
+            text += "  \(index + 1). \(String(message.map { $0.isNewline ? " " : $0 }))\n"
         }
         let turnHeaders = (0..<turnCount).map { "TURN \($0 + 1)" }
         var perTurn = [["MEMORY"] + turnHeaders + ["TOTAL"]]
@@ -140,11 +141,6 @@ extension MemoryComparison {
                 return column == 0 ? cell + padding : padding + cell
             }.joined(separator: "  ")
         }.joined(separator: "\n")
-    }
-
-    private static func oneLine(_ text: String, limit: Int) -> String {
-        let flat = String(text.map { $0.isNewline ? " " : $0 })
-        return flat.count > limit ? String(flat.prefix(limit - 1)) + "…" : flat
     }
 }
 
@@ -174,7 +170,7 @@ extension MemoryComparison {
         svg += layout.legend(strategies)
         if let usageNote {
             svg += """
-                <text x="\(layout.plotLeft)" y="\(layout.height - 12)" font-size="11" fill="#555">\(Self.escaped(usageNote))</text>
+                <text x="\(ChartLayout.plotLeft)" y="\(layout.height - 12)" font-size="11" fill="#555">\(Self.escaped(usageNote))</text>
 
                 """
         }
@@ -226,6 +222,11 @@ private struct SeriesStyle {
         shape = Shape.allCases[index % Shape.allCases.count]
     }
 
+    /// The stroke of the strategy's line, and of its sample in the legend.
+    var lineAttributes: String {
+        "fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\"" + (dash.map { " stroke-dasharray=\"\($0)\"" } ?? "")
+    }
+
     /// The marker centred on (x, y), with a tooltip. Markers are outlines, so those of
     /// strategies with the same count show through each other.
     func marker(x: Double, y: Double, tooltip: String) -> String {
@@ -251,8 +252,8 @@ private struct ChartLayout {
     static let plotTop = 56
     static let plotHeight = 300
     static let characterWidth = 7
+    static let plotLeft = 72
 
-    let plotLeft = 72
     let plotWidth: Int
     let legendLeft: Int
     let width: Int
@@ -265,7 +266,7 @@ private struct ChartLayout {
     init(comparison: MemoryComparison) {
         turnCount = comparison.turnCount
         plotWidth = max(320, 120 * turnCount)
-        legendLeft = plotLeft + plotWidth + 32
+        legendLeft = Self.plotLeft + plotWidth + 32
         let longestLegend = comparison.strategies.map { Self.legendText($0).count }.max() ?? 0
         width = legendLeft + 32 + longestLegend * Self.characterWidth + 16
         height = Self.plotTop + Self.plotHeight + 64 + (comparison.usageNote == nil ? 0 : 20)
@@ -292,7 +293,7 @@ private struct ChartLayout {
 
     /// Turn n (from 1) at the middle of its share of the width.
     func x(turn: Int) -> Double {
-        Double(plotLeft) + (Double(turn) - 0.5) * Double(plotWidth) / Double(turnCount)
+        Double(Self.plotLeft) + (Double(turn) - 0.5) * Double(plotWidth) / Double(turnCount)
     }
 
     func y(tokens: Int) -> Double {
@@ -302,13 +303,13 @@ private struct ChartLayout {
     /// Grid lines, axes, ticks with their labels, and the axes' titles.
     func axes() -> String {
         let c = MemoryComparison.coordinate
-        let right = plotLeft + plotWidth
+        let right = Self.plotLeft + plotWidth
         var svg = "<g class=\"y-axis\" text-anchor=\"end\">\n"
         for value in stride(from: 0, through: yTop, by: tickStep) {
             let y = c(y(tokens: value))
-            svg += "<line x1=\"\(plotLeft)\" y1=\"\(y)\" x2=\"\(right)\" y2=\"\(y)\" stroke=\"#e0e0e0\"/>"
-            svg += "<line x1=\"\(plotLeft - 5)\" y1=\"\(y)\" x2=\"\(plotLeft)\" y2=\"\(y)\" stroke=\"black\"/>"
-            svg += "<text x=\"\(plotLeft - 8)\" y=\"\(y)\" dy=\"4\">\(value)</text>\n"
+            svg += "<line x1=\"\(Self.plotLeft)\" y1=\"\(y)\" x2=\"\(right)\" y2=\"\(y)\" stroke=\"#e0e0e0\"/>"
+            svg += "<line x1=\"\(Self.plotLeft - 5)\" y1=\"\(y)\" x2=\"\(Self.plotLeft)\" y2=\"\(y)\" stroke=\"black\"/>"
+            svg += "<text x=\"\(Self.plotLeft - 8)\" y=\"\(y)\" dy=\"4\">\(value)</text>\n"
         }
         let middle = Self.plotTop + Self.plotHeight / 2
         svg += "<text x=\"18\" y=\"\(middle)\" text-anchor=\"middle\" transform=\"rotate(-90 18 \(middle))\">Tokens</text>\n"
@@ -318,8 +319,8 @@ private struct ChartLayout {
             svg += "<line x1=\"\(x)\" y1=\"\(plotBottom)\" x2=\"\(x)\" y2=\"\(plotBottom + 5)\" stroke=\"black\"/>"
             svg += "<text x=\"\(x)\" y=\"\(plotBottom + 20)\">\(turn)</text>\n"
         }
-        svg += "<text x=\"\(plotLeft + plotWidth / 2)\" y=\"\(plotBottom + 42)\">Turn</text>\n</g>\n"
-        svg += "<polyline class=\"axes\" points=\"\(plotLeft),\(Self.plotTop) \(plotLeft),\(plotBottom) \(right),\(plotBottom)\" "
+        svg += "<text x=\"\(Self.plotLeft + plotWidth / 2)\" y=\"\(plotBottom + 42)\">Turn</text>\n</g>\n"
+        svg += "<polyline class=\"axes\" points=\"\(Self.plotLeft),\(Self.plotTop) \(Self.plotLeft),\(plotBottom) \(right),\(plotBottom)\" "
         svg += "fill=\"none\" stroke=\"black\"/>\n"
         return svg
     }
@@ -330,8 +331,7 @@ private struct ChartLayout {
         let points = strategy.turns.enumerated().map { (x: x(turn: $0.offset + 1), y: y(tokens: $0.element.total)) }
         var svg = "<g class=\"strategy\">\n"
         if !points.isEmpty {
-            svg += "<polyline points=\"\(points.map { "\(c($0.x)),\(c($0.y))" }.joined(separator: " "))\" fill=\"none\" "
-            svg += "stroke=\"\(style.colour)\" stroke-width=\"2\"\(style.dash.map { " stroke-dasharray=\"\($0)\"" } ?? "")/>\n"
+            svg += "<polyline points=\"\(points.map { "\(c($0.x)),\(c($0.y))" }.joined(separator: " "))\" \(style.lineAttributes)/>\n"
         }
         for (index, point) in points.enumerated() {
             let tooltip = "\(strategy.label), turn \(index + 1): \(strategy.turns[index].total) tokens"
@@ -346,8 +346,7 @@ private struct ChartLayout {
         for (index, strategy) in strategies.enumerated() {
             let style = SeriesStyle(index: index)
             let y = Self.plotTop + 8 + index * 22
-            svg += "<line x1=\"\(legendLeft)\" y1=\"\(y)\" x2=\"\(legendLeft + 24)\" y2=\"\(y)\" stroke=\"\(style.colour)\" "
-            svg += "stroke-width=\"2\"\(style.dash.map { " stroke-dasharray=\"\($0)\"" } ?? "")/>"
+            svg += "<line x1=\"\(legendLeft)\" y1=\"\(y)\" x2=\"\(legendLeft + 24)\" y2=\"\(y)\" \(style.lineAttributes)/>"
             svg += style.marker(x: Double(legendLeft + 12), y: Double(y), tooltip: strategy.label)
             svg += "<text x=\"\(legendLeft + 32)\" y=\"\(y)\" dy=\"4\">\(MemoryComparison.escaped(Self.legendText(strategy)))</text>\n"
         }
