@@ -167,6 +167,7 @@ let package = Package(
         .testTarget(name: "LLMDLifecycleTests", dependencies: ["LLMDLifecycle"]),
         .testTarget(name: "LLMDSystemdTests", dependencies: ["LLMDSystemd"]),
         .testTarget(name: "LLMDLineEditorTests", dependencies: ["LLMDLineEditor", "LLMDTesting"]),
+        .testTarget(name: "LLMDClientTests", dependencies: ["LLMDClient"]),
         // A line editor on a real terminal, for LLMDLineEditorTests to drive through a pty.
         .executableTarget(
             name: "LineEditorDriver",

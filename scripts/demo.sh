@@ -38,6 +38,17 @@ step "llmctl send 'Hi! I need a birthday bouquet for my mother.'"
 step "llmctl send --json -p fake 'Do you remember why I came?'"
 "$bin/llmctl" send --socket "$socket" --json -p fake "Do you remember why I came?"
 
+# The flower-shop conversation of LangChain's memory tutorial under each memory strategy,
+# inside a usage scope: get_openai_callback for a whole command.
+step "llmctl scope -- llmctl compare-memory -p fake --svg memory-comparison.svg   # the chart goes to ./memory-comparison.svg"
+"$bin/llmctl" scope --socket "$socket" -- "$bin/llmctl" compare-memory --socket "$socket" -p fake --svg memory-comparison.svg
+
+step "llmctl usage --by session   # the ledger: every call, its tokens and cost"
+"$bin/llmctl" usage --socket "$socket" --by session
+
+step "llmctl tokens -m gpt-4o 'Do you remember why I came yesterday?'"
+"$bin/llmctl" tokens --socket "$socket" -m gpt-4o "Do you remember why I came yesterday?"
+
 step "kill -TERM $daemon_pid   # graceful shutdown"
 kill -TERM "$daemon_pid"
 status=0

@@ -92,8 +92,8 @@ public struct ListeningSocket: Sendable {
     }
 
     private static func createParentDirectories(of path: String, mode: UInt32) throws(ListeningSocketError) {
-        let parent = path.split(separator: "/").dropLast().joined(separator: "/")
-        if let failure = makeDirectories(parent, mode: mode) {
+        guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return }
+        if let failure = makeDirectories(String(path[..<slash]), mode: mode) {
             throw .system(operation: "mkdir", path: failure.path, errno: failure.errno)
         }
     }

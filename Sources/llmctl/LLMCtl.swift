@@ -45,6 +45,7 @@ let llmctl = Command(
         sessionsCommand,
         sessionCommand,
         memoryCommand,
+        compareMemoryCommand,
         attachCommand,
         chatCommand,
         eventsCommand,
@@ -82,6 +83,7 @@ enum LLMCtl {
             case "sessions": try sessions(parsed)
             case "session": try session(parsed)
             case "memory": try memory(parsed)
+            case "compare-memory": try compareMemory(parsed)
             case "attach": try attach(parsed)
             case "chat": try chat(parsed)
             case "usage": try usage(parsed)
@@ -259,14 +261,23 @@ extension LLMCtl {
 
 /// Writes to standard output at once, so streamed tokens appear as they arrive.
 func writeOut(_ text: String) {
+    _ = writeAll(text, to: STDOUT_FILENO)
+}
+
+/// Writes all of `text` to the file descriptor.
+///
+/// - Returns: the errno of a failed write, nil when all was written.
+func writeAll(_ text: String, to descriptor: Int32) -> Int32? {
     var text = text
-    text.withUTF8 { bytes in
+    return text.withUTF8 { bytes in
         var offset = 0
         while offset < bytes.count {
-            let written = write(STDOUT_FILENO, bytes.baseAddress! + offset, bytes.count - offset)
-            if written <= 0 { return }
+            let written = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+            if written < 0, errno == EINTR { continue }
+            if written <= 0 { return written < 0 ? errno : EIO }
             offset += written
         }
+        return nil
     }
 }
 
