@@ -139,14 +139,14 @@ TOTALS = ("count(*), coalesce(sum(u.prompt_tokens), 0), coalesce(sum(u.completio
           "count(*) - count(u.cost), coalesce(sum(u.source = 'estimated'), 0)")
 QUERIES = {
     "total": ([], [f"SELECT {TOTALS} FROM usage u"]),
-    "by day": (["--by", "day"], [f"SELECT date(u.time / 1000000, 'unixepoch'), {TOTALS} FROM usage u GROUP BY 1 ORDER BY 1",
-                                 f"SELECT {TOTALS} FROM usage u"]),
-    "by model": (["--by", "model"], [f"SELECT u.model, {TOTALS} FROM usage u GROUP BY u.model ORDER BY 1",
-                                     f"SELECT {TOTALS} FROM usage u"]),
+    "by day": (["--by", "day"], [
+        f"SELECT date(min(u.time) / 1000000, 'unixepoch'), NULL, NULL, {TOTALS} FROM usage u "
+        "GROUP BY +u.time / 86400000000 ORDER BY 1"]),
+    "by model": (["--by", "model"], [f"SELECT u.model, NULL, NULL, {TOTALS} FROM usage u GROUP BY +u.model ORDER BY 1"]),
     "by session": (["--by", "session"], [
-        f"SELECT coalesce(s.name, max(u.session), ''), {TOTALS} FROM usage u LEFT JOIN sessions s ON s.id = u.session_id "
-        "GROUP BY u.session_id, CASE WHEN u.session_id IS NULL THEN u.session END ORDER BY 1",
-        f"SELECT {TOTALS} FROM usage u"]),
+        f"SELECT coalesce(s.name, g.label, ''), g.* FROM (SELECT u.session_id AS id, max(u.session) AS label, {TOTALS} "
+        "FROM usage u GROUP BY +u.session_id, CASE WHEN u.session_id IS NULL THEN u.session END) g "
+        "LEFT JOIN sessions s ON s.id = g.id ORDER BY 1"]),
     "one session": (["-s", "s7"], [f"SELECT {TOTALS} FROM usage u WHERE u.session_id = 8"]),
     "one scope": (["--scope", "bench-scope"], [
         f"SELECT {TOTALS} FROM usage u WHERE u.id IN (SELECT usage_id FROM usage_scopes WHERE scope_id = 'bench-scope')"]),

@@ -122,6 +122,18 @@ public struct UsageTotals: Sendable, Equatable {
     }
 
     public var totalTokens: Int64 { promptTokens + completionTokens }
+
+    /// Adds `other`'s sums to these.
+    mutating func add(_ other: UsageTotals) {
+        requests += other.requests
+        promptTokens += other.promptTokens
+        completionTokens += other.completionTokens
+        cachedTokens += other.cachedTokens
+        reasoningTokens += other.reasoningTokens
+        cost += other.cost
+        unpricedRequests += other.unpricedRequests
+        estimatedRequests += other.estimatedRequests
+    }
 }
 
 /// A scope: calls made inside it count to it and to its ancestors.
@@ -163,8 +175,9 @@ extension SessionStore {
 
     /// Sums the rows `filter` matches, in groups when asked, and all together.
     ///
-    /// The total is a sum over the same rows, in the same read transaction, so it equals
-    /// the sum of the groups, except by scope, where a call in nested scopes is in each.
+    /// The total is the sum of the groups, added here in integers, except by scope, where
+    /// a call in nested scopes is in each group and the total is summed apart, in the same
+    /// read transaction.
     public func usage(_ filter: UsageFilter, by grouping: UsageGrouping? = nil) throws(StoreError) -> (
         groups: [UsageTotals], total: UsageTotals
     ) {
@@ -195,41 +208,60 @@ extension SessionStore {
             values.append(.int(until))
         }
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        let totalSQL = "SELECT \(Self.totalsColumns) FROM usage u \(whereClause)"
         return try database.transaction { () throws(StoreError) in
-            var groups: [UsageTotals] = []
-            if let grouping {
-                let (key, join, group, order): (String, String, String, String)
-                switch grouping {
-                case .session:
-                    // By id, under the current name: a renamed session is one group. Calls
-                    // outside sessions group by their label.
-                    (key, join, group, order) = (
-                        "coalesce(s.name, max(u.session), '')", "LEFT JOIN sessions s ON s.id = u.session_id",
-                        "u.session_id, CASE WHEN u.session_id IS NULL THEN u.session END", "1"
-                    )
-                case .model: (key, join, group, order) = ("u.model", "", "u.model", "1")
-                case .provider: (key, join, group, order) = ("u.provider", "", "u.provider", "1")
-                case .day: (key, join, group, order) = ("date(u.time / 1000000, 'unixepoch')", "", "1", "1")
-                case .scope:
-                    (key, join, group, order) = (
-                        "us.scope_id, (SELECT name FROM scopes WHERE id = us.scope_id)",
-                        "JOIN usage_scopes us ON us.usage_id = u.id", "us.scope_id", "min(u.time)"
-                    )
-                }
-                let named = grouping == .scope
-                let statement = try database.prepare(
-                    "SELECT \(key), \(Self.totalsColumns) FROM usage u \(join) \(whereClause) GROUP BY \(group) ORDER BY \(order)")
-                try statement.bind(values)
-                groups = try rows(of: statement) { row in
-                    var totals = Self.totals(row, key: row.text(0), from: named ? 2 : 1)
-                    if named, !row.isNull(1) { totals.name = row.text(1) }
-                    return totals
-                }
+            guard let grouping else {
+                return ([], try totals(of: totalSQL, values).first ?? UsageTotals(key: ""))
             }
-            let statement = try database.prepare("SELECT \(Self.totalsColumns) FROM usage u \(whereClause)")
-            try statement.bind(values)
-            let total = try rows(of: statement) { Self.totals($0, key: "", from: 0) }.first ?? UsageTotals(key: "")
-            return (groups, total)
+            // Grouping columns are wrapped in +(…) where an index could serve the GROUP BY:
+            // walking an index and fetching each row is several times slower than one scan
+            // and a sort.
+            let sql: String
+            switch grouping {
+            case .session:
+                // By id, under the current name: a renamed session is one group. Calls outside
+                // sessions group by their label. The name is looked up once per group.
+                sql = """
+                    SELECT coalesce(s.name, g.label, ''), g.* FROM (
+                        SELECT u.session_id AS id, max(u.session) AS label, \(Self.totalsColumns) FROM usage u \(whereClause)
+                        GROUP BY +u.session_id, CASE WHEN u.session_id IS NULL THEN u.session END
+                    ) g LEFT JOIN sessions s ON s.id = g.id ORDER BY 1
+                    """
+            case .model: sql = "SELECT u.model, NULL, NULL, \(Self.totalsColumns) FROM usage u \(whereClause) GROUP BY +u.model ORDER BY 1"
+            case .provider:
+                sql = "SELECT u.provider, NULL, NULL, \(Self.totalsColumns) FROM usage u \(whereClause) GROUP BY u.provider ORDER BY 1"
+            case .day:
+                sql = """
+                    SELECT date(min(u.time) / 1000000, 'unixepoch'), NULL, NULL, \(Self.totalsColumns) FROM usage u \(whereClause)
+                    GROUP BY +u.time / 86400000000 ORDER BY 1
+                    """
+            case .scope:
+                sql = """
+                    SELECT us.scope_id, NULL, (SELECT name FROM scopes WHERE id = us.scope_id), \(Self.totalsColumns)
+                    FROM usage u JOIN usage_scopes us ON us.usage_id = u.id \(whereClause)
+                    GROUP BY us.scope_id ORDER BY min(u.time)
+                    """
+            }
+            let groups = try totals(of: sql, values, grouped: true, named: grouping == .scope)
+            guard grouping != .scope else {
+                return (groups, try totals(of: totalSQL, values).first ?? UsageTotals(key: ""))
+            }
+            return (groups, groups.reduce(into: UsageTotals(key: "")) { $0.add($1) })
+        }
+    }
+
+    /// Runs a totals query. A grouped one's rows start with the group's key and two more
+    /// columns, the second being the group's name when `named`.
+    private func totals(
+        of sql: String, _ values: [SQLiteValue], grouped: Bool = false, named: Bool = false
+    ) throws(StoreError) -> [UsageTotals] {
+        let statement = try database.prepare(sql)
+        try statement.bind(values)
+        return try rows(of: statement) { row in
+            guard grouped else { return Self.totals(row, key: "", from: 0) }
+            var totals = Self.totals(row, key: row.text(0), from: 3)
+            if named, !row.isNull(2) { totals.name = row.text(2) }
+            return totals
         }
     }
 

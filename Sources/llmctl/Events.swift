@@ -222,6 +222,13 @@ struct EventPrinter {
             parts.append(data["text"]?.stringValue ?? "")
         case .custom:
             parts.append(data["name"]?.stringValue ?? "")
+        case .usageRecorded:
+            parts.append("\(data["model"]?.stringValue ?? "?") tokens=\(data["prompt_tokens"]?.intValue ?? 0)+\(data["completion_tokens"]?.intValue ?? 0)")
+            parts.append("(\(data["source"]?.stringValue ?? "?"))")
+            parts.append("cost=" + (data["cost"]?.doubleValue.map(LLMCtl.formatUSD) ?? "unknown"))
+        case .budgetExceeded:
+            let budget = data["session"]?.stringValue ?? data["scope"]?.stringValue ?? data["day"]?.stringValue ?? ""
+            parts.append("\(data["kind"]?.stringValue ?? "?") \(budget) reason=\(data["reason"]?.stringValue ?? "?")")
         case .lagged:
             parts.append("missed=\(data["missed"]?.intValue ?? 0) resume_from=\(data["resume_from"]?.intValue ?? 0)")
         default:
