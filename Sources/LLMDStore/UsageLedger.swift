@@ -181,32 +181,16 @@ extension SessionStore {
     public func usage(_ filter: UsageFilter, by grouping: UsageGrouping? = nil) throws(StoreError) -> (
         groups: [UsageTotals], total: UsageTotals
     ) {
-        var conditions: [String] = []
-        var values: [SQLiteValue] = []
-        if let id = filter.sessionID {
-            conditions.append("u.session_id = ?")
-            values.append(.int(id))
-        }
-        if let name = filter.sessionName {
-            conditions.append("u.session = ?")
-            values.append(.text(name))
-        }
-        if let scope = filter.scope {
-            conditions.append("u.id IN (SELECT usage_id FROM usage_scopes WHERE scope_id = ?)")
-            values.append(.text(scope))
-        }
-        if let model = filter.model {
-            conditions.append("u.model = ?")
-            values.append(.text(model))
-        }
-        if let since = filter.since {
-            conditions.append("u.time >= ?")
-            values.append(.int(since))
-        }
-        if let until = filter.until {
-            conditions.append("u.time < ?")
-            values.append(.int(until))
-        }
+        let clauses: [(condition: String, value: SQLiteValue?)] = [
+            ("u.session_id = ?", filter.sessionID.map(SQLiteValue.int)),
+            ("u.session = ?", filter.sessionName.map(SQLiteValue.text)),
+            ("u.id IN (SELECT usage_id FROM usage_scopes WHERE scope_id = ?)", filter.scope.map(SQLiteValue.text)),
+            ("u.model = ?", filter.model.map(SQLiteValue.text)),
+            ("u.time >= ?", filter.since.map(SQLiteValue.int)),
+            ("u.time < ?", filter.until.map(SQLiteValue.int)),
+        ].filter { $0.value != nil }
+        let conditions = clauses.map(\.condition)
+        let values = clauses.compactMap(\.value)
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         let totalSQL = "SELECT \(Self.totalsColumns) FROM usage u \(whereClause)"
         return try database.transaction { () throws(StoreError) in
