@@ -160,7 +160,7 @@ private struct ChatLoop {
                     /memory        what the session remembers
                     /session       the session's settings and recent turns
                     /prompt        what the next turn sends
-                    /usage         the session's turns and tokens
+                    /usage         the session's turns, tokens and cost
                     /switch NAME   go on in another session (created by its first turn)
                     /quit          leave (or Ctrl-D)
 
@@ -175,9 +175,12 @@ private struct ChatLoop {
                 editor.printAbove(header + "\n" + body)
             case "/usage":
                 let result = try commands.call("session.show", ["session": .string(session), "turns": 0])
+                let totals = try commands.call("usage", ["session": .string(session)])["total"]?.objectValue ?? [:]
+                let count = { (key: String) in totals[key]?.intValue ?? 0 }
                 editor.printAbove(
-                    "session '\(session)': \(result["turns"]?.intValue ?? 0) turns completed, "
-                        + "\(result["tokens"]?.intValue ?? 0) tokens\n")
+                    "session '\(session)': \(result["turns"]?.intValue ?? 0) turns completed; \(count("requests")) LLM calls, "
+                        + "\(count("prompt_tokens")) prompt + \(count("completion_tokens")) completion tokens, "
+                        + "cost \(LLMCtl.costText(totals))\n")
             case "/switch" where words.count == 2:
                 session = words[1]
                 transcript = SessionTranscript(color: transcript.color)

@@ -66,7 +66,7 @@ struct ChatTests {
         alice.type("and alice")
         #expect(waitUntil { bob.text.contains("> and alice\n[fake] You said: and alice\n") }, "\(bob.text)")
         alice.type("/usage")
-        #expect(waitUntil { alice.text.contains("session 'duo': 2 turns completed") }, "\(alice.text)")
+        #expect(waitUntil { alice.text.contains("session 'duo': 2 turns completed; 2 LLM calls, ") }, "\(alice.text)")
         alice.type("/memory")
         #expect(waitUntil { alice.text.contains("messages: 4 in memory, 4 in the next prompt") })
         alice.type("/nonsense")
