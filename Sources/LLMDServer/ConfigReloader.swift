@@ -19,6 +19,9 @@ public struct ConfigReloader: Service {
     let notifier: SystemdNotifier
     let statusLine: @Sendable () -> String
     let logger: Logger
+    /// Caught from construction, before any service runs: a SIGHUP that came after
+    /// `READY=1` but before this service started would otherwise end the daemon.
+    let signals = UnixSignals([SIGHUP])
 
     /// - Parameters:
     ///   - initial: the configuration as read from the files at startup (before command-line
@@ -46,7 +49,6 @@ public struct ConfigReloader: Service {
     }
 
     public func run(shutdown: GracefulShutdown) async throws {
-        let signals = UnixSignals([SIGHUP])
         defer { signals.stop() }
         await shutdown.cancelling { await self.reload(on: signals.stream) }
     }
