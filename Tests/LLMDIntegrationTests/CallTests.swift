@@ -19,22 +19,7 @@ struct CallTests {
 
     /// A daemon whose provider `local` is the fixture, its key in a private file.
     private func daemon(_ fixture: FixtureServer, environment: [String: String] = [:]) throws -> DaemonProcess {
-        let keyFile = try keys.write("key", Self.secret + "\n")
-        chmod(keyFile, 0o600)
-        let daemon = try DaemonProcess(
-            config: """
-                [Daemon]
-                DefaultProvider=local
-                ShutdownTimeoutSec=10
-
-                [Provider local]
-                BaseURL=\(fixture.baseURL)
-                APIKeyFile=\(keyFile)
-                DefaultModel=fixture
-                RetryBackoffSec=20ms
-                """,
-            environment: environment)
-        return daemon
+        try DaemonProcess(config: try fixture.config(keys: keys, secret: Self.secret), environment: environment)
     }
 
     private func firstToken(_ connection: DaemonConnection) throws -> CallbackEvent {

@@ -15,19 +15,7 @@ struct SessionTests {
     }
 
     private func config(_ fixture: FixtureServer, extra: String = "") throws -> String {
-        let keyFile = try keys.write("key", "sk-test-sessions\n")
-        chmod(keyFile, 0o600)
-        return """
-            [Daemon]
-            DefaultProvider=local
-
-            [Provider local]
-            BaseURL=\(fixture.baseURL)
-            APIKeyFile=\(keyFile)
-            DefaultModel=fixture
-            RetryBackoffSec=20ms
-            \(extra)
-            """
+        try fixture.config(keys: keys, extra: extra)
     }
 
     /// The chat messages of each request the fixture saw, for one model, in order.

@@ -18,28 +18,21 @@ struct UsageTests {
 
     /// A daemon whose provider `local` is the fixture; `fixture/cached:4:3` has a price.
     private func daemon(_ fixture: FixtureServer, extra: String = "") throws -> DaemonProcess {
-        let keyFile = try keys.write("key", "sk-test-usage\n")
-        chmod(keyFile, 0o600)
-        return try DaemonProcess(
-            config: """
-                [Daemon]
-                DefaultProvider=local
+        try DaemonProcess(
+            config: try fixture.config(
+                keys: keys,
+                extra: """
 
-                [Provider local]
-                BaseURL=\(fixture.baseURL)
-                APIKeyFile=\(keyFile)
-                DefaultModel=fixture
+                    [Provider slowfake]
+                    Type=fake
+                    TokenDelayMSec=60
 
-                [Provider slowfake]
-                Type=fake
-                TokenDelayMSec=60
-
-                [Model fixture/cached:4:3]
-                InputPrice=2
-                CachedInputPrice=0.5
-                OutputPrice=8
-                \(extra)
-                """)
+                    [Model fixture/cached:4:3]
+                    InputPrice=2
+                    CachedInputPrice=0.5
+                    OutputPrice=8
+                    \(extra)
+                    """))
     }
 
     private func complete(_ daemon: DaemonProcess, _ params: JSONObject) throws -> Result<JSONObject, ProtocolError> {

@@ -41,6 +41,24 @@ public final class FixtureServer: @unchecked Sendable {
     /// `http://127.0.0.1:PORT/v1`, what a provider's base URL would be.
     public var baseURL: String { "http://127.0.0.1:\(port)/v1" }
 
+    /// llmd.conf text whose default provider `local` is this fixture, its key `secret` in a
+    /// private file in `keys`; `extra` follows the provider's keys.
+    public func config(keys: TemporaryDirectory, secret: String = "sk-test-fixture", extra: String = "") throws -> String {
+        let keyFile = try keys.write("key", secret + "\n")
+        chmod(keyFile, 0o600)
+        return """
+            [Daemon]
+            DefaultProvider=local
+
+            [Provider local]
+            BaseURL=\(baseURL)
+            APIKeyFile=\(keyFile)
+            DefaultModel=fixture
+            RetryBackoffSec=20ms
+            \(extra)
+            """
+    }
+
     /// Every request the fixture has seen, as it logged them.
     public func requestLog() throws -> [JSONObject] {
         let body = try httpGet("/_fixture/log")
