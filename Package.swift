@@ -143,7 +143,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "llmctl",
-            dependencies: ["LLMDClient", "LLMDCommandLine", "LLMDLineEditor"]
+            dependencies: ["LLMDClient", "LLMDCommandLine", "LLMDLineEditor", "LLMDUsage"]
         ),
 
         // Helpers shared by the test targets: temporary directories, spawning real processes.

@@ -14,8 +14,8 @@ public struct MemoryComparison: Sendable, Equatable {
         public var completion: Int
         /// The memory's summarising calls after the reply, input and output together.
         public var summarising: Int
-        /// Where the counts came from, as the calls' `usage.source`: `provider`,
-        /// `estimated` (by llmd) or `none` (no counts; they count as 0).
+        /// Where the counts came from, as the calls' `usage.source`: `provider`, or
+        /// `estimated` (counted by llmd).
         public var usageSources: Set<String>
 
         public init(prompt: Int, completion: Int, summarising: Int = 0, usageSources: Set<String> = []) {
@@ -99,10 +99,7 @@ public struct MemoryComparison: Sendable, Equatable {
     /// Says when the counts are not the provider's, for under the table and the chart.
     public var usageNote: String? {
         let sources = strategies.reduce(into: Set<String>()) { $0.formUnion($1.allTurns.usageSources) }
-        var notes: [String] = []
-        if sources.contains("estimated") { notes.append("Token counts are llmd's estimates: the provider reported none.") }
-        if sources.contains("none") { notes.append("Some calls came without token counts; they count as 0.") }
-        return notes.isEmpty ? nil : notes.joined(separator: " ")
+        return sources.contains("estimated") ? "Token counts are llmd's estimates: the provider reported none." : nil
     }
 }
 

@@ -156,17 +156,15 @@ extension DaemonConfiguration {
                     }
                     config.locations["Provider \(name).\(assignment.key)"] = assignment.location
                 } else if assignment.section == "Events" {
-                    guard let key = EventsConfiguration.keys.first(where: { $0.name == assignment.key }) else {
+                    guard try apply(assignment, to: &config.events, keys: EventsConfiguration.keys) else {
                         diagnostics.append(unknownKey(assignment))
                         continue
                     }
-                    try key.apply(&config.events, assignment.value)
                 } else if assignment.section == "Budget" {
-                    guard let key = BudgetConfiguration.keys.first(where: { $0.name == assignment.key }) else {
+                    guard try apply(assignment, to: &config.budget, keys: BudgetConfiguration.keys) else {
                         diagnostics.append(unknownKey(assignment))
                         continue
                     }
-                    try key.apply(&config.budget, assignment.value)
                 } else if let name = sectionName(assignment.section, kind: "Handler") {
                     guard
                         try apply(
@@ -214,12 +212,22 @@ extension DaemonConfiguration {
         _ assignment: INIAssignment, to sections: inout [Section], named name: String,
         keys: [ConfigurationKey<Section>], make: (String) -> Section
     ) throws(ConfigValueError) -> Bool {
-        guard let key = keys.first(where: { $0.name == assignment.key }) else { return false }
+        guard keys.contains(where: { $0.name == assignment.key }) else { return false }
         let index = sections.firstIndex { $0.name == name } ?? {
             sections.append(make(name))
             return sections.count - 1
         }()
-        try key.apply(&sections[index], assignment.value)
+        return try apply(assignment, to: &sections[index], keys: keys)
+    }
+
+    /// Applies `assignment` to a section that appears once, such as `[Events]`.
+    ///
+    /// - Returns: false when the section has no such key.
+    private static func apply<Section>(
+        _ assignment: INIAssignment, to section: inout Section, keys: [ConfigurationKey<Section>]
+    ) throws(ConfigValueError) -> Bool {
+        guard let key = keys.first(where: { $0.name == assignment.key }) else { return false }
+        try key.apply(&section, assignment.value)
         return true
     }
 

@@ -56,3 +56,16 @@ func parsePrice(_ value: String) throws(ConfigValueError) -> USD? {
     }
     return price
 }
+
+extension [ModelConfiguration] {
+    /// `ContextWindow=` by model name.
+    public var contextWindows: [String: Int] { byName(\.contextWindow) }
+
+    /// The configured prices over the built-in table.
+    public var prices: PriceTable { PriceTable(configured: byName(\.price)) }
+
+    /// A setting by model name, for the models that have it; a later section wins.
+    private func byName<Value>(_ setting: (ModelConfiguration) -> Value?) -> [String: Value] {
+        Dictionary(compactMap { model in setting(model).map { (model.name, $0) } }) { $1 }
+    }
+}

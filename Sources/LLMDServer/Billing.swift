@@ -31,6 +31,8 @@ struct CallBill: Sendable {
     var provider: String
     var counter: TokenCounter
     var prompt: TurnPrompt
+    /// The prompt's tokens, once counted (to reserve, or to estimate).
+    var promptTokens: Int?
     /// Nil when the model's price is unknown.
     var price: Price?
     var reservation: Reservation?
@@ -38,7 +40,9 @@ struct CallBill: Sendable {
     /// The provider's counts when it sent them; else counted here, from the prompt and
     /// the text received.
     func usage(_ counts: Usage?, received text: String) -> TokenUsage {
-        guard let counts else { return .estimated(prompt: prompt, received: text, counter: counter) }
+        guard let counts else {
+            return .estimated(promptTokens: promptTokens ?? prompt.tokens(counter), received: text, counter: counter)
+        }
         return TokenUsage(
             promptTokens: counts.promptTokens, completionTokens: counts.completionTokens,
             cachedPromptTokens: counts.cachedPromptTokens ?? 0, reasoningTokens: counts.reasoningTokens ?? 0, source: .provider)
@@ -47,6 +51,17 @@ struct CallBill: Sendable {
     /// The ledger row of the call's `usage`, made as the call ends.
     func pending(_ usage: TokenUsage, status: String, llm: CallbackManager) -> PendingUsage {
         let cost = price?.cost(of: usage)
+        var json: JSONObject = [
+            "prompt_tokens": .int(Int64(usage.promptTokens)), "completion_tokens": .int(Int64(usage.completionTokens)),
+            "total_tokens": .int(Int64(usage.totalTokens)), "cached_prompt_tokens": .int(Int64(usage.cachedPromptTokens)),
+            "reasoning_tokens": .int(Int64(usage.reasoningTokens)), "source": .string(usage.source.rawValue),
+            "cost": cost.map { .double($0.dollars) } ?? .null,
+        ]
+        if usage.source == .estimated {
+            json["exact"] = .bool(usage.isExact)
+            json["encoding"] = usage.encoding.map(JSONValue.string) ?? .null
+        }
+        if cost == nil { json["cost_unknown"] = .string(Billing.unpricedMessage(model)) }
         return PendingUsage(
             entry: UsageEntry(
                 time: Timestamp.nowMicroseconds(), sessionID: account.sessionID, session: account.session,
@@ -55,23 +70,7 @@ struct CallBill: Sendable {
                 cachedTokens: Int64(usage.cachedPromptTokens), reasoningTokens: Int64(usage.reasoningTokens),
                 source: usage.source.rawValue, exact: usage.isExact, cost: cost?.picodollars, status: status,
                 scopes: account.scopes),
-            usage: usage, account: account, reservation: reservation, llm: llm)
-    }
-
-    /// `usage` as `llm_end`, `llm_error` and replies carry it.
-    func json(_ usage: TokenUsage) -> JSONObject {
-        var object: JSONObject = [
-            "prompt_tokens": .int(Int64(usage.promptTokens)), "completion_tokens": .int(Int64(usage.completionTokens)),
-            "total_tokens": .int(Int64(usage.totalTokens)), "cached_prompt_tokens": .int(Int64(usage.cachedPromptTokens)),
-            "reasoning_tokens": .int(Int64(usage.reasoningTokens)), "source": .string(usage.source.rawValue),
-            "cost": price.map { .double($0.cost(of: usage).dollars) } ?? .null,
-        ]
-        if usage.source == .estimated {
-            object["exact"] = .bool(usage.isExact)
-            object["encoding"] = usage.encoding.map(JSONValue.string) ?? .null
-        }
-        if price == nil { object["cost_unknown"] = .string(Billing.unpricedMessage(model)) }
-        return object
+            usage: usage, json: json, account: account, reservation: reservation, llm: llm)
     }
 }
 
@@ -79,6 +78,8 @@ struct CallBill: Sendable {
 struct PendingUsage: Sendable {
     var entry: UsageEntry
     var usage: TokenUsage
+    /// The usage as `llm_end`, `llm_error`, replies and `usage_recorded` carry it.
+    var json: JSONObject
     var account: CallAccount
     var reservation: Reservation?
     /// The call's run, which `usage_recorded` is reported on.
@@ -94,8 +95,6 @@ public final class Billing: Sendable {
     let counters: TokenCounters
     let settings: LiveSettings
     let logger: Logger
-    /// `budget.set` on the daily budget: over `[Budget] DailyTokens=`/`DailyCost=`.
-    private let dailyLimits = Mutex<BudgetLimit?>(nil)
     private let warnedUnpriced = Mutex<Set<String>>([])
 
     init(database: SessionDatabase, counters: TokenCounters, settings: LiveSettings, logger: Logger) {
@@ -114,12 +113,8 @@ public final class Billing: Sendable {
         let stored = try await database.perform { store throws(StoreError) in try store.budgets() }
         database.budgets.withLock { book in
             for budget in stored {
-                let limit = BudgetLimit(tokens: budget.tokens, cost: budget.cost.map(USD.init(picodollars:)))
-                switch budget.kind {
-                case BudgetKind.session.rawValue: Int64(budget.key).map { book.setLimit(limit, for: .session($0)) }
-                case BudgetKind.scope.rawValue: book.setLimit(limit, for: .scope(budget.key))
-                default: setDailyOverride(limit)
-                }
+                guard let key = BudgetKey(budget) else { continue }
+                book.setLimit(BudgetLimit(tokens: budget.tokens, cost: budget.cost.map(USD.init(picodollars:))), for: key)
             }
         }
     }
@@ -177,14 +172,14 @@ public final class Billing: Sendable {
         var bill = CallBill(
             account: account, model: model, provider: provider.name, counter: counter, prompt: prompt,
             price: price(of: model, provider: provider, current.prices), reservation: nil)
-        let defaults = effectiveDefaults()
         let budgeted = database.budgets.withLock { book in
-            book.defaults = defaults
+            book.defaults = current.budget.defaults
             return !book.isUnlimited
         }
         guard budgeted else { return bill }
 
         let promptTokens = prompt.tokens(counter)
+        bill.promptTokens = promptTokens
         let room = ContextWindow.tokens(for: model, configured: current.models.contextWindows).map { max(0, $0 - promptTokens) }
         let reply = options.maximumTokens ?? min(current.budget.replyTokens, room ?? .max)
         let needed = Amount(
@@ -208,19 +203,6 @@ public final class Billing: Sendable {
             llm.emitNow(.budgetExceeded, error.detail)
             throw error
         }
-    }
-
-    /// `[Budget]`'s limits, with the daily limits `budget.set` may have set over them.
-    func effectiveDefaults() -> [BudgetKind: BudgetLimit] {
-        var defaults = settings.current.budget.defaults
-        if let daily = dailyOverride { defaults[.daily] = daily.over(defaults[.daily]) }
-        return defaults
-    }
-
-    var dailyOverride: BudgetLimit? { dailyLimits.withLock { $0 } }
-
-    func setDailyOverride(_ limit: BudgetLimit?) {
-        dailyLimits.withLock { $0 = limit }
     }
 
     /// What the ledger holds for a budget: the day's, the session's or the scope's calls.
@@ -296,6 +278,16 @@ public final class Billing: Sendable {
         }
     }
 
+    /// Makes a finished call's reservation hold what it used, until it is recorded.
+    func resize(_ pending: PendingUsage) async -> PendingUsage {
+        guard let reservation = pending.reservation else { return pending }
+        var resized = pending
+        resized.reservation = try? await database.perform { _ throws(StoreError) in
+            self.database.budgets.withLock { $0.resize(reservation, to: pending.amount) }
+        }
+        return resized
+    }
+
     /// Records calls made outside any turn.
     func record(_ pending: [PendingUsage]) async throws(ProtocolError) {
         let entries = pending.map(\.entry)
@@ -330,35 +322,40 @@ public final class Billing: Sendable {
             throw error
         }
         for (call, id) in zip(pending, ids) {
-            var data = CallBill.usageEventFields(call)
+            var data = call.json
             data["id"] = .int(id)
+            data["provider"] = .string(call.entry.provider)
+            data["model"] = .string(call.entry.model)
+            data["status"] = .string(call.entry.status)
+            data["scopes"] = .array(call.entry.scopes.map(JSONValue.string))
+            if let turn = call.entry.turnID { data["turn_id"] = .int(turn) }
             call.llm.emitNow(.usageRecorded, data)
         }
         return result
     }
 }
 
-extension CallBill {
-    /// `usage_recorded`'s data: the ledger row.
-    static func usageEventFields(_ call: PendingUsage) -> JSONObject {
-        var data: JSONObject = [
-            "provider": .string(call.entry.provider), "model": .string(call.entry.model),
-            "prompt_tokens": .int(call.entry.promptTokens), "completion_tokens": .int(call.entry.completionTokens),
-            "total_tokens": .int(call.entry.promptTokens + call.entry.completionTokens),
-            "cached_prompt_tokens": .int(call.entry.cachedTokens), "reasoning_tokens": .int(call.entry.reasoningTokens),
-            "source": .string(call.entry.source), "exact": .bool(call.entry.exact), "status": .string(call.entry.status),
-            "cost": call.entry.cost.map { .double(USD(picodollars: $0).dollars) } ?? .null,
-            "scopes": .array(call.entry.scopes.map(JSONValue.string)),
-        ]
-        if let turn = call.entry.turnID { data["turn_id"] = .int(turn) }
-        if call.entry.cost == nil { data["cost_unknown"] = .string(Billing.unpricedMessage(call.entry.model)) }
-        return data
+extension BudgetKey {
+    /// The row of the `budgets` table that keeps `limit`, set at runtime for this budget.
+    func stored(_ limit: BudgetLimit) -> StoredBudget {
+        let key: String
+        switch limitKey {
+        case .daily(let day): key = day
+        case .session(let id): key = String(id)
+        case .scope(let id): key = id
+        }
+        return StoredBudget(kind: kind.rawValue, key: key, tokens: limit.tokens, cost: limit.cost?.picodollars)
     }
-}
 
-extension [ModelConfiguration] {
-    /// `[Model NAME] ContextWindow=` by model name.
-    var contextWindows: [String: Int] {
-        Dictionary(compactMap { model in model.contextWindow.map { (model.name, $0) } }) { $1 }
+    /// The budget a row of the `budgets` table is about.
+    init?(_ stored: StoredBudget) {
+        switch BudgetKind(rawValue: stored.kind) {
+        case .daily?: self = .everyDay
+        case .session?:
+            guard let id = Int64(stored.key) else { return nil }
+            self = .session(id)
+        case .scope?: self = .scope(stored.key)
+        case nil: return nil
+        }
     }
 }

@@ -187,9 +187,10 @@ public enum CallMethods {
                 await billing.release(bill)
             } else {
                 // The text that arrived is billed: record it now, whatever becomes of the run.
-                let usage = bill.usage(nil, received: error.partialText)
-                let pending = bill.pending(usage, status: error.error.code == .cancelled ? "cancelled" : "failed", llm: llm)
-                data["usage"] = .object(bill.json(usage))
+                let pending = bill.pending(
+                    bill.usage(nil, received: error.partialText), status: error.error.code == .cancelled ? "cancelled" : "failed",
+                    llm: llm)
+                data["usage"] = .object(pending.json)
                 protocolError.detail["usage"] = data["usage"]
                 do throws(ProtocolError) {
                     try await billing.record([pending])
@@ -200,8 +201,8 @@ public enum CallMethods {
             _ = try? await llm.emit(.llmError, data)
             throw protocolError
         }
-        let usage = bill.usage(result.usage, received: result.text)
-        let object = resultObject(result, usage: bill.json(usage), offline: offline)
+        let pending = bill.pending(bill.usage(result.usage, received: result.text), status: "completed", llm: llm)
+        let object = resultObject(result, usage: pending.json, offline: offline)
         do throws(CallbackError) {
             try llm.checkRaised()
             try await llm.emit(.llmEnd, object)
@@ -209,7 +210,7 @@ public enum CallMethods {
             await billing.release(bill)
             throw callbackFailure(error, chain: llm)
         }
-        return (result, object, bill.pending(usage, status: "completed", llm: llm))
+        return (result, object, await billing.resize(pending))
     }
 
     /// Reports `error` as the chain's (`chain_error`) and names the chain's run in it.

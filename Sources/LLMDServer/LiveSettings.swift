@@ -26,8 +26,7 @@ public struct ReloadableSettings: Sendable, Equatable {
         self.providers = loaded.providers
         self.defaultProvider = loaded.defaultProvider
         self.models = loaded.configuration.models
-        self.prices = PriceTable(
-            configured: Dictionary(loaded.configuration.models.compactMap { model in model.price.map { (model.name, $0) } }) { $1 })
+        self.prices = loaded.configuration.models.prices
         self.budget = loaded.configuration.budget
     }
 }

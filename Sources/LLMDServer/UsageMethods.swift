@@ -60,8 +60,7 @@ extension Billing {
         try await database.perform { store throws(StoreError) in
             try store.beginScope(id: id, name: name, parent: parent, now: now)
             if let limit {
-                try store.setBudget(
-                    StoredBudget(kind: BudgetKind.scope.rawValue, key: id, tokens: limit.tokens, cost: limit.cost?.picodollars))
+                try store.setBudget(BudgetKey.scope(id).stored(limit))
                 self.database.budgets.withLock { $0.setLimit(limit, for: .scope(id)) }
             }
         }
@@ -190,25 +189,14 @@ extension Billing {
 
     private func setBudget(_ params: JSONObject) async throws(ProtocolError) -> JSONObject {
         let (key, _) = try await budgetKey(params)
-        let current: BudgetLimit?
-        if case .daily = key { current = dailyOverride } else { current = database.budgets.withLock { $0.limits[key] } }
+        let current = database.budgets.withLock { $0.ownLimit(key) }
         guard let limit = try Self.limit(params, changing: current) else {
             throw ProtocolError(
                 .invalidParams, "give 'max_tokens' or 'max_cost' (null removes a limit)", detail: ["field": "max_tokens"])
         }
-        let stored: StoredBudget
-        switch key {
-        case .daily: stored = StoredBudget(kind: "daily", key: "", tokens: limit.tokens, cost: limit.cost?.picodollars)
-        case .session(let id): stored = StoredBudget(kind: "session", key: String(id), tokens: limit.tokens, cost: limit.cost?.picodollars)
-        case .scope(let id): stored = StoredBudget(kind: "scope", key: id, tokens: limit.tokens, cost: limit.cost?.picodollars)
-        }
         try await database.perform { store throws(StoreError) in
-            try store.setBudget(stored)
-            if case .daily = key {
-                self.setDailyOverride(limit.isUnlimited ? nil : limit)
-            } else {
-                self.database.budgets.withLock { $0.setLimit(limit.isUnlimited ? nil : limit, for: key) }
-            }
+            try store.setBudget(key.stored(limit))
+            self.database.budgets.withLock { $0.setLimit(limit.isUnlimited ? nil : limit, for: key) }
         }
         return try await showBudgets(params)
     }
@@ -224,12 +212,12 @@ extension Billing {
             let stored = try await database.perform { store throws(StoreError) in
                 var budgets: [(BudgetKey, JSONObject)] = []
                 for budget in try store.budgets() {
-                    switch budget.kind {
-                    case "session":
-                        guard let id = Int64(budget.key), let session = try store.session(id: id) else { continue }
+                    switch BudgetKey(budget) {
+                    case .session(let id)?:
+                        guard let session = try store.session(id: id) else { continue }
                         budgets.append((.session(id), ["kind": "session", "session": .string(session.name)]))
-                    case "scope": budgets.append((.scope(budget.key), ["kind": "scope", "scope": .string(budget.key)]))
-                    default: continue
+                    case .scope(let id)?: budgets.append((.scope(id), ["kind": "scope", "scope": .string(id)]))
+                    case .daily?, nil: continue  // today's is listed first
                     }
                 }
                 return budgets
@@ -237,7 +225,7 @@ extension Billing {
             budgets += stored
         }
         let keys = budgets.map(\.0)
-        let defaults = effectiveDefaults()
+        let defaults = settings.current.budget.defaults
         let states = try await database.perform { store throws(StoreError) in
             try keys.map { key throws(StoreError) in
                 let spent = try Self.spent(key, in: store)

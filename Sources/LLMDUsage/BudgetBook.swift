@@ -31,6 +31,14 @@ public enum BudgetKey: Hashable, Sendable {
     /// A scope by its id.
     case scope(String)
 
+    /// Where a limit set at runtime is kept: one daily limit holds for every day.
+    public static let everyDay = BudgetKey.daily("")
+
+    public var limitKey: BudgetKey {
+        if case .daily = self { return Self.everyDay }
+        return self
+    }
+
     public var kind: BudgetKind {
         switch self {
         case .daily: .daily
@@ -96,7 +104,8 @@ public struct BudgetBook: Sendable {
     /// Limits every budget of a kind has unless set one by one (llmd.conf's `[Budget]`).
     public var defaults: [BudgetKind: BudgetLimit]
     /// Limits set one by one, over the kind's default: a limit not set is the default's.
-    public private(set) var limits: [BudgetKey: BudgetLimit] = [:]
+    /// The daily limit set is kept once, for every day (under ``BudgetKey/everyDay``).
+    private var limits: [BudgetKey: BudgetLimit] = [:]
     private var spent: [BudgetKey: Amount] = [:]
     private var reserved: [BudgetKey: Amount] = [:]
     private var nextReservation: UInt64 = 1
@@ -112,13 +121,18 @@ public struct BudgetBook: Sendable {
 
     /// The limit on `key`, or nil when it has none.
     public func limit(_ key: BudgetKey) -> BudgetLimit? {
-        let limit = limits[key]?.over(defaults[key.kind]) ?? defaults[key.kind]
+        let limit = ownLimit(key)?.over(defaults[key.kind]) ?? defaults[key.kind]
         return limit?.isUnlimited == false ? limit : nil
     }
 
-    /// Sets `key`'s own limits; nil returns it to the kind's default.
+    /// The limits set for `key` itself (for a day, those set for every day).
+    public func ownLimit(_ key: BudgetKey) -> BudgetLimit? {
+        limits[key.limitKey]
+    }
+
+    /// Sets `key`'s own limits (for a day, every day's); nil returns it to the kind's default.
     public mutating func setLimit(_ limit: BudgetLimit?, for key: BudgetKey) {
-        limits[key] = limit
+        limits[key.limitKey] = limit
     }
 
     /// The budgets among `keys` that have a limit and whose spending is not loaded yet.
@@ -144,10 +158,9 @@ public struct BudgetBook: Sendable {
     /// - Throws: the first budget the call would exceed; nothing is reserved then.
     /// - Precondition: the budgets' spending is loaded (``unloaded(_:)`` is empty).
     public mutating func reserve(_ amount: Amount, on keys: [BudgetKey], costKnown: Bool) throws(BudgetExceeded) -> Reservation? {
-        let limited = keys.filter { limit($0) != nil }
+        let limited = keys.compactMap { key in limit(key).map { (key, $0) } }
         guard !limited.isEmpty else { return nil }
-        for key in limited {
-            let limit = limit(key)!
+        for (key, limit) in limited {
             let spent = spent[key] ?? .zero
             let reserved = reserved[key] ?? .zero
             let after = spent + reserved + amount
@@ -160,9 +173,18 @@ public struct BudgetBook: Sendable {
                 if after.cost > cost { throw exceeded(.cost) }
             }
         }
-        for key in limited { reserved[key, default: .zero] += amount }
+        for (key, _) in limited { reserved[key, default: .zero] += amount }
         defer { nextReservation += 1 }
-        return Reservation(id: nextReservation, keys: limited, amount: amount)
+        return Reservation(id: nextReservation, keys: limited.map(\.0), amount: amount)
+    }
+
+    /// Holds `actual` instead of the most the call could have used, once the call has
+    /// ended and waits to be recorded (a turn records its calls together, at its end).
+    public mutating func resize(_ reservation: Reservation, to actual: Amount) -> Reservation {
+        for key in reservation.keys { reserved[key, default: .zero] += actual - reservation.amount }
+        var resized = reservation
+        resized.amount = actual
+        return resized
     }
 
     /// Counts a recorded call on the loaded budgets among `keys`, and drops its reservation.

@@ -1,6 +1,7 @@
 import LLMDClient
 import LLMDCommandLine
 import LLMDProtocol
+import LLMDUsage
 
 #if canImport(Glibc)
 import Glibc
@@ -49,7 +50,7 @@ let budgetCommand = Command(
     subcommands: [
         Command("show", abstract: "Show today's budget and every budget set at runtime, with what is spent.", options: clientOptions),
         Command(
-            "set", abstract: "Set a session's, a scope's or the daily budget ('none' removes a limit).",
+            "set", abstract: "Set a session's, a scope's or the daily budget ('none' gives a limit back to [Budget]).",
             options: clientOptions + [
                 .value("-s", "--session", valueName: "name", help: "The session's budget."),
                 .value("--scope", valueName: "id", help: "The scope's budget."),
@@ -138,13 +139,9 @@ extension LLMCtl {
         }
     }
 
-    /// `$0.0001275`: dollars with every significant digit up to a picodollar.
+    /// `$0.0001275`: every significant digit, as the daemon's integer sums have them.
     static func formatUSD(_ dollars: Double) -> String {
-        let picodollars = Int64((dollars * 1e12).rounded())
-        var fraction = String(picodollars % 1_000_000_000_000)
-        fraction = String(repeating: "0", count: 12 - fraction.count) + fraction
-        while fraction.count > 2, fraction.last == "0" { fraction.removeLast() }
-        return "$\(picodollars / 1_000_000_000_000).\(fraction)"
+        (USD(dollars: dollars) ?? .zero).description
     }
 
     // MARK: scope
@@ -192,13 +189,7 @@ extension LLMCtl {
             printCostNotes(totals) { report += $0 + "\n" }
         }
         if let path = parsed.value("--output") {
-            let file = fopen(path, "w")
-            guard let file else {
-                printError("llmctl: cannot write \(path): \(String(cString: strerror(errno)))")
-                exit(71)
-            }
-            fputs(report, file)
-            fclose(file)
+            try writeFile(path, report)
         } else {
             printError(String(report.dropLast()))
         }

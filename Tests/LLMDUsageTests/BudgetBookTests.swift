@@ -26,6 +26,26 @@ struct BudgetBookTests {
         #expect(book.usage(day).spent == nil, "an unloaded budget is not counted")
     }
 
+    @Test("a finished call holds what it used until recorded; a daily limit set once holds every day")
+    func resizeAndDaily() throws {
+        var book = BudgetBook()
+        book.setLimit(BudgetLimit(tokens: 100), for: session)
+        book.load(session, spent: .zero)
+        let first = try #require(try book.reserve(Amount(tokens: 80, cost: .zero), on: [session], costKnown: true))
+        #expect(throws: BudgetExceeded.self) { try book.reserve(Amount(tokens: 30, cost: .zero), on: [session], costKnown: true) }
+        let resized = book.resize(first, to: Amount(tokens: 20, cost: .zero))
+        #expect(book.usage(session).reserved.tokens == 20)
+        let second = try #require(try book.reserve(Amount(tokens: 30, cost: .zero), on: [session], costKnown: true))
+        book.record(Amount(tokens: 20, cost: .zero), keys: [session], releasing: resized)
+        book.release(second)
+        #expect(book.usage(session).reserved == .zero)
+        #expect(book.usage(session).spent?.tokens == 20)
+
+        book.setLimit(BudgetLimit(tokens: 5), for: .daily("2026-11-21"))
+        #expect(book.limit(.daily("2026-11-22")) == BudgetLimit(tokens: 5))
+        #expect(book.ownLimit(BudgetKey.everyDay) == BudgetLimit(tokens: 5))
+    }
+
     @Test("the error names the budget, the reason and the numbers")
     func exceeded() {
         var book = BudgetBook(defaults: [.daily: BudgetLimit(cost: USD(parsing: "1")!)])
