@@ -19,7 +19,7 @@ import threading
 import time
 import http.client
 
-from benchlib import cpu_ns, status_field
+from benchlib import cpu_ns, start_daemon, status_field, stop_daemon
 
 BIN = sys.argv[1]
 RESULTS = sys.argv[2] if len(sys.argv) > 2 else "bench-results"
@@ -36,23 +36,14 @@ def start_fixture():
     return proc, port
 
 
-def start_daemon(work, port):
+def start_llmd(work, port):
     key = os.path.join(work, "key")
     with open(key, "w") as f:
         f.write(KEY + "\n")
     os.chmod(key, 0o600)
-    config = os.path.join(work, "llmd.conf")
-    with open(config, "w") as f:
-        f.write(f"[Daemon]\nDefaultProvider=local\n[Provider local]\nBaseURL=http://127.0.0.1:{port}/v1\n"
-                f"APIKeyFile={key}\nDefaultModel=fixture\n")
-    sock = os.path.join(work, "llmd.sock")
-    proc = subprocess.Popen([f"{BIN}/llmd", "--socket", sock, "--config", config],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(500):
-        if os.path.exists(sock):
-            break
-        time.sleep(0.01)
-    time.sleep(0.1)
+    proc, sock, _, _ = start_daemon(
+        BIN, work, f"[Daemon]\nDefaultProvider=local\n[Provider local]\nBaseURL=http://127.0.0.1:{port}/v1\n"
+        f"APIKeyFile={key}\nDefaultModel=fixture\n")
     return proc, sock
 
 
@@ -154,7 +145,7 @@ def ttft_daemon(sock, runs=50):
 
 fixture, port = start_fixture()
 with tempfile.TemporaryDirectory(prefix="llmd-bench-") as work:
-    daemon, sock = start_daemon(work, port)
+    daemon, sock = start_llmd(work, port)
     try:
         correct, elapsed, peak = concurrent_calls(sock, daemon.pid)
         report["concurrent_calls"] = 256
@@ -186,8 +177,7 @@ with tempfile.TemporaryDirectory(prefix="llmd-bench-") as work:
         report["ttft_daemon_ms"] = round(through, 3)
         report["ttft_added_ms"] = round(through - direct, 3)
     finally:
-        daemon.terminate()
-        daemon.wait(10)
+        stop_daemon(daemon)
         fixture.terminate()
 
 with open(os.path.join(RESULTS, "calls.json"), "w") as f:
