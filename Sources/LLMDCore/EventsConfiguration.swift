@@ -8,6 +8,9 @@ public struct EventsConfiguration: Sendable, Equatable {
     public var journalMaximumBytes: Int64? = 256 << 20
     /// `JournalMaxAgeSec=`: events older than this go.
     public var journalMaximumAge: Duration? = .seconds(30 * 24 * 3600)
+    /// `JournalCommitDelaySec=`: how long events gather before one transaction commits
+    /// them all; what a crash of the daemon can lose at most.
+    public var journalCommitDelay: Duration = .milliseconds(5)
     /// `QueueSize=`: bytes a connection may have waiting before its subscriptions lag.
     public var queueSize = 4 << 20
     /// `StallTimeoutSec=`: a full queue that takes nothing for this long is disconnected.
@@ -26,6 +29,11 @@ public struct EventsConfiguration: Sendable, Equatable {
         },
         .init(name: "JournalMaxAgeSec") { config, value throws(ConfigValueError) in
             config.journalMaximumAge = value.isEmpty ? .seconds(30 * 24 * 3600) : try parseLimit(value, parseTimeSpan)
+        },
+        .init(name: "JournalCommitDelaySec") { config, value throws(ConfigValueError) in
+            let delay = value.isEmpty ? .milliseconds(5) : try parseTimeSpan(value)
+            guard delay <= .seconds(1) else { throw ConfigValueError("JournalCommitDelaySec= must be at most 1s") }
+            config.journalCommitDelay = delay
         },
         .init(name: "QueueSize") { config, value throws(ConfigValueError) in
             let size = value.isEmpty ? 4 << 20 : try parseByteSize(value)

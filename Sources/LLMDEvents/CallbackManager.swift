@@ -69,6 +69,9 @@ public final class CallbackManager: Sendable {
     private let logger: Logger
     /// The first error a raising handler threw on the token path, which cannot throw.
     private let raised: Mutex<CallbackError?>
+    /// What every event of this run carries besides its type and data, encoded once: a
+    /// run may stream thousands of tokens.
+    private let encodedContext: [UInt8]
 
     /// A root run.
     ///
@@ -99,6 +102,9 @@ public final class CallbackManager: Sendable {
         self.sink = sink
         self.logger = logger
         self.raised = Mutex(nil)
+        self.encodedContext = CallbackEvent(
+            name: "", session: session, runID: runID, parentRunID: parentRunID, tags: tags, metadata: metadata
+        ).encodeContext()
     }
 
     /// A manager for a child run: the parent's tags and metadata plus `tags` and `metadata`,
@@ -115,9 +121,11 @@ public final class CallbackManager: Sendable {
     }
 
     func event(_ type: EventType, _ data: JSONObject) -> CallbackEvent {
-        CallbackEvent(
+        var event = CallbackEvent(
             name: type.rawValue, session: session, runID: runID, parentRunID: parentRunID, tags: tags, metadata: metadata,
             data: data)
+        event.encodedContext = encodedContext
+        return event
     }
 
     /// Emits a lifecycle event: awaits the asynchronous handlers and blocking subscribers.

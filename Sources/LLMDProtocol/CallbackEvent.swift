@@ -39,7 +39,7 @@ public enum EventType: String, CaseIterable, Sendable, Hashable {
 /// Every event has a daemon-wide `seq` that only grows, across restarts too, so a
 /// subscriber resumes from the last one it saw. `request` or `subscription` says which
 /// request or subscription of the receiving connection it answers.
-public struct CallbackEvent: Sendable, Equatable {
+public struct CallbackEvent: Sendable {
     /// The event's type, named after LangChain's callback methods (`llm_new_token`).
     public var name: String
     public var seq: UInt64
@@ -53,6 +53,15 @@ public struct CallbackEvent: Sendable, Equatable {
     public var data: JSONObject
     public var request: RequestID?
     public var subscription: Int64?
+    /// The body as the publisher encoded it (``encodeBody(into:)``), so that every
+    /// recipient (the requester, subscribers, handlers) copies it instead of encoding the
+    /// event again. Set once the event is final: fields changed afterwards would not show,
+    /// except `request` and `subscription`, which are not part of the body.
+    public var publishedBody: [UInt8]?
+    /// `session` through `metadata` as ``encodeBody(into:)`` writes them, when the
+    /// producer encoded them once for all the events of a run (``encodeContext()``); the
+    /// same staleness rule as ``publishedBody``.
+    public var encodedContext: [UInt8]?
 
     public init(
         name: String, seq: UInt64 = 0, time: Int64 = 0, session: String? = nil, runID: String = "",
@@ -77,44 +86,63 @@ public struct CallbackEvent: Sendable, Equatable {
     /// The event without its addressing, up to but not including the closing brace:
     /// encoded once, then completed for each recipient with ``completeLine(_:request:subscription:)``.
     public func encodeBody(into line: inout [UInt8]) {
-        line.append(contentsOf: #"{"type":"event","event":"#.utf8)
+        if let publishedBody {
+            line.append(contentsOf: publishedBody)
+            return
+        }
+        line.append(literal: #"{"type":"event","event":"#)
         JSONValue.encodeString(name, into: &line)
-        line.append(contentsOf: #","seq":"#.utf8)
+        line.append(literal: #","seq":"#)
         appendDecimal(seq, to: &line)
-        line.append(contentsOf: #","ts":"#.utf8)
+        line.append(literal: #","ts":"#)
         appendDecimal(UInt64(max(0, time)), to: &line)
-        line.append(contentsOf: #","session":"#.utf8)
-        if let session { JSONValue.encodeString(session, into: &line) } else { line.append(contentsOf: "null".utf8) }
-        line.append(contentsOf: #","run_id":"#.utf8)
+        if let encodedContext {
+            line.append(contentsOf: encodedContext)
+        } else {
+            encodeContext(into: &line)
+        }
+        line.append(literal: #","data":"#)
+        data.encode(into: &line)
+    }
+
+    /// The part of the body a run's events share, for ``encodedContext``.
+    public func encodeContext() -> [UInt8] {
+        var context: [UInt8] = []
+        encodeContext(into: &context)
+        return context
+    }
+
+    private func encodeContext(into line: inout [UInt8]) {
+        line.append(literal: #","session":"#)
+        if let session { JSONValue.encodeString(session, into: &line) } else { line.append(literal: "null") }
+        line.append(literal: #","run_id":"#)
         JSONValue.encodeString(runID, into: &line)
-        line.append(contentsOf: #","parent_run_id":"#.utf8)
+        line.append(literal: #","parent_run_id":"#)
         if let parentRunID {
             JSONValue.encodeString(parentRunID, into: &line)
         } else {
-            line.append(contentsOf: "null".utf8)
+            line.append(literal: "null")
         }
-        line.append(contentsOf: #","tags":["#.utf8)
+        line.append(literal: #","tags":["#)
         for (index, tag) in tags.enumerated() {
             if index > 0 { line.append(UInt8(ascii: ",")) }
             JSONValue.encodeString(tag, into: &line)
         }
-        line.append(contentsOf: #"],"metadata":"#.utf8)
+        line.append(literal: #"],"metadata":"#)
         metadata.encode(into: &line)
-        line.append(contentsOf: #","data":"#.utf8)
-        data.encode(into: &line)
     }
 
     /// Closes a body from ``encodeBody(into:)`` with the recipient's addressing and a newline.
     public static func completeLine(_ line: inout [UInt8], request: RequestID?, subscription: Int64?) {
         if let request {
-            line.append(contentsOf: #","request":"#.utf8)
+            line.append(literal: #","request":"#)
             request.json.encode(into: &line)
         }
         if let subscription {
-            line.append(contentsOf: #","subscription":"#.utf8)
+            line.append(literal: #","subscription":"#)
             appendDecimal(UInt64(subscription), to: &line)
         }
-        line.append(contentsOf: "}\n".utf8)
+        line.append(literal: "}\n")
     }
 
     init?(fields object: JSONObject) {
@@ -126,6 +154,25 @@ public struct CallbackEvent: Sendable, Equatable {
             tags: object["tags"]?.arrayValue?.compactMap(\.stringValue) ?? [],
             metadata: object["metadata"]?.objectValue ?? [:], data: object["data"]?.objectValue ?? [:],
             request: object["request"].flatMap(RequestID.init(json:)), subscription: object["subscription"]?.intValue)
+    }
+}
+
+extension CallbackEvent: Equatable {
+    /// Events are equal by their fields; whether one carries its published encoding does
+    /// not matter.
+    public static func == (lhs: CallbackEvent, rhs: CallbackEvent) -> Bool {
+        lhs.name == rhs.name && lhs.seq == rhs.seq && lhs.time == rhs.time && lhs.session == rhs.session
+            && lhs.runID == rhs.runID && lhs.parentRunID == rhs.parentRunID && lhs.tags == rhs.tags
+            && lhs.metadata == rhs.metadata && lhs.data == rhs.data && lhs.request == rhs.request
+            && lhs.subscription == rhs.subscription
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Appends a literal's bytes: a plain copy, where a `String`'s UTF-8 view is walked.
+    @inline(__always)
+    mutating func append(literal: StaticString) {
+        append(contentsOf: UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
     }
 }
 

@@ -40,6 +40,8 @@ struct EventBusSettings: Sendable {
     var journalMaximumAge: Duration? = .seconds(30 * 24 * 3600)
     /// Retention: the oldest events go while the journal is larger than this, when set.
     var journalMaximumBytes: Int64? = 256 << 20
+    /// How long events gather before the journal commits them together.
+    var journalCommitDelay: Duration = .milliseconds(5)
 }
 
 /// The daemon's event bus: numbers every event, journals it, and fans it out to the
@@ -143,6 +145,7 @@ public final class EventBus: EventSink, Sendable {
             var body: [UInt8] = []
             body.reserveCapacity(256 + event.data.count * 32)
             event.encodeBody(into: &body)
+            event.publishedBody = body
             let type = event.type
             let record = JournalRecord(
                 seq: event.seq, time: event.time, type: event.name, session: event.session, runID: event.runID,
@@ -175,7 +178,13 @@ public final class EventBus: EventSink, Sendable {
             defer { state.journalFlushScheduled = true }
             return !state.journalFlushScheduled
         }
-        if scheduleJournal { journal?.queue.async { self.flushJournal() } }
+        if scheduleJournal, let journal {
+            // A token stream publishes every few microseconds: gathering them for a few
+            // milliseconds makes one page of hundreds out of what would be a commit each.
+            journal.queue.asyncAfter(deadline: .now() + .microseconds(Int(settings.journalCommitDelay.wholeMicroseconds))) {
+                self.flushJournal()
+            }
+        }
         for (key, outbox) in refused {
             outbox.whenDrained { self.recover(key) }
         }
@@ -513,6 +522,7 @@ extension EventBus {
         settings.ackTimeout = events.ackTimeout
         settings.journalMaximumAge = events.journalMaximumAge
         settings.journalMaximumBytes = events.journalMaximumBytes
+        settings.journalCommitDelay = events.journalCommitDelay
         var handlers: [FilteredCallbackHandler] = []
         var configured = configuration.handlers
         if verbose { configured.append(HandlerConfiguration(name: "--verbose", kind: .stdout)) }

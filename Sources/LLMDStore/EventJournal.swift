@@ -1,3 +1,5 @@
+import CSQLite
+
 /// One event as the journal stores it: the columns replay filters on, and the event's
 /// encoded body (``CallbackEvent/encodeBody(into:)``), sent again as it was.
 public struct JournalRecord: Sendable, Equatable {
@@ -29,14 +31,20 @@ public struct JournalRecord: Sendable, Equatable {
 /// The durable event journal: an SQLite file in WAL mode.
 ///
 /// One writer appends batches (group commit: one transaction for everything that arrived
-/// since the last); readers replay by `seq`. The next `seq` is stored with each batch, so
-/// numbering goes on after a restart even when retention emptied the table.
+/// since the last); readers replay by `seq`. A batch is stored as pages of consecutive
+/// records, one row per page, not one row per event: a row costs SQLite far more than its
+/// bytes, and a fast token stream writes tens of thousands of events a second. Replay
+/// filters the decoded records in memory, as it always did. The next `seq` is stored with
+/// each batch, so numbering goes on after a restart even when retention emptied the file.
 public final class EventJournal {
     private let database: SQLiteDatabase
-    private let insert: SQLiteStatement
+    private let insertPage: SQLiteStatement
     private let saveNextSeq: SQLiteStatement
     private let readAfter: SQLiteStatement
     private let readAfterTime: SQLiteStatement
+
+    /// Records per page at most, so a replay read or a retention step stays small.
+    static let pageCapacity = 1024
 
     static let migrations = [
         """
@@ -52,12 +60,19 @@ public final class EventJournal {
         );
         CREATE INDEX events_by_time ON events(time);
         CREATE TABLE journal_state (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+        """,
+        // Pages of records (``JournalPage``); the rows of version 1 move into them when
+        // the file is opened (``moveRowsIntoPages()``).
         """
+        CREATE TABLE event_pages (
+            first_seq INTEGER PRIMARY KEY,
+            last_seq INTEGER NOT NULL,
+            last_time INTEGER NOT NULL,
+            records BLOB NOT NULL
+        );
+        CREATE INDEX event_pages_by_time ON event_pages(last_time);
+        """,
     ]
-
-    /// Tags are stored each followed by the unit separator, which a tag cannot usefully
-    /// contain; so no tags and one empty tag stay apart.
-    static let tagSeparator: Character = "\u{1F}"
 
     /// Opens or creates the journal at `path`.
     public init(path: String) throws(StoreError) {
@@ -67,56 +82,96 @@ public final class EventJournal {
             try database.execute("PRAGMA auto_vacuum=INCREMENTAL")
         }
         try database.migrate(Self.migrations)
-        insert = try database.prepare(
-            "INSERT INTO events (seq, time, type, session, run_id, parent_run_id, tags, body) VALUES (?,?,?,?,?,?,?,?)")
+        insertPage = try database.prepare(
+            "INSERT INTO event_pages (first_seq, last_seq, last_time, records) VALUES (?,?,?,?)")
         saveNextSeq = try database.prepare(
             "INSERT INTO journal_state (key, value) VALUES ('next_seq', ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value")
         readAfter = try database.prepare(
+            "SELECT records FROM event_pages WHERE last_seq > ? ORDER BY first_seq LIMIT ?")
+        readAfterTime = try database.prepare(
+            "SELECT records FROM event_pages WHERE last_time >= ? ORDER BY first_seq LIMIT 1")
+        try moveRowsIntoPages()
+    }
+
+    /// Version 1 kept a row per event: its rows become pages, in one transaction, and the
+    /// old table goes. Nothing to do once done.
+    private func moveRowsIntoPages() throws(StoreError) {
+        guard try database.intValue("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='events'") > 0 else {
+            return
+        }
+        let read = try database.prepare(
             "SELECT seq, time, type, session, run_id, parent_run_id, tags, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?")
-        readAfterTime = try database.prepare("SELECT seq FROM events WHERE time >= ? ORDER BY time, seq LIMIT 1")
+        try database.transaction { () throws(StoreError) in
+            var cursor: Int64 = 0
+            while true {
+                try read.bind([.int(cursor), .int(Int64(Self.pageCapacity))])
+                var records: [JournalRecord] = []
+                while try read.step() {
+                    records.append(
+                        JournalRecord(
+                            seq: UInt64(read.int(0)), time: read.int(1), type: read.text(2),
+                            session: read.isNull(3) ? nil : read.text(3), runID: read.text(4),
+                            parentRunID: read.isNull(5) ? nil : read.text(5),
+                            // Each tag was followed by the unit separator.
+                            tags: read.text(6).split(separator: "\u{1F}", omittingEmptySubsequences: false).dropLast()
+                                .map(String.init),
+                            body: read.bytes(7)))
+                }
+                guard let last = records.last else { break }
+                try insert(records[...])
+                cursor = Int64(last.seq)
+            }
+            try database.execute("DROP TABLE events")
+        }
     }
 
     /// The `seq` the next event gets: one past the highest ever written.
     public func nextSeq() throws(StoreError) -> UInt64 {
         let stored = try database.intValue("SELECT value FROM journal_state WHERE key='next_seq'")
-        let highest = try database.intValue("SELECT coalesce(max(seq), 0) FROM events")
+        let highest = try database.intValue("SELECT coalesce(max(last_seq), 0) FROM event_pages")
         return UInt64(max(stored, highest + 1, 1))
     }
 
     /// The oldest `seq` still retained, nil when the journal is empty.
     public func oldestSeq() throws(StoreError) -> UInt64? {
-        let oldest = try database.intValue("SELECT coalesce(min(seq), 0) FROM events")
+        let oldest = try database.intValue("SELECT coalesce(min(first_seq), 0) FROM event_pages")
         return oldest > 0 ? UInt64(oldest) : nil
     }
 
-    /// Appends `records` in one transaction.
+    /// Appends `records`, in `seq` order, in one transaction.
     public func append(_ records: [JournalRecord]) throws(StoreError) {
         guard let last = records.last else { return }
         try database.transaction { () throws(StoreError) in
-            for record in records {
-                try insert.run([
-                    .int(Int64(record.seq)), .int(record.time), .text(record.type), record.session.map(SQLiteValue.text) ?? .null,
-                    .text(record.runID), record.parentRunID.map(SQLiteValue.text) ?? .null,
-                    .text(record.tags.map { $0 + String(Self.tagSeparator) }.joined()), .blob(record.body),
-                ])
+            var start = records.startIndex
+            while start < records.endIndex {
+                let end = min(start + Self.pageCapacity, records.endIndex)
+                try insert(records[start..<end])
+                start = end
             }
             try saveNextSeq.run([.int(Int64(last.seq + 1))])
         }
     }
 
-    /// Up to `limit` records with `seq` greater than `after`, in order.
+    private func insert(_ page: ArraySlice<JournalRecord>) throws(StoreError) {
+        guard let first = page.first, let last = page.last else { return }
+        try insertPage.run([
+            .int(Int64(first.seq)), .int(Int64(last.seq)), .int(page.lazy.map(\.time).max() ?? last.time),
+            .blob(JournalPage.encode(page)),
+        ])
+    }
+
+    /// At least `limit` records with `seq` greater than `after` (all there are when fewer),
+    /// in order; whole pages, so possibly more.
     public func records(after: UInt64, limit: Int) throws(StoreError) -> [JournalRecord] {
-        try readAfter.bind([.int(Int64(after)), .int(Int64(limit))])
         var records: [JournalRecord] = []
-        while try readAfter.step() {
-            let tags = readAfter.text(6)
-            records.append(
-                JournalRecord(
-                    seq: UInt64(readAfter.int(0)), time: readAfter.int(1), type: readAfter.text(2),
-                    session: readAfter.isNull(3) ? nil : readAfter.text(3), runID: readAfter.text(4),
-                    parentRunID: readAfter.isNull(5) ? nil : readAfter.text(5),
-                    tags: tags.split(separator: Self.tagSeparator, omittingEmptySubsequences: false).dropLast().map(String.init),
-                    body: readAfter.bytes(7)))
+        var cursor = after
+        while records.count < limit {
+            try readAfter.bind([.int(Int64(cursor)), .int(1)])
+            guard try readAfter.step() else { break }
+            let page = try JournalPage.decode(readAfter.bytes(0)).filter { $0.seq > cursor }
+            guard let last = page.last else { break }
+            records += page
+            cursor = last.seq
         }
         return records
     }
@@ -124,7 +179,8 @@ public final class EventJournal {
     /// The first `seq` at or after `time` (microseconds since the epoch), nil when none.
     public func firstSeq(atOrAfter time: Int64) throws(StoreError) -> UInt64? {
         try readAfterTime.bind([.int(time)])
-        return try readAfterTime.step() ? UInt64(readAfterTime.int(0)) : nil
+        guard try readAfterTime.step() else { return nil }
+        return try JournalPage.decode(readAfterTime.bytes(0)).first { $0.time >= time }?.seq
     }
 
     /// Bytes the live rows take: pages in use, not free ones.
@@ -134,31 +190,124 @@ public final class EventJournal {
     }
 
     /// Deletes events older than `olderThan` (microseconds since the epoch), then the
-    /// oldest tenth at a time while over `maximumBytes`; returns how many went.
+    /// oldest tenth at a time while over `maximumBytes`; returns how many went. Events go
+    /// a page at a time: a page goes once its newest event is past the age.
     @discardableResult
     public func applyRetention(olderThan: Int64?, maximumBytes: Int64?) throws(StoreError) -> Int {
-        var deleted = 0
+        var deleted: Int64 = 0
+        func delete(_ condition: String, _ values: [SQLiteValue]) throws(StoreError) {
+            deleted += try database.intValue("SELECT coalesce(sum(last_seq - first_seq + 1), 0) FROM event_pages WHERE \(condition)", values)
+            try database.prepare("DELETE FROM event_pages WHERE \(condition)").run(values)
+        }
         if let olderThan {
-            let statement = try database.prepare("DELETE FROM events WHERE time < ?")
-            try statement.run([.int(olderThan)])
-            deleted += Int(sqlite3Changes())
+            try delete("last_time < ?", [.int(olderThan)])
         }
         if let maximumBytes {
             while try sizeInBytes() > maximumBytes {
-                let count = try database.intValue("SELECT count(*) FROM events")
+                let count = try database.intValue("SELECT count(*) FROM event_pages")
                 guard count > 0 else { break }
-                let statement = try database.prepare(
-                    "DELETE FROM events WHERE seq IN (SELECT seq FROM events ORDER BY seq LIMIT ?)")
-                try statement.run([.int(max(1, count / 10))])
-                deleted += Int(sqlite3Changes())
+                try delete(
+                    "first_seq IN (SELECT first_seq FROM event_pages ORDER BY first_seq LIMIT ?)", [.int(max(1, count / 10))])
                 try database.execute("PRAGMA incremental_vacuum")
             }
         }
         if deleted > 0 { try database.execute("PRAGMA incremental_vacuum") }
-        return deleted
+        return Int(deleted)
+    }
+}
+
+/// A page's records packed into one blob: for each, `seq` and time as 8 bytes each, then
+/// type, session, run id, parent run id, the tag count and tags, and the body, each string
+/// or byte run as a 4-byte length and its bytes (length 0xFFFFFFFF for a missing one);
+/// little-endian throughout.
+enum JournalPage {
+    private static let absent = UInt32.max
+
+    static func encode(_ records: ArraySlice<JournalRecord>) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(records.reduce(0) { $0 + $1.body.count + 160 })
+        for record in records {
+            append(record.seq, to: &bytes)
+            append(UInt64(bitPattern: record.time), to: &bytes)
+            append(record.type, to: &bytes)
+            append(record.session, to: &bytes)
+            append(record.runID, to: &bytes)
+            append(record.parentRunID, to: &bytes)
+            append(UInt32(record.tags.count), to: &bytes)
+            for tag in record.tags { append(tag, to: &bytes) }
+            append(UInt32(record.body.count), to: &bytes)
+            bytes += record.body
+        }
+        return bytes
     }
 
-    private func sqlite3Changes() -> Int64 {
-        (try? database.intValue("SELECT changes()")) ?? 0
+    static func decode(_ bytes: [UInt8]) throws(StoreError) -> [JournalRecord] {
+        var reader = Reader(bytes: bytes)
+        var records: [JournalRecord] = []
+        while reader.offset < bytes.count {
+            guard let seq = reader.uint64(), let time = reader.uint64(), let type = reader.string(),
+                let session = reader.optionalString(), let runID = reader.string(), let parentRunID = reader.optionalString(),
+                let tagCount = reader.uint32()
+            else { throw damaged }
+            var tags: [String] = []
+            for _ in 0..<tagCount {
+                guard let tag = reader.string() else { throw damaged }
+                tags.append(tag)
+            }
+            guard let body = reader.run() else { throw damaged }
+            records.append(
+                JournalRecord(
+                    seq: seq, time: Int64(bitPattern: time), type: type, session: session, runID: runID,
+                    parentRunID: parentRunID, tags: tags, body: Array(body)))
+        }
+        return records
+    }
+
+    private static var damaged: StoreError { StoreError(code: SQLITE_CORRUPT, message: "a damaged event journal page") }
+
+    private static func append<Integer: FixedWidthInteger>(_ value: Integer, to bytes: inout [UInt8]) {
+        withUnsafeBytes(of: value.littleEndian) { bytes += $0 }
+    }
+
+    private static func append(_ string: String?, to bytes: inout [UInt8]) {
+        guard let string else { return append(absent, to: &bytes) }
+        append(UInt32(string.utf8.count), to: &bytes)
+        bytes += string.utf8
+    }
+
+    private struct Reader {
+        let bytes: [UInt8]
+        var offset = 0
+
+        mutating func integer<Integer: FixedWidthInteger>(_: Integer.Type) -> Integer? {
+            let size = MemoryLayout<Integer>.size
+            guard bytes.count - offset >= size else { return nil }
+            var value = Integer.zero
+            for index in (0..<size).reversed() { value = value << 8 | Integer(bytes[offset + index]) }
+            offset += size
+            return value
+        }
+
+        mutating func uint64() -> UInt64? { integer(UInt64.self) }
+        mutating func uint32() -> UInt32? { integer(UInt32.self) }
+
+        /// A length and that many bytes; nil when damaged.
+        mutating func run() -> ArraySlice<UInt8>? {
+            guard let length = uint32(), length != JournalPage.absent, bytes.count - offset >= Int(length) else { return nil }
+            defer { offset += Int(length) }
+            return bytes[offset..<offset + Int(length)]
+        }
+
+        mutating func string() -> String? { run().map { String(decoding: $0, as: UTF8.self) } }
+
+        /// nil inside when absent; nil outside when damaged.
+        mutating func optionalString() -> String?? {
+            guard bytes.count - offset >= 4 else { return nil }
+            if bytes[offset..<offset + 4].allSatisfy({ $0 == 0xFF }) {
+                offset += 4
+                return .some(nil)
+            }
+            return string().map { .some($0) }
+        }
     }
 }

@@ -115,8 +115,9 @@ public final class SQLiteDatabase {
     }
 
     /// The first column of the first row of `sql`, 0 when there is none.
-    public func intValue(_ sql: String) throws(StoreError) -> Int64 {
+    public func intValue(_ sql: String, _ values: [SQLiteValue] = []) throws(StoreError) -> Int64 {
         let statement = try prepare(sql)
+        if !values.isEmpty { try statement.bind(values) }
         return try statement.step() ? statement.int(0) : 0
     }
 

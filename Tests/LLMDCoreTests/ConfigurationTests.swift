@@ -207,6 +207,17 @@ struct ConfigurationTests {
         #expect(config.budget.replyTokens == 512)
     }
 
+    @Test("JournalCommitDelaySec= takes a time span up to a second; empty restores 5ms")
+    func journalCommitDelay() {
+        #expect(DaemonConfiguration().events.journalCommitDelay == .milliseconds(5))
+        let (config, diagnostics) = DaemonConfiguration.parse(
+            files: [("e.conf", "[Events]\nJournalCommitDelaySec=20ms\nJournalCommitDelaySec=2min\n")])
+        #expect(config.events.journalCommitDelay == .milliseconds(20))
+        #expect(diagnostics.map(\.description) == ["e.conf:3: error: invalid JournalCommitDelaySec=2min: JournalCommitDelaySec= must be at most 1s"])
+        let (zero, _) = DaemonConfiguration.parse(files: [("e.conf", "[Events]\nJournalCommitDelaySec=0\n")])
+        #expect(zero.events.journalCommitDelay == .zero)
+    }
+
     @Test("OPENAI_API_KEY and OPENAI_BASE_URL make a provider; a trailing slash is trimmed")
     func environmentProvider() {
         let provider = ProviderConfiguration.fromEnvironment {

@@ -72,6 +72,35 @@ struct CallbackManagerTests {
         #expect(chain.runID != llm.runID && chain.runID.count == 36)
     }
 
+    @Test("a run's events carry their shared part encoded once, and encode exactly as events built field by field")
+    func encodedOnce() async throws {
+        let recorder = Recorder()
+        let chain = CallbackManager(
+            session: "s\"1", tags: ["t\n"], metadata: ["k": "v", "n": 2], inheritableHandlers: [.sync(recorder)],
+            sink: LocalEventSink(), logger: logger)
+        let llm = chain.child(tags: ["t2"])
+        llm.emitNow(.llmNewToken, ["token": "é\u{1}"])
+        try await chain.emit(.chainEnd, [:])
+        for event in recorder.events.withLock({ $0 }) {
+            #expect(event.encodedContext != nil)
+            var plain = event
+            plain.encodedContext = nil
+            var expected: [UInt8] = []
+            var actual: [UInt8] = []
+            plain.encodeBody(into: &expected)
+            event.encodeBody(into: &actual)
+            #expect(String(decoding: actual, as: UTF8.self) == String(decoding: expected, as: UTF8.self))
+            // A published body is what recipients copy: fields changed later do not show.
+            var published = event
+            published.publishedBody = actual
+            published.data = ["other": 1]
+            var copied: [UInt8] = []
+            published.encodeBody(into: &copied)
+            #expect(copied == actual)
+            #expect(published != event && plain == event)
+        }
+    }
+
     @Test("per-type methods receive their events")
     func perTypeMethods() async throws {
         let counter = TokenCounter()
