@@ -114,7 +114,15 @@ public final class EventBus: EventSink, Sendable {
         var next: UInt64 = 1
         if let journalPath {
             let files = try JournalFiles(path: journalPath)
-            next = try files.writer.withLock { writer throws(StoreError) in try writer.nextSeq() }
+            let (unclean, seq) = try files.writer.withLock { writer throws(StoreError) in
+                (try writer.beginWriting(), try writer.nextSeq())
+            }
+            if unclean {
+                logger.warning(
+                    "the event journal was not closed cleanly; the events of the last commit may be lost, and numbering skips ahead",
+                    metadata: ["next_seq": "\(seq)"])
+            }
+            next = seq
             journal = files
         } else {
             journal = nil
@@ -571,6 +579,11 @@ extension EventBus: Service {
     public func run(shutdown: GracefulShutdown) async throws {
         await shutdown.wait()
         flush()
+        do {
+            try journal?.writer.withLock { writer throws(StoreError) in try writer.endWriting() }
+        } catch {
+            logger.error("cannot mark the event journal closed: \(error)")
+        }
     }
 }
 

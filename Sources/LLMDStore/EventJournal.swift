@@ -125,6 +125,32 @@ public final class EventJournal {
         }
     }
 
+    /// How far numbering jumps after a daemon that wrote this journal died without
+    /// ``endWriting()``: its last events were numbered and sent live, then lost with their
+    /// commit, and their numbers must not name other events. More than a run can leave
+    /// uncommitted (the bus keeps at most a million events waiting for a full disk).
+    public static let uncleanStopSkip: UInt64 = 1 << 24
+
+    /// Marks the journal in use by its one writer; when the writer before did not end
+    /// cleanly, the next `seq` skips ``uncleanStopSkip`` numbers.
+    ///
+    /// - Returns: whether the previous writer ended without ``endWriting()``.
+    @discardableResult
+    public func beginWriting() throws(StoreError) -> Bool {
+        try database.transaction { () throws(StoreError) in
+            let unclean = try database.intValue("SELECT value FROM journal_state WHERE key='writing'") == 1
+            if unclean { try saveNextSeq.run([.int(Int64(try nextSeq() + Self.uncleanStopSkip))]) }
+            try database.execute(
+                "INSERT INTO journal_state (key, value) VALUES ('writing', 1) ON CONFLICT(key) DO UPDATE SET value=1")
+            return unclean
+        }
+    }
+
+    /// Marks a clean stop: everything published is committed.
+    public func endWriting() throws(StoreError) {
+        try database.execute("UPDATE journal_state SET value=0 WHERE key='writing'")
+    }
+
     /// The `seq` the next event gets: one past the highest ever written.
     public func nextSeq() throws(StoreError) -> UInt64 {
         let stored = try database.intValue("SELECT value FROM journal_state WHERE key='next_seq'")

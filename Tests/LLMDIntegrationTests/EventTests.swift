@@ -248,7 +248,7 @@ struct EventTests {
         }
     }
 
-    @Test("seq goes on after a restart; replay reads the journal; retention applies at start")
+    @Test("seq goes on after a restart, and skips ahead after a crash; replay reads the journal; retention applies at start")
     func journalAcrossRestarts() throws {
         let state = try TemporaryDirectory()
         var lastSeq: UInt64 = 0
@@ -281,6 +281,17 @@ struct EventTests {
         var seqs: [UInt64] = []
         _ = try complete(third.connect()) { seqs.append($0.seq) }
         #expect(seqs.first == lastSeq + 1)
+        // Killed: events it numbered may be lost with their commit; the next daemon's
+        // numbers skip ahead (2^24) so no number names two events.
+        lastSeq = try #require(seqs.last)
+        third.send(signal: SIGKILL)
+        #expect(third.waitForExit() != nil)
+        let fourth = try DaemonProcess(config: Self.fakeConfig(words: 3), stateDirectory: state.path)
+        seqs = []
+        _ = try complete(fourth.connect()) { seqs.append($0.seq) }
+        let first = try #require(seqs.first)
+        #expect(first > lastSeq + 1 && first > 1 << 24 && first <= lastSeq + 1 + (1 << 24))
+        #expect(fourth.log.contains("not closed cleanly"))
     }
 
     @Test("llmctl events --follow prints NDJSON and resumes across a daemon restart")

@@ -102,6 +102,31 @@ struct EventJournalTests {
         #expect(try SQLiteDatabase(path: path).intValue("SELECT count(*) FROM sqlite_master WHERE name='events'") == 0)
     }
 
+    @Test("after a writer that did not end cleanly, numbering skips ahead; after a clean end it goes on")
+    func uncleanStop() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("events.db")
+        do {
+            let journal = try EventJournal(path: path)
+            #expect(try journal.beginWriting() == false)
+            try journal.append([record(1), record(2)])
+            try journal.endWriting()
+        }
+        do {
+            let journal = try EventJournal(path: path)
+            #expect(try journal.beginWriting() == false)
+            #expect(try journal.nextSeq() == 3)
+            try journal.append([record(3)])
+            // No endWriting: the process was killed.
+        }
+        let journal = try EventJournal(path: path)
+        #expect(try journal.beginWriting() == true)
+        #expect(try journal.nextSeq() == 4 + EventJournal.uncleanStopSkip)
+        // A reader opening the file beside the writer changes nothing.
+        _ = try EventJournal(path: path)
+        #expect(try journal.nextSeq() == 4 + EventJournal.uncleanStopSkip)
+    }
+
     @Test("a damaged page is an error, not a wrong event")
     func damagedPage() throws {
         let directory = try TemporaryDirectory()
