@@ -87,7 +87,7 @@ public final class EventJournal {
         saveNextSeq = try database.prepare(
             "INSERT INTO journal_state (key, value) VALUES ('next_seq', ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value")
         readAfter = try database.prepare(
-            "SELECT records FROM event_pages WHERE last_seq > ? ORDER BY first_seq LIMIT ?")
+            "SELECT records FROM event_pages WHERE last_seq > ? ORDER BY first_seq LIMIT 1")
         readAfterTime = try database.prepare(
             "SELECT records FROM event_pages WHERE last_time >= ? ORDER BY first_seq LIMIT 1")
         try moveRowsIntoPages()
@@ -192,7 +192,7 @@ public final class EventJournal {
         var records: [JournalRecord] = []
         var cursor = after
         while records.count < limit {
-            try readAfter.bind([.int(Int64(cursor)), .int(1)])
+            try readAfter.bind([.int(Int64(cursor))])
             guard try readAfter.step() else { break }
             let page = try JournalPage.decode(readAfter.bytes(0)).filter { $0.seq > cursor }
             guard let last = page.last else { break }
@@ -319,7 +319,12 @@ enum JournalPage {
 
         /// A length and that many bytes; nil when damaged.
         mutating func run() -> ArraySlice<UInt8>? {
-            guard let length = uint32(), length != JournalPage.absent, bytes.count - offset >= Int(length) else { return nil }
+            guard let length = uint32(), length != JournalPage.absent else { return nil }
+            return take(length)
+        }
+
+        private mutating func take(_ length: UInt32) -> ArraySlice<UInt8>? {
+            guard bytes.count - offset >= Int(length) else { return nil }
             defer { offset += Int(length) }
             return bytes[offset..<offset + Int(length)]
         }
@@ -328,12 +333,9 @@ enum JournalPage {
 
         /// nil inside when absent; nil outside when damaged.
         mutating func optionalString() -> String?? {
-            guard bytes.count - offset >= 4 else { return nil }
-            if bytes[offset..<offset + 4].allSatisfy({ $0 == 0xFF }) {
-                offset += 4
-                return .some(nil)
-            }
-            return string().map { .some($0) }
+            guard let length = uint32() else { return nil }
+            if length == JournalPage.absent { return .some(nil) }
+            return take(length).map { .some(String(decoding: $0, as: UTF8.self)) }
         }
     }
 }
