@@ -180,14 +180,15 @@ public enum OpenAIWire {
 
     /// Reads a delta chunk (`{"choices":[{"delta":{"content":…}…}],"model":…,"usage":…}`
     /// or the legacy `{"choices":[{"text":…}]}`); nil when the chunk is anything else.
+    ///
+    /// Keys are compared as bytes where they lie: this runs once per streamed token.
     static func scanDelta(_ bytes: UnsafeBufferPointer<UInt8>) -> StreamChunk? {
         var reader = JSONParser(bytes)
         var chunk = StreamChunk()
         do {
             guard reader.consume(UInt8(ascii: "{")) else { return nil }
             try forEachMember(&reader) { key, reader throws(JSONSyntaxError) in
-                switch key {
-                case "choices":
+                if key.equals("choices") {
                     guard reader.consume(UInt8(ascii: "[")) else { throw JSONSyntaxError(offset: reader.index, reason: "choices") }
                     var first = true
                     while !reader.consume(UInt8(ascii: "]")) {
@@ -199,18 +200,19 @@ public enum OpenAIWire {
                         }
                         first = false
                     }
-                case "model" where reader.peek() == UInt8(ascii: "\""):
+                } else if key.equals("model"), reader.peek() == UInt8(ascii: "\"") {
                     chunk.model = try reader.readString()
-                case "usage":
+                } else if key.equals("usage") {
                     chunk.usage = Usage(json: try reader.readValue())
-                case "error":
+                } else if key.equals("error") {
                     throw JSONSyntaxError(offset: reader.index, reason: "error object")  // the full path reports it
-                case "object" where reader.peek() == UInt8(ascii: "\""):
+                } else if key.equals("object"), reader.peek() == UInt8(ascii: "\"") {
                     // vLLM's errors say {"object":"error",…}; chunks say chat.completion.chunk.
-                    if try reader.readString() == "error" {
+                    // An escaped value is not one of those: the full path decides.
+                    if try reader.readPlainString().equals("error") {
                         throw JSONSyntaxError(offset: reader.index, reason: "error object")
                     }
-                default:
+                } else {
                     try reader.skipValue()
                 }
             }
@@ -224,34 +226,35 @@ public enum OpenAIWire {
     private static func readChoice(_ reader: inout JSONParser, into chunk: inout StreamChunk) throws(JSONSyntaxError) {
         _ = reader.consume(UInt8(ascii: "{"))
         try forEachMember(&reader) { key, reader throws(JSONSyntaxError) in
-            switch (key, reader.peek()) {
-            case ("delta", UInt8(ascii: "{")):
+            let next = reader.peek()
+            if key.equals("delta"), next == UInt8(ascii: "{") {
                 _ = reader.consume(UInt8(ascii: "{"))
                 try forEachMember(&reader) { key, reader throws(JSONSyntaxError) in
-                    if key == "content", reader.peek() == UInt8(ascii: "\"") {
+                    if key.equals("content"), reader.peek() == UInt8(ascii: "\"") {
                         chunk.text = try reader.readString()
                     } else {
                         try reader.skipValue()
                     }
                 }
-            case ("text", UInt8(ascii: "\"")):
+            } else if key.equals("text"), next == UInt8(ascii: "\"") {
                 chunk.text = try reader.readString()
-            case ("finish_reason", UInt8(ascii: "\"")):
+            } else if key.equals("finish_reason"), next == UInt8(ascii: "\"") {
                 chunk.finishReason = try reader.readString()
-            default:
+            } else {
                 try reader.skipValue()
             }
         }
     }
 
     /// Calls `body` with each member's key, the reader placed at its value; consumes the
-    /// closing brace. The opening brace must already be consumed.
+    /// closing brace. The opening brace must already be consumed. A key with escapes
+    /// throws, which sends the chunk down the full path.
     private static func forEachMember(
-        _ reader: inout JSONParser, _ body: (String, inout JSONParser) throws(JSONSyntaxError) -> Void
+        _ reader: inout JSONParser, _ body: (UnsafeBufferPointer<UInt8>, inout JSONParser) throws(JSONSyntaxError) -> Void
     ) throws(JSONSyntaxError) {
         if reader.consume(UInt8(ascii: "}")) { return }
         repeat {
-            let key = try reader.readString()
+            let key = try reader.readPlainString()
             guard reader.consume(UInt8(ascii: ":")) else { throw JSONSyntaxError(offset: reader.index, reason: "expected ':'") }
             try body(key, &reader)
         } while reader.consume(UInt8(ascii: ","))

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// Why a byte string is not acceptable JSON, and where.
 public struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Byte offset of the problem within the input.
@@ -35,15 +41,16 @@ public struct JSONParser {
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
         parser.skipWhitespace()
-        guard parser.index == buffer.count else {
+        guard parser.position == buffer.count else {
             throw parser.error("unexpected data after the JSON value")
         }
         return value
     }
 
-    private let bytes: UnsafeBufferPointer<UInt8>
+    @usableFromInline let bytes: UnsafeBufferPointer<UInt8>
+    @usableFromInline var position = 0
     /// The reading position, for callers that read values one at a time.
-    public private(set) var index = 0
+    public var index: Int { position }
 
     /// A reader over `bytes`, for extracting a few values without building the whole tree
     /// (see ``readString()``, ``skipValue()``, ``readValue()``).
@@ -51,16 +58,21 @@ public struct JSONParser {
         self.bytes = bytes
     }
 
+    // The readers below are inlinable: a streamed chunk is read with them once per token,
+    // from other modules, where a call per byte read would cost more than the reading.
+
     /// The next byte after white space, without consuming it; nil at the end.
+    @inlinable
     public mutating func peek() -> UInt8? {
         skipWhitespace()
-        return index < bytes.count ? bytes[index] : nil
+        return position < bytes.count ? bytes[position] : nil
     }
 
     /// Consumes `byte` (after white space) if it comes next.
+    @inlinable
     public mutating func consume(_ byte: UInt8) -> Bool {
         guard peek() == byte else { return false }
-        index += 1
+        position += 1
         return true
     }
 
@@ -68,6 +80,29 @@ public struct JSONParser {
     public mutating func readString() throws(JSONSyntaxError) -> String {
         guard peek() == UInt8(ascii: "\"") else { throw error("expected a string") }
         return try parseString()
+    }
+
+    /// Reads a string without escapes and returns its bytes where they lie, unchecked
+    /// beyond that: for keys compared with known names, where making a `String` of each
+    /// would cost more than the comparison. A string with escapes throws; callers that
+    /// must accept one read it with ``readString()`` instead.
+    @inlinable
+    public mutating func readPlainString() throws(JSONSyntaxError) -> UnsafeBufferPointer<UInt8> {
+        guard peek() == UInt8(ascii: "\"") else { throw error("expected a string") }
+        let start = position + 1
+        var end = start
+        while end < bytes.count {
+            switch bytes[end] {
+            case UInt8(ascii: "\""):
+                position = end + 1
+                return UnsafeBufferPointer(rebasing: bytes[start..<end])
+            case UInt8(ascii: "\\"):
+                throw error("escaped string")
+            default:
+                end += 1
+            }
+        }
+        throw error("unterminated string")
     }
 
     /// Reads any value, building it.
@@ -85,14 +120,14 @@ public struct JSONParser {
         case UInt8(ascii: "{"), UInt8(ascii: "["):
             var depth = 0
             repeat {
-                guard index < bytes.count else { throw error("unexpected end of input") }
-                switch bytes[index] {
+                guard position < bytes.count else { throw error("unexpected end of input") }
+                switch bytes[position] {
                 case UInt8(ascii: "\""): try skipString(); continue
                 case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
                 case UInt8(ascii: "}"), UInt8(ascii: "]"): depth -= 1
                 default: break
                 }
-                index += 1
+                position += 1
             } while depth > 0
         default:
             _ = try parseValue(depth: 0)  // a number or literal: nothing to allocate
@@ -100,33 +135,35 @@ public struct JSONParser {
     }
 
     private mutating func skipString() throws(JSONSyntaxError) {
-        index += 1
-        while index < bytes.count {
-            switch bytes[index] {
-            case UInt8(ascii: "\\"): index += 2
-            case UInt8(ascii: "\""): index += 1; return
-            default: index += 1
+        position += 1
+        while position < bytes.count {
+            switch bytes[position] {
+            case UInt8(ascii: "\\"): position += 2
+            case UInt8(ascii: "\""): position += 1; return
+            default: position += 1
             }
         }
         throw error("unterminated string")
     }
 
-    private func error(_ reason: String) -> JSONSyntaxError {
-        JSONSyntaxError(offset: index, reason: reason)
+    @usableFromInline
+    func error(_ reason: String) -> JSONSyntaxError {
+        JSONSyntaxError(offset: position, reason: reason)
     }
 
-    private mutating func skipWhitespace() {
-        while index < bytes.count {
-            switch bytes[index] {
-            case 0x20, 0x09, 0x0A, 0x0D: index += 1
+    @usableFromInline
+    mutating func skipWhitespace() {
+        while position < bytes.count {
+            switch bytes[position] {
+            case 0x20, 0x09, 0x0A, 0x0D: position += 1
             default: return
             }
         }
     }
 
     private mutating func parseValue(depth: Int) throws(JSONSyntaxError) -> JSONValue {
-        guard index < bytes.count else { throw error("unexpected end of input") }
-        switch bytes[index] {
+        guard position < bytes.count else { throw error("unexpected end of input") }
+        switch bytes[position] {
         case UInt8(ascii: "{"): return try parseObject(depth: depth + 1)
         case UInt8(ascii: "["): return try parseArray(depth: depth + 1)
         case UInt8(ascii: "\""): return .string(try parseString())
@@ -140,38 +177,38 @@ public struct JSONParser {
 
     private mutating func expectLiteral(_ literal: StaticString) throws(JSONSyntaxError) {
         let count = literal.utf8CodeUnitCount
-        guard bytes.count - index >= count else { throw error("unexpected end of input") }
-        for offset in 0..<count where bytes[index + offset] != literal.utf8Start[offset] {
+        guard bytes.count - position >= count else { throw error("unexpected end of input") }
+        for offset in 0..<count where bytes[position + offset] != literal.utf8Start[offset] {
             throw error("invalid literal")
         }
-        index += count
+        position += count
     }
 
     private mutating func parseObject(depth: Int) throws(JSONSyntaxError) -> JSONValue {
         guard depth <= Self.maximumDepth else { throw error("nesting deeper than \(Self.maximumDepth)") }
-        index += 1
+        position += 1
         var members: [JSONObject.Member] = []
         skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
-            index += 1
+        if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
+            position += 1
             return .object(JSONObject())
         }
         while true {
             skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
+            guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else {
                 throw error("expected a string key")
             }
             let key = try parseString()
             skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
-            index += 1
+            guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { throw error("expected ':'") }
+            position += 1
             skipWhitespace()
             members.append(JSONObject.Member(key: key, value: try parseValue(depth: depth)))
             skipWhitespace()
-            guard index < bytes.count else { throw error("unexpected end of input") }
-            switch bytes[index] {
-            case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "}"): index += 1; return .object(JSONObject(members: members))
+            guard position < bytes.count else { throw error("unexpected end of input") }
+            switch bytes[position] {
+            case UInt8(ascii: ","): position += 1
+            case UInt8(ascii: "}"): position += 1; return .object(JSONObject(members: members))
             default: throw error("expected ',' or '}'")
             }
         }
@@ -179,58 +216,58 @@ public struct JSONParser {
 
     private mutating func parseArray(depth: Int) throws(JSONSyntaxError) -> JSONValue {
         guard depth <= Self.maximumDepth else { throw error("nesting deeper than \(Self.maximumDepth)") }
-        index += 1
+        position += 1
         var elements: [JSONValue] = []
         skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
-            index += 1
+        if position < bytes.count, bytes[position] == UInt8(ascii: "]") {
+            position += 1
             return .array([])
         }
         while true {
             skipWhitespace()
             elements.append(try parseValue(depth: depth))
             skipWhitespace()
-            guard index < bytes.count else { throw error("unexpected end of input") }
-            switch bytes[index] {
-            case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "]"): index += 1; return .array(elements)
+            guard position < bytes.count else { throw error("unexpected end of input") }
+            switch bytes[position] {
+            case UInt8(ascii: ","): position += 1
+            case UInt8(ascii: "]"): position += 1; return .array(elements)
             default: throw error("expected ',' or ']'")
             }
         }
     }
 
     private mutating func parseNumber() throws(JSONSyntaxError) -> JSONValue {
-        let start = index
+        let start = position
         var isInteger = true
-        if bytes[index] == UInt8(ascii: "-") { index += 1 }
-        guard index < bytes.count, isDigit(bytes[index]) else { throw error("invalid number") }
-        if bytes[index] == UInt8(ascii: "0") {
-            index += 1
-            if index < bytes.count, isDigit(bytes[index]) { throw error("leading zero in number") }
+        if bytes[position] == UInt8(ascii: "-") { position += 1 }
+        guard position < bytes.count, isDigit(bytes[position]) else { throw error("invalid number") }
+        if bytes[position] == UInt8(ascii: "0") {
+            position += 1
+            if position < bytes.count, isDigit(bytes[position]) { throw error("leading zero in number") }
         } else {
-            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+            while position < bytes.count, isDigit(bytes[position]) { position += 1 }
         }
-        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+        if position < bytes.count, bytes[position] == UInt8(ascii: ".") {
             isInteger = false
-            index += 1
-            guard index < bytes.count, isDigit(bytes[index]) else { throw error("invalid number") }
-            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+            position += 1
+            guard position < bytes.count, isDigit(bytes[position]) else { throw error("invalid number") }
+            while position < bytes.count, isDigit(bytes[position]) { position += 1 }
         }
-        if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+        if position < bytes.count, bytes[position] == UInt8(ascii: "e") || bytes[position] == UInt8(ascii: "E") {
             isInteger = false
-            index += 1
-            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
-                index += 1
+            position += 1
+            if position < bytes.count, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") {
+                position += 1
             }
-            guard index < bytes.count, isDigit(bytes[index]) else { throw error("invalid number") }
-            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+            guard position < bytes.count, isDigit(bytes[position]) else { throw error("invalid number") }
+            while position < bytes.count, isDigit(bytes[position]) { position += 1 }
         }
-        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
         if isInteger, let integer = Int64(text) {
             return .int(integer)
         }
         guard let double = Double(text), double.isFinite else {
-            index = start
+            position = start
             throw error("number out of range")
         }
         return .double(double)
@@ -241,52 +278,52 @@ public struct JSONParser {
     }
 
     private mutating func parseString() throws(JSONSyntaxError) -> String {
-        index += 1
-        let start = index
+        position += 1
+        let start = position
         // Fast path: no escapes, so the bytes can be validated and taken whole.
         var isASCII = true
-        while index < bytes.count {
-            let byte = bytes[index]
+        while position < bytes.count {
+            let byte = bytes[position]
             if byte == UInt8(ascii: "\"") {
-                let slice = UnsafeBufferPointer(rebasing: bytes[start..<index])
+                let slice = UnsafeBufferPointer(rebasing: bytes[start..<position])
                 guard isASCII || UTF8Validation.isValid(slice) else {
-                    index = start
+                    position = start
                     throw error("invalid UTF-8 in string")
                 }
-                index += 1
+                position += 1
                 return String(decoding: slice, as: UTF8.self)
             }
             if byte == UInt8(ascii: "\\") { break }
             if byte < 0x20 { throw error("control character in string") }
             if byte >= 0x80 { isASCII = false }
-            index += 1
+            position += 1
         }
-        var scalars = Array(UnsafeBufferPointer(rebasing: bytes[start..<index]))
-        while index < bytes.count {
-            let byte = bytes[index]
+        var scalars = Array(UnsafeBufferPointer(rebasing: bytes[start..<position]))
+        while position < bytes.count {
+            let byte = bytes[position]
             switch byte {
             case UInt8(ascii: "\""):
-                index += 1
+                position += 1
                 let valid = scalars.withUnsafeBufferPointer { UTF8Validation.isValid($0) }
                 guard valid else { throw error("invalid UTF-8 in string") }
                 return String(decoding: scalars, as: UTF8.self)
             case UInt8(ascii: "\\"):
-                index += 1
+                position += 1
                 try appendEscape(to: &scalars)
             case 0..<0x20:
                 throw error("control character in string")
             default:
                 scalars.append(byte)
-                index += 1
+                position += 1
             }
         }
         throw error("unterminated string")
     }
 
     private mutating func appendEscape(to output: inout [UInt8]) throws(JSONSyntaxError) {
-        guard index < bytes.count else { throw error("unterminated string") }
-        let escape = bytes[index]
-        index += 1
+        guard position < bytes.count else { throw error("unterminated string") }
+        let escape = bytes[position]
+        position += 1
         switch escape {
         case UInt8(ascii: "\""): output.append(UInt8(ascii: "\""))
         case UInt8(ascii: "\\"): output.append(UInt8(ascii: "\\"))
@@ -299,10 +336,10 @@ public struct JSONParser {
         case UInt8(ascii: "u"):
             var codePoint = try parseHex4()
             if (0xD800...0xDBFF).contains(codePoint) {
-                guard bytes.count - index >= 6, bytes[index] == UInt8(ascii: "\\"),
-                    bytes[index + 1] == UInt8(ascii: "u")
+                guard bytes.count - position >= 6, bytes[position] == UInt8(ascii: "\\"),
+                    bytes[position + 1] == UInt8(ascii: "u")
                 else { throw error("unpaired surrogate in \\u escape") }
-                index += 2
+                position += 2
                 let low = try parseHex4()
                 guard (0xDC00...0xDFFF).contains(low) else { throw error("unpaired surrogate in \\u escape") }
                 codePoint = 0x10000 + ((codePoint - 0xD800) << 10) + (low - 0xDC00)
@@ -312,16 +349,16 @@ public struct JSONParser {
             guard let scalar = Unicode.Scalar(codePoint) else { throw error("invalid \\u escape") }
             output.append(contentsOf: UTF8.encode(scalar)!)
         default:
-            index -= 1
+            position -= 1
             throw error("invalid escape")
         }
     }
 
     private mutating func parseHex4() throws(JSONSyntaxError) -> UInt32 {
-        guard bytes.count - index >= 4 else { throw error("invalid \\u escape") }
+        guard bytes.count - position >= 4 else { throw error("invalid \\u escape") }
         var value: UInt32 = 0
         for _ in 0..<4 {
-            let byte = bytes[index]
+            let byte = bytes[position]
             let digit: UInt8
             switch byte {
             case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
@@ -330,7 +367,7 @@ public struct JSONParser {
             default: throw error("invalid \\u escape")
             }
             value = value << 4 | UInt32(digit)
-            index += 1
+            position += 1
         }
         return value
     }
@@ -428,12 +465,12 @@ extension JSONObject {
 /// that costs more than the rest of parsing a streamed chunk.
 enum UTF8Validation {
     static func isValid(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        var index = 0
+        var position = 0
         let count = bytes.count
-        while index < count {
-            let lead = bytes[index]
+        while position < count {
+            let lead = bytes[position]
             if lead < 0x80 {
-                index += 1
+                position += 1
                 continue
             }
             let length: Int
@@ -449,14 +486,23 @@ enum UTF8Validation {
             case 0xF4: length = 4; upper = 0x8F
             default: return false
             }
-            guard index + length <= count else { return false }
-            let second = bytes[index + 1]
+            guard position + length <= count else { return false }
+            let second = bytes[position + 1]
             guard second >= lower, second <= upper else { return false }
-            for offset in 2..<max(2, length) where bytes[index + offset] & 0xC0 != 0x80 {
+            for offset in 2..<max(2, length) where bytes[position + offset] & 0xC0 != 0x80 {
                 return false
             }
-            index += length
+            position += length
         }
         return true
+    }
+}
+
+extension UnsafeBufferPointer<UInt8> {
+    /// Whether these bytes are exactly `literal`'s UTF-8.
+    @inlinable
+    public func equals(_ literal: StaticString) -> Bool {
+        guard count == literal.utf8CodeUnitCount else { return false }
+        return count == 0 || memcmp(baseAddress!, literal.utf8Start, count) == 0
     }
 }

@@ -158,11 +158,22 @@ struct DeltaFastPathTests {
         #expect(try OpenAIWire.decodeChunk(Array(text.utf8)) == fast)
     }
 
+    @Test("escaped keys still decode, through the full path")
+    func escapedKeys() throws {
+        let chunk = try OpenAIWire.decodeChunk(Array(#"{"cho\u0069ces":[{"delta":{"c\u006fntent":"x"}}]}"#.utf8))
+        #expect(chunk.text == "x")
+        #expect(throws: UpstreamError.self) {
+            try OpenAIWire.decodeChunk(Array(#"{"object":"err\u006fr","message":"m"}"#.utf8))
+        }
+    }
+
     @Test("declines what is not a plain delta, so the full path can judge it")
     func declines() {
         for text in [
             #"{"error":{"message":"m"}}"#, #"{"object":"error","message":"m"}"#, "[1]", #"{"choices":[1,]}"#,
             #"{"choices":[{"delta":{"content":"x"}}]} trailing"#,
+            // Escapes in keys, or in the object's type, are left to the full decoder.
+            #"{"cho\u0069ces":[{"delta":{"content":"x"}}]}"#, #"{"object":"err\u006fr","message":"m"}"#,
         ] {
             #expect(Array(text.utf8).withUnsafeBufferPointer { OpenAIWire.scanDelta($0) } == nil, "\(text)")
         }

@@ -90,6 +90,31 @@ struct JSONTests {
         #expect(duplicated == ["usage": ["n": 2]])
         #expect(try JSONParser.parse(JSONValue.object(duplicated).encoded) == .object(duplicated))
     }
+
+    @Test("reads a plain string in place, and refuses an escaped or unterminated one")
+    func plainStrings() throws {
+        let text = Array(#" "choices" : "a\"b" "open"#.utf8)
+        try text.withUnsafeBufferPointer { bytes in
+            var reader = JSONParser(bytes)
+            let key = try reader.readPlainString()
+            #expect(key.equals("choices"))
+            #expect(!key.equals("choice") && !key.equals("choicez"))
+            let colon = reader.consume(UInt8(ascii: ":"))
+            #expect(colon)
+            let escaped = reader
+            #expect(throws: JSONSyntaxError.self) {
+                var copy = escaped
+                _ = try copy.readPlainString()
+            }
+            #expect(try reader.readString() == "a\"b")
+            let unterminated = reader
+            #expect(throws: JSONSyntaxError.self) {
+                var copy = unterminated
+                _ = try copy.readPlainString()
+            }
+        }
+        #expect(UnsafeBufferPointer<UInt8>(start: nil, count: 0).equals(""))
+    }
 }
 
 @Suite("UTF-8 validation")
