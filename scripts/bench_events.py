@@ -49,6 +49,9 @@ class Readers:
         self.expected = expected_each
         self.separator = separator
         self.counts = {s.fileno(): 0 for s in sockets}
+        # The end of each socket's last read: a separator longer than a byte (Redis's) may
+        # be split across two reads, and must still be counted, once.
+        self.tails = {s.fileno(): b"" for s in sockets}
         self.latencies = []
 
     def run(self, timeout=120):
@@ -73,7 +76,9 @@ class Readers:
                 arrived = now_us()
                 first = first or arrived
                 last = arrived
-                count = chunk.count(self.separator)
+                joined = self.tails[s.fileno()] + chunk
+                count = joined.count(self.separator)
+                self.tails[s.fileno()] = joined[-(len(self.separator) - 1):] if len(self.separator) > 1 else b""
                 before = self.counts[s.fileno()]
                 self.counts[s.fileno()] = before + count
                 # One latency sample per read keeps the reader cheap and unbiased by fan-out;
