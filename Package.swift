@@ -163,7 +163,9 @@ let package = Package(
         .testTarget(name: "LLMDCurlTests", dependencies: ["LLMDCurl", "LLMDTesting"]),
         .testTarget(name: "LLMDUpstreamTests", dependencies: ["LLMDUpstream", "LLMDTesting"]),
         .testTarget(name: "LLMDCoreTests", dependencies: ["LLMDCore", "LLMDUsage"]),
-        .testTarget(name: "LLMDServerTests", dependencies: ["LLMDServer", "LLMDTesting"]),
+        .testTarget(
+            name: "LLMDServerTests",
+            dependencies: ["LLMDServer", "LLMDTesting", .product(name: "NIOEmbedded", package: "swift-nio")]),
         .testTarget(name: "LLMDLifecycleTests", dependencies: ["LLMDLifecycle"]),
         .testTarget(name: "LLMDSystemdTests", dependencies: ["LLMDSystemd"]),
         .testTarget(name: "LLMDLineEditorTests", dependencies: ["LLMDLineEditor", "LLMDTesting"]),

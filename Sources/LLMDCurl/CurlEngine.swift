@@ -73,6 +73,29 @@ public protocol HTTPResponseHandler: AnyObject, Sendable {
     func transferEnded(_ result: Result<Void, TransferFailure>)
 }
 
+/// How the engine's owner gathers what several reads produce into one hand-off.
+///
+/// A fast stream delivers a read every few microseconds. Handing each read's work to
+/// another thread wakes that thread every time; gathering the reads until the engine
+/// would wait for the network, or for at most `window`, wakes it once per batch. A slow
+/// stream is unaffected: after each read the engine would wait, so the batch ends there.
+public struct ReadBatching: Sendable {
+    /// The longest a batch stays open, from its first read.
+    public var window: Duration
+    /// Runs on the engine thread when it starts, before any transfer.
+    public var threadStarted: @Sendable () -> Void
+    /// Runs on the engine thread when a batch ends, and before every wait for the network.
+    public var endBatch: @Sendable () -> Void
+
+    public init(
+        window: Duration, threadStarted: @escaping @Sendable () -> Void, endBatch: @escaping @Sendable () -> Void
+    ) {
+        self.window = window
+        self.threadStarted = threadStarted
+        self.endBatch = endBatch
+    }
+}
+
 /// Drives every HTTP transfer of the daemon on one thread through libcurl's multi interface.
 ///
 /// One thread, not one per request: `curl_multi_poll` waits on all sockets at once, and
@@ -96,8 +119,11 @@ public final class CurlEngine: Sendable {
     private nonisolated(unsafe) let multi: UnsafeMutableRawPointer
     private let commands = Mutex<(queue: [Command], nextID: UInt64)>(([], 1))
     private let thread = Mutex<pthread_t?>(nil)
+    private let batching: ReadBatching?
 
-    public init() {
+    /// - Parameter batching: nil hands each read's work over as it comes.
+    public init(batching: ReadBatching? = nil) {
+        self.batching = batching
         // Thread-safe since libcurl 7.84; done here, on first use, not at daemon start.
         precondition(curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK, "curl_global_init failed")
         multi = curl_multi_init()
@@ -134,15 +160,16 @@ public final class CurlEngine: Sendable {
     }
 
     /// Cancels all transfers and ends the thread; the engine is unusable afterwards.
+    /// Calling it again does nothing.
     public func shutdown() {
-        commands.withLock { $0.queue.append(.stop) }
-        curl_multi_wakeup(multi)
-        if let handle = thread.withLock({ state -> pthread_t? in
+        // The first call takes the thread; later ones must not touch the freed multi handle.
+        guard let handle = thread.withLock({ state -> pthread_t? in
             defer { state = nil }
             return state
-        }) {
-            pthread_join(handle, nil)
-        }
+        }) else { return }
+        commands.withLock { $0.queue.append(.stop) }
+        curl_multi_wakeup(multi)
+        pthread_join(handle, nil)
     }
 
     // MARK: - The engine thread
@@ -151,6 +178,9 @@ public final class CurlEngine: Sendable {
         var transfers: [TransferID: Transfer] = [:]
         var byHandle: [UnsafeMutableRawPointer: TransferID] = [:]
         var running: Int32 = 0
+        /// When the open batch's first read came; nil when no batch is open.
+        var batchStart: ContinuousClock.Instant?
+        batching?.threadStarted()
 
         func finish(_ id: TransferID, _ result: Result<Void, TransferFailure>) {
             guard let transfer = transfers.removeValue(forKey: id) else { return }
@@ -175,11 +205,13 @@ public final class CurlEngine: Sendable {
                     finish(id, .failure(.cancelled))
                 case .stop:
                     for id in Array(transfers.keys) { finish(id, .failure(.cancelled)) }
+                    batching?.endBatch()
                     curl_multi_cleanup(multi)
                     return
                 }
             }
 
+            let roundStart = ContinuousClock.now
             curl_multi_perform(multi, &running)
             var queued: Int32 = 0
             while let message = curl_multi_info_read(multi, &queued) {
@@ -193,6 +225,9 @@ public final class CurlEngine: Sendable {
             let now = ContinuousClock.now
             var wait = Duration.milliseconds(1000)
             for (id, transfer) in transfers {
+                if batchStart == nil, let lastActivity = transfer.lastActivity, lastActivity >= roundStart {
+                    batchStart = roundStart
+                }
                 // An idle timeout of zero means none, like curl's own zero timeouts.
                 guard let lastActivity = transfer.lastActivity, transfer.idleTimeout > .zero else { continue }
                 let deadline = lastActivity + transfer.idleTimeout
@@ -201,6 +236,16 @@ public final class CurlEngine: Sendable {
                 } else {
                     wait = min(wait, deadline - now)
                 }
+            }
+            if let batching {
+                if let start = batchStart, now - start < batching.window {
+                    // More to read at once: keep the batch open and read it.
+                    var ready: Int32 = 0
+                    curl_multi_poll(multi, nil, 0, 0, &ready)
+                    if ready > 0 { continue }
+                }
+                batchStart = nil
+                batching.endBatch()
             }
             var curlTimeout = -1
             curl_multi_timeout(multi, &curlTimeout)

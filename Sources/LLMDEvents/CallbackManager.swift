@@ -149,10 +149,14 @@ public final class CallbackManager: Sendable {
     /// error surfaces at the next ``emit(_:_:)`` or ``checkRaised()``.
     public func emitNow(_ type: EventType, _ data: JSONObject) {
         let event = sink.publish(event(type, data)).event
-        for handler in local + inheritable {
-            guard let error = handler.deliverWithoutWaiting(event, logger: logger) else { continue }
-            raised.withLock { raised in raised = raised ?? error }
-        }
+        // Two loops, not `local + inheritable`: that would build an array per token.
+        for handler in local { deliverWithoutWaiting(event, to: handler) }
+        for handler in inheritable { deliverWithoutWaiting(event, to: handler) }
+    }
+
+    private func deliverWithoutWaiting(_ event: CallbackEvent, to handler: AttachedHandler) {
+        guard let error = handler.deliverWithoutWaiting(event, logger: logger) else { return }
+        raised.withLock { raised in raised = raised ?? error }
     }
 
     /// - Throws: the first error a raising handler threw on the token path.

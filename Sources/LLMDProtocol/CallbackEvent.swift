@@ -41,7 +41,12 @@ public enum EventType: String, CaseIterable, Sendable, Hashable {
 /// request or subscription of the receiving connection it answers.
 public struct CallbackEvent: Sendable {
     /// The event's type, named after LangChain's callback methods (`llm_new_token`).
-    public var name: String
+    public var name: String {
+        didSet { type = EventType(rawValue: name) }
+    }
+    /// `name` as a known type; nil for a name this version does not know. Kept, not
+    /// derived on each use: every token's event is asked for it several times.
+    public private(set) var type: EventType?
     public var seq: UInt64
     /// Microseconds since the Unix epoch.
     public var time: Int64
@@ -69,6 +74,7 @@ public struct CallbackEvent: Sendable {
         request: RequestID? = nil, subscription: Int64? = nil
     ) {
         self.name = name
+        self.type = EventType(rawValue: name)
         self.seq = seq
         self.time = time
         self.session = session
@@ -80,8 +86,6 @@ public struct CallbackEvent: Sendable {
         self.request = request
         self.subscription = subscription
     }
-
-    public var type: EventType? { EventType(rawValue: name) }
 
     /// The event without its addressing, up to but not including the closing brace:
     /// encoded once, then completed for each recipient with ``completeLine(_:request:subscription:)``.

@@ -14,6 +14,11 @@ public final class LazyUpstream: Sendable {
     private let state = Mutex<(engine: CurlEngine, client: UpstreamClient)?>(nil)
     private let logger: Logger
 
+    /// The longest a streamed token waits for the tokens read after it, so that they
+    /// reach clients in one write: well under what a reader notices, and under the 1 ms
+    /// that llmd promises for a token's way to subscribers.
+    static let readBatchWindow = Duration.microseconds(200)
+
     public init(logger: Logger) {
         self.logger = logger
     }
@@ -21,7 +26,10 @@ public final class LazyUpstream: Sendable {
     var client: UpstreamClient {
         state.withLock { state in
             if let state { return state.client }
-            let engine = CurlEngine()
+            let engine = CurlEngine(
+                batching: ReadBatching(
+                    window: Self.readBatchWindow, threadStarted: { ConnectionOutbox.holdFlushesOnThisThread() },
+                    endBatch: { ConnectionOutbox.releaseHeldFlushes() }))
             let client = UpstreamClient(engine: engine, logger: logger)
             state = (engine, client)
             return client
@@ -38,12 +46,10 @@ public final class LazyUpstream: Sendable {
 /// its run tree, on its connection, addressed to its request.
 struct RequestCallbacks: CallbackHandler {
     var request: RequestID
-    var send: @Sendable ([ServerMessage]) -> Void
+    var context: RequestContext
 
     func handle(_ event: CallbackEvent) {
-        var event = event
-        event.request = request
-        send([.event(event)])
+        context.sendEvent(event, request)
     }
 }
 
@@ -79,7 +85,7 @@ public enum CallMethods {
             let chain = CallbackManager(
                 session: label, tags: try params.strings("tags") ?? [],
                 metadata: try params.object("metadata") ?? [:],
-                inheritableHandlers: [.sync(RequestCallbacks(request: request.id, send: context.send))], sink: bus,
+                inheritableHandlers: [.sync(RequestCallbacks(request: request.id, context: context))], sink: bus,
                 logger: logger)
             return try await run(
                 chain: chain, model: model, input: input, options: options, stream: stream, provider: provider,

@@ -234,7 +234,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         nextTaskID += 1
         let environment = self.environment
         let channel = context.channel
-        let requestContext = RequestContext(connectionID: id, peer: peer) { messages in outbox.send(messages) }
+        let requestContext = RequestContext(
+            connectionID: id, peer: peer, send: { messages in outbox.send(messages) },
+            sendEvent: { event, id in outbox.send(event, request: id) })
         do throws(ProtocolError) {
             if try request.params.bool("detach") == true { detached.insert(taskID) }
         } catch {

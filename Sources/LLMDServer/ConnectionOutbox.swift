@@ -1,6 +1,7 @@
 import LLMDProtocol
 import Logging
 import NIOCore
+import NIOPosix
 import Synchronization
 
 /// How much a connection may have queued, and for how long it may stall.
@@ -58,6 +59,14 @@ final class ConnectionOutbox: Sendable {
         }
     }
 
+    /// Queues `event` as one of `request`'s, whatever the queue holds.
+    func send(_ event: CallbackEvent, request: RequestID) {
+        enqueue(evenWhenFull: true) { pending in
+            event.encodeBody(into: &pending)
+            CallbackEvent.completeLine(&pending, request: request, subscription: nil)
+        }
+    }
+
     /// Queues an encoded event body for `subscription`, whatever the queue holds.
     func send(line body: [UInt8], subscription: Int64) {
         enqueue(evenWhenFull: true) { pending in
@@ -84,9 +93,45 @@ final class ConnectionOutbox: Sendable {
             if checkStall { state.stallCheckScheduled = true }
             return (true, schedule, checkStall)
         }
-        if schedule { channel.eventLoop.execute { self.flush() } }
+        if schedule { scheduleFlush() }
         if checkStall { scheduleStallCheck() }
         return admitted
+    }
+
+    private func scheduleFlush() {
+        if let held = Self.heldFlushes.currentValue {
+            held.outboxes.append(self)
+        } else {
+            channel.eventLoop.execute { self.flush() }
+        }
+    }
+
+    /// From now on, flushes scheduled on this thread wait for ``releaseHeldFlushes()``.
+    ///
+    /// For the HTTP engine's thread, which publishes the tokens of many reads in a burst
+    /// (``ReadBatching``): each flush would wake an event loop to write a token or two
+    /// while the engine is still publishing the rest.
+    static func holdFlushesOnThisThread() {
+        if heldFlushes.currentValue == nil { heldFlushes.currentValue = HeldFlushes() }
+    }
+
+    /// Schedules the flushes this thread held back: one wake-up per event loop for all of
+    /// its connections, not one per connection per event.
+    static func releaseHeldFlushes() {
+        guard let held = heldFlushes.currentValue, !held.outboxes.isEmpty else { return }
+        var byLoop: [(loop: any EventLoop, outboxes: [ConnectionOutbox])] = []
+        for outbox in held.outboxes {
+            let loop = outbox.channel.eventLoop
+            if let index = byLoop.firstIndex(where: { $0.loop === loop }) {
+                byLoop[index].outboxes.append(outbox)
+            } else {
+                byLoop.append((loop, [outbox]))
+            }
+        }
+        held.outboxes.removeAll(keepingCapacity: true)
+        for (loop, outboxes) in byLoop {
+            loop.execute { for outbox in outboxes { outbox.flush() } }
+        }
     }
 
     /// Runs `action` once the queue is at or under its low mark: at once when it is.
@@ -161,4 +206,14 @@ final class ConnectionOutbox: Sendable {
         channel.writeAndFlush(channel.allocator.buffer(bytes: ServerMessage.error(id: nil, error).encodedLine), promise: nil)
         channel.close(promise: nil)
     }
+}
+
+/// The outboxes whose flush a thread holds back (``ConnectionOutbox/holdFlushesOnThisThread()``).
+private final class HeldFlushes {
+    var outboxes: [ConnectionOutbox] = []
+}
+
+extension ConnectionOutbox {
+    // Unsafe only in name: each thread reads and writes its own value.
+    fileprivate nonisolated(unsafe) static let heldFlushes = ThreadSpecificVariable<HeldFlushes>()
 }

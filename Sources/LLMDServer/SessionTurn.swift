@@ -123,7 +123,7 @@ extension Sessions {
         let chain = CallbackManager(
             runID: chainRunID, session: session.name, tags: turn.settings.tags + requestTags.filter { !turn.settings.tags.contains($0) },
             metadata: metadata,
-            inheritableHandlers: requestEvents ? [.sync(RequestCallbacks(request: request.id, send: context.send))] : [],
+            inheritableHandlers: requestEvents ? [.sync(RequestCallbacks(request: request.id, context: context))] : [],
             sink: bus, logger: logger)
 
         do throws(ProtocolError) {

@@ -209,4 +209,62 @@ struct CurlEngineTests {
             #expect(recorder.bodyText.contains(#""content": "\#(index)""#), "stream \(index)")
         }
     }
+
+    @Test("with batching, a slow stream's every read ends a batch at once, on the engine thread")
+    func batching() throws {
+        let fixture = try FixtureServer()
+        let log = BatchLog()
+        let engine = CurlEngine(
+            batching: ReadBatching(
+                window: .seconds(10), threadStarted: { log.append(.threadStarted) }, endBatch: { log.append(.endBatch) }))
+        defer { engine.shutdown() }
+        let recorder = BatchLog.Handler(log: log)
+        // 50 ms between tokens: after each read the engine would wait, so, however long the
+        // window, the read's batch must end before the next read comes.
+        engine.start(chat(fixture, model: "fixture/slow:50", content: "a b c d"), handler: recorder)
+        #expect(recorder.wait() != nil)
+        engine.shutdown()  // joins the thread: its last batch has ended
+        let entries = log.entries
+        #expect(entries.first?.kind == .threadStarted)
+        #expect(entries.allSatisfy { pthread_equal($0.thread, entries[0].thread) != 0 }, "all on one thread")
+        let kinds = entries.map(\.kind)
+        let reads = kinds.indices.filter { kinds[$0] == .read }
+        // One read can reach the handler in several pieces (an HTTP chunk each); pieces
+        // 50 ms apart came from reads with a wait between them.
+        let apart = zip(reads, reads.dropFirst()).filter { entries[$1].time - entries[$0].time >= .milliseconds(25) }
+        #expect(apart.count >= 3)
+        for (read, next) in apart {
+            #expect(kinds[read..<next].contains(.endBatch), "reads \(read) and \(next) in one batch")
+        }
+        #expect(kinds.lastIndex(of: .endBatch)! > reads.last!)
+    }
+}
+
+/// What the engine did with batching on, in order, and on which thread.
+private final class BatchLog: Sendable {
+    enum Kind { case threadStarted, read, endBatch }
+    struct Entry {
+        var kind: Kind
+        var thread: pthread_t
+        var time: ContinuousClock.Instant
+    }
+
+    private let state = Mutex<[Entry]>([])
+
+    func append(_ kind: Kind) { state.withLock { $0.append(Entry(kind: kind, thread: pthread_self(), time: .now)) } }
+    var entries: [Entry] { state.withLock { $0 } }
+
+    /// Logs each read of the response body.
+    final class Handler: HTTPResponseHandler {
+        private let log: BatchLog
+        private let done = DispatchSemaphore(value: 0)
+
+        init(log: BatchLog) { self.log = log }
+
+        func responseStarted(_ head: HTTPResponseHead) {}
+        func bodyReceived(_ bytes: UnsafeRawBufferPointer) { log.append(.read) }
+        func transferEnded(_ result: Result<Void, TransferFailure>) { done.signal() }
+
+        func wait() -> Void? { done.wait(timeout: .now() + .seconds(20)) == .success ? () : nil }
+    }
 }

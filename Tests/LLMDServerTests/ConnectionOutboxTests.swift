@@ -1,0 +1,89 @@
+import LLMDProtocol
+import Logging
+import NIOCore
+import NIOEmbedded
+import Synchronization
+import Testing
+
+@testable import LLMDServer
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("Connection outbox")
+struct ConnectionOutboxTests {
+    private static func event(_ seq: UInt64) -> CallbackEvent {
+        CallbackEvent(name: "llm_new_token", seq: seq, runID: "r", data: ["token": .string("t\(seq)")])
+    }
+
+    @Test("a thread that holds flushes writes nothing until it releases them, then one write for all")
+    func heldFlushes() throws {
+        // Holding is a property of the thread for the rest of its life: a thread of its own,
+        // with the channel and its loop, since an embedded loop stays on one thread.
+        let writes = Mutex<[[String]]>([])
+        try onNewThread {
+            let channel = connectedChannel()
+            let outbox = ConnectionOutbox(channel: channel, limits: OutboxLimits(), logger: Logger(label: "test"))
+            func drain() -> [String] {
+                channel.embeddedEventLoop.run()
+                var lines: [String] = []
+                while let buffer = try? channel.readOutbound(as: ByteBuffer.self) {
+                    lines.append(String(buffer: buffer))
+                }
+                return lines
+            }
+            ConnectionOutbox.holdFlushesOnThisThread()
+            outbox.send(Self.event(1), request: .int(7))
+            outbox.send(Self.event(2), request: .int(7))
+            writes.withLock { $0.append(drain()) }
+            ConnectionOutbox.releaseHeldFlushes()
+            writes.withLock { $0.append(drain()) }
+            outbox.send(Self.event(3), request: .int(7))
+            ConnectionOutbox.releaseHeldFlushes()
+            writes.withLock { $0.append(drain()) }
+        }
+        let recorded = writes.withLock { $0 }
+        try #require(recorded.count == 3)
+        #expect(recorded[0].isEmpty)
+        // Both events, as lines addressed to the request, in a single write.
+        try #require(recorded[1].count == 1)
+        let lines = recorded[1][0].split(separator: "\n").map { try? JSONParser.parse(String($0)).objectValue }
+        #expect(lines.map { $0?["seq"] } == [1, 2])
+        #expect(lines.allSatisfy { $0?["request"] == 7 && $0?["event"] == "llm_new_token" })
+        #expect(recorded[2].count == 1)
+    }
+
+    @Test("without holding, each burst is flushed by the loop on its own")
+    func unheldFlushes() throws {
+        let channel = connectedChannel()
+        let outbox = ConnectionOutbox(channel: channel, limits: OutboxLimits(), logger: Logger(label: "test"))
+        outbox.send(Self.event(1), request: .int(7))
+        channel.embeddedEventLoop.run()
+        let buffer = try #require(try channel.readOutbound(as: ByteBuffer.self))
+        #expect(String(buffer: buffer).hasSuffix(#","request":7}"# + "\n"))
+    }
+}
+
+/// An embedded channel that is active, as an accepted connection is.
+private func connectedChannel() -> EmbeddedChannel {
+    let channel = EmbeddedChannel()
+    _ = try? channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+    return channel
+}
+
+/// Runs `body` on a thread created for it, and waits for it to end.
+private func onNewThread(_ body: @escaping @Sendable () -> Void) throws {
+    final class Box: Sendable {
+        let body: @Sendable () -> Void
+        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    }
+    var thread = pthread_t()
+    let argument = Unmanaged.passRetained(Box(body)).toOpaque()
+    let created = pthread_create(&thread, nil, { argument in
+        Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue().body()
+        return nil
+    }, argument)
+    try #require(created == 0)
+    pthread_join(thread, nil)
+}
