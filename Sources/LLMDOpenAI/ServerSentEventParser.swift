@@ -106,12 +106,22 @@ public struct ServerSentEventParser: Sendable {
                     continue
                 }
                 skipNextLF = byte == 0x0D
-                processLine(into: &events)
+                processBufferedLine(into: &events)
                 continue
             }
             skipNextLF = false
             var end = index + 1
             while end < bytes.count, bytes[end] != 0x0A, bytes[end] != 0x0D { end += 1 }
+            if line.isEmpty, end < bytes.count {
+                // A whole line within this read, the usual case: parsed where it lies, its
+                // end consumed as above.
+                let whole = UnsafeRawBufferPointer(rebasing: bytes[index..<end])
+                if whole.count + data.count > maximumEventSize { throw .eventTooLarge(limit: maximumEventSize) }
+                skipNextLF = bytes[end] == 0x0D
+                index = end + 1
+                processLine(whole, into: &events)
+                continue
+            }
             line.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[index..<end]))
             if line.count + data.count > maximumEventSize { throw .eventTooLarge(limit: maximumEventSize) }
             index = end
@@ -125,13 +135,21 @@ public struct ServerSentEventParser: Sendable {
         if endedMidLine {
             // A last line without terminator still counts as a line, but its event is
             // never dispatched: no blank line followed it.
-            processLine(into: &events)
+            processBufferedLine(into: &events)
         }
         return Remainder(undispatchedData: hasData ? data : nil, endedMidLine: endedMidLine)
     }
 
-    private mutating func processLine(into events: inout [ServerSentEvent]) {
-        defer { line.removeAll(keepingCapacity: true) }
+    /// Processes the line gathered in `line` across reads, and empties it.
+    private mutating func processBufferedLine(into events: inout [ServerSentEvent]) {
+        var gathered: [UInt8] = []
+        swap(&gathered, &line)
+        gathered.withUnsafeBytes { processLine($0, into: &events) }
+        gathered.removeAll(keepingCapacity: true)
+        swap(&gathered, &line)
+    }
+
+    private mutating func processLine(_ line: UnsafeRawBufferPointer, into events: inout [ServerSentEvent]) {
         if line.isEmpty {
             dispatch(into: &events)
             return
@@ -142,9 +160,9 @@ public struct ServerSentEventParser: Sendable {
         }
         let colon = line.firstIndex(of: UInt8(ascii: ":"))
         let name = line[..<(colon ?? line.endIndex)]
-        var valueStart = colon.map { line.index(after: $0) } ?? line.endIndex
+        var valueStart = colon.map { $0 + 1 } ?? line.endIndex
         if valueStart < line.endIndex, line[valueStart] == UInt8(ascii: " ") { valueStart += 1 }
-        let value = line[valueStart...]
+        let value = UnsafeRawBufferPointer(rebasing: line[valueStart...])
 
         // Byte comparisons: this runs once per streamed token.
         if name.elementsEqual("data".utf8) {
@@ -165,11 +183,12 @@ public struct ServerSentEventParser: Sendable {
 
     private mutating func dispatch(into events: inout [ServerSentEvent]) {
         defer {
-            data.removeAll(keepingCapacity: true)
             hasData = false
             eventType = nil
         }
         guard hasData else { return }
+        // Handed over, not copied: the next event's data starts a buffer of its own.
         events.append(ServerSentEvent(type: eventType, data: data, lastEventID: lastEventID))
+        data = []
     }
 }
