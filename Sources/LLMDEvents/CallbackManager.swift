@@ -6,7 +6,10 @@ import Synchronization
 /// numbers, journals and fans them out to subscribers.
 public protocol EventSink: Sendable {
     /// Gives `event` its `seq` and `time` and delivers it.
-    func publish(_ event: CallbackEvent) -> Publication
+    ///
+    /// Consuming: a producer hands its event over, so the sink numbers it in place instead
+    /// of copying it to do so.
+    func publish(_ event: consuming CallbackEvent) -> Publication
 }
 
 /// An event as published, and what blocking subscribers owe for it.
@@ -28,8 +31,7 @@ public final class LocalEventSink: EventSink {
 
     public init() {}
 
-    public func publish(_ event: CallbackEvent) -> Publication {
-        var event = event
+    public func publish(_ event: consuming CallbackEvent) -> Publication {
         event.seq = nextSeq.wrappingAdd(1, ordering: .relaxed).oldValue
         event.time = Timestamp.nowMicroseconds()
         return Publication(event: event)

@@ -40,51 +40,144 @@ public enum EventType: String, CaseIterable, Sendable, Hashable {
 /// subscriber resumes from the last one it saw. `request` or `subscription` says which
 /// request or subscription of the receiving connection it answers.
 public struct CallbackEvent: Sendable {
+    /// The fields, shared by copies of the event until one of them changes a field.
+    ///
+    /// An event goes from its producer to the bus, the requesting client and handlers once
+    /// per streamed token; copying a dozen fields (and retaining each) at every hand-over
+    /// cost more than the rest of its way. Only a uniquely referenced storage is ever
+    /// changed, which is what makes sharing it across threads safe.
+    private final class Storage: @unchecked Sendable {
+        var name: String
+        var type: EventType?
+        var seq: UInt64
+        var time: Int64
+        var session: String?
+        var runID: String
+        var parentRunID: String?
+        var tags: [String]
+        var metadata: JSONObject
+        var data: JSONObject
+        var request: RequestID?
+        var subscription: Int64?
+        var publishedBody: [UInt8]?
+        var encodedContext: [UInt8]?
+
+        init(
+            name: String, type: EventType?, seq: UInt64, time: Int64, session: String?, runID: String,
+            parentRunID: String?, tags: [String], metadata: JSONObject, data: JSONObject, request: RequestID?,
+            subscription: Int64?, publishedBody: [UInt8]?, encodedContext: [UInt8]?
+        ) {
+            self.name = name
+            self.type = type
+            self.seq = seq
+            self.time = time
+            self.session = session
+            self.runID = runID
+            self.parentRunID = parentRunID
+            self.tags = tags
+            self.metadata = metadata
+            self.data = data
+            self.request = request
+            self.subscription = subscription
+            self.publishedBody = publishedBody
+            self.encodedContext = encodedContext
+        }
+
+        func copy() -> Storage {
+            Storage(
+                name: name, type: type, seq: seq, time: time, session: session, runID: runID, parentRunID: parentRunID,
+                tags: tags, metadata: metadata, data: data, request: request, subscription: subscription,
+                publishedBody: publishedBody, encodedContext: encodedContext)
+        }
+    }
+
+    private var storage: Storage
+
+    private var uniqueStorage: Storage {
+        mutating get {
+            if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+            return storage
+        }
+    }
+
     /// The event's type, named after LangChain's callback methods (`llm_new_token`).
     public var name: String {
-        didSet { type = EventType(rawValue: name) }
+        get { storage.name }
+        set {
+            let storage = uniqueStorage
+            storage.name = newValue
+            storage.type = EventType(rawValue: newValue)
+        }
     }
     /// `name` as a known type; nil for a name this version does not know. Kept, not
     /// derived on each use: every token's event is asked for it several times.
-    public private(set) var type: EventType?
-    public var seq: UInt64
+    public var type: EventType? { storage.type }
+    public var seq: UInt64 {
+        get { storage.seq }
+        set { uniqueStorage.seq = newValue }
+    }
     /// Microseconds since the Unix epoch.
-    public var time: Int64
-    public var session: String?
-    public var runID: String
-    public var parentRunID: String?
-    public var tags: [String]
-    public var metadata: JSONObject
-    public var data: JSONObject
-    public var request: RequestID?
-    public var subscription: Int64?
+    public var time: Int64 {
+        get { storage.time }
+        set { uniqueStorage.time = newValue }
+    }
+    public var session: String? {
+        get { storage.session }
+        set { uniqueStorage.session = newValue }
+    }
+    public var runID: String {
+        get { storage.runID }
+        set { uniqueStorage.runID = newValue }
+    }
+    public var parentRunID: String? {
+        get { storage.parentRunID }
+        set { uniqueStorage.parentRunID = newValue }
+    }
+    public var tags: [String] {
+        get { storage.tags }
+        _modify { yield &uniqueStorage.tags }
+    }
+    public var metadata: JSONObject {
+        get { storage.metadata }
+        _modify { yield &uniqueStorage.metadata }
+    }
+    public var data: JSONObject {
+        get { storage.data }
+        _modify { yield &uniqueStorage.data }
+    }
+    public var request: RequestID? {
+        get { storage.request }
+        set { uniqueStorage.request = newValue }
+    }
+    public var subscription: Int64? {
+        get { storage.subscription }
+        set { uniqueStorage.subscription = newValue }
+    }
     /// The body as the publisher encoded it (``encodeBody(into:)``), so that every
     /// recipient (the requester, subscribers, handlers) copies it instead of encoding the
     /// event again. Set once the event is final: fields changed afterwards would not show,
     /// except `request` and `subscription`, which are not part of the body.
-    public var publishedBody: [UInt8]?
+    public var publishedBody: [UInt8]? {
+        get { storage.publishedBody }
+        set { uniqueStorage.publishedBody = newValue }
+    }
     /// `session` through `metadata` as ``encodeBody(into:)`` writes them, when the
     /// producer encoded them once for all the events of a run (``encodeContext()``); the
     /// same staleness rule as ``publishedBody``.
-    public var encodedContext: [UInt8]?
+    public var encodedContext: [UInt8]? {
+        get { storage.encodedContext }
+        set { uniqueStorage.encodedContext = newValue }
+    }
 
     public init(
         name: String, seq: UInt64 = 0, time: Int64 = 0, session: String? = nil, runID: String = "",
         parentRunID: String? = nil, tags: [String] = [], metadata: JSONObject = [:], data: JSONObject = [:],
         request: RequestID? = nil, subscription: Int64? = nil
     ) {
-        self.name = name
-        self.type = EventType(rawValue: name)
-        self.seq = seq
-        self.time = time
-        self.session = session
-        self.runID = runID
-        self.parentRunID = parentRunID
-        self.tags = tags
-        self.metadata = metadata
-        self.data = data
-        self.request = request
-        self.subscription = subscription
+        storage = Storage(
+            name: name, type: EventType(rawValue: name), seq: seq, time: time, session: session, runID: runID,
+            parentRunID: parentRunID, tags: tags, metadata: metadata, data: data, request: request,
+            subscription: subscription, publishedBody: nil, encodedContext: nil)
     }
 
     /// The event without its addressing, up to but not including the closing brace:

@@ -138,12 +138,11 @@ public final class EventBus: EventSink, Sendable {
 
     // MARK: - Publishing
 
-    public func publish(_ event: CallbackEvent) -> Publication {
+    public func publish(_ event: consuming CallbackEvent) -> Publication {
         publish(event, addressee: nil)
     }
 
-    private func publish(_ event: CallbackEvent, addressee: SubscriptionKey?) -> Publication {
-        var event = event
+    private func publish(_ event: consuming CallbackEvent, addressee: SubscriptionKey?) -> Publication {
         var refused: [(SubscriptionKey, ConnectionOutbox)] = []
         var gate: AcknowledgementGate?
         let scheduleJournal = state.withLock { state -> Bool in

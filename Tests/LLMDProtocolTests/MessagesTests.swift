@@ -83,6 +83,23 @@ struct MessagesTests {
         #expect(object["subscription"] == nil)
     }
 
+    @Test("copies of an event are independent values, whatever they share underneath")
+    func eventCopies() {
+        let original = CallbackEvent(name: "llm_new_token", seq: 1, runID: "r", tags: ["a"], data: ["token": "x"])
+        var copy = original
+        copy.seq = 2
+        copy.tags.append("b")
+        copy.data["token"] = "y"
+        copy.name = "custom"
+        #expect(original.seq == 1 && original.tags == ["a"] && original.data == ["token": "x"])
+        #expect(original.name == "llm_new_token" && original.type == .llmNewToken)
+        #expect(copy.seq == 2 && copy.tags == ["a", "b"] && copy.data == ["token": "y"])
+        #expect(copy.type == .custom)
+        copy.name = "not_a_type"
+        #expect(copy.type == nil)
+        #expect(original != copy)
+    }
+
     @Test("a reply line has type and id first, for people reading the stream")
     func replyLayout() {
         let line = String(decoding: ServerMessage.reply(id: .int(9), result: ["a": 1]).encodedLine, as: UTF8.self)
