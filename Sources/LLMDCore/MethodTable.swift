@@ -8,24 +8,18 @@ public struct RequestContext: Sendable {
     /// write. Lines arrive in the order sent, and all before the reply.
     public var send: @Sendable ([ServerMessage]) -> Void
     /// Sends a published event to the requesting client as one of request `id`'s, in
-    /// order with ``send``: what ``send`` would do with the event addressed to `id`,
-    /// without copying the event to address it (this runs once per streamed token).
+    /// order with ``send``, without copying the event to address it (this runs once per
+    /// streamed token).
     public var sendEvent: @Sendable (_ event: CallbackEvent, _ id: RequestID) -> Void
 
-    /// - Parameter sendEvent: nil sends events through `send`.
     public init(
         connectionID: UInt64, peer: PeerCredentials, send: @escaping @Sendable ([ServerMessage]) -> Void = { _ in },
-        sendEvent: (@Sendable (CallbackEvent, RequestID) -> Void)? = nil
+        sendEvent: @escaping @Sendable (CallbackEvent, RequestID) -> Void = { _, _ in }
     ) {
         self.connectionID = connectionID
         self.peer = peer
         self.send = send
-        self.sendEvent =
-            sendEvent ?? { event, id in
-                var event = event
-                event.request = id
-                send([.event(event)])
-            }
+        self.sendEvent = sendEvent
     }
 }
 

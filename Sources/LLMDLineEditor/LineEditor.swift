@@ -453,14 +453,8 @@ public final class LineEditor {
     /// Writes past libedit's buffered stream, after flushing it so the order holds.
     private func emit(_ text: String) {
         fflush(outputStream)
-        var bytes = Array(text.utf8)[...]
-        while !bytes.isEmpty {
-            let written = bytes.withUnsafeBytes { write(outputDescriptor, $0.baseAddress, $0.count) }
-            if written < 0, errno == EINTR { continue }
-            // A terminal that hung up takes nothing more; the next read reports the end.
-            guard written > 0 else { return }
-            bytes = bytes.dropFirst(written)
-        }
+        // A terminal that hung up takes nothing more; the next read reports the end.
+        writeAll(text, to: outputDescriptor)
     }
 
     // MARK: History and the process-wide editor

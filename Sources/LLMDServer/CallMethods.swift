@@ -15,8 +15,8 @@ public final class LazyUpstream: Sendable {
     private let logger: Logger
 
     /// The longest a streamed token waits for the tokens read after it, so that they
-    /// reach clients in one write: well under what a reader notices, and under the 1 ms
-    /// that llmd promises for a token's way to subscribers.
+    /// reach clients in one write: well under what a reader notices, and a fifth of the
+    /// 1 ms latency to subscribers that llmd aims for.
     static let readBatchWindow = Duration.microseconds(200)
 
     public init(logger: Logger) {

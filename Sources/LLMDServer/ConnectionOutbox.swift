@@ -59,19 +59,12 @@ final class ConnectionOutbox: Sendable {
         }
     }
 
-    /// Queues `event` as one of `request`'s, whatever the queue holds.
-    func send(_ event: CallbackEvent, request: RequestID) {
+    /// Queues `event` addressed to `request` or `subscription`, whatever the queue holds;
+    /// a published event's encoding is copied, not made again.
+    func send(_ event: CallbackEvent, request: RequestID? = nil, subscription: Int64? = nil) {
         enqueue(evenWhenFull: true) { pending in
             event.encodeBody(into: &pending)
-            CallbackEvent.completeLine(&pending, request: request, subscription: nil)
-        }
-    }
-
-    /// Queues an encoded event body for `subscription`, whatever the queue holds.
-    func send(line body: [UInt8], subscription: Int64) {
-        enqueue(evenWhenFull: true) { pending in
-            pending.append(contentsOf: body)
-            CallbackEvent.completeLine(&pending, request: nil, subscription: subscription)
+            CallbackEvent.completeLine(&pending, request: request, subscription: subscription)
         }
     }
 

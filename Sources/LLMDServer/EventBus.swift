@@ -163,7 +163,7 @@ public final class EventBus: EventSink, Sendable {
                 if key == addressee {
                     // About this subscriber's own delivery: it goes out now, whatever its
                     // state, at the point of the gap it reports; catch-up passes it over.
-                    subscription.outbox.send(line: body, subscription: key.id)
+                    subscription.outbox.send(event, subscription: key.id)
                     continue
                 }
                 guard subscription.flow.live() == .offer else { continue }

@@ -1,5 +1,6 @@
 import LLMDClient
 import LLMDCommandLine
+import LLMDLineEditor
 import LLMDProtocol
 
 #if canImport(Glibc)

@@ -1,5 +1,6 @@
 import LLMDClient
 import LLMDCommandLine
+import LLMDLineEditor
 import LLMDProtocol
 
 #if canImport(Glibc)
@@ -262,23 +263,6 @@ extension LLMCtl {
 /// Writes to standard output at once, so streamed tokens appear as they arrive.
 func writeOut(_ text: String) {
     _ = writeAll(text, to: STDOUT_FILENO)
-}
-
-/// Writes all of `text` to the file descriptor.
-///
-/// - Returns: the errno of a failed write, nil when all was written.
-func writeAll(_ text: String, to descriptor: Int32) -> Int32? {
-    var text = text
-    return text.withUTF8 { bytes in
-        var offset = 0
-        while offset < bytes.count {
-            let written = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-            if written < 0, errno == EINTR { continue }
-            if written <= 0 { return written < 0 ? errno : EIO }
-            offset += written
-        }
-        return nil
-    }
 }
 
 /// `3d 4h`, `2h 5m`, `4m 12s`, `12s`: the two largest units, as uptime(1) users expect.

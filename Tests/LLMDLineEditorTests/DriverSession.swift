@@ -1,4 +1,5 @@
 import Glibc
+import LLMDLineEditor
 import LLMDTesting
 
 /// LineEditorDriver on a pseudo-terminal of its own: keys go in through the pty's master
@@ -110,7 +111,7 @@ final class DriverSession {
 
     /// Types `keys` as a user would: the terminal turns them into the driver's input.
     func type(_ keys: String) {
-        write(master, keys)
+        writeAll(keys, to: master)
     }
 
     /// Changes the terminal's size, as a user resizing the window does.
@@ -123,7 +124,7 @@ final class DriverSession {
     /// Sends a command and waits for the driver to acknowledge it.
     @discardableResult
     func command(_ command: String) -> Bool {
-        write(commandPipe, command + "\n")
+        writeAll(command + "\n", to: commandPipe)
         let verb = command.split(separator: " ").first.map(String.init) ?? command
         return waitForReport("ack \(verb)")
     }
@@ -197,16 +198,6 @@ final class DriverSession {
                     reportBytes.removeSubrange(...newline)
                 }
             }
-        }
-    }
-
-    private func write(_ descriptor: Int32, _ text: String) {
-        var bytes = Array(text.utf8)[...]
-        while !bytes.isEmpty {
-            let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
-            if written < 0, errno == EINTR { continue }
-            guard written > 0 else { return }
-            bytes = bytes.dropFirst(written)
         }
     }
 

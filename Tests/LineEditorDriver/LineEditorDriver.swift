@@ -36,12 +36,12 @@ struct LineEditorDriver {
         do {
             editor = try LineEditor(prompt: "> ", historyFile: CommandLine.arguments.dropFirst().first)
         } catch {
-            FileDescriptor.write(controlled ? reports : STDERR_FILENO, "error \(error)\n")
+            writeAll("error \(error)\n", to: controlled ? reports : STDERR_FILENO)
             exit(1)
         }
         func report(_ text: String) {
             if controlled {
-                FileDescriptor.write(reports, text + "\n")
+                writeAll(text + "\n", to: reports)
             } else {
                 editor.printAbove("[\(text)]\n")
             }
@@ -114,18 +114,6 @@ struct LineEditorDriver {
     static func split(_ command: String) -> (verb: String, argument: String) {
         guard let space = command.firstIndex(of: " ") else { return (command, "") }
         return (String(command[..<space]), String(command[command.index(after: space)...]))
-    }
-}
-
-enum FileDescriptor {
-    static func write(_ descriptor: Int32, _ text: String) {
-        var bytes = Array(text.utf8)[...]
-        while !bytes.isEmpty {
-            let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
-            if written < 0, errno == EINTR { continue }
-            guard written > 0 else { return }
-            bytes = bytes.dropFirst(written)
-        }
     }
 }
 
