@@ -77,20 +77,17 @@ public protocol HTTPResponseHandler: AnyObject, Sendable {
 ///
 /// A fast stream delivers a read every few microseconds. Handing each read's work to
 /// another thread wakes that thread every time; gathering the reads until the engine
-/// would wait for the network, or for at most `window`, wakes it once per batch. A slow
-/// stream is unaffected: after each read the engine would wait, so the batch ends there.
+/// would wait for the network wakes it once per batch. A slow stream is unaffected: after
+/// each read the engine would wait, so the batch ends there. A stream faster than its
+/// reader never lets the engine wait, and one `curl_multi_perform` may read a hundred
+/// times: the owner bounds how long it holds work, per item it produces.
 public struct ReadBatching: Sendable {
-    /// The longest a batch stays open, from its first read.
-    public var window: Duration
     /// Runs on the engine thread when it starts, before any transfer.
     public var threadStarted: @Sendable () -> Void
-    /// Runs on the engine thread when a batch ends, and before every wait for the network.
+    /// Runs on the engine thread before every wait for the network.
     public var endBatch: @Sendable () -> Void
 
-    public init(
-        window: Duration, threadStarted: @escaping @Sendable () -> Void, endBatch: @escaping @Sendable () -> Void
-    ) {
-        self.window = window
+    public init(threadStarted: @escaping @Sendable () -> Void, endBatch: @escaping @Sendable () -> Void) {
         self.threadStarted = threadStarted
         self.endBatch = endBatch
     }
@@ -178,8 +175,8 @@ public final class CurlEngine: Sendable {
         var transfers: [TransferID: Transfer] = [:]
         var byHandle: [UnsafeMutableRawPointer: TransferID] = [:]
         var running: Int32 = 0
-        /// When the open batch's first read came; nil when no batch is open.
-        var batchStart: ContinuousClock.Instant?
+        /// Something was read since the last batch ended.
+        var batchOpen = false
         batching?.threadStarted()
 
         func finish(_ id: TransferID, _ result: Result<Void, TransferFailure>) {
@@ -225,9 +222,7 @@ public final class CurlEngine: Sendable {
             let now = ContinuousClock.now
             var wait = Duration.milliseconds(1000)
             for (id, transfer) in transfers {
-                if batchStart == nil, let lastActivity = transfer.lastActivity, lastActivity >= roundStart {
-                    batchStart = roundStart
-                }
+                if let lastActivity = transfer.lastActivity, lastActivity >= roundStart { batchOpen = true }
                 // An idle timeout of zero means none, like curl's own zero timeouts.
                 guard let lastActivity = transfer.lastActivity, transfer.idleTimeout > .zero else { continue }
                 let deadline = lastActivity + transfer.idleTimeout
@@ -238,13 +233,14 @@ public final class CurlEngine: Sendable {
                 }
             }
             if let batching {
-                if let start = batchStart, now - start < batching.window {
+                if batchOpen {
                     // More to read at once: keep the batch open and read it.
                     var ready: Int32 = 0
                     curl_multi_poll(multi, nil, 0, 0, &ready)
                     if ready > 0 { continue }
                 }
-                batchStart = nil
+                // Also after a round whose reads ended their transfer.
+                batchOpen = false
                 batching.endBatch()
             }
             var curlTimeout = -1

@@ -14,9 +14,9 @@ public final class LazyUpstream: Sendable {
     private let state = Mutex<(engine: CurlEngine, client: UpstreamClient)?>(nil)
     private let logger: Logger
 
-    /// The longest a streamed token waits for the tokens read after it, so that they
-    /// reach clients in one write: well under what a reader notices, and a fifth of the
-    /// 1 ms latency to subscribers that llmd aims for.
+    /// The longest a streamed token's writes to clients wait for the tokens read after
+    /// it, so that they go out together: well under what a reader notices, and a fifth of
+    /// the 1 ms latency to subscribers that llmd aims for.
     static let readBatchWindow = Duration.microseconds(200)
 
     public init(logger: Logger) {
@@ -28,7 +28,7 @@ public final class LazyUpstream: Sendable {
             if let state { return state.client }
             let engine = CurlEngine(
                 batching: ReadBatching(
-                    window: Self.readBatchWindow, threadStarted: { ConnectionOutbox.holdFlushesOnThisThread() },
+                    threadStarted: { ConnectionOutbox.holdFlushesOnThisThread() },
                     endBatch: { ConnectionOutbox.releaseHeldFlushes() }))
             let client = UpstreamClient(engine: engine, logger: logger)
             state = (engine, client)
@@ -169,6 +169,7 @@ public enum CallMethods {
         let observer = CallObserver(
             tokens: { tokens in
                 for token in tokens { llm.emitNow(.llmNewToken, ["token": .string(token)]) }
+                ConnectionOutbox.releaseHeldFlushes(heldFor: LazyUpstream.readBatchWindow)
             },
             retry: { notice in
                 llm.emitNow(

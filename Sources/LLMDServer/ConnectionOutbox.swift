@@ -93,6 +93,7 @@ final class ConnectionOutbox: Sendable {
 
     private func scheduleFlush() {
         if let held = Self.heldFlushes.currentValue {
+            if held.outboxes.isEmpty { held.since = .now }
             held.outboxes.append(self)
         } else {
             channel.eventLoop.execute { self.flush() }
@@ -106,6 +107,16 @@ final class ConnectionOutbox: Sendable {
     /// while the engine is still publishing the rest.
     static func holdFlushesOnThisThread() {
         if heldFlushes.currentValue == nil { heldFlushes.currentValue = HeldFlushes() }
+    }
+
+    /// Releases this thread's held flushes once the oldest has waited `limit`: for a
+    /// producer that may never reach the end of its batch while a fast stream lasts.
+    /// Costs a clock read when something is held, nothing otherwise.
+    static func releaseHeldFlushes(heldFor limit: Duration) {
+        guard let held = heldFlushes.currentValue, !held.outboxes.isEmpty,
+            ContinuousClock.now - held.since >= limit
+        else { return }
+        releaseHeldFlushes()
     }
 
     /// Schedules the flushes this thread held back: one wake-up per event loop for all of
@@ -204,6 +215,8 @@ final class ConnectionOutbox: Sendable {
 /// The outboxes whose flush a thread holds back (``ConnectionOutbox/holdFlushesOnThisThread()``).
 private final class HeldFlushes {
     var outboxes: [ConnectionOutbox] = []
+    /// When the first of `outboxes` was held.
+    var since = ContinuousClock.now
 }
 
 extension ConnectionOutbox {

@@ -215,12 +215,11 @@ struct CurlEngineTests {
         let fixture = try FixtureServer()
         let log = BatchLog()
         let engine = CurlEngine(
-            batching: ReadBatching(
-                window: .seconds(10), threadStarted: { log.append(.threadStarted) }, endBatch: { log.append(.endBatch) }))
+            batching: ReadBatching(threadStarted: { log.append(.threadStarted) }, endBatch: { log.append(.endBatch) }))
         defer { engine.shutdown() }
         let recorder = BatchLog.Handler(log: log)
-        // 50 ms between tokens: after each read the engine would wait, so, however long the
-        // window, the read's batch must end before the next read comes.
+        // 50 ms between tokens: after each read the engine would wait, so the read's batch
+        // must end before the next read comes.
         engine.start(chat(fixture, model: "fixture/slow:50", content: "a b c d"), handler: recorder)
         #expect(recorder.wait() != nil)
         engine.shutdown()  // joins the thread: its last batch has ended

@@ -54,6 +54,33 @@ struct ConnectionOutboxTests {
         #expect(recorded[2].count == 1)
     }
 
+    @Test("held flushes go out once the oldest has waited the limit, even if the batch never ends")
+    func heldFlushesHaveAnAgeLimit() throws {
+        let writes = Mutex<[Int]>([])
+        try onNewThread {
+            let channel = connectedChannel()
+            let outbox = ConnectionOutbox(channel: channel, limits: OutboxLimits(), logger: Logger(label: "test"))
+            func written() -> Int {
+                channel.embeddedEventLoop.run()
+                var count = 0
+                while (try? channel.readOutbound(as: ByteBuffer.self)) != nil { count += 1 }
+                return count
+            }
+            ConnectionOutbox.holdFlushesOnThisThread()
+            outbox.send(Self.event(1), request: .int(7))
+            ConnectionOutbox.releaseHeldFlushes(heldFor: .seconds(60))
+            writes.withLock { $0.append(written()) }
+            usleep(2_000)
+            outbox.send(Self.event(2), request: .int(7))
+            ConnectionOutbox.releaseHeldFlushes(heldFor: .milliseconds(1))
+            writes.withLock { $0.append(written()) }
+            // Nothing is held now: the age check does nothing.
+            ConnectionOutbox.releaseHeldFlushes(heldFor: .zero)
+            writes.withLock { $0.append(written()) }
+        }
+        #expect(writes.withLock { $0 } == [0, 1, 0])
+    }
+
     @Test("without holding, each burst is flushed by the loop on its own")
     func unheldFlushes() throws {
         let channel = connectedChannel()
