@@ -32,6 +32,16 @@ public enum EventType: String, CaseIterable, Sendable, Hashable {
     /// Events about one subscriber rather than a run: delivered to that subscriber, and to
     /// others only when they name the type in their filter.
     public var isAddressed: Bool { self == .lagged || self == .ackTimeout }
+
+    /// The case's place in the declaration: a payload-free enum is stored as that number
+    /// (Swift's type layout), one byte here.
+    var ordinal: UInt8 { unsafeBitCast(self, to: UInt8.self) }
+
+    // A type with a raw value compares and hashes by it unless told otherwise: a string
+    // hashed for every subscription an event is matched against.
+    public static func == (lhs: EventType, rhs: EventType) -> Bool { lhs.ordinal == rhs.ordinal }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(ordinal) }
 }
 
 /// One callback event, as the daemon journals it and sends it.

@@ -68,6 +68,19 @@ struct MessagesTests {
         #expect(try ServerMessage.decode(line: Array(line.dropLast())) == message)
     }
 
+    @Test("event types are numbered in declaration order, and compare and hash by that number")
+    func eventTypeOrdinals() {
+        #expect(MemoryLayout<EventType>.size == 1)
+        #expect(EventType.allCases.map(\.ordinal) == (0..<UInt8(EventType.allCases.count)).map { $0 })
+        let all = Set(EventType.allCases)
+        #expect(all.count == EventType.allCases.count)
+        for type in EventType.allCases {
+            #expect(all.contains(type))
+            #expect(EventType(rawValue: type.rawValue) == type)
+            #expect(Set([type]).contains(EventType.allCases.first { $0 != type }!) == false)
+        }
+    }
+
     @Test("an event line has every member the protocol documents, in a stable order")
     func eventLayout() throws {
         let event = CallbackEvent(
