@@ -20,21 +20,13 @@ import time
 import http.client
 import resource
 
-from benchlib import cpu_ns, start_daemon, status_field, stop_daemon
+from benchlib import cpu_ns, start_daemon, start_fixture, status_field, stop_daemon
 
 BIN = sys.argv[1]
 RESULTS = sys.argv[2] if len(sys.argv) > 2 else "bench-results"
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIXTURE = os.path.join(ROOT, "Tests", "Fixtures", "openai_fixture.py")
 KEY = "sk-bench-not-a-secret"
 os.makedirs(RESULTS, exist_ok=True)
 report = {}
-
-
-def start_fixture():
-    proc = subprocess.Popen([sys.executable, FIXTURE], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    port = int(proc.stdout.readline().split()[-1])
-    return proc, port
 
 
 def start_llmd(work, port):

@@ -1,230 +1,175 @@
 #!/usr/bin/env python3
 """llmd event fan-out against Redis pub/sub, measured in the same run.
 
-1. Fan-out: one run streams TOKENS tokens as fast as the offline provider allows (no
-   delay between tokens) to 1, 16 and 256 subscribers. Measured: events delivered per
-   second (all subscribers together) and the latency from the daemon stamping an event
-   (`ts`, when it received the token) to a subscriber reading it, p50 and p99.
-   Baseline: redis-server on a Unix socket, the same subscriber counts, the same message
-   size and count, a publisher pipelining PUBLISH as fast as it can.
-2. A stalled subscriber (never reads) beside 16 readers: their delivered rate against 16
-   readers alone.
-3. Journal cost: the daemon's CPU time per event with Journal=yes minus Journal=no, for
-   one subscriber, from the scheduler's counters of all its threads.
+1. Fan-out, the issue's measure: one run streams TOKENS tokens from the OpenAI fixture
+   server with no delay between them, as fast as the fixture sends, to 1, 16 and 256
+   subscribers. Measured: events delivered per second (all subscribers together) and the
+   latency from the daemon receiving a token (the event's `ts`) to a subscriber reading
+   it, p50 and p99 over every event delivered.
+   Baseline: the same fixture stream relayed into redis-server (Unix socket) by a C relay
+   that stamps each token on arrival and PUBLISHes it at once, padded to the size of
+   llmd's event line, to the same number of subscribers.
+2. The same at 1,000 tokens a second (a fast model), where nothing is saturated: the
+   latency the bus itself adds.
+3. Capacity: the same with no fixture to wait for: llmd's offline provider with no delay
+   against a C publisher pipelining PUBLISH into Redis as fast as it takes them.
+4. A stalled subscriber (never reads) beside 16 readers, flat out: their delivered rate
+   against 16 readers alone, medians of five alternating runs each.
+5. Journal cost: the daemon's CPU time per event with Journal=yes minus Journal=no, for
+   one subscriber, flat out, from the scheduler's counters of all its threads.
 
-Subscribers run in one process on epoll and only count lines and pick `ts` out with a
-regular expression, so the reader side is the same cheap code for llmd and for Redis.
+Subscribers, relay and publisher are scripts/fanout.c, so the reader side is the same
+native code for llmd and for Redis and neither is measured through a slow client.
 """
 import json
 import os
-import re
-import selectors
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
-from benchlib import cpu_ns, wait_for_path
+from benchlib import cpu_ns, start_daemon, start_fixture, stop_daemon, wait_for_path
 
 BIN = sys.argv[1]
 RESULTS = sys.argv[2] if len(sys.argv) > 2 else "bench-results"
-TOKENS = 4000
+TOKENS = 10000
+PACED_TOKENS, PACED_INTERVAL_US = 2000, 1000
+COUNTS = (1, 16, 256)
 os.makedirs(RESULTS, exist_ok=True)
-TS = re.compile(rb'"ts":(\d+)')
+HERE = os.path.dirname(os.path.abspath(__file__))
+FANOUT = os.path.join(os.path.abspath(RESULTS), "fanout")
 report = {}
 
 
-def now_us():
-    return time.time_ns() // 1000
+def build_fanout():
+    # clang comes with every Swift toolchain; cc is the fallback.
+    compiler = shutil.which("clang") or shutil.which("cc")
+    subprocess.run([compiler, "-O2", "-o", FANOUT, os.path.join(HERE, "fanout.c")], check=True)
 
 
-class Readers:
-    """Subscriber sockets read on one epoll loop: line counts and latency samples."""
+class Subscribers:
+    """`fanout subscribe`: connected and confirmed on creation, results on `finish`."""
 
-    def __init__(self, sockets, expected_each, separator):
-        self.sockets = sockets
-        self.expected = expected_each
-        self.separator = separator
-        self.counts = {s.fileno(): 0 for s in sockets}
-        # The end of each socket's last read: a separator longer than a byte (Redis's) may
-        # be split across two reads, and must still be counted, once.
-        self.tails = {s.fileno(): b"" for s in sockets}
-        self.latencies = []
+    def __init__(self, kind, sock, readers, tokens, stalled=0):
+        self.proc = subprocess.Popen([FANOUT, "subscribe", kind, sock, str(readers), str(stalled), str(tokens)],
+                                     stdout=subprocess.PIPE, text=True)
+        if self.proc.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"{kind} subscribers did not get ready")
 
-    def run(self, timeout=120):
-        selector = selectors.DefaultSelector()
-        for s in self.sockets:
-            s.setblocking(False)
-            selector.register(s, selectors.EVENT_READ)
-        done = 0
-        first = last = None
-        deadline = time.time() + timeout
-        while done < len(self.sockets) and time.time() < deadline:
-            for key, _ in selector.select(timeout=1):
-                s = key.fileobj
-                try:
-                    chunk = s.recv(1 << 20)
-                except BlockingIOError:
-                    continue
-                if not chunk:
-                    selector.unregister(s)
-                    done += 1
-                    continue
-                arrived = now_us()
-                first = first or arrived
-                last = arrived
-                joined = self.tails[s.fileno()] + chunk
-                count = joined.count(self.separator)
-                self.tails[s.fileno()] = joined[-(len(self.separator) - 1):] if len(self.separator) > 1 else b""
-                before = self.counts[s.fileno()]
-                self.counts[s.fileno()] = before + count
-                # One latency sample per read keeps the reader cheap and unbiased by fan-out;
-                # only from complete messages, as a read may end inside one.
-                complete = chunk[:chunk.rfind(self.separator)] if self.separator != b"\n" else chunk[:chunk.rfind(b"\n")]
-                stamps = TS.findall(complete)
-                if stamps:
-                    self.latencies.append(arrived - int(stamps[-1]))
-                if before < self.expected <= before + count:
-                    selector.unregister(s)
-                    done += 1
-        return first, last
-
-    @property
-    def delivered(self):
-        return sum(min(c, self.expected) for c in self.counts.values())
-
-
-def summary(delivered, first, last, latencies):
-    seconds = max((last or 0) - (first or 0), 1) / 1e6
-    latencies = sorted(latencies) or [0]
-    return {
-        "delivered": delivered,
-        "events_per_s": round(delivered / seconds),
-        "p50_ms": round(latencies[len(latencies) // 2] / 1000, 3),
-        "p99_ms": round(latencies[int(len(latencies) * 0.99)] / 1000, 3),
-    }
+    def finish(self):
+        result = json.loads(self.proc.stdout.readline())
+        self.proc.wait()
+        seconds = max(result["seconds"], 1e-6)
+        return {
+            "delivered": result["delivered"],
+            "events_per_s": round(result["delivered"] / seconds),
+            "p50_ms": round(result["p50_us"] / 1000, 3),
+            "p99_ms": round(result["p99_us"] / 1000, 3),
+            "max_ms": round(result["max_us"] / 1000, 3),
+            "message_bytes": result["message_bytes"],
+        }
 
 
 # --- llmd -------------------------------------------------------------------------
 
 
-def start_llmd(work, journal=True):
-    reply = " ".join(f"w{i}" for i in range(TOKENS))
-    config = os.path.join(work, "llmd.conf")
-    with open(config, "w") as f:
-        f.write(f"[Provider fake]\nReply={reply}\nTokenDelayMSec=0\n[Events]\nJournal={'yes' if journal else 'no'}\n")
-    sock = os.path.join(work, "llmd.sock")
-    proc = subprocess.Popen(
-        [os.path.join(BIN, "llmd"), "--config", config, "--socket", sock, "--state-dir", os.path.join(work, "state")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for_path(sock)
-    return proc, sock
+def fixture_model(tokens, interval_us):
+    return f"fixture/tokens:{tokens}:{interval_us}" if interval_us else f"fixture/tokens:{tokens}"
 
 
-def llmd_subscriber(sock, types=None):
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(sock)
-    s.recv(4096)  # hello
-    params = {"types": types} if types else {}
-    s.sendall(json.dumps({"id": 1, "method": "subscribe", "params": params}).encode() + b"\n")
-    buffered = b""
-    while b'"type":"ready"' not in buffered:
-        buffered += s.recv(65536)
-    return s
-
-
-def llmd_call(sock):
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(sock)
-    s.recv(4096)
-    s.sendall(b'{"id":1,"method":"complete","params":{"messages":[{"role":"user","content":"go"}]}}\n')
-    return s
-
-
-def llmd_fanout(subscribers, stalled=0, journal=True):
+def llmd_fanout(readers, fixture_port=None, tokens=TOKENS, interval_us=0, stalled=0, journal=True):
+    """`readers` subscribers to a run of `tokens` from the fixture, or from the offline provider."""
     work = tempfile.mkdtemp(prefix="llmd-bench-events-")
-    proc, sock = start_llmd(work, journal)
+    reply = " ".join(f"w{i}" for i in range(tokens))
+    config = (f"[Provider fake]\nReply={reply}\nTokenDelayMSec=0\n"
+              f"[Events]\nJournal={'yes' if journal else 'no'}\n")
+    if fixture_port:
+        key = os.path.join(work, "key")
+        with open(key, "w") as f:
+            f.write("sk-bench-not-a-secret\n")
+        os.chmod(key, 0o600)
+        config += (f"[Provider local]\nBaseURL=http://127.0.0.1:{fixture_port}/v1\nAPIKeyFile={key}\n"
+                   f"DefaultModel={fixture_model(tokens, interval_us)}\n")
+    proc, sock, _, sockdir = start_daemon(BIN, work, config)
     try:
-        readers = [llmd_subscriber(sock, ["llm_new_token"]) for _ in range(subscribers)]
-        idle = [llmd_subscriber(sock, ["llm_new_token"]) for _ in range(stalled)]
+        group = Subscribers("llmd", sock, readers, tokens, stalled)
         cpu_before = cpu_ns(proc.pid)
-        caller = llmd_call(sock)
-        group = Readers(readers, TOKENS, b"\n")
-        first, last = group.run()
-        cpu = cpu_ns(proc.pid) - cpu_before
-        caller.close()
-        for s in readers + idle:
-            s.close()
-        result = summary(group.delivered, first, last, group.latencies)
-        result["daemon_cpu_ns"] = cpu
+        # The caller is a person's `llmctl send`: it gets the run's own events as well.
+        subprocess.run([os.path.join(BIN, "llmctl"), "send", "--socket", sock,
+                        "--provider", "local" if fixture_port else "fake", "go"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        result = group.finish()
+        result["daemon_cpu_ns"] = cpu_ns(proc.pid) - cpu_before
         return result
     finally:
-        proc.terminate()
-        proc.wait()
+        stop_daemon(proc)
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(sockdir, ignore_errors=True)
 
 
 # --- Redis ------------------------------------------------------------------------
 
 
-def start_redis(work):
+def redis_fanout(readers, message_bytes, fixture_port=None, tokens=TOKENS, interval_us=0):
+    work = tempfile.mkdtemp(prefix="llmd-bench-redis-")
     sock = os.path.join(work, "redis.sock")
     proc = subprocess.Popen(
         ["redis-server", "--port", "0", "--unixsocket", sock, "--save", "", "--appendonly", "no",
          "--client-output-buffer-limit", "pubsub 0 0 0"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for_path(sock)
-    return proc, sock
-
-
-def redis_fanout(subscribers, message_size):
-    work = tempfile.mkdtemp(prefix="llmd-bench-redis-")
-    proc, sock = start_redis(work)
     try:
-        readers = []
-        for _ in range(subscribers):
-            s = socket.socket(socket.AF_UNIX)
-            s.connect(sock)
-            s.sendall(b"*2\r\n$9\r\nSUBSCRIBE\r\n$6\r\ntokens\r\n")
-            s.recv(4096)
-            readers.append(s)
-        publisher = socket.socket(socket.AF_UNIX)
-        publisher.connect(sock)
-        padding = b"x" * max(0, message_size - 40)
-        group = Readers(readers, TOKENS, b"$7\r\nmessage\r\n")
-        # Publish from a child process so the readers' loop and the publisher run side by side.
-        pid = os.fork()
-        if pid == 0:
-            batch = []
-            for i in range(TOKENS):
-                payload = b'{"ts":%d,"p":"%s"}' % (now_us(), padding)
-                batch.append(b"*3\r\n$7\r\nPUBLISH\r\n$6\r\ntokens\r\n$%d\r\n%s\r\n" % (len(payload), payload))
-                if len(batch) == 16:
-                    publisher.sendall(b"".join(batch))
-                    batch = []
-            publisher.sendall(b"".join(batch))
-            os._exit(0)
-        first, last = group.run()
-        os.waitpid(pid, 0)
-        for s in readers:
-            s.close()
-        return summary(group.delivered, first, last, group.latencies)
+        group = Subscribers("redis", sock, readers, tokens)
+        # A RESP message adds about 40 bytes of framing around the payload.
+        payload = str(max(32, message_bytes - 40))
+        if fixture_port:
+            subprocess.run([FANOUT, "relay", str(fixture_port), fixture_model(tokens, interval_us), str(tokens), sock,
+                            payload], check=True)
+        else:
+            subprocess.run([FANOUT, "publish", sock, str(tokens), payload], check=True)
+        return group.finish()
     finally:
         proc.terminate()
         proc.wait()
         shutil.rmtree(work, ignore_errors=True)
 
 
+def table(title, prefix):
+    print(title)
+    print(f"  {'subscribers':>11} {'llmd ev/s':>11} {'redis ev/s':>11} {'ratio':>6} "
+          f"{'llmd p50/p99 ms':>17} {'redis p50/p99 ms':>17}")
+    for count in COUNTS:
+        ours, theirs = report[f"{prefix}llmd_{count}"], report[f"{prefix}redis_{count}"]
+        ratio = ours["events_per_s"] / max(theirs["events_per_s"], 1)
+        report[f"{prefix}ratio_{count}"] = round(ratio, 3)
+        print(f"  {count:>11} {ours['events_per_s']:>11} {theirs['events_per_s']:>11} {ratio:>6.2f} "
+              f"{ours['p50_ms']:>8}/{ours['p99_ms']:<8} {theirs['p50_ms']:>8}/{theirs['p99_ms']:<8}")
+
+
 def main():
-    # The size of one llm_new_token line as a subscriber receives it, for Redis's payloads.
-    message_size = 330
-    for count in (1, 16, 256):
-        report[f"llmd_{count}"] = llmd_fanout(count)
-        report[f"redis_{count}"] = redis_fanout(count, message_size)
-    report["llmd_16_plus_stalled"] = llmd_fanout(16, stalled=1)
+    build_fanout()
+    fixture, port = start_fixture()
+    try:
+        for count in COUNTS:
+            ours = report[f"llmd_{count}"] = llmd_fanout(count, fixture_port=port)
+            report[f"redis_{count}"] = redis_fanout(count, ours["message_bytes"], fixture_port=port)
+        paced = {"tokens": PACED_TOKENS, "interval_us": PACED_INTERVAL_US}
+        for count in COUNTS:
+            ours = report[f"paced_llmd_{count}"] = llmd_fanout(count, fixture_port=port, **paced)
+            report[f"paced_redis_{count}"] = redis_fanout(count, ours["message_bytes"], fixture_port=port, **paced)
+    finally:
+        fixture.terminate()
+    for count in COUNTS:
+        ours = report[f"flat_llmd_{count}"] = llmd_fanout(count)
+        report[f"flat_redis_{count}"] = redis_fanout(count, ours["message_bytes"])
+    # Flat-out rates scatter by 15% from run to run: alternating pairs, compared by median.
+    alone, beside = [], []
+    for _ in range(5):
+        alone.append(llmd_fanout(16)["events_per_s"])
+        beside.append(llmd_fanout(16, stalled=1)["events_per_s"])
+    report["flat_16_alone_events_per_s"] = alone
+    report["flat_16_beside_stalled_events_per_s"] = beside
     with_journal = llmd_fanout(1, journal=True)
     without_journal = llmd_fanout(1, journal=False)
     # Each token is one event; the chain adds four more.
@@ -233,19 +178,20 @@ def main():
         (with_journal["daemon_cpu_ns"] - without_journal["daemon_cpu_ns"]) / 1000 / events, 2)
     report["daemon_cpu_us_per_event_with_journal"] = round(with_journal["daemon_cpu_ns"] / 1000 / events, 2)
 
-    with open(os.path.join(RESULTS, "events.json"), "w") as f:
-        json.dump(report, f, indent=2)
-    print("Event fan-out (one run of %d tokens; Redis pub/sub baseline in the same run)" % TOKENS)
-    print(f"  {'subscribers':>11} {'llmd ev/s':>11} {'redis ev/s':>11} {'ratio':>6} {'llmd p50/p99 ms':>17} {'redis p50/p99 ms':>17}")
-    for count in (1, 16, 256):
-        ours, theirs = report[f"llmd_{count}"], report[f"redis_{count}"]
-        ratio = ours["events_per_s"] / max(theirs["events_per_s"], 1)
-        print(f"  {count:>11} {ours['events_per_s']:>11} {theirs['events_per_s']:>11} {ratio:>6.2f} "
-              f"{ours['p50_ms']:>8}/{ours['p99_ms']:<8} {theirs['p50_ms']:>8}/{theirs['p99_ms']:<8}")
-    stalled = report["llmd_16_plus_stalled"]["events_per_s"] / max(report["llmd_16"]["events_per_s"], 1)
-    print(f"  16 readers beside a stalled subscriber: {stalled:.2f} of their rate alone (target >= 0.95)")
+    print(f"Event fan-out ({TOKENS} tokens per run unless said; Redis pub/sub baseline in the same run; every event timed)")
+    table("  streamed from the fixture server, no delay (target: rate >= Redis, p99 <= 1 ms at 16):", "")
+    table(f"  streamed from the fixture server at {1e6 / PACED_INTERVAL_US:.0f} tokens/s ({PACED_TOKENS} tokens):",
+          "paced_")
+    table("  flat out: offline provider vs a pipelining Redis publisher (capacity):", "flat_")
+    stalled = statistics.median(beside) / statistics.median(alone)
+    report["stalled_ratio"] = round(stalled, 3)
+    print(f"  16 readers beside a stalled subscriber, flat out: {stalled:.2f} of their rate alone, medians of 5 "
+          f"(target >= 0.95); alone {min(alone)}-{max(alone)}, beside {min(beside)}-{max(beside)} events/s")
     print(f"  journal: {report['journal_cpu_us_per_event']} us of daemon CPU per event "
           f"({report['daemon_cpu_us_per_event_with_journal']} us per event in all)")
+    with open(os.path.join(RESULTS, "events.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    print(f"  (raw numbers in {RESULTS}/events.json)")
 
 
 main()

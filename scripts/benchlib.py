@@ -5,6 +5,7 @@ import shutil
 import statistics
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -81,6 +82,15 @@ def filesystem(path):
     except OSError:
         pass
     return {"type": best[0], "mount": best[1]}
+
+
+def start_fixture():
+    """The OpenAI-compatible test server on a free loopback port: (process, port)."""
+    fixture = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Tests", "Fixtures",
+                           "openai_fixture.py")
+    proc = subprocess.Popen([sys.executable, fixture], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    port = int(proc.stdout.readline().split()[-1])
+    return proc, port
 
 
 def start_daemon(bin_dir, work, config_text=""):

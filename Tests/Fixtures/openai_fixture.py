@@ -7,6 +7,7 @@ not. The model name picks a scenario, so a test chooses faults per call:
 
   fixture                    reply "echo: <last user text>" word by word
   fixture/tokens:N           reply with N tokens "t0 t1 ..." (benchmarks)
+  fixture/tokens:N:US        the same, US microseconds apart
   fixture/slow:MS            MS milliseconds between tokens
   fixture/cut                stop after 3 tokens: connection closed, no [DONE]
   fixture/hang               send the response head, then nothing
@@ -179,7 +180,11 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        delay = int(scenario.split(":")[1]) / 1000 if scenario.startswith("slow:") else 0
+        delay = 0
+        if scenario.startswith("slow:"):
+            delay = int(scenario.split(":")[1]) / 1000
+        elif scenario.startswith("tokens:") and scenario.count(":") == 2:
+            delay = int(scenario.split(":")[2]) / 1e6
         try:
             if scenario == "hang":
                 self.wfile.flush()
