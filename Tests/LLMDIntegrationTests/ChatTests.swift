@@ -23,9 +23,11 @@ struct ChatTests {
             process.standardOutput = pipe
             process.standardError = pipe
             try process.run()
-            pipe.fileHandleForReading.readabilityHandler = { [unowned self] handle in
+            // Weak: the handler may run once more, at end of file, after the test is done
+            // with the chat.
+            pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
                 let data = handle.availableData
-                output.withLock { $0 += String(decoding: data, as: UTF8.self) }
+                self?.output.withLock { $0 += String(decoding: data, as: UTF8.self) }
             }
         }
 
