@@ -222,9 +222,10 @@ public final class CurlEngine: Sendable {
             let now = ContinuousClock.now
             var wait = Duration.milliseconds(1000)
             for (id, transfer) in transfers {
-                if let lastActivity = transfer.lastActivity, lastActivity >= roundStart { batchOpen = true }
+                guard let lastActivity = transfer.lastActivity else { continue }
+                if lastActivity >= roundStart { batchOpen = true }
                 // An idle timeout of zero means none, like curl's own zero timeouts.
-                guard let lastActivity = transfer.lastActivity, transfer.idleTimeout > .zero else { continue }
+                guard transfer.idleTimeout > .zero else { continue }
                 let deadline = lastActivity + transfer.idleTimeout
                 if deadline <= now {
                     finish(id, .failure(.idleTimeout))

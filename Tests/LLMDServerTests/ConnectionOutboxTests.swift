@@ -25,23 +25,15 @@ struct ConnectionOutboxTests {
         try onNewThread {
             let channel = connectedChannel()
             let outbox = ConnectionOutbox(channel: channel, limits: OutboxLimits(), logger: Logger(label: "test"))
-            func drain() -> [String] {
-                channel.embeddedEventLoop.run()
-                var lines: [String] = []
-                while let buffer = try? channel.readOutbound(as: ByteBuffer.self) {
-                    lines.append(String(buffer: buffer))
-                }
-                return lines
-            }
             ConnectionOutbox.holdFlushesOnThisThread()
             outbox.send(Self.event(1), request: .int(7))
             outbox.send(Self.event(2), request: .int(7))
-            writes.withLock { $0.append(drain()) }
+            writes.withLock { $0.append(outbound(of: channel)) }
             ConnectionOutbox.releaseHeldFlushes()
-            writes.withLock { $0.append(drain()) }
+            writes.withLock { $0.append(outbound(of: channel)) }
             outbox.send(Self.event(3), request: .int(7))
             ConnectionOutbox.releaseHeldFlushes()
-            writes.withLock { $0.append(drain()) }
+            writes.withLock { $0.append(outbound(of: channel)) }
         }
         let recorded = writes.withLock { $0 }
         try #require(recorded.count == 3)
@@ -60,23 +52,17 @@ struct ConnectionOutboxTests {
         try onNewThread {
             let channel = connectedChannel()
             let outbox = ConnectionOutbox(channel: channel, limits: OutboxLimits(), logger: Logger(label: "test"))
-            func written() -> Int {
-                channel.embeddedEventLoop.run()
-                var count = 0
-                while (try? channel.readOutbound(as: ByteBuffer.self)) != nil { count += 1 }
-                return count
-            }
             ConnectionOutbox.holdFlushesOnThisThread()
             outbox.send(Self.event(1), request: .int(7))
             ConnectionOutbox.releaseHeldFlushes(heldFor: .seconds(60))
-            writes.withLock { $0.append(written()) }
+            writes.withLock { $0.append(outbound(of: channel).count) }
             usleep(2_000)
             outbox.send(Self.event(2), request: .int(7))
             ConnectionOutbox.releaseHeldFlushes(heldFor: .milliseconds(1))
-            writes.withLock { $0.append(written()) }
+            writes.withLock { $0.append(outbound(of: channel).count) }
             // Nothing is held now: the age check does nothing.
             ConnectionOutbox.releaseHeldFlushes(heldFor: .zero)
-            writes.withLock { $0.append(written()) }
+            writes.withLock { $0.append(outbound(of: channel).count) }
         }
         #expect(writes.withLock { $0 } == [0, 1, 0])
     }
@@ -97,6 +83,16 @@ private func connectedChannel() -> EmbeddedChannel {
     let channel = EmbeddedChannel()
     _ = try? channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
     return channel
+}
+
+/// What the channel's loop writes when it runs now, one string per write.
+private func outbound(of channel: EmbeddedChannel) -> [String] {
+    channel.embeddedEventLoop.run()
+    var written: [String] = []
+    while let buffer = try? channel.readOutbound(as: ByteBuffer.self) {
+        written.append(String(buffer: buffer))
+    }
+    return written
 }
 
 /// Runs `body` on a thread created for it, and waits for it to end.
