@@ -81,6 +81,20 @@ struct ChatTests {
         #expect(history.contains("and alice") && history.contains("hello from bob"))
     }
 
+    @Test("a chat sees the end of its input though a child process started after it")
+    func inputEndsDespiteLaterChildren() throws {
+        let daemon = try DaemonProcess()
+        let home = try TemporaryDirectory()
+        let chat = try Chat(socket: daemon.socketPath, session: "eof", home: home.path)
+        defer { if chat.process.isRunning { chat.process.terminate() } }
+        // Started while the chat's input pipe is open in this process: it must not keep a
+        // copy of the pipe's write end, or the chat would wait for more input forever.
+        let laterDaemon = try DaemonProcess()
+        #expect(waitUntil { chat.text.contains("-- following session 'eof' --\n") })
+        #expect(chat.finish() == 0)
+        withExtendedLifetime(laterDaemon) {}
+    }
+
     @Test("Ctrl-C cancels the turn in flight, not the chat; the cancelled turn is recorded and stays out of memory")
     func interrupt() throws {
         let daemon = try DaemonProcess(config: "[Provider fake]\nTokenDelayMSec=200\n")

@@ -1,6 +1,7 @@
 import Foundation
 
-/// A child process started with posix_spawn and reaped with waitpid.
+/// A child process started with posix_spawn and reaped with waitpid. It gets only
+/// standard input, output and error from the test process.
 ///
 /// Foundation's `Process` learns of a child's exit through a descriptor the child
 /// inherits; a launcher such as systemd-socket-activate closes it before exec, and
@@ -33,6 +34,9 @@ public final class ChildProcess: @unchecked Sendable {
         } else {
             posix_spawn_file_actions_adddup2(&actions, 1, 2)
         }
+        // Pipes the tests make (a chat's input, say) are not close-on-exec; a daemon that
+        // inherited a pipe's write end would keep its reader from ever seeing end of file.
+        _ = addCloseFrom(&actions, 3)
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
@@ -73,3 +77,12 @@ public final class ChildProcess: @unchecked Sendable {
         }
     }
 }
+
+/// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), which its header
+/// declares only under _GNU_SOURCE, so Swift's Glibc module does not import it.
+private let addCloseFrom: @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32 = {
+    guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else {
+        fatalError("glibc 2.34 or later is needed: posix_spawn_file_actions_addclosefrom_np is missing")
+    }
+    return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+}()
