@@ -188,6 +188,12 @@ public final class UnixSignals: Sendable {
 
 /// One dispatch source per signal for the whole process, never cancelled: libdispatch on
 /// Linux stops delivering a signal to new sources once a source for it was cancelled.
+///
+/// libdispatch registers a source later, on its manager thread, and only then installs the
+/// handler that feeds it; a subscription waits for that. Until then the signal keeps the
+/// disposition it had, so one that comes before the daemon is ready ends it as it would
+/// any process. Setting SIG_IGN first, as on Darwin, loses it instead: a SIGTERM sent just
+/// after a busy daemon answered its first client used to be dropped.
 private final class SignalHub: Sendable {
     static let shared = SignalHub()
 
@@ -202,10 +208,12 @@ private final class SignalHub: Sendable {
     func subscribe(_ signals: [Int32], _ continuation: AsyncStream<Int32>.Continuation) -> UInt64 {
         state.withLock { state in
             for number in signals where state.sources[number] == nil {
-                signal(number, SIG_IGN)
+                let registered = DispatchSemaphore(value: 0)
                 let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
                 source.setEventHandler { SignalHub.shared.deliver(number) }
+                source.setRegistrationHandler { registered.signal() }
                 source.resume()
+                registered.wait()
                 state.sources[number] = source
             }
             defer { state.nextID += 1 }

@@ -95,6 +95,25 @@ struct ServiceGroupTests {
         #expect(journal.all == ["stubborn cancelled"])
     }
 
+    /// Only a signal's first subscription in a process registers a source, so each
+    /// signal here is one no other test in this process catches.
+    @Test("a signal sent the moment a subscription exists is delivered", arguments: [SIGUSR1, SIGUSR2, SIGWINCH, SIGURG])
+    func signalRightAfterSubscribing(_ number: Int32) async {
+        let signals = UnixSignals([number])
+        defer { signals.stop() }
+        kill(getpid(), number)
+        let delivered = Task {
+            var iterator = signals.stream.makeAsyncIterator()
+            return await iterator.next()
+        }
+        let timeout = Task {
+            try await Task.sleep(for: .seconds(10))
+            signals.stop()
+        }
+        #expect(await delivered.value == number)
+        timeout.cancel()
+    }
+
     @Test("waiting for shutdown ends with the trigger, or with cancellation")
     func gracefulShutdown() async {
         let shutdown = GracefulShutdown()
