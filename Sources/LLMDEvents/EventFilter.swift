@@ -6,7 +6,11 @@ public struct EventFilter: Sendable, Equatable {
     public var sessions: Set<String>?
     /// Types to receive; nil means every type except those addressed to one subscriber
     /// (`lagged`, `ack_timeout`), which are received only when named.
-    public var types: Set<EventType>?
+    public var types: Set<EventType>? {
+        didSet { typeMask = types.map(EventTypeMask.init) }
+    }
+    /// `types` as matched against every event.
+    private var typeMask: EventTypeMask?
     /// Receive events carrying at least one of these tags; nil for any.
     public var tags: Set<String>?
     /// A run: its own events and those of its child runs.
@@ -15,13 +19,14 @@ public struct EventFilter: Sendable, Equatable {
     public init(sessions: Set<String>? = nil, types: Set<EventType>? = nil, tags: Set<String>? = nil, runID: String? = nil) {
         self.sessions = sessions
         self.types = types
+        self.typeMask = types.map(EventTypeMask.init)
         self.tags = tags
         self.runID = runID
     }
 
     public func matches(type: EventType?, session: String?, runID: String, parentRunID: String?, tags: [String]) -> Bool {
-        if let types {
-            guard let type, types.contains(type) else { return false }
+        if let typeMask {
+            guard let type, typeMask.contains(type) else { return false }
         } else if type?.isAddressed == true {
             return false
         }
@@ -38,21 +43,20 @@ public struct EventFilter: Sendable, Equatable {
     ///
     /// - Throws: `request.invalid_params` for a wrong type or an unknown event type.
     public init(params: JSONObject) throws(ProtocolError) {
-        self.init()
-        sessions = try params.strings("sessions").map(Set.init)
-        tags = try params.strings("tags").map(Set.init)
-        runID = try params.string("run_id")
+        var types: Set<EventType>?
         if let names = try params.strings("types") {
-            var types = Set<EventType>()
+            types = []
             for name in names {
                 guard let type = EventType(rawValue: name) else {
                     throw ProtocolError(
                         .invalidParams, "unknown event type '\(name)'",
                         detail: ["field": "types", "types": .array(EventType.allCases.map { .string($0.rawValue) })])
                 }
-                types.insert(type)
+                types?.insert(type)
             }
-            self.types = types
         }
+        self.init(
+            sessions: try params.strings("sessions").map(Set.init), types: types,
+            tags: try params.strings("tags").map(Set.init), runID: try params.string("run_id"))
     }
 }

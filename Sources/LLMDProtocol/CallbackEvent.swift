@@ -44,6 +44,22 @@ public enum EventType: String, CaseIterable, Sendable, Hashable {
     public func hash(into hasher: inout Hasher) { hasher.combine(ordinal) }
 }
 
+/// A set of event types as one bit each: what an event is matched against for every
+/// subscription, where a `Set<EventType>` would hash the type each time.
+public struct EventTypeMask: Sendable, Equatable {
+    private var bits: UInt32
+
+    public init(_ types: some Sequence<EventType>) {
+        bits = types.reduce(0) { $0 | $1.bit }
+    }
+
+    public func contains(_ type: EventType) -> Bool { bits & type.bit != 0 }
+}
+
+extension EventType {
+    fileprivate var bit: UInt32 { 1 << ordinal }
+}
+
 /// One callback event, as the daemon journals it and sends it.
 ///
 /// Every event has a daemon-wide `seq` that only grows, across restarts too, so a

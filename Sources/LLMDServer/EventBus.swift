@@ -96,7 +96,7 @@ public final class EventBus: EventSink, Sendable {
     private let journal: JournalFiles?
     private let handlers: [FilteredCallbackHandler]
     /// Types some handler takes: others (tokens, usually) never reach the handler queue.
-    private let handledTypes: Set<EventType>
+    private let handledTypes: EventTypeMask
     private let handlerQueue = DispatchQueue(label: "llmd.event-handlers")
     private let logger: Logger
 
@@ -109,7 +109,7 @@ public final class EventBus: EventSink, Sendable {
     ) throws(StoreError) {
         self.settings = settings
         self.handlers = handlers
-        self.handledTypes = handlers.reduce(into: []) { $0.formUnion($1.types) }
+        self.handledTypes = EventTypeMask(handlers.flatMap(\.types))
         self.logger = logger
         var next: UInt64 = 1
         if let journalPath {

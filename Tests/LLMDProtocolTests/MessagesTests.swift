@@ -81,6 +81,21 @@ struct MessagesTests {
         }
     }
 
+    @Test("a type mask holds exactly the types it was made of; every type has a bit of its own")
+    func eventTypeMask() {
+        #expect(EventType.allCases.count <= UInt32.bitWidth)
+        let all = EventType.allCases
+        for (index, type) in all.enumerated() {
+            let alone = EventTypeMask([type])
+            #expect(all.filter(alone.contains) == [type])
+            // Every other type, so each bit is seen set and clear.
+            let others = EventTypeMask(all.enumerated().filter { $0.offset % 2 != index % 2 }.map(\.element))
+            #expect(!others.contains(type))
+        }
+        #expect(all.filter(EventTypeMask([]).contains).isEmpty)
+        #expect(all.filter(EventTypeMask(all).contains) == all)
+    }
+
     @Test("an event line has every member the protocol documents, in a stable order")
     func eventLayout() throws {
         let event = CallbackEvent(
