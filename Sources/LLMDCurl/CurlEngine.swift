@@ -129,6 +129,7 @@ public final class CurlEngine: Sendable {
         var handle = pthread_t()
         let created = pthread_create(&handle, nil, { argument in
             let engine = Unmanaged<CurlEngine>.fromOpaque(argument!).takeRetainedValue()
+            nameThisThread("llmd-http")
             engine.runLoop()
             return nil
         }, box)
@@ -377,4 +378,15 @@ extension Duration {
         let (seconds, attoseconds) = components
         return seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
     }
+}
+
+/// Names the calling thread as `top -H`, `ps -L` and /proc show it; otherwise it keeps the
+/// name of the thread that made it, a libdispatch worker's. Writes the file that
+/// pthread_setname_np writes, which Swift's Glibc module does not import (it is a GNU
+/// extension); a name over 15 bytes is refused by the kernel.
+private func nameThisThread(_ name: String) {
+    let descriptor = open("/proc/thread-self/comm", O_WRONLY)
+    guard descriptor >= 0 else { return }
+    _ = Array(name.utf8).withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+    close(descriptor)
 }

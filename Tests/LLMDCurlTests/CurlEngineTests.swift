@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import LLMDCurl
 import LLMDTesting
 import Synchronization
@@ -15,13 +16,20 @@ final class Recorder: HTTPResponseHandler {
         var body: [UInt8] = []
         var result: Result<Void, TransferFailure>?
         var endings = 0
+        var threadName: String?
     }
 
     private let state = Mutex(State())
     private let done = DispatchSemaphore(value: 0)
     private let firstByte = DispatchSemaphore(value: 0)
 
-    func responseStarted(_ head: HTTPResponseHead) { state.withLock { $0.head = head } }
+    func responseStarted(_ head: HTTPResponseHead) {
+        let name = try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)
+        state.withLock {
+            $0.head = head
+            $0.threadName = name
+        }
+    }
 
     func bodyReceived(_ bytes: UnsafeRawBufferPointer) {
         let first = state.withLock { state -> Bool in
@@ -58,6 +66,8 @@ final class Recorder: HTTPResponseHandler {
     var head: HTTPResponseHead? { state.withLock { $0.head } }
     var bodyText: String { state.withLock { String(decoding: $0.body, as: UTF8.self) } }
     var endings: Int { state.withLock { $0.endings } }
+    /// The name of the thread the response's head was handed over on.
+    var threadName: String? { state.withLock { $0.threadName } }
 }
 
 @Suite("curl engine")
@@ -86,6 +96,7 @@ struct CurlEngineTests {
         #expect(recorder.bodyText.contains(#""content": "echo: ""#))
         #expect(recorder.bodyText.hasSuffix("data: [DONE]\n\n"))
         #expect(recorder.endings == 1)
+        #expect(recorder.threadName == "llmd-http\n", "the engine's thread is named for top -H and ps -L")
     }
 
     @Test("an error status is a response like any other, with Retry-After readable")
