@@ -67,11 +67,17 @@ public final class EventBus: EventSink, Sendable {
         let outbox: ConnectionOutbox
         var flow: SubscriptionFlow
         var readySent = false
+        /// What follows a published body in this subscription's lines: its id, the
+        /// closing brace and the newline, encoded once instead of for every event.
+        let lineEnd: [UInt8]
 
-        init(request: SubscriptionRequest, outbox: ConnectionOutbox, flow: SubscriptionFlow) {
+        init(id: Int64, request: SubscriptionRequest, outbox: ConnectionOutbox, flow: SubscriptionFlow) {
             self.request = request
             self.outbox = outbox
             self.flow = flow
+            var lineEnd: [UInt8] = []
+            CallbackEvent.completeLine(&lineEnd, request: nil, subscription: id)
+            self.lineEnd = lineEnd
         }
     }
 
@@ -169,7 +175,7 @@ public final class EventBus: EventSink, Sendable {
                 guard subscription.flow.live() == .offer else { continue }
                 let accepted = subscription.outbox.offer { line in
                     line.append(contentsOf: body)
-                    CallbackEvent.completeLine(&line, request: nil, subscription: key.id)
+                    line.append(contentsOf: subscription.lineEnd)
                 }
                 subscription.flow.offered(seq: event.seq, accepted: accepted)
                 if !accepted {
@@ -239,7 +245,7 @@ public final class EventBus: EventSink, Sendable {
             let latest = state.nextSeq - 1
             let cursor = min(request.since ?? latest, latest)
             state.subscriptions[key] = Subscription(
-                request: request, outbox: outbox, flow: SubscriptionFlow(cursor: cursor, live: false))
+                id: key.id, request: request, outbox: outbox, flow: SubscriptionFlow(cursor: cursor, live: false))
             return (cursor, oldest ?? state.oldestRecentSeq)
         }
     }
@@ -362,7 +368,7 @@ public final class EventBus: EventSink, Sendable {
                     {
                         let accepted = subscription.outbox.offer { line in
                             line.append(contentsOf: event.record.body)
-                            CallbackEvent.completeLine(&line, request: nil, subscription: key.id)
+                            line.append(contentsOf: subscription.lineEnd)
                         }
                         guard accepted else { return .waitForDrain(subscription.outbox) }
                     }
