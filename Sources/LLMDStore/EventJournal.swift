@@ -249,22 +249,57 @@ public final class EventJournal {
 enum JournalPage {
     private static let absent = UInt32.max
 
+    /// Every record as its fields in order: integers little-endian, strings as a 32-bit
+    /// length and their UTF-8 (an absent one as length 0xFFFFFFFF), then the tag count,
+    /// the tags, and the body with its length. Written straight into a buffer of the
+    /// page's exact size: a page holds every event of a token stream.
     static func encode(_ records: ArraySlice<JournalRecord>) -> [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(records.reduce(0) { $0 + $1.body.count + 160 })
-        for record in records {
-            append(record.seq, to: &bytes)
-            append(UInt64(bitPattern: record.time), to: &bytes)
-            append(record.type, to: &bytes)
-            append(record.session, to: &bytes)
-            append(record.runID, to: &bytes)
-            append(record.parentRunID, to: &bytes)
-            append(UInt32(record.tags.count), to: &bytes)
-            for tag in record.tags { append(tag, to: &bytes) }
-            append(UInt32(record.body.count), to: &bytes)
-            bytes += record.body
+        let size = records.reduce(0) { size, record in
+            size + 16 + encodedSize(record.type) + encodedSize(record.session) + encodedSize(record.runID)
+                + encodedSize(record.parentRunID) + 4 + record.tags.reduce(0) { $0 + encodedSize($1) } + 4
+                + record.body.count
         }
-        return bytes
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+            var writer = Writer(buffer: UnsafeMutableRawBufferPointer(buffer))
+            for record in records {
+                writer.write(record.seq)
+                writer.write(UInt64(bitPattern: record.time))
+                writer.write(record.type)
+                writer.write(record.session)
+                writer.write(record.runID)
+                writer.write(record.parentRunID)
+                writer.write(UInt32(record.tags.count))
+                for tag in record.tags { writer.write(tag) }
+                writer.write(UInt32(record.body.count))
+                record.body.withUnsafeBytes { writer.write($0) }
+            }
+            precondition(writer.offset == size, "journal page size miscounted")
+            initialized = size
+        }
+    }
+
+    private static func encodedSize(_ string: String?) -> Int { 4 + (string?.utf8.count ?? 0) }
+
+    private struct Writer {
+        let buffer: UnsafeMutableRawBufferPointer
+        var offset = 0
+
+        mutating func write<Integer: FixedWidthInteger>(_ value: Integer) {
+            buffer.storeBytes(of: value.littleEndian, toByteOffset: offset, as: Integer.self)
+            offset += MemoryLayout<Integer>.size
+        }
+
+        mutating func write(_ bytes: UnsafeRawBufferPointer) {
+            guard let source = bytes.baseAddress, bytes.count > 0 else { return }
+            (buffer.baseAddress! + offset).copyMemory(from: source, byteCount: bytes.count)
+            offset += bytes.count
+        }
+
+        mutating func write(_ string: String?) {
+            guard var string else { return write(JournalPage.absent) }
+            write(UInt32(string.utf8.count))
+            string.withUTF8 { write(UnsafeRawBufferPointer($0)) }
+        }
     }
 
     static func decode(_ bytes: [UInt8]) throws(StoreError) -> [JournalRecord] {
@@ -290,16 +325,6 @@ enum JournalPage {
     }
 
     private static var damaged: StoreError { StoreError(code: SQLITE_CORRUPT, message: "a damaged event journal page") }
-
-    private static func append<Integer: FixedWidthInteger>(_ value: Integer, to bytes: inout [UInt8]) {
-        withUnsafeBytes(of: value.littleEndian) { bytes += $0 }
-    }
-
-    private static func append(_ string: String?, to bytes: inout [UInt8]) {
-        guard let string else { return append(absent, to: &bytes) }
-        append(UInt32(string.utf8.count), to: &bytes)
-        bytes += string.utf8
-    }
 
     private struct Reader {
         let bytes: [UInt8]

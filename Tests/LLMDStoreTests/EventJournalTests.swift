@@ -27,6 +27,28 @@ struct EventJournalTests {
         #expect(try reopened.oldestSeq() == 1)
     }
 
+    @Test("a page is its records' fields in order, little-endian and length-prefixed, and reads back")
+    func pageLayout() throws {
+        let records = [
+            JournalRecord(
+                seq: 258, time: -2, type: "text", session: "café", runID: "r", parentRunID: nil, tags: ["a", "ü"],
+                body: Array("{}".utf8)),
+            JournalRecord(seq: 1, time: 0, type: "x", session: nil, runID: "", parentRunID: nil, tags: [], body: []),
+        ]
+        // seq, time, type, session, run_id, parent_run_id (absent: FFFFFFFF), tag count, tags, body.
+        let expected =
+            "0201000000000000feffffffffffffff040000007465787405000000636166c3a90100000072ffffffff02000000010000006102000000c3bc020000007b7d"
+            + "010000000000000000000000000000000100000078ffffffff00000000ffffffff0000000000000000"
+        let page = JournalPage.encode(records[...])
+        let hex = page.map { byte -> String in
+            let digits = String(byte, radix: 16)
+            return byte < 16 ? "0" + digits : digits
+        }
+        #expect(hex.joined() == expected)
+        #expect(try JournalPage.decode(page) == records)
+        #expect(JournalPage.encode([][...]).isEmpty)
+    }
+
     @Test("retention by age, then by size, keeps numbering going")
     func retention() throws {
         let directory = try TemporaryDirectory()
