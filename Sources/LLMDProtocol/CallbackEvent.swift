@@ -299,15 +299,18 @@ extension Array where Element == UInt8 {
     }
 }
 
-/// Writes `value` in decimal without going through `String`.
+/// Writes `value` in decimal without going through `String`: digits into a stack buffer
+/// from the right, then one append (an event's timestamp has 16 of them).
 @inline(__always)
 func appendDecimal(_ value: UInt64, to line: inout [UInt8]) {
-    var divisor: UInt64 = 1
-    while value / divisor >= 10 { divisor *= 10 }
-    var rest = value
-    while divisor > 0 {
-        line.append(UInt8(ascii: "0") + UInt8(rest / divisor))
-        rest %= divisor
-        divisor /= 10
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+        var rest = value
+        var start = digits.count
+        repeat {
+            start -= 1
+            digits[start] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest % 10)
+            rest /= 10
+        } while rest > 0
+        line.append(contentsOf: UnsafeBufferPointer(rebasing: digits[start...]))
     }
 }

@@ -417,6 +417,11 @@ extension JSONValue {
         output.append(UInt8(ascii: "\""))
         var string = string
         string.withUTF8 { utf8 in
+            // Most strings (every token, nearly) need no escape: one scan, one copy.
+            guard utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else {
+                output.append(contentsOf: utf8)
+                return
+            }
             var runStart = 0
             for (position, byte) in utf8.enumerated() {
                 let escape: StaticString?

@@ -96,6 +96,15 @@ struct MessagesTests {
         #expect(all.filter(EventTypeMask(all).contains) == all)
     }
 
+    @Test("numbers in an event line are written whole, from 0 to the largest seq")
+    func eventNumbers() {
+        for (seq, time, text) in [(UInt64.max, Int64(0), #""seq":18446744073709551615,"ts":0,"#), (0, 9, #""seq":0,"ts":9,"#)] {
+            var line: [UInt8] = []
+            CallbackEvent(name: "custom", seq: seq, time: time).encodeBody(into: &line)
+            #expect(String(decoding: line, as: UTF8.self).contains(text))
+        }
+    }
+
     @Test("an event line has every member the protocol documents, in a stable order")
     func eventLayout() throws {
         let event = CallbackEvent(
