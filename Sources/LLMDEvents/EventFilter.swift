@@ -7,9 +7,10 @@ public struct EventFilter: Sendable, Equatable {
     /// Types to receive; nil means every type except those addressed to one subscriber
     /// (`lagged`, `ack_timeout`), which are received only when named.
     public var types: Set<EventType>? {
-        didSet { typeMask = types.map(EventTypeMask.init) }
+        get { typeMask.map { mask in Set(EventType.allCases.filter(mask.contains)) } }
+        set { typeMask = newValue.map(EventTypeMask.init) }
     }
-    /// `types` as matched against every event.
+    /// What `types` holds, in the form matched against every event.
     private var typeMask: EventTypeMask?
     /// Receive events carrying at least one of these tags; nil for any.
     public var tags: Set<String>?
@@ -18,7 +19,6 @@ public struct EventFilter: Sendable, Equatable {
 
     public init(sessions: Set<String>? = nil, types: Set<EventType>? = nil, tags: Set<String>? = nil, runID: String? = nil) {
         self.sessions = sessions
-        self.types = types
         self.typeMask = types.map(EventTypeMask.init)
         self.tags = tags
         self.runID = runID

@@ -34,6 +34,14 @@ struct EventFilterTests {
     func parsing() throws {
         let filter = try EventFilter(params: ["sessions": ["a"], "types": ["llm_end"], "tags": ["t"], "run_id": "r"])
         #expect(filter == EventFilter(sessions: ["a"], types: [.llmEnd], tags: ["t"], runID: "r"))
+        #expect(filter.types == [.llmEnd])
+        var changed = filter
+        changed.types = [.chainStart, .llmNewToken]
+        #expect(changed.types == [.chainStart, .llmNewToken])
+        #expect(matches(changed, .llmNewToken, session: "a", run: "r", parent: nil, tags: ["t"]))
+        #expect(!matches(changed, .llmEnd, session: "a", run: "r", parent: nil, tags: ["t"]))
+        changed.types = nil
+        #expect(changed.types == nil)
         #expect(throws: ProtocolError.self) { try EventFilter(params: ["types": ["llm_finish"]]) }
         do {
             _ = try EventFilter(params: ["types": ["llm_finish"]])

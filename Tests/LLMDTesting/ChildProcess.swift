@@ -36,7 +36,7 @@ public final class ChildProcess: @unchecked Sendable {
         }
         // Pipes the tests make (a chat's input, say) are not close-on-exec; a daemon that
         // inherited a pipe's write end would keep its reader from ever seeing end of file.
-        _ = addCloseFrom(&actions, 3)
+        precondition(addCloseFrom(&actions, 3) == 0, "posix_spawn_file_actions_addclosefrom_np failed")
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
@@ -80,9 +80,10 @@ public final class ChildProcess: @unchecked Sendable {
 
 /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), which its header
 /// declares only under _GNU_SOURCE, so Swift's Glibc module does not import it.
-private let addCloseFrom: @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32 = {
+private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+private let addCloseFrom: AddCloseFrom = {
     guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else {
         fatalError("glibc 2.34 or later is needed: posix_spawn_file_actions_addclosefrom_np is missing")
     }
-    return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+    return unsafeBitCast(symbol, to: AddCloseFrom.self)
 }()
