@@ -76,18 +76,26 @@ public protocol HTTPResponseHandler: AnyObject, Sendable {
 /// How the engine's owner gathers what several reads produce into one hand-off.
 ///
 /// A fast stream delivers a read every few microseconds. Handing each read's work to
-/// another thread wakes that thread every time; gathering the reads until the engine
-/// would wait for the network wakes it once per batch. A slow stream is unaffected: after
-/// each read the engine would wait, so the batch ends there. A stream faster than its
-/// reader never lets the engine wait, and one `curl_multi_perform` may read a hundred
-/// times: the owner bounds how long it holds work, per item it produces.
+/// another thread wakes that thread every time; gathering what a round of reading
+/// produced wakes it once per round. Rounds of a fast stream come at most once per
+/// `readInterval` (``ReadPacing``); a slow stream's every read is a round of its own, so
+/// it is not delayed. A stream faster than its reader never lets the engine pause, and
+/// one `curl_multi_perform` may read a hundred times: the owner bounds how long it holds
+/// work, per item it produces.
 public struct ReadBatching: Sendable {
+    /// The least time between the starts of two rounds of reading while data comes faster
+    /// than that; zero reads whenever data comes.
+    public var readInterval: Duration
     /// Runs on the engine thread when it starts, before any transfer.
     public var threadStarted: @Sendable () -> Void
-    /// Runs on the engine thread before every wait for the network.
+    /// Runs on the engine thread at the end of every round of reading, before it pauses or
+    /// waits for the network.
     public var endBatch: @Sendable () -> Void
 
-    public init(threadStarted: @escaping @Sendable () -> Void, endBatch: @escaping @Sendable () -> Void) {
+    public init(
+        readInterval: Duration, threadStarted: @escaping @Sendable () -> Void, endBatch: @escaping @Sendable () -> Void
+    ) {
+        self.readInterval = readInterval
         self.threadStarted = threadStarted
         self.endBatch = endBatch
     }
@@ -176,8 +184,7 @@ public final class CurlEngine: Sendable {
         var transfers: [TransferID: Transfer] = [:]
         var byHandle: [UnsafeMutableRawPointer: TransferID] = [:]
         var running: Int32 = 0
-        /// Something was read since the last batch ended.
-        var batchOpen = false
+        var pacing = ReadPacing(interval: batching?.readInterval ?? .zero)
         batching?.threadStarted()
 
         func finish(_ id: TransferID, _ result: Result<Void, TransferFailure>) {
@@ -222,9 +229,10 @@ public final class CurlEngine: Sendable {
             // Idle timeouts are llmd's own: curl's low-speed limit counts whole seconds.
             let now = ContinuousClock.now
             var wait = Duration.milliseconds(1000)
+            var read = false
             for (id, transfer) in transfers {
                 guard let lastActivity = transfer.lastActivity else { continue }
-                if lastActivity >= roundStart { batchOpen = true }
+                if lastActivity >= roundStart { read = true }
                 // An idle timeout of zero means none, like curl's own zero timeouts.
                 guard transfer.idleTimeout > .zero else { continue }
                 let deadline = lastActivity + transfer.idleTimeout
@@ -234,16 +242,12 @@ public final class CurlEngine: Sendable {
                     wait = min(wait, deadline - now)
                 }
             }
-            if let batching {
-                if batchOpen {
-                    // More to read at once: keep the batch open and read it.
-                    var ready: Int32 = 0
-                    curl_multi_poll(multi, nil, 0, 0, &ready)
-                    if ready > 0 { continue }
-                }
-                // Also after a round whose reads ended their transfer.
-                batchOpen = false
-                batching.endBatch()
+            batching?.endBatch()
+            if case .readAgain(let pause) = pacing.roundEnded(started: roundStart, read: read, now: now) {
+                // Not curl_multi_poll: the data that came would end the pause at once.
+                // Commands wait for the pause, which is shorter than anyone notices.
+                sleep(for: pause)
+                continue
             }
             var curlTimeout = -1
             curl_multi_timeout(multi, &curlTimeout)
@@ -378,6 +382,15 @@ extension Duration {
         let (seconds, attoseconds) = components
         return seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
     }
+}
+
+/// Sleeps the calling thread.
+private func sleep(for duration: Duration) {
+    guard duration > .zero else { return }
+    let (seconds, attoseconds) = duration.components
+    var remaining = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+    var request = remaining
+    while nanosleep(&request, &remaining) != 0, errno == EINTR { request = remaining }
 }
 
 /// Names the calling thread as `top -H`, `ps -L` and /proc show it; otherwise it keeps the

@@ -14,9 +14,10 @@ public final class LazyUpstream: Sendable {
     private let state = Mutex<(engine: CurlEngine, client: UpstreamClient)?>(nil)
     private let logger: Logger
 
-    /// The longest a streamed token's writes to clients wait for the tokens read after
-    /// it, so that they go out together: well under what a reader notices, and a fifth of
-    /// the 1 ms latency to subscribers that llmd aims for.
+    /// How long a token of a fast stream may wait to be read (``ReadBatching/readInterval``)
+    /// and, once read, for the tokens read after it, so that they go out together: well
+    /// under what a reader notices, and a fifth of the 1 ms latency to subscribers that
+    /// llmd aims for.
     static let readBatchWindow = Duration.microseconds(200)
 
     public init(logger: Logger) {
@@ -28,6 +29,7 @@ public final class LazyUpstream: Sendable {
             if let state { return state.client }
             let engine = CurlEngine(
                 batching: ReadBatching(
+                    readInterval: Self.readBatchWindow,
                     threadStarted: { ConnectionOutbox.holdFlushesOnThisThread() },
                     endBatch: { ConnectionOutbox.releaseHeldFlushes() }))
             let client = UpstreamClient(engine: engine, logger: logger)

@@ -226,7 +226,9 @@ struct CurlEngineTests {
         let fixture = try FixtureServer()
         let log = BatchLog()
         let engine = CurlEngine(
-            batching: ReadBatching(threadStarted: { log.append(.threadStarted) }, endBatch: { log.append(.endBatch) }))
+            batching: ReadBatching(
+                readInterval: .milliseconds(20), threadStarted: { log.append(.threadStarted) },
+                endBatch: { log.append(.endBatch) }))
         defer { engine.shutdown() }
         let recorder = BatchLog.Handler(log: log)
         // 50 ms between tokens: after each read the engine would wait, so the read's batch
@@ -248,6 +250,31 @@ struct CurlEngineTests {
         }
         #expect(kinds.lastIndex(of: .endBatch)! > reads.last!)
     }
+
+    @Test("a stream faster than the read interval is read in a few paced rounds, whole and in order")
+    func pacing() throws {
+        let fixture = try FixtureServer()
+        let log = BatchLog()
+        let engine = CurlEngine(
+            batching: ReadBatching(readInterval: .milliseconds(20), threadStarted: {}, endBatch: { log.append(.endBatch) }))
+        defer { engine.shutdown() }
+        let recorder = BatchLog.Handler(log: log)
+        // 300 tokens 0.5 ms apart: read as they come, nearly every token would be a round
+        // of its own; paced, a round every 20 ms reads the ~40 that gathered.
+        let tokens = 300
+        engine.start(chat(fixture, model: "fixture/tokens:\(tokens):500"), handler: recorder)
+        #expect(recorder.wait() != nil)
+        engine.shutdown()
+        let kinds = log.entries.map(\.kind)
+        let roundsThatRead = zip(kinds, kinds.dropFirst()).filter { $0 == .read && $1 == .endBatch }.count
+        #expect(roundsThatRead > 1)
+        #expect(roundsThatRead <= tokens / 3, "\(roundsThatRead) rounds read the \(tokens) tokens")
+        let text = recorder.body.split(separator: "\n").compactMap { line -> String? in
+            guard line.hasPrefix("data: {"), let range = line.range(of: #""content": ""#) else { return nil }
+            return String(line[range.upperBound...].prefix { $0 != "\"" })
+        }.joined()
+        #expect(text == (0..<tokens).map { "t\($0) " }.joined())
+    }
 }
 
 /// What the engine did with batching on, in order, and on which thread.
@@ -268,11 +295,17 @@ private final class BatchLog: Sendable {
     final class Handler: HTTPResponseHandler {
         private let log: BatchLog
         private let done = DispatchSemaphore(value: 0)
+        private let received = Mutex<[UInt8]>([])
 
         init(log: BatchLog) { self.log = log }
 
+        var body: String { received.withLock { String(decoding: $0, as: UTF8.self) } }
+
         func responseStarted(_ head: HTTPResponseHead) {}
-        func bodyReceived(_ bytes: UnsafeRawBufferPointer) { log.append(.read) }
+        func bodyReceived(_ bytes: UnsafeRawBufferPointer) {
+            log.append(.read)
+            received.withLock { $0.append(contentsOf: bytes) }
+        }
         func transferEnded(_ result: Result<Void, TransferFailure>) { done.signal() }
 
         func wait() -> Void? { done.wait(timeout: .now() + .seconds(20)) == .success ? () : nil }
