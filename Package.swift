@@ -159,7 +159,7 @@ let package = Package(
         .testTarget(name: "LLMDUsageTests", dependencies: ["LLMDUsage"]),
         .testTarget(name: "LLMDStoreTests", dependencies: ["LLMDStore", "LLMDTesting"]),
         .testTarget(name: "LLMDCommandLineTests", dependencies: ["LLMDCommandLine"]),
-        .testTarget(name: "LLMDOpenAITests", dependencies: ["LLMDOpenAI"]),
+        .testTarget(name: "LLMDOpenAITests", dependencies: ["LLMDOpenAI", "LLMDTesting"]),
         .testTarget(name: "LLMDCurlTests", dependencies: ["LLMDCurl", "LLMDTesting"]),
         .testTarget(name: "LLMDUpstreamTests", dependencies: ["LLMDUpstream", "LLMDTesting"]),
         .testTarget(name: "LLMDCoreTests", dependencies: ["LLMDCore", "LLMDUsage"]),

@@ -72,6 +72,8 @@ public final class EventJournal {
         );
         CREATE INDEX event_pages_by_time ON event_pages(last_time);
         """,
+        // How each page is packed (``JournalPage/Format``): the pages before were all full.
+        "ALTER TABLE event_pages ADD COLUMN format INTEGER NOT NULL DEFAULT 1",
     ]
 
     /// Opens or creates the journal at `path`.
@@ -83,13 +85,13 @@ public final class EventJournal {
         }
         try database.migrate(Self.migrations)
         insertPage = try database.prepare(
-            "INSERT INTO event_pages (first_seq, last_seq, last_time, records) VALUES (?,?,?,?)")
+            "INSERT INTO event_pages (first_seq, last_seq, last_time, records, format) VALUES (?,?,?,?,\(JournalPage.Format.compact.rawValue))")
         saveNextSeq = try database.prepare(
             "INSERT INTO journal_state (key, value) VALUES ('next_seq', ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value")
         readAfter = try database.prepare(
-            "SELECT records FROM event_pages WHERE last_seq > ? ORDER BY first_seq LIMIT 1")
+            "SELECT records, format FROM event_pages WHERE last_seq > ? ORDER BY first_seq LIMIT 1")
         readAfterTime = try database.prepare(
-            "SELECT records FROM event_pages WHERE last_time >= ? ORDER BY first_seq LIMIT 1")
+            "SELECT records, format FROM event_pages WHERE last_time >= ? ORDER BY first_seq LIMIT 1")
         try moveRowsIntoPages()
     }
 
@@ -194,7 +196,7 @@ public final class EventJournal {
         while records.count < limit {
             try readAfter.bind([.int(Int64(cursor))])
             guard try readAfter.step() else { break }
-            let page = try JournalPage.decode(readAfter.bytes(0)).filter { $0.seq > cursor }
+            let page = try Self.decodePage(readAfter).filter { $0.seq > cursor }
             guard let last = page.last else { break }
             records += page
             cursor = last.seq
@@ -206,7 +208,15 @@ public final class EventJournal {
     public func firstSeq(atOrAfter time: Int64) throws(StoreError) -> UInt64? {
         try readAfterTime.bind([.int(time)])
         guard try readAfterTime.step() else { return nil }
-        return try JournalPage.decode(readAfterTime.bytes(0)).first { $0.time >= time }?.seq
+        return try Self.decodePage(readAfterTime).first { $0.time >= time }?.seq
+    }
+
+    /// The page in the current row of a statement selecting `records, format`.
+    private static func decodePage(_ row: SQLiteStatement) throws(StoreError) -> [JournalRecord] {
+        guard let format = JournalPage.Format(rawValue: row.int(1)) else {
+            throw StoreError(code: SQLITE_CORRUPT, message: "an event journal page of unknown format \(row.int(1))")
+        }
+        return try JournalPage.decode(row.bytes(0), format: format)
     }
 
     /// Bytes the live rows take: pages in use, not free ones.
@@ -239,128 +249,5 @@ public final class EventJournal {
         }
         if deleted > 0 { try database.execute("PRAGMA incremental_vacuum") }
         return Int(deleted)
-    }
-}
-
-/// A page's records packed into one blob: for each, `seq` and time as 8 bytes each, then
-/// type, session, run id, parent run id, the tag count and tags, and the body, each string
-/// or byte run as a 4-byte length and its bytes (length 0xFFFFFFFF for a missing one);
-/// little-endian throughout.
-enum JournalPage {
-    private static let absent = UInt32.max
-
-    /// Every record as its fields in order: integers little-endian, strings as a 32-bit
-    /// length and their UTF-8 (an absent one as length 0xFFFFFFFF), then the tag count,
-    /// the tags, and the body with its length. Written straight into a buffer of the
-    /// page's exact size: a page holds every event of a token stream.
-    static func encode(_ records: ArraySlice<JournalRecord>) -> [UInt8] {
-        let size = records.reduce(0) { size, record in
-            size + 16 + encodedSize(record.type) + encodedSize(record.session) + encodedSize(record.runID)
-                + encodedSize(record.parentRunID) + 4 + record.tags.reduce(0) { $0 + encodedSize($1) } + 4
-                + record.body.count
-        }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
-            var writer = Writer(buffer: UnsafeMutableRawBufferPointer(buffer))
-            for record in records {
-                writer.write(record.seq)
-                writer.write(UInt64(bitPattern: record.time))
-                writer.write(record.type)
-                writer.write(record.session)
-                writer.write(record.runID)
-                writer.write(record.parentRunID)
-                writer.write(UInt32(record.tags.count))
-                for tag in record.tags { writer.write(tag) }
-                writer.write(UInt32(record.body.count))
-                record.body.withUnsafeBytes { writer.write($0) }
-            }
-            precondition(writer.offset == size, "journal page size miscounted")
-            initialized = size
-        }
-    }
-
-    private static func encodedSize(_ string: String?) -> Int { 4 + (string?.utf8.count ?? 0) }
-
-    private struct Writer {
-        let buffer: UnsafeMutableRawBufferPointer
-        var offset = 0
-
-        mutating func write<Integer: FixedWidthInteger>(_ value: Integer) {
-            buffer.storeBytes(of: value.littleEndian, toByteOffset: offset, as: Integer.self)
-            offset += MemoryLayout<Integer>.size
-        }
-
-        mutating func write(_ bytes: UnsafeRawBufferPointer) {
-            guard let source = bytes.baseAddress, bytes.count > 0 else { return }
-            (buffer.baseAddress! + offset).copyMemory(from: source, byteCount: bytes.count)
-            offset += bytes.count
-        }
-
-        mutating func write(_ string: String?) {
-            guard var string else { return write(JournalPage.absent) }
-            write(UInt32(string.utf8.count))
-            string.withUTF8 { write(UnsafeRawBufferPointer($0)) }
-        }
-    }
-
-    static func decode(_ bytes: [UInt8]) throws(StoreError) -> [JournalRecord] {
-        var reader = Reader(bytes: bytes)
-        var records: [JournalRecord] = []
-        while reader.offset < bytes.count {
-            guard let seq = reader.uint64(), let time = reader.uint64(), let type = reader.string(),
-                let session = reader.optionalString(), let runID = reader.string(), let parentRunID = reader.optionalString(),
-                let tagCount = reader.uint32()
-            else { throw damaged }
-            var tags: [String] = []
-            for _ in 0..<tagCount {
-                guard let tag = reader.string() else { throw damaged }
-                tags.append(tag)
-            }
-            guard let body = reader.run() else { throw damaged }
-            records.append(
-                JournalRecord(
-                    seq: seq, time: Int64(bitPattern: time), type: type, session: session, runID: runID,
-                    parentRunID: parentRunID, tags: tags, body: Array(body)))
-        }
-        return records
-    }
-
-    private static var damaged: StoreError { StoreError(code: SQLITE_CORRUPT, message: "a damaged event journal page") }
-
-    private struct Reader {
-        let bytes: [UInt8]
-        var offset = 0
-
-        mutating func integer<Integer: FixedWidthInteger>(_: Integer.Type) -> Integer? {
-            let size = MemoryLayout<Integer>.size
-            guard bytes.count - offset >= size else { return nil }
-            var value = Integer.zero
-            for index in (0..<size).reversed() { value = value << 8 | Integer(bytes[offset + index]) }
-            offset += size
-            return value
-        }
-
-        mutating func uint64() -> UInt64? { integer(UInt64.self) }
-        mutating func uint32() -> UInt32? { integer(UInt32.self) }
-
-        /// A length and that many bytes; nil when damaged.
-        mutating func run() -> ArraySlice<UInt8>? {
-            guard let length = uint32(), length != JournalPage.absent else { return nil }
-            return take(length)
-        }
-
-        private mutating func take(_ length: UInt32) -> ArraySlice<UInt8>? {
-            guard bytes.count - offset >= Int(length) else { return nil }
-            defer { offset += Int(length) }
-            return bytes[offset..<offset + Int(length)]
-        }
-
-        mutating func string() -> String? { run().map { String(decoding: $0, as: UTF8.self) } }
-
-        /// nil inside when absent; nil outside when damaged.
-        mutating func optionalString() -> String?? {
-            guard let length = uint32() else { return nil }
-            if length == JournalPage.absent { return .some(nil) }
-            return take(length).map { .some(String(decoding: $0, as: UTF8.self)) }
-        }
     }
 }

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import LLMDOpenAI
+import LLMDTesting
 
 @Suite("Server-sent events")
 struct ServerSentEventParserTests {
@@ -80,18 +81,6 @@ struct ServerSentEventParserTests {
         }
         #expect(throws: ServerSentEventParser.Failure.eventTooLarge(limit: 64)) {
             try parse([String(repeating: "data: xxxxxxxxxx\n", count: 10) + "\n"], limit: 64)
-        }
-    }
-
-    /// A fixed-seed generator, so the randomized test below is the same on every run.
-    struct SplitMix64: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
         }
     }
 

@@ -27,26 +27,88 @@ struct EventJournalTests {
         #expect(try reopened.oldestSeq() == 1)
     }
 
-    @Test("a page is its records' fields in order, little-endian and length-prefixed, and reads back")
-    func pageLayout() throws {
+    @Test("a page of the full format, which llmd wrote before the compact one, still reads back")
+    func fullPage() throws {
+        // seq, time, type, session, run_id, parent_run_id (absent: FFFFFFFF), tag count, tags, body.
+        let page = bytes(
+            "0201000000000000feffffffffffffff040000007465787405000000636166c3a90100000072ffffffff02000000010000006102000000c3bc020000007b7d"
+                + "010000000000000000000000000000000100000078ffffffff00000000ffffffff0000000000000000")
+        #expect(
+            try JournalPage.decode(page, format: .full) == [
+                JournalRecord(
+                    seq: 258, time: -2, type: "text", session: "café", runID: "r", parentRunID: nil, tags: ["a", "ü"],
+                    body: Array("{}".utf8)),
+                JournalRecord(seq: 1, time: 0, type: "x", session: nil, runID: "", parentRunID: nil, tags: [], body: []),
+            ])
+    }
+
+    @Test("a compact page holds each record as what changed since the one before, the body's usual head left out")
+    func compactLayout() throws {
         let records = [
             JournalRecord(
-                seq: 258, time: -2, type: "text", session: "café", runID: "r", parentRunID: nil, tags: ["a", "ü"],
-                body: Array("{}".utf8)),
-            JournalRecord(seq: 1, time: 0, type: "x", session: nil, runID: "", parentRunID: nil, tags: [], body: []),
+                seq: 5, time: 10, type: "x", session: nil, runID: "r", parentRunID: nil, tags: [],
+                body: Array(#"{"type":"event","event":"x","seq":5,"ts":10,"data":{}}"#.utf8)),
+            JournalRecord(
+                seq: 7, time: 9, type: "x", session: nil, runID: "r", parentRunID: nil, tags: [],
+                body: Array(#"{"type":"event","event":"x","seq":7,"ts":9,"data":{"a":1}}"#.utf8)),
+            JournalRecord(
+                seq: 8, time: 9, type: "y", session: "s", runID: "r", parentRunID: "p", tags: ["t"],
+                body: Array(#"{"z":1}"#.utf8)),
         ]
-        // seq, time, type, session, run_id, parent_run_id (absent: FFFFFFFF), tag count, tags, body.
+        // flags, seq and time differences (zigzag), the fields that changed (varint
+        // lengths, an optional one's plus one), then the body after its head: the bytes it
+        // shares with the body before, and the rest.
         let expected =
-            "0201000000000000feffffffffffffff040000007465787405000000636166c3a90100000072ffffffff02000000010000006102000000c3bc020000007b7d"
-            + "010000000000000000000000000000000100000078ffffffff00000000ffffffff0000000000000000"
+            "20051401780001720000000b2c2264617461223a7b7d7d" + "3f020109072261223a317d7d"
+            + "0401000179027302700101740007" + "7b227a223a317d"
         let page = JournalPage.encode(records[...])
-        let hex = page.map { byte -> String in
-            let digits = String(byte, radix: 16)
-            return byte < 16 ? "0" + digits : digits
-        }
-        #expect(hex.joined() == expected)
-        #expect(try JournalPage.decode(page) == records)
+        #expect(hex(page) == expected)
+        #expect(try JournalPage.decode(page, format: .compact) == records)
         #expect(JournalPage.encode([][...]).isEmpty)
+    }
+
+    @Test("compact pages give back exactly what went in, whatever the fields")
+    func compactRoundTrip() throws {
+        var random = SplitMix64(state: 7)
+        let types = ["llm_new_token", "chain_start", #"odd"type"#, "back\\slash", "ünï", "tab\tbed", ""]
+        let sessions: [String?] = [nil, "s1", "s2", ""]
+        var seq: UInt64 = 1
+        var records: [JournalRecord] = []
+        for _ in 0..<2000 {
+            seq += random.next() % 3 + 1
+            let type = types[Int(random.next() % UInt64(types.count))]
+            let time = Int64(bitPattern: random.next() % 4 == 0 ? random.next() : random.next() % 1_000_000_000)
+            let token = String(repeating: "é", count: Int(random.next() % 4))
+            let body =
+                random.next() % 5 == 0
+                ? Array("free-form \(token)".utf8)
+                : Array(#"{"type":"event","event":"\#(type)","seq":\#(seq),"ts":\#(time),"data":{"token":"\#(token)"}}"#.utf8)
+            records.append(
+                JournalRecord(
+                    seq: seq, time: time, type: type, session: sessions[Int(random.next() % 4)],
+                    runID: random.next() % 8 == 0 ? "run-\(seq)" : "run", parentRunID: random.next() % 2 == 0 ? nil : "parent",
+                    tags: random.next() % 6 == 0 ? ["t\(seq % 3)", "ü"] : [], body: body))
+        }
+        for size in [1, 2, 17, 2000] {
+            let page = records.prefix(size)
+            #expect(try JournalPage.decode(JournalPage.encode(page), format: .compact) == Array(page))
+        }
+    }
+
+    @Test("a token stream's events take under 24 bytes each in a compact page")
+    func compactSize() throws {
+        let context = #","session":null,"run_id":"0f8e2c52-5b0e-4c4e-9d38-8a1f6c2b7e11","parent_run_id":"6a3c1d2e-9f4b-4e7a-8c5d-2b1e0f9a8c7d","tags":[],"metadata":{}"#
+        let records = (0..<1000).map { index in
+            let seq = UInt64(90_000 + index)
+            let time = Int64(1_763_700_000_000_000 + index * 15)
+            return JournalRecord(
+                seq: seq, time: time, type: "llm_new_token", session: nil, runID: "0f8e2c52-5b0e-4c4e-9d38-8a1f6c2b7e11",
+                parentRunID: "6a3c1d2e-9f4b-4e7a-8c5d-2b1e0f9a8c7d", tags: [],
+                body: Array(#"{"type":"event","event":"llm_new_token","seq":\#(seq),"ts":\#(time)\#(context),"data":{"token":"t\#(index) "}}"#.utf8))
+        }
+        let page = JournalPage.encode(records[...])
+        #expect(page.count < 24 * records.count, "\(page.count / records.count) bytes per event")
+        #expect(try JournalPage.decode(page, format: .compact) == records)
     }
 
     @Test("retention by age, then by size, keeps numbering going")
@@ -60,7 +122,8 @@ struct EventJournalTests {
         let big = (101...2100).map { seq in
             JournalRecord(
                 seq: UInt64(seq), time: 10_000, type: "t", session: nil, runID: "r", parentRunID: nil, tags: [],
-                body: Array(repeating: 0x41, count: 1000))
+                // Each body unlike the one before, so a compact page keeps all of it.
+                body: Array(repeating: UInt8(truncatingIfNeeded: seq), count: 1000))
         }
         for start in stride(from: 0, to: big.count, by: 100) { try journal.append(Array(big[start..<start + 100])) }
         #expect(try journal.sizeInBytes() > 1_500_000)
@@ -124,6 +187,31 @@ struct EventJournalTests {
         #expect(try SQLiteDatabase(path: path).intValue("SELECT count(*) FROM sqlite_master WHERE name='events'") == 0)
     }
 
+    @Test("a version 2 journal's pages, all of the full format, read back after the format column is added")
+    func migratesFullPages() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("events.db")
+        do {
+            let old = try SQLiteDatabase(path: path)
+            try old.execute(EventJournal.migrations[0] + EventJournal.migrations[1] + "DROP TABLE events;")
+            try old.execute("PRAGMA user_version=2")
+            // One record: seq 3, time 30, chain_start, no session, run "r", no parent, no tags, body "{}".
+            try old.execute(
+                "INSERT INTO event_pages VALUES (3, 3, 30, X'0300000000000000" + "1e00000000000000"
+                    + "0b000000636861696e5f7374617274" + "ffffffff" + "0100000072" + "ffffffff" + "00000000" + "020000007b7d')")
+        }
+        let journal = try EventJournal(path: path)
+        try journal.append([record(4)])
+        #expect(
+            try journal.records(after: 0, limit: 10) == [
+                JournalRecord(
+                    seq: 3, time: 30, type: "chain_start", session: nil, runID: "r", parentRunID: nil, tags: [],
+                    body: Array("{}".utf8)),
+                record(4),
+            ])
+        #expect(try journal.firstSeq(atOrAfter: 25) == 3)
+    }
+
     @Test("after a writer that did not end cleanly, numbering skips ahead; after a clean end it goes on")
     func uncleanStop() throws {
         let directory = try TemporaryDirectory()
@@ -167,4 +255,13 @@ struct EventJournalTests {
         try SQLiteDatabase(path: path).execute("PRAGMA user_version=99")
         #expect(throws: StoreError.self) { try EventJournal(path: path) }
     }
+}
+
+private func hex(_ bytes: [UInt8]) -> String {
+    bytes.map { byte in (byte < 16 ? "0" : "") + String(byte, radix: 16) }.joined()
+}
+
+private func bytes(_ hex: String) -> [UInt8] {
+    let digits = Array(hex.utf8)
+    return stride(from: 0, to: digits.count, by: 2).map { UInt8(String(decoding: digits[$0...$0 + 1], as: UTF8.self), radix: 16)! }
 }

@@ -1,0 +1,300 @@
+import CSQLite
+
+/// A page's records packed into one blob (a row of `event_pages`).
+///
+/// Pages are written ``Format/compact``; pages of the ``Format/full`` format, written by
+/// llmd before it, are still read, until retention removes them.
+enum JournalPage {
+    /// How a page is packed; stored beside it, in `event_pages.format`.
+    enum Format: Int64 {
+        /// Every field of every record: integers little-endian, strings as a 32-bit length
+        /// and their UTF-8 (an absent one as length 0xFFFFFFFF), then the tag count, the
+        /// tags, and the body with its length.
+        case full = 1
+        /// Each record as what changed since the record before it (``encode(_:)``).
+        case compact = 2
+    }
+
+    // MARK: - Compact
+
+    /// What a compact record's flags byte says.
+    private enum Flag {
+        static let sameType: UInt8 = 1
+        static let sameSession: UInt8 = 2
+        static let sameRun: UInt8 = 4
+        static let sameParentRun: UInt8 = 8
+        static let sameTags: UInt8 = 16
+        /// The body began with ``head(type:seq:time:into:)``, which is left out.
+        static let headOmitted: UInt8 = 32
+        static let all: UInt8 = 63
+    }
+
+    /// The records, each as what changed since the one before it: a flags byte; `seq` and
+    /// time as differences from the record before (unsigned and zigzag LEB128 varints);
+    /// type, session, run id, parent run id and tags only when they changed (strings as a
+    /// varint length and their UTF-8, an optional one's length plus one, 0 when absent);
+    /// then the body, without its head when it has the usual one (the event's type, `seq`
+    /// and time, which the record already holds), as the number of bytes it shares with
+    /// the start of the record before's body (after its head, if omitted), and the rest.
+    ///
+    /// A token stream's events differ from each other in `seq`, time and the token: a
+    /// record takes about 15 bytes where every field written out takes 400, so a commit
+    /// writes a few disk pages instead of a hundred.
+    static func encode(_ records: ArraySlice<JournalRecord>) -> [UInt8] {
+        var page: [UInt8] = []
+        page.reserveCapacity(records.count * 32)
+        var head: [UInt8] = []
+        var before: JournalRecord?
+        var beforeTail: ArraySlice<UInt8> = []
+        for record in records {
+            var flags: UInt8 = 0
+            if let before {
+                if before.type == record.type { flags |= Flag.sameType }
+                if before.session == record.session { flags |= Flag.sameSession }
+                if before.runID == record.runID { flags |= Flag.sameRun }
+                if before.parentRunID == record.parentRunID { flags |= Flag.sameParentRun }
+                if before.tags == record.tags { flags |= Flag.sameTags }
+            }
+            var tail = record.body[...]
+            if Self.head(type: record.type, seq: record.seq, time: record.time, into: &head), tail.starts(with: head) {
+                flags |= Flag.headOmitted
+                tail = tail.dropFirst(head.count)
+            }
+            page.append(flags)
+            appendVarint(record.seq &- (before?.seq ?? 0), to: &page)
+            appendVarint(zigzag(record.time &- (before?.time ?? 0)), to: &page)
+            if flags & Flag.sameType == 0 { append(record.type, to: &page) }
+            if flags & Flag.sameSession == 0 { append(optional: record.session, to: &page) }
+            if flags & Flag.sameRun == 0 { append(record.runID, to: &page) }
+            if flags & Flag.sameParentRun == 0 { append(optional: record.parentRunID, to: &page) }
+            if flags & Flag.sameTags == 0 {
+                appendVarint(UInt64(record.tags.count), to: &page)
+                for tag in record.tags { append(tag, to: &page) }
+            }
+            let shared = sharedPrefixLength(tail, beforeTail)
+            appendVarint(UInt64(shared), to: &page)
+            appendVarint(UInt64(tail.count - shared), to: &page)
+            page.append(contentsOf: tail.dropFirst(shared))
+            before = record
+            beforeTail = tail
+        }
+        return page
+    }
+
+    /// Writes into `head` how ``encode(_:)`` expects an event's body to begin: what
+    /// `CallbackEvent.encodeBody` writes up to its time. False for a type that JSON would
+    /// escape or a time before the epoch, which no body is expected to begin with.
+    private static func head(type: String, seq: UInt64, time: Int64, into head: inout [UInt8]) -> Bool {
+        guard time >= 0 else { return false }
+        head.removeAll(keepingCapacity: true)
+        head.append(contentsOf: #"{"type":"event","event":""#.utf8)
+        for byte in type.utf8 {
+            guard byte >= 0x20, byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\") else { return false }
+            head.append(byte)
+        }
+        head.append(contentsOf: #"","seq":"#.utf8)
+        appendDecimal(seq, to: &head)
+        head.append(contentsOf: #","ts":"#.utf8)
+        appendDecimal(UInt64(time), to: &head)
+        return true
+    }
+
+    private static func sharedPrefixLength(_ a: ArraySlice<UInt8>, _ b: ArraySlice<UInt8>) -> Int {
+        a.withUnsafeBufferPointer { a in
+            b.withUnsafeBufferPointer { b in
+                let count = min(a.count, b.count)
+                var index = 0
+                while index < count, a[index] == b[index] { index += 1 }
+                return index
+            }
+        }
+    }
+
+    private static func appendDecimal(_ value: UInt64, to bytes: inout [UInt8]) {
+        var divisor: UInt64 = 1
+        while value / divisor >= 10 { divisor *= 10 }
+        repeat {
+            bytes.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
+            divisor /= 10
+        } while divisor > 0
+    }
+
+    private static func appendVarint(_ value: UInt64, to bytes: inout [UInt8]) {
+        var rest = value
+        while rest >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: rest) | 0x80)
+            rest >>= 7
+        }
+        bytes.append(UInt8(rest))
+    }
+
+    private static func zigzag(_ value: Int64) -> UInt64 { UInt64(bitPattern: (value << 1) ^ (value >> 63)) }
+    private static func unzigzag(_ value: UInt64) -> Int64 { Int64(bitPattern: value >> 1) ^ -Int64(bitPattern: value & 1) }
+
+    private static func append(_ string: String, to bytes: inout [UInt8]) {
+        appendVarint(UInt64(string.utf8.count), to: &bytes)
+        bytes.append(contentsOf: string.utf8)
+    }
+
+    private static func append(optional string: String?, to bytes: inout [UInt8]) {
+        guard let string else { return bytes.append(0) }
+        appendVarint(UInt64(string.utf8.count) + 1, to: &bytes)
+        bytes.append(contentsOf: string.utf8)
+    }
+
+    // MARK: - Decoding
+
+    static func decode(_ bytes: [UInt8], format: Format) throws(StoreError) -> [JournalRecord] {
+        switch format {
+        case .full: try decodeFull(bytes)
+        case .compact: try decodeCompact(bytes)
+        }
+    }
+
+    private static func decodeCompact(_ bytes: [UInt8]) throws(StoreError) -> [JournalRecord] {
+        var reader = Reader(bytes: bytes)
+        var records: [JournalRecord] = []
+        var head: [UInt8] = []
+        var beforeTail: ArraySlice<UInt8> = []
+        while reader.offset < bytes.count {
+            let before = records.last
+            guard let flags = reader.byte(), flags & ~Flag.all == 0, let seqDelta = reader.varint(),
+                let timeDelta = reader.varint()
+            else { throw damaged }
+            let seq = (before?.seq ?? 0) &+ seqDelta
+            let time = (before?.time ?? 0) &+ unzigzag(timeDelta)
+            func field<Value>(_ flag: UInt8, _ same: Value?, _ read: () -> Value?) throws(StoreError) -> Value {
+                if flags & flag != 0 {
+                    guard let same else { throw damaged }
+                    return same
+                }
+                guard let value = read() else { throw damaged }
+                return value
+            }
+            let type = try field(Flag.sameType, before?.type) { reader.varintString() }
+            let session = try field(Flag.sameSession, before?.session) { reader.optionalVarintString() }
+            let runID = try field(Flag.sameRun, before?.runID) { reader.varintString() }
+            let parentRunID = try field(Flag.sameParentRun, before?.parentRunID) { reader.optionalVarintString() }
+            let tags = try field(Flag.sameTags, before?.tags) { () -> [String]? in
+                guard let count = reader.varint(), count <= UInt64(bytes.count) else { return nil }
+                var tags: [String] = []
+                for _ in 0..<count {
+                    guard let tag = reader.varintString() else { return nil }
+                    tags.append(tag)
+                }
+                return tags
+            }
+            guard let shared = reader.varint(), shared <= UInt64(beforeTail.count), let restCount = reader.varint(),
+                let rest = reader.take(restCount)
+            else { throw damaged }
+            let tail = beforeTail.prefix(Int(shared)) + rest
+            var body: [UInt8] = []
+            if flags & Flag.headOmitted != 0 {
+                guard Self.head(type: type, seq: seq, time: time, into: &head) else { throw damaged }
+                body = head
+            }
+            body += tail
+            records.append(
+                JournalRecord(
+                    seq: seq, time: time, type: type, session: session, runID: runID, parentRunID: parentRunID,
+                    tags: tags, body: body))
+            beforeTail = tail
+        }
+        return records
+    }
+
+    private static func decodeFull(_ bytes: [UInt8]) throws(StoreError) -> [JournalRecord] {
+        var reader = Reader(bytes: bytes)
+        var records: [JournalRecord] = []
+        while reader.offset < bytes.count {
+            guard let seq = reader.uint64(), let time = reader.uint64(), let type = reader.string(),
+                let session = reader.optionalString(), let runID = reader.string(), let parentRunID = reader.optionalString(),
+                let tagCount = reader.uint32()
+            else { throw damaged }
+            var tags: [String] = []
+            for _ in 0..<tagCount {
+                guard let tag = reader.string() else { throw damaged }
+                tags.append(tag)
+            }
+            guard let body = reader.run() else { throw damaged }
+            records.append(
+                JournalRecord(
+                    seq: seq, time: Int64(bitPattern: time), type: type, session: session, runID: runID,
+                    parentRunID: parentRunID, tags: tags, body: Array(body)))
+        }
+        return records
+    }
+
+    private static var damaged: StoreError { StoreError(code: SQLITE_CORRUPT, message: "a damaged event journal page") }
+
+    private struct Reader {
+        /// The full format's length of an absent string.
+        private static let absent = UInt32.max
+
+        let bytes: [UInt8]
+        var offset = 0
+
+        mutating func byte() -> UInt8? {
+            guard offset < bytes.count else { return nil }
+            defer { offset += 1 }
+            return bytes[offset]
+        }
+
+        mutating func integer<Integer: FixedWidthInteger>(_: Integer.Type) -> Integer? {
+            let size = MemoryLayout<Integer>.size
+            guard bytes.count - offset >= size else { return nil }
+            var value = Integer.zero
+            for index in (0..<size).reversed() { value = value << 8 | Integer(bytes[offset + index]) }
+            offset += size
+            return value
+        }
+
+        mutating func uint64() -> UInt64? { integer(UInt64.self) }
+        mutating func uint32() -> UInt32? { integer(UInt32.self) }
+
+        mutating func varint() -> UInt64? {
+            var value: UInt64 = 0
+            var shift: UInt64 = 0
+            while let byte = byte() {
+                guard shift < 64 else { return nil }
+                value |= UInt64(byte & 0x7F) << shift
+                if byte < 0x80 { return value }
+                shift += 7
+            }
+            return nil
+        }
+
+        mutating func take<Length: BinaryInteger>(_ length: Length) -> ArraySlice<UInt8>? {
+            guard length >= 0, UInt64(bytes.count - offset) >= UInt64(length) else { return nil }
+            defer { offset += Int(length) }
+            return bytes[offset..<offset + Int(length)]
+        }
+
+        /// A 32-bit length and that many bytes; nil when damaged.
+        mutating func run() -> ArraySlice<UInt8>? {
+            guard let length = uint32(), length != Self.absent else { return nil }
+            return take(length)
+        }
+
+        mutating func string() -> String? { run().map { String(decoding: $0, as: UTF8.self) } }
+
+        /// nil inside when absent; nil outside when damaged.
+        mutating func optionalString() -> String?? {
+            guard let length = uint32() else { return nil }
+            if length == Self.absent { return .some(nil) }
+            return take(length).map { .some(String(decoding: $0, as: UTF8.self)) }
+        }
+
+        mutating func varintString() -> String? {
+            guard let length = varint() else { return nil }
+            return take(length).map { String(decoding: $0, as: UTF8.self) }
+        }
+
+        /// nil inside when absent; nil outside when damaged.
+        mutating func optionalVarintString() -> String?? {
+            guard let length = varint() else { return nil }
+            if length == 0 { return .some(nil) }
+            return take(length - 1).map { .some(String(decoding: $0, as: UTF8.self)) }
+        }
+    }
+}
