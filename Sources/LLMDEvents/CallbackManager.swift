@@ -123,11 +123,9 @@ public final class CallbackManager: Sendable {
     }
 
     func event(_ type: EventType, _ data: JSONObject) -> CallbackEvent {
-        var event = CallbackEvent(
-            name: type.rawValue, session: session, runID: runID, parentRunID: parentRunID, tags: tags, metadata: metadata,
-            data: data)
-        event.encodedContext = encodedContext
-        return event
+        CallbackEvent(
+            type: type, session: session, runID: runID, parentRunID: parentRunID, tags: tags, metadata: metadata, data: data,
+            encodedContext: encodedContext)
     }
 
     /// Emits a lifecycle event: awaits the asynchronous handlers and blocking subscribers.

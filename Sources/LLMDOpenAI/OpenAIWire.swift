@@ -161,13 +161,15 @@ public struct StreamChunk: Sendable, Equatable {
 public enum OpenAIWire {
     /// Decodes the `data` of one stream event (not `[DONE]`).
     ///
+    /// - Parameter readingModel: false leaves `model` out of an ordinary delta chunk: a
+    ///   stream names the same model in every chunk, and the caller has it already.
     /// - Throws: the server's error when the chunk is an error object (servers send those
     ///   mid-stream on a 200 response), or `upstream.protocol` for anything unreadable.
-    public static func decodeChunk(_ data: [UInt8]) throws(UpstreamError) -> StreamChunk {
+    public static func decodeChunk(_ data: [UInt8], readingModel: Bool = true) throws(UpstreamError) -> StreamChunk {
         // Most chunks are ordinary deltas: read the few members needed without building
         // the whole tree. Anything else (an error object, an unexpected shape) goes the
         // full way below.
-        let fast = data.withUnsafeBufferPointer { scanDelta($0) }
+        let fast = data.withUnsafeBufferPointer { scanDelta($0, readingModel: readingModel) }
         if let fast { return fast }
         let object = try parseObject(data)
         if let error = UpstreamError.fromErrorBody(object, status: nil) { throw error }
@@ -182,7 +184,7 @@ public enum OpenAIWire {
     /// or the legacy `{"choices":[{"text":…}]}`); nil when the chunk is anything else.
     ///
     /// Keys are compared as bytes where they lie: this runs once per streamed token.
-    static func scanDelta(_ bytes: UnsafeBufferPointer<UInt8>) -> StreamChunk? {
+    static func scanDelta(_ bytes: UnsafeBufferPointer<UInt8>, readingModel: Bool = true) -> StreamChunk? {
         var reader = JSONParser(bytes)
         var chunk = StreamChunk()
         do {
@@ -200,7 +202,7 @@ public enum OpenAIWire {
                         }
                         first = false
                     }
-                } else if key.equals("model"), reader.peek() == UInt8(ascii: "\"") {
+                } else if readingModel, key.equals("model"), reader.peek() == UInt8(ascii: "\"") {
                     chunk.model = try reader.readString()
                 } else if key.equals("usage") {
                     chunk.usage = Usage(json: try reader.readValue())

@@ -206,6 +206,18 @@ public struct CallbackEvent: Sendable {
             subscription: subscription, publishedBody: nil, encodedContext: nil)
     }
 
+    /// An event of a known type; spares looking the type up by its name, which a run's
+    /// manager would do for every token.
+    public init(
+        type: EventType, session: String?, runID: String, parentRunID: String?, tags: [String], metadata: JSONObject,
+        data: JSONObject, encodedContext: [UInt8]?
+    ) {
+        storage = Storage(
+            name: type.rawValue, type: type, seq: 0, time: 0, session: session, runID: runID, parentRunID: parentRunID,
+            tags: tags, metadata: metadata, data: data, request: nil, subscription: nil, publishedBody: nil,
+            encodedContext: encodedContext)
+    }
+
     /// The event without its addressing, up to but not including the closing brace:
     /// encoded once, then completed for each recipient with ``completeLine(_:request:subscription:)``.
     public func encodeBody(into line: inout [UInt8]) {

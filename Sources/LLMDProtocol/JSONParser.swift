@@ -381,7 +381,9 @@ extension JSONValue {
         switch self {
         case .null: output.append(contentsOf: "null".utf8)
         case .bool(let value): output.append(contentsOf: (value ? "true" : "false").utf8)
-        case .int(let value): output.append(contentsOf: String(value).utf8)
+        case .int(let value):
+            if value < 0 { output.append(UInt8(ascii: "-")) }
+            appendDecimal(value.magnitude, to: &output)
         case .double(let value):
             if value.isFinite {
                 output.append(contentsOf: value.description.utf8)

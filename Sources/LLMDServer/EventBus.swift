@@ -53,11 +53,20 @@ struct EventBusSettings: Sendable {
 /// microseconds whatever the subscribers do. A subscription whose queue refuses an event
 /// lags (``SubscriptionFlow``); catch-up runs in its own task.
 public final class EventBus: EventSink, Sendable {
-    private struct RecentEvent {
-        var record: JournalRecord
-        var type: EventType?
+    /// An event as published: numbered, its body encoded. Kept as the event, not as the
+    /// journal's record of it, which the journal's thread makes: a token's event is
+    /// handed on with a retain instead of one per field.
+    private struct PublishedEvent {
+        var event: CallbackEvent
+        var body: [UInt8]
         /// The one subscription a `lagged` or `ack_timeout` event is about.
         var addressee: SubscriptionKey?
+
+        var record: JournalRecord {
+            JournalRecord(
+                seq: event.seq, time: event.time, type: event.name, session: event.session, runID: event.runID,
+                parentRunID: event.parentRunID, tags: event.tags, body: body)
+        }
     }
 
     /// A class so the publish loop updates flows without copying the dictionary; touched
@@ -84,17 +93,17 @@ public final class EventBus: EventSink, Sendable {
     private struct State {
         var nextSeq: UInt64
         /// The newest events, oldest first, at most `recentCapacity`.
-        var recent: [RecentEvent] = []
+        var recent: [PublishedEvent] = []
         var recentStart = 0
         var subscriptions: [SubscriptionKey: Subscription] = [:]
-        var journalBatch: [JournalRecord] = []
+        var journalBatch: [PublishedEvent] = []
         var journalFlushScheduled = false
         /// The highest `seq` the journal has committed.
         var durableSeq: UInt64
         var durableWaiters: [(seq: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
         var acknowledgements: [UInt64: AcknowledgementGate] = [:]
 
-        var oldestRecentSeq: UInt64? { recent.isEmpty ? nil : recent[recentStart].record.seq }
+        var oldestRecentSeq: UInt64? { recent.isEmpty ? nil : recent[recentStart].event.seq }
     }
 
     let settings: EventBusSettings
@@ -160,12 +169,10 @@ public final class EventBus: EventSink, Sendable {
             event.encodeBody(into: &body)
             event.publishedBody = body
             let type = event.type
-            let record = JournalRecord(
-                seq: event.seq, time: event.time, type: event.name, session: event.session, runID: event.runID,
-                parentRunID: event.parentRunID, tags: event.tags, body: body)
-            remember(RecentEvent(record: record, type: type, addressee: addressee), in: &state)
+            let published = PublishedEvent(event: copy event, body: body, addressee: addressee)
+            remember(published, in: &state)
             for (key, subscription) in state.subscriptions
-            where Self.wants(subscription.request.filter, key: key, record: record, type: type, addressee: addressee) {
+            where Self.wants(subscription.request.filter, key: key, event: event, addressee: addressee) {
                 if key == addressee {
                     // About this subscriber's own delivery: it goes out now, whatever its
                     // state, at the point of the gap it reports; catch-up passes it over.
@@ -187,7 +194,7 @@ public final class EventBus: EventSink, Sendable {
             }
             if let gate { state.acknowledgements[event.seq] = gate }
             guard journal != nil else { return false }
-            state.journalBatch.append(record)
+            state.journalBatch.append(published)
             defer { state.journalFlushScheduled = true }
             return !state.journalFlushScheduled
         }
@@ -214,7 +221,7 @@ public final class EventBus: EventSink, Sendable {
         return Publication(event: event) { await self.awaitAcknowledgements(gate) }
     }
 
-    private func remember(_ event: RecentEvent, in state: inout State) {
+    private func remember(_ event: PublishedEvent, in state: inout State) {
         if state.recent.count < settings.recentCapacity {
             state.recent.append(event)
         } else {
@@ -224,11 +231,11 @@ public final class EventBus: EventSink, Sendable {
     }
 
     private static func wants(
-        _ filter: EventFilter, key: SubscriptionKey, record: JournalRecord, type: EventType?, addressee: SubscriptionKey?
+        _ filter: EventFilter, key: SubscriptionKey, event: CallbackEvent, addressee: SubscriptionKey?
     ) -> Bool {
         if let addressee, addressee == key { return true }
         return filter.matches(
-            type: type, session: record.session, runID: record.runID, parentRunID: record.parentRunID, tags: record.tags)
+            type: event.type, session: event.session, runID: event.runID, parentRunID: event.parentRunID, tags: event.tags)
     }
 
     // MARK: - Subscriptions
@@ -360,19 +367,17 @@ public final class EventBus: EventSink, Sendable {
             let first = cursor + 1 > oldestInMemory ? Int(cursor + 1 - oldestInMemory) : 0
             if first < count {
                 for offset in first..<count {
-                    let event = state.recent[(state.recentStart + offset) % count]
-                    if event.addressee != key,
-                        Self.wants(
-                            subscription.request.filter, key: key, record: event.record, type: event.type,
-                            addressee: event.addressee)
+                    let published = state.recent[(state.recentStart + offset) % count]
+                    if published.addressee != key,
+                        Self.wants(subscription.request.filter, key: key, event: published.event, addressee: published.addressee)
                     {
                         let accepted = subscription.outbox.offer { line in
-                            line.append(contentsOf: event.record.body)
+                            line.append(contentsOf: published.body)
                             line.append(contentsOf: subscription.lineEnd)
                         }
                         guard accepted else { return .waitForDrain(subscription.outbox) }
                     }
-                    subscription.flow.caughtUp(through: event.record.seq)
+                    subscription.flow.caughtUp(through: published.event.seq)
                 }
             }
             subscription.flow.caughtUp(through: state.nextSeq - 1)
@@ -409,8 +414,10 @@ public final class EventBus: EventSink, Sendable {
                 return
             }
             for record in records {
-                let type = EventType(rawValue: record.type)
-                if Self.wants(filter, key: key, record: record, type: type, addressee: nil) {
+                if filter.matches(
+                    type: EventType(rawValue: record.type), session: record.session, runID: record.runID,
+                    parentRunID: record.parentRunID, tags: record.tags)
+                {
                     while !outbox.offer({ line in
                         line.append(contentsOf: record.body)
                         CallbackEvent.completeLine(&line, request: nil, subscription: key.id)
@@ -441,8 +448,8 @@ public final class EventBus: EventSink, Sendable {
         }
         return state.withLock { state in
             let count = state.recent.count
-            for offset in 0..<count where state.recent[(state.recentStart + offset) % count].record.time >= time {
-                return state.recent[(state.recentStart + offset) % count].record.seq
+            for offset in 0..<count where state.recent[(state.recentStart + offset) % count].event.time >= time {
+                return state.recent[(state.recentStart + offset) % count].event.seq
             }
             return nil
         }
@@ -463,14 +470,17 @@ public final class EventBus: EventSink, Sendable {
     /// journal's queue. A failure (a full disk) keeps the batch and tries again shortly.
     private func flushJournal() {
         guard let journal else { return }
-        let batch = state.withLock { state -> [JournalRecord] in
+        let batch = state.withLock { state -> [PublishedEvent] in
             state.journalFlushScheduled = false
-            defer { state.journalBatch = [] }
-            return state.journalBatch
+            // The next batch is likely as large: one allocation instead of one per doubling.
+            let batch = state.journalBatch
+            state.journalBatch = []
+            state.journalBatch.reserveCapacity(batch.count)
+            return batch
         }
-        guard let last = batch.last else { return }
+        guard let last = batch.last?.event else { return }
         do {
-            try journal.writer.withLock { writer throws(StoreError) in try writer.append(batch) }
+            try journal.writer.withLock { writer throws(StoreError) in try writer.append(batch.map(\.record)) }
         } catch {
             logger.error("cannot write the event journal, will retry: \(error)", metadata: ["code": "journal.unavailable"])
             state.withLock { state in

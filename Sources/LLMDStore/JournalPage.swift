@@ -1,5 +1,9 @@
 import CSQLite
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A page's records packed into one blob (a row of `event_pages`).
 ///
 /// Pages are written ``Format/compact``; pages of the ``Format/full`` format, written by
@@ -43,7 +47,6 @@ enum JournalPage {
     static func encode(_ records: ArraySlice<JournalRecord>) -> [UInt8] {
         var page: [UInt8] = []
         page.reserveCapacity(records.count * 32)
-        var head: [UInt8] = []
         var before: JournalRecord?
         var beforeTail: ArraySlice<UInt8> = []
         for record in records {
@@ -56,9 +59,9 @@ enum JournalPage {
                 if before.tags == record.tags { flags |= Flag.sameTags }
             }
             var tail = record.body[...]
-            if Self.head(type: record.type, seq: record.seq, time: record.time, into: &head), tail.starts(with: head) {
+            if let headLength = Self.headLength(of: record) {
                 flags |= Flag.headOmitted
-                tail = tail.dropFirst(head.count)
+                tail = tail.dropFirst(headLength)
             }
             page.append(flags)
             appendVarint(record.seq &- (before?.seq ?? 0), to: &page)
@@ -81,6 +84,49 @@ enum JournalPage {
         return page
     }
 
+    /// How many bytes of `record`'s body are the head ``head(type:seq:time:into:)`` writes
+    /// for it; nil when the body does not begin with that head. Reads the body instead of
+    /// writing the head to compare: this runs for every event.
+    private static func headLength(of record: JournalRecord) -> Int? {
+        guard record.time >= 0 else { return nil }
+        return record.body.withUnsafeBufferPointer { body -> Int? in
+            var index = 0
+            func match(_ literal: StaticString) -> Bool {
+                let count = literal.utf8CodeUnitCount
+                guard body.count - index >= count, memcmp(body.baseAddress! + index, literal.utf8Start, count) == 0 else {
+                    return false
+                }
+                index += count
+                return true
+            }
+            // A number as head() writes it: no sign, no leading zero, nothing more.
+            func match(_ value: UInt64) -> Bool {
+                let start = index
+                var read: UInt64 = 0
+                while index < body.count, body[index] &- UInt8(ascii: "0") < 10 {
+                    let (times10, overflow) = read.multipliedReportingOverflow(by: 10)
+                    guard !overflow else { return false }
+                    read = times10 &+ UInt64(body[index] &- UInt8(ascii: "0"))
+                    index += 1
+                }
+                let digits = index - start
+                return read == value && digits > 0 && (digits == 1 || body[start] != UInt8(ascii: "0"))
+            }
+            guard match(#"{"type":"event","event":""#) else { return nil }
+            var type = record.type
+            let typeMatches = type.withUTF8 { type in
+                guard body.count - index >= type.count,
+                    type.isEmpty || memcmp(body.baseAddress! + index, type.baseAddress!, type.count) == 0,
+                    !type.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") })
+                else { return false }
+                index += type.count
+                return true
+            }
+            guard typeMatches, match(#"","seq":"#), match(record.seq), match(#","ts":"#), match(UInt64(record.time)) else { return nil }
+            return index
+        }
+    }
+
     /// Writes into `head` how ``encode(_:)`` expects an event's body to begin: what
     /// `CallbackEvent.encodeBody` writes up to its time. False for a type that JSON would
     /// escape or a time before the epoch, which no body is expected to begin with.
@@ -100,10 +146,16 @@ enum JournalPage {
     }
 
     private static func sharedPrefixLength(_ a: ArraySlice<UInt8>, _ b: ArraySlice<UInt8>) -> Int {
-        a.withUnsafeBufferPointer { a in
-            b.withUnsafeBufferPointer { b in
+        a.withUnsafeBytes { a in
+            b.withUnsafeBytes { b in
                 let count = min(a.count, b.count)
                 var index = 0
+                // Eight bytes at a time: two bodies of a run share some 150.
+                while count - index >= 8,
+                    a.loadUnaligned(fromByteOffset: index, as: UInt64.self) == b.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+                {
+                    index += 8
+                }
                 while index < count, a[index] == b[index] { index += 1 }
                 return index
             }

@@ -66,7 +66,7 @@ final class Attempt: HTTPResponseHandler {
                     break
                 }
                 do throws(UpstreamError) {
-                    let chunk = try OpenAIWire.decodeChunk(event.data)
+                    let chunk = try OpenAIWire.decodeChunk(event.data, readingModel: state.model == nil)
                     if !chunk.text.isEmpty {
                         if state.firstTokenAt == nil { state.firstTokenAt = .now }
                         state.text += chunk.text

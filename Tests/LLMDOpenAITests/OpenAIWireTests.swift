@@ -156,6 +156,10 @@ struct DeltaFastPathTests {
         let fast = try #require(Array(text.utf8).withUnsafeBufferPointer { OpenAIWire.scanDelta($0) }, "fast path declined")
         #expect(fast == (try full(text)))
         #expect(try OpenAIWire.decodeChunk(Array(text.utf8)) == fast)
+        // A caller that has the stream's model already is spared reading it again.
+        var withoutModel = fast
+        withoutModel.model = nil
+        #expect(try OpenAIWire.decodeChunk(Array(text.utf8), readingModel: false) == withoutModel)
     }
 
     @Test("escaped keys still decode, through the full path")

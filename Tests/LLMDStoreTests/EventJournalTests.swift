@@ -89,7 +89,15 @@ struct EventJournalTests {
                     runID: random.next() % 8 == 0 ? "run-\(seq)" : "run", parentRunID: random.next() % 2 == 0 ? nil : "parent",
                     tags: random.next() % 6 == 0 ? ["t\(seq % 3)", "ü"] : [], body: body))
         }
-        for size in [1, 2, 17, 2000] {
+        // Bodies that nearly begin with their head: the number written otherwise, or longer.
+        for body in [#"{"type":"event","event":"x","seq":05,"ts":1}"#, #"{"type":"event","event":"x","seq":5,"ts":12}"#,
+            #"{"type":"event","event":"x","seq":5,"ts":+1}"#, #"{"type":"event","event":"x","seq":5,"ts":"#,
+            #"{"type":"event","event":"x","seq":18446744073709551621,"ts":1}"#]
+        {
+            records.append(
+                JournalRecord(seq: 5, time: 1, type: "x", session: nil, runID: "", parentRunID: nil, tags: [], body: Array(body.utf8)))
+        }
+        for size in [1, 2, 17, records.count] {
             let page = records.prefix(size)
             #expect(try JournalPage.decode(JournalPage.encode(page), format: .compact) == Array(page))
         }
