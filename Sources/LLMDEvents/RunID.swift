@@ -2,8 +2,11 @@
 public enum RunID {
     /// A new random run id, such as `1b4e28ba-2fa1-41d2-883f-0016d3cca427`.
     public static func make() -> String {
+        // Eight bytes per draw: each draw is a getrandom(2) call, so not one per byte.
         var generator = SystemRandomNumberGenerator()
-        var bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        var bytes = [generator.next(), generator.next()].flatMap { word in
+            (0..<8).map { UInt8(truncatingIfNeeded: word >> ($0 * 8)) }
+        }
         bytes[6] = (bytes[6] & 0x0F) | 0x40
         bytes[8] = (bytes[8] & 0x3F) | 0x80
         let hex = Array("0123456789abcdef".utf8)

@@ -21,7 +21,7 @@ public struct ServerSentEvent: Sendable, Equatable {
     }
 
     /// Whether this is OpenAI's end-of-stream marker, `data: [DONE]`.
-    public var isDone: Bool { data.elementsEqual("[DONE]".utf8) }
+    public var isDone: Bool { data.count == 6 && data.elementsEqual("[DONE]".utf8) }
 }
 
 /// Parses a `text/event-stream` body into events: a pure state machine fed bytes as they

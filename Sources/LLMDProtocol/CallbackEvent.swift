@@ -226,7 +226,14 @@ public struct CallbackEvent: Sendable {
             return
         }
         line.append(literal: #"{"type":"event","event":"#)
-        JSONValue.encodeString(name, into: &line)
+        if let type {
+            // A known type's name needs no escapes.
+            line.append(UInt8(ascii: "\""))
+            line.append(contentsOf: type.rawValue.utf8)
+            line.append(UInt8(ascii: "\""))
+        } else {
+            JSONValue.encodeString(name, into: &line)
+        }
         line.append(literal: #","seq":"#)
         appendDecimal(seq, to: &line)
         line.append(literal: #","ts":"#)
@@ -269,9 +276,16 @@ public struct CallbackEvent: Sendable {
 
     /// Closes a body from ``encodeBody(into:)`` with the recipient's addressing and a newline.
     public static func completeLine(_ line: inout [UInt8], request: RequestID?, subscription: Int64?) {
-        if let request {
+        switch request {
+        case nil: break
+        case .int(let id)?:
+            // Not through JSONValue: this runs for every token a client streams.
             line.append(literal: #","request":"#)
-            request.json.encode(into: &line)
+            if id < 0 { line.append(UInt8(ascii: "-")) }
+            appendDecimal(id.magnitude, to: &line)
+        case .string(let id)?:
+            line.append(literal: #","request":"#)
+            JSONValue.encodeString(id, into: &line)
         }
         if let subscription {
             line.append(literal: #","subscription":"#)

@@ -461,7 +461,12 @@ extension JSONObject {
             if position > 0 { output.append(UInt8(ascii: ",")) }
             JSONValue.encodeString(member.key, into: &output)
             output.append(UInt8(ascii: ":"))
-            member.value.encode(into: &output)
+            // Strings directly: most members are, a token's event has one.
+            if case .string(let value) = member.value {
+                JSONValue.encodeString(value, into: &output)
+            } else {
+                member.value.encode(into: &output)
+            }
         }
         output.append(UInt8(ascii: "}"))
     }

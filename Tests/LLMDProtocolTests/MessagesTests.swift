@@ -120,6 +120,18 @@ struct MessagesTests {
         #expect(object["subscription"] == nil)
     }
 
+    @Test("integer request ids, negative ones too, and names of types this version does not know are written as JSON")
+    func eventAddressing() {
+        for (request, text) in [(RequestID.int(42), #","request":42}"#), (.int(-7), #","request":-7}"#), (.int(0), #","request":0}"#)] {
+            let line = String(decoding: ServerMessage.event(CallbackEvent(name: "text", request: request)).encodedLine, as: UTF8.self)
+            #expect(line.hasSuffix(text + "\n"), "\(line)")
+        }
+        let unknown = CallbackEvent(name: #"from "later""#, data: ["n": 1, "s": "v"])
+        let line = String(decoding: ServerMessage.event(unknown).encodedLine, as: UTF8.self)
+        #expect(line.hasPrefix(#"{"type":"event","event":"from \"later\"","#))
+        #expect(line.contains(#""data":{"n":1,"s":"v"}"#))
+    }
+
     @Test("copies of an event are independent values, whatever they share underneath")
     func eventCopies() {
         let original = CallbackEvent(name: "llm_new_token", seq: 1, runID: "r", tags: ["a"], data: ["token": "x"])
