@@ -171,8 +171,10 @@ public final class EventBus: EventSink, Sendable {
             let type = event.type
             let published = PublishedEvent(event: copy event, body: body, addressee: addressee)
             remember(published, in: &state)
-            for (key, subscription) in state.subscriptions
-            where Self.wants(subscription.request.filter, key: key, event: event, addressee: addressee) {
+            var fields: FilteredFields?  // read at the first subscription: often there is none
+            for (key, subscription) in state.subscriptions {
+                if fields == nil { fields = FilteredFields(copy event) }
+                guard Self.wants(subscription.request.filter, key: key, fields: fields!, addressee: addressee) else { continue }
                 if key == addressee {
                     // About this subscriber's own delivery: it goes out now, whatever its
                     // state, at the point of the gap it reports; catch-up passes it over.
@@ -230,12 +232,26 @@ public final class EventBus: EventSink, Sendable {
         }
     }
 
+    /// The fields of an event that filters look at, read once for all subscriptions: each
+    /// read of the event's field retains it.
+    private struct FilteredFields {
+        var type: EventType?
+        var session: String?
+        var runID: String
+        var parentRunID: String?
+        var tags: [String]
+
+        init(_ event: CallbackEvent) {
+            (type, session, runID, parentRunID, tags) = (event.type, event.session, event.runID, event.parentRunID, event.tags)
+        }
+    }
+
     private static func wants(
-        _ filter: EventFilter, key: SubscriptionKey, event: CallbackEvent, addressee: SubscriptionKey?
+        _ filter: EventFilter, key: SubscriptionKey, fields: FilteredFields, addressee: SubscriptionKey?
     ) -> Bool {
         if let addressee, addressee == key { return true }
         return filter.matches(
-            type: event.type, session: event.session, runID: event.runID, parentRunID: event.parentRunID, tags: event.tags)
+            type: fields.type, session: fields.session, runID: fields.runID, parentRunID: fields.parentRunID, tags: fields.tags)
     }
 
     // MARK: - Subscriptions
@@ -369,7 +385,9 @@ public final class EventBus: EventSink, Sendable {
                 for offset in first..<count {
                     let published = state.recent[(state.recentStart + offset) % count]
                     if published.addressee != key,
-                        Self.wants(subscription.request.filter, key: key, event: published.event, addressee: published.addressee)
+                        Self.wants(
+                            subscription.request.filter, key: key, fields: FilteredFields(published.event),
+                            addressee: published.addressee)
                     {
                         let accepted = subscription.outbox.offer { line in
                             line.append(contentsOf: published.body)
