@@ -146,6 +146,13 @@ public struct ServerSentEventParser: Sendable {
         return cr ?? lf
     }
 
+    /// Whether a field's name is `literal`: compared with memcmp, where the generic
+    /// `elementsEqual` walks a String's UTF-8 view.
+    private static func `is`(_ name: Slice<UnsafeRawBufferPointer>, _ literal: StaticString) -> Bool {
+        name.count == literal.utf8CodeUnitCount
+            && (name.isEmpty || memcmp(name.base.baseAddress! + name.startIndex, literal.utf8Start, name.count) == 0)
+    }
+
     /// Ends the stream, reporting what was left incomplete.
     public mutating func finish() -> Remainder {
         let endedMidLine = !line.isEmpty
@@ -183,15 +190,15 @@ public struct ServerSentEventParser: Sendable {
         let value = UnsafeRawBufferPointer(rebasing: line[valueStart...])
 
         // Byte comparisons: this runs once per streamed token.
-        if name.elementsEqual("data".utf8) {
+        if Self.is(name, "data") {
             if hasData { data.append(0x0A) }
             data.append(contentsOf: value)
             hasData = true
-        } else if name.elementsEqual("event".utf8) {
+        } else if Self.is(name, "event") {
             eventType = String(decoding: value, as: UTF8.self)
-        } else if name.elementsEqual("id".utf8), !value.contains(0) {
+        } else if Self.is(name, "id"), !value.contains(0) {
             lastEventID = String(decoding: value, as: UTF8.self)
-        } else if name.elementsEqual("retry".utf8), !value.isEmpty,
+        } else if Self.is(name, "retry"), !value.isEmpty,
             value.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
         {
             reconnectionTime = Int(String(decoding: value, as: UTF8.self))

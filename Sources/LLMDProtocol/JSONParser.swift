@@ -64,6 +64,8 @@ public struct JSONParser {
     /// The next byte after white space, without consuming it; nil at the end.
     @inlinable
     public mutating func peek() -> UInt8? {
+        // Compact JSON has no white space between tokens: no call to skip none.
+        if position < bytes.count, bytes[position] > 0x20 { return bytes[position] }
         skipWhitespace()
         return position < bytes.count ? bytes[position] : nil
     }
@@ -129,8 +131,10 @@ public struct JSONParser {
                 }
                 position += 1
             } while depth > 0
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            _ = try scanNumber()  // checked, not converted
         default:
-            _ = try parseValue(depth: 0)  // a number or literal: nothing to allocate
+            _ = try parseValue(depth: 0)  // a literal: nothing to allocate
         }
     }
 
@@ -238,6 +242,21 @@ public struct JSONParser {
 
     private mutating func parseNumber() throws(JSONSyntaxError) -> JSONValue {
         let start = position
+        let isInteger = try scanNumber()
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
+        if isInteger, let integer = Int64(text) {
+            return .int(integer)
+        }
+        guard let double = Double(text), double.isFinite else {
+            position = start
+            throw error("number out of range")
+        }
+        return .double(double)
+    }
+
+    /// Reads past a number, checking its syntax; returns whether it has neither a fraction
+    /// nor an exponent.
+    private mutating func scanNumber() throws(JSONSyntaxError) -> Bool {
         var isInteger = true
         if bytes[position] == UInt8(ascii: "-") { position += 1 }
         guard position < bytes.count, isDigit(bytes[position]) else { throw error("invalid number") }
@@ -262,15 +281,7 @@ public struct JSONParser {
             guard position < bytes.count, isDigit(bytes[position]) else { throw error("invalid number") }
             while position < bytes.count, isDigit(bytes[position]) { position += 1 }
         }
-        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
-        if isInteger, let integer = Int64(text) {
-            return .int(integer)
-        }
-        guard let double = Double(text), double.isFinite else {
-            position = start
-            throw error("number out of range")
-        }
-        return .double(double)
+        return isInteger
     }
 
     private func isDigit(_ byte: UInt8) -> Bool {

@@ -21,6 +21,9 @@ final class Attempt: HTTPResponseHandler {
         var firstTokenAt: ContinuousClock.Instant?
         var ended: Result<Void, TransferFailure>?
         var waiter: CheckedContinuation<Void, Never>?
+        /// The events of the last read, emptied: kept so that each read does not grow a
+        /// new array from nothing.
+        var spareEvents: [ServerSentEvent] = []
     }
 
     /// The largest non-streamed or error body kept.
@@ -54,12 +57,18 @@ final class Attempt: HTTPResponseHandler {
             }
             guard state.failure == nil, !state.sawDone else { return [] }
             var events: [ServerSentEvent] = []
+            swap(&events, &state.spareEvents)
+            defer {
+                events.removeAll(keepingCapacity: true)
+                swap(&events, &state.spareEvents)
+            }
             do throws(ServerSentEventParser.Failure) {
                 try state.parser.parse(bytes, into: &events)
             } catch {
                 state.failure = UpstreamError(.upstreamProtocol, "stream event larger than \(error)")
             }
             var tokens: [String] = []
+            tokens.reserveCapacity(events.count)
             for event in events where state.failure == nil && !state.sawDone {
                 if event.isDone {
                     state.sawDone = true
@@ -73,9 +82,10 @@ final class Attempt: HTTPResponseHandler {
                         state.tokens += 1
                         tokens.append(chunk.text)
                     }
-                    state.finishReason = chunk.finishReason ?? state.finishReason
-                    state.usage = chunk.usage ?? state.usage
-                    state.model = chunk.model ?? state.model
+                    // Assigned only when present: most chunks carry none of them.
+                    if let finishReason = chunk.finishReason { state.finishReason = finishReason }
+                    if let usage = chunk.usage { state.usage = usage }
+                    if let model = chunk.model { state.model = model }
                 } catch {
                     state.failure = error
                 }

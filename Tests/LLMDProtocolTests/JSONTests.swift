@@ -115,6 +115,29 @@ struct JSONTests {
         }
         #expect(UnsafeBufferPointer<UInt8>(start: nil, count: 0).equals(""))
     }
+
+    @Test("skips numbers of every form to just past them, and refuses what JSON does not allow")
+    func skipsNumbers() throws {
+        for number in ["0", "-0", "7", "-12", "3.25", "1e5", "2E-3", "-4.5e+10", "18446744073709551616"] {
+            let text = Array("\(number),".utf8)
+            try text.withUnsafeBufferPointer { bytes in
+                var reader = JSONParser(bytes)
+                try reader.skipValue()
+                #expect(reader.index == number.utf8.count, "\(number)")
+                let comma = reader.consume(UInt8(ascii: ","))
+                #expect(comma, "\(number)")
+            }
+        }
+        for number in ["01", "1.", "-", "1e", "1e+", "-.5", "1.e3"] {
+            Array(number.utf8).withUnsafeBufferPointer { bytes in
+                let reader = JSONParser(bytes)
+                #expect(throws: JSONSyntaxError.self, "\(number)") {
+                    var copy = reader
+                    try copy.skipValue()
+                }
+            }
+        }
+    }
 }
 
 @Suite("UTF-8 validation")
