@@ -1,3 +1,5 @@
+import LLMDProtocol
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -21,7 +23,7 @@ public struct ServerSentEvent: Sendable, Equatable {
     }
 
     /// Whether this is OpenAI's end-of-stream marker, `data: [DONE]`.
-    public var isDone: Bool { data.count == 6 && data.elementsEqual("[DONE]".utf8) }
+    public var isDone: Bool { data.withUnsafeBufferPointer { $0.equals("[DONE]") } }
 }
 
 /// Parses a `text/event-stream` body into events: a pure state machine fed bytes as they
@@ -146,13 +148,6 @@ public struct ServerSentEventParser: Sendable {
         return cr ?? lf
     }
 
-    /// Whether a field's name is `literal`: compared with memcmp, where the generic
-    /// `elementsEqual` walks a String's UTF-8 view.
-    private static func `is`(_ name: Slice<UnsafeRawBufferPointer>, _ literal: StaticString) -> Bool {
-        name.count == literal.utf8CodeUnitCount
-            && (name.isEmpty || memcmp(name.base.baseAddress! + name.startIndex, literal.utf8Start, name.count) == 0)
-    }
-
     /// Ends the stream, reporting what was left incomplete.
     public mutating func finish() -> Remainder {
         let endedMidLine = !line.isEmpty
@@ -184,21 +179,21 @@ public struct ServerSentEventParser: Sendable {
             return
         }
         let colon = line.firstIndex(of: UInt8(ascii: ":"))
-        let name = line[..<(colon ?? line.endIndex)]
+        let name = UnsafeRawBufferPointer(rebasing: line[..<(colon ?? line.endIndex)]).assumingMemoryBound(to: UInt8.self)
         var valueStart = colon.map { $0 + 1 } ?? line.endIndex
         if valueStart < line.endIndex, line[valueStart] == UInt8(ascii: " ") { valueStart += 1 }
         let value = UnsafeRawBufferPointer(rebasing: line[valueStart...])
 
         // Byte comparisons: this runs once per streamed token.
-        if Self.is(name, "data") {
+        if name.equals("data") {
             if hasData { data.append(0x0A) }
             data.append(contentsOf: value)
             hasData = true
-        } else if Self.is(name, "event") {
+        } else if name.equals("event") {
             eventType = String(decoding: value, as: UTF8.self)
-        } else if Self.is(name, "id"), !value.contains(0) {
+        } else if name.equals("id"), !value.contains(0) {
             lastEventID = String(decoding: value, as: UTF8.self)
-        } else if Self.is(name, "retry"), !value.isEmpty,
+        } else if name.equals("retry"), !value.isEmpty,
             value.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
         {
             reconnectionTime = Int(String(decoding: value, as: UTF8.self))

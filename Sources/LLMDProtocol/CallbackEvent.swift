@@ -89,9 +89,9 @@ public struct CallbackEvent: Sendable {
         var encodedContext: [UInt8]?
 
         init(
-            name: String, type: EventType?, seq: UInt64, time: Int64, session: String?, runID: String,
-            parentRunID: String?, tags: [String], metadata: JSONObject, data: JSONObject, request: RequestID?,
-            subscription: Int64?, publishedBody: [UInt8]?, encodedContext: [UInt8]?
+            name: String, type: EventType?, seq: UInt64 = 0, time: Int64 = 0, session: String?, runID: String,
+            parentRunID: String?, tags: [String], metadata: JSONObject, data: JSONObject, request: RequestID? = nil,
+            subscription: Int64? = nil, publishedBody: [UInt8]? = nil, encodedContext: [UInt8]? = nil
         ) {
             self.name = name
             self.type = type
@@ -203,7 +203,7 @@ public struct CallbackEvent: Sendable {
         storage = Storage(
             name: name, type: EventType(rawValue: name), seq: seq, time: time, session: session, runID: runID,
             parentRunID: parentRunID, tags: tags, metadata: metadata, data: data, request: request,
-            subscription: subscription, publishedBody: nil, encodedContext: nil)
+            subscription: subscription)
     }
 
     /// An event of a known type; spares looking the type up by its name, which a run's
@@ -213,9 +213,8 @@ public struct CallbackEvent: Sendable {
         data: JSONObject, encodedContext: [UInt8]?
     ) {
         storage = Storage(
-            name: type.rawValue, type: type, seq: 0, time: 0, session: session, runID: runID, parentRunID: parentRunID,
-            tags: tags, metadata: metadata, data: data, request: nil, subscription: nil, publishedBody: nil,
-            encodedContext: encodedContext)
+            name: type.rawValue, type: type, session: session, runID: runID, parentRunID: parentRunID, tags: tags,
+            metadata: metadata, data: data, encodedContext: encodedContext)
     }
 
     /// The event without its addressing, up to but not including the closing brace:

@@ -57,10 +57,12 @@ public final class EventBus: EventSink, Sendable {
     /// journal's record of it, which the journal's thread makes: a token's event is
     /// handed on with a retain instead of one per field.
     private struct PublishedEvent {
+        /// Numbered, with its ``CallbackEvent/publishedBody`` set.
         var event: CallbackEvent
-        var body: [UInt8]
         /// The one subscription a `lagged` or `ack_timeout` event is about.
         var addressee: SubscriptionKey?
+
+        var body: [UInt8] { event.publishedBody! }
 
         var record: JournalRecord {
             JournalRecord(
@@ -169,7 +171,7 @@ public final class EventBus: EventSink, Sendable {
             event.encodeBody(into: &body)
             event.publishedBody = body
             let type = event.type
-            let published = PublishedEvent(event: copy event, body: body, addressee: addressee)
+            let published = PublishedEvent(event: copy event, addressee: addressee)
             remember(published, in: &state)
             var fields: FilteredFields?  // read at the first subscription: often there is none
             for (key, subscription) in state.subscriptions {

@@ -84,6 +84,17 @@ enum JournalPage {
         return page
     }
 
+    /// The literal parts of an event body's head, around its type, `seq` and time: what
+    /// `CallbackEvent.encodeBody` writes.
+    private static let headOpening: StaticString = #"{"type":"event","event":""#
+    private static let headBeforeSeq: StaticString = #"","seq":"#
+    private static let headBeforeTime: StaticString = #","ts":"#
+
+    /// Whether the head can hold `type` as it is: JSON would escape these bytes.
+    private static func isPlain(type: UnsafeBufferPointer<UInt8>) -> Bool {
+        !type.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }
+    }
+
     /// How many bytes of `record`'s body are the head ``head(type:seq:time:into:)`` writes
     /// for it; nil when the body does not begin with that head. Reads the body instead of
     /// writing the head to compare: this runs for every event.
@@ -112,17 +123,19 @@ enum JournalPage {
                 let digits = index - start
                 return read == value && digits > 0 && (digits == 1 || body[start] != UInt8(ascii: "0"))
             }
-            guard match(#"{"type":"event","event":""#) else { return nil }
+            guard match(Self.headOpening) else { return nil }
             var type = record.type
             let typeMatches = type.withUTF8 { type in
                 guard body.count - index >= type.count,
                     type.isEmpty || memcmp(body.baseAddress! + index, type.baseAddress!, type.count) == 0,
-                    !type.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") })
+                    Self.isPlain(type: type)
                 else { return false }
                 index += type.count
                 return true
             }
-            guard typeMatches, match(#"","seq":"#), match(record.seq), match(#","ts":"#), match(UInt64(record.time)) else { return nil }
+            guard typeMatches, match(Self.headBeforeSeq), match(record.seq), match(Self.headBeforeTime),
+                match(UInt64(record.time))
+            else { return nil }
             return index
         }
     }
@@ -131,16 +144,14 @@ enum JournalPage {
     /// `CallbackEvent.encodeBody` writes up to its time. False for a type that JSON would
     /// escape or a time before the epoch, which no body is expected to begin with.
     private static func head(type: String, seq: UInt64, time: Int64, into head: inout [UInt8]) -> Bool {
-        guard time >= 0 else { return false }
+        var type = type
+        guard time >= 0, type.withUTF8(Self.isPlain(type:)) else { return false }
         head.removeAll(keepingCapacity: true)
-        head.append(contentsOf: #"{"type":"event","event":""#.utf8)
-        for byte in type.utf8 {
-            guard byte >= 0x20, byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\") else { return false }
-            head.append(byte)
-        }
-        head.append(contentsOf: #"","seq":"#.utf8)
+        append(Self.headOpening, to: &head)
+        head.append(contentsOf: type.utf8)
+        append(Self.headBeforeSeq, to: &head)
         appendDecimal(seq, to: &head)
-        head.append(contentsOf: #","ts":"#.utf8)
+        append(Self.headBeforeTime, to: &head)
         appendDecimal(UInt64(time), to: &head)
         return true
     }
@@ -160,6 +171,10 @@ enum JournalPage {
                 return index
             }
         }
+    }
+
+    private static func append(_ literal: StaticString, to bytes: inout [UInt8]) {
+        bytes.append(contentsOf: UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
     }
 
     private static func appendDecimal(_ value: UInt64, to bytes: inout [UInt8]) {
