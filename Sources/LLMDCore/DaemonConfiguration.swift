@@ -305,20 +305,21 @@ func parseByteSize(_ text: String) throws(ConfigValueError) -> Int {
     return count * multiplier
 }
 
-/// A time span in systemd's units: a bare number is seconds; `ms`, `s`, `min`, `h`, `d` suffixes.
+/// A time span in systemd's units: a bare number is seconds; `us`, `ms`, `s`, `min`, `h`, `d` suffixes.
 func parseTimeSpan(_ text: String) throws(ConfigValueError) -> Duration {
-    let units: [(suffix: String, milliseconds: Int64)] = [
-        ("ms", 1), ("min", 60_000), ("s", 1_000), ("h", 3_600_000), ("d", 86_400_000),
+    // Checked in order, so that `us` and `ms` are not taken for `s`.
+    let units: [(suffix: String, microseconds: Int64)] = [
+        ("us", 1), ("ms", 1_000), ("min", 60_000_000), ("s", 1_000_000), ("h", 3_600_000_000), ("d", 86_400_000_000),
     ]
     var number = Substring(text)
-    var unit: Int64 = 1_000
+    var unit: Int64 = 1_000_000
     for candidate in units where text.hasSuffix(candidate.suffix) {
         number = text.dropLast(candidate.suffix.count)
-        unit = candidate.milliseconds
+        unit = candidate.microseconds
         break
     }
-    guard let value = Double(number.trimmingBlanks), value >= 0, value.isFinite, value * Double(unit) < 1e12 else {
-        throw ConfigValueError("expected a time span such as 10, 10s, 500ms, 2min or 30d")
+    guard let value = Double(number.trimmingBlanks), value >= 0, value.isFinite, value * Double(unit) < 1e15 else {
+        throw ConfigValueError("expected a time span such as 10, 10s, 500ms, 200us, 2min or 30d")
     }
-    return .milliseconds(Int64((value * Double(unit)).rounded()))
+    return .microseconds(Int64((value * Double(unit)).rounded()))
 }

@@ -15,12 +15,12 @@ public final class LazyUpstream: Sendable {
     private let logger: Logger
 
     /// How long a token of a fast stream may wait to be read (``ReadBatching/readInterval``)
-    /// and, once read, for the tokens read after it, so that they go out together: well
-    /// under what a reader notices, and a fifth of the 1 ms latency to subscribers that
-    /// llmd aims for.
-    static let readBatchWindow = Duration.microseconds(200)
+    /// and, once read, for the tokens read after it, so that they go out together
+    /// (`TokenBatchSec=`).
+    let tokenBatch: Duration
 
-    public init(logger: Logger) {
+    public init(tokenBatch: Duration, logger: Logger) {
+        self.tokenBatch = tokenBatch
         self.logger = logger
     }
 
@@ -29,7 +29,7 @@ public final class LazyUpstream: Sendable {
             if let state { return state.client }
             let engine = CurlEngine(
                 batching: ReadBatching(
-                    readInterval: Self.readBatchWindow,
+                    readInterval: tokenBatch,
                     threadStarted: { ConnectionOutbox.holdFlushesOnThisThread() },
                     endBatch: { ConnectionOutbox.releaseHeldFlushes() }))
             let client = UpstreamClient(engine: engine, logger: logger)
@@ -171,7 +171,7 @@ public enum CallMethods {
         let observer = CallObserver(
             tokens: { tokens in
                 for token in tokens { llm.emitNow(.llmNewToken, ["token": .string(token)]) }
-                ConnectionOutbox.releaseHeldFlushes(heldFor: LazyUpstream.readBatchWindow)
+                ConnectionOutbox.releaseHeldFlushes(heldFor: upstream.tokenBatch)
             },
             retry: { notice in
                 llm.emitNow(

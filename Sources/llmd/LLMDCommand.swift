@@ -95,7 +95,7 @@ struct LLMDCommand {
         CoreMethods.register(in: &methods, state: state)
         let stateDirectory = stateDirectory(loaded: loaded, instance: instance)
         let bus: EventBus
-        let upstream = LazyUpstream(logger: logger)
+        let upstream = LazyUpstream(tokenBatch: loaded.configuration.events.tokenBatch, logger: logger)
         let sessions: Sessions
         do {
             bus = try EventBus.make(

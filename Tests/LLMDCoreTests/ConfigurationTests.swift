@@ -85,7 +85,7 @@ struct ConfigurationTests {
                 "/etc/llmd/llmd.conf:4: warning: unknown key 'Colour' in section [Daemon], ignored",
                 "/etc/llmd/llmd.conf:5: error: invalid SocketMode=999: expected an octal mode such as 0660",
                 "/etc/llmd/llmd.conf:6: error: invalid Socket=relative.sock: socket path must be absolute",
-                "/etc/llmd/llmd.conf:7: error: invalid ShutdownTimeoutSec=soon: expected a time span such as 10, 10s, 500ms, 2min or 30d",
+                "/etc/llmd/llmd.conf:7: error: invalid ShutdownTimeoutSec=soon: expected a time span such as 10, 10s, 500ms, 200us, 2min or 30d",
                 "/etc/llmd/llmd.conf:9: warning: unknown section [Future], ignored",
                 "/etc/llmd/llmd.conf:10: error: expected Key=Value, got 'orphan line'",
             ])
@@ -108,10 +108,13 @@ struct ConfigurationTests {
 
     @Test(
         "time spans in systemd's units",
-        arguments: [("10", 10_000), ("10s", 10_000), ("500ms", 500), ("2min", 120_000), ("1h", 3_600_000), ("1.5s", 1_500)]
+        arguments: [
+            ("10", 10_000_000), ("10s", 10_000_000), ("500ms", 500_000), ("2min", 120_000_000), ("1h", 3_600_000_000),
+            ("1.5s", 1_500_000), ("200us", 200), ("0.5ms", 500),
+        ]
     )
-    func timeSpans(text: String, milliseconds: Int64) throws {
-        #expect(try parseTimeSpan(text) == .milliseconds(milliseconds))
+    func timeSpans(text: String, microseconds: Int64) throws {
+        #expect(try parseTimeSpan(text) == .microseconds(microseconds))
     }
 
     @Test("sizes with binary suffixes", arguments: [("4096", 4096), ("64K", 65_536), ("1m", 1 << 20)])
@@ -216,6 +219,19 @@ struct ConfigurationTests {
         #expect(diagnostics.map(\.description) == ["e.conf:3: error: invalid JournalCommitDelaySec=2min: JournalCommitDelaySec= must be at most 1s"])
         let (zero, _) = DaemonConfiguration.parse(files: [("e.conf", "[Events]\nJournalCommitDelaySec=0\n")])
         #expect(zero.events.journalCommitDelay == .zero)
+    }
+
+    @Test("TokenBatchSec= takes microseconds up to 10ms; zero turns batching off; empty restores 500us")
+    func tokenBatch() {
+        #expect(DaemonConfiguration().events.tokenBatch == .microseconds(500))
+        let (config, diagnostics) = DaemonConfiguration.parse(
+            files: [("e.conf", "[Events]\nTokenBatchSec=250us\nTokenBatchSec=20ms\n")])
+        #expect(config.events.tokenBatch == .microseconds(250))
+        #expect(diagnostics.map(\.description) == ["e.conf:3: error: invalid TokenBatchSec=20ms: TokenBatchSec= must be at most 10ms"])
+        let (zero, _) = DaemonConfiguration.parse(files: [("e.conf", "[Events]\nTokenBatchSec=1ms\nTokenBatchSec=0\n")])
+        #expect(zero.events.tokenBatch == .zero)
+        let (reset, _) = DaemonConfiguration.parse(files: [("e.conf", "[Events]\nTokenBatchSec=1ms\nTokenBatchSec=\n")])
+        #expect(reset.events.tokenBatch == .microseconds(500))
     }
 
     @Test("OPENAI_API_KEY and OPENAI_BASE_URL make a provider; a trailing slash is trimmed")
