@@ -1,5 +1,11 @@
 import LLMDProtocol
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// A chat message as the Chat Completions API takes it.
 public struct ChatMessage: Sendable, Equatable {
     public var role: String
@@ -157,19 +163,80 @@ public struct StreamChunk: Sendable, Equatable {
     }
 }
 
+/// What a stream's last delta chunk looked like around its text.
+///
+/// A stream's chunks mostly differ only in their text: the same id, model and choice
+/// around it, byte for byte. A chunk whose bytes before and after a single string are
+/// those of the last one says what the last one said but for that string, since JSON is
+/// read left to right and a string is one token, so that string is all that needs reading.
+public struct ChunkShape: Sendable {
+    /// The bytes before the text's string, and after it.
+    private let head: [UInt8]
+    private let tail: [UInt8]
+    /// What the last chunk said; its text is replaced.
+    private let chunk: StreamChunk
+    /// Whether `chunk.model` was read: a reader that wants the model cannot take a
+    /// shape that skipped it.
+    private let readModel: Bool
+
+    init(_ bytes: UnsafeBufferPointer<UInt8>, text: Range<Int>, chunk: StreamChunk, readModel: Bool) {
+        head = Array(bytes[..<text.lowerBound])
+        tail = Array(bytes[text.upperBound...])
+        self.chunk = chunk
+        self.readModel = readModel
+    }
+
+    /// The chunk `bytes` says, when it has this shape.
+    func read(_ bytes: UnsafeBufferPointer<UInt8>, readingModel: Bool) -> StreamChunk? {
+        guard readModel || !readingModel, bytes.count >= head.count + tail.count + 2,
+            Self.equal(head, UnsafeBufferPointer(rebasing: bytes[..<head.count])),
+            Self.equal(tail, UnsafeBufferPointer(rebasing: bytes[(bytes.count - tail.count)...]))
+        else { return nil }
+        var reader = JSONParser(UnsafeBufferPointer(rebasing: bytes[head.count..<(bytes.count - tail.count)]))
+        guard let text = try? reader.readString(), reader.peek() == nil else { return nil }
+        var chunk = chunk
+        chunk.text = text
+        if !readingModel { chunk.model = nil }
+        return chunk
+    }
+
+    private static func equal(_ expected: [UInt8], _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        expected.withUnsafeBufferPointer { expected in
+            expected.count == bytes.count && (bytes.isEmpty || memcmp(expected.baseAddress!, bytes.baseAddress!, bytes.count) == 0)
+        }
+    }
+}
+
 /// Decoding of server bodies, for both endpoints.
 public enum OpenAIWire {
-    /// Decodes the `data` of one stream event (not `[DONE]`).
+    /// Decodes the `data` of one stream event (not `[DONE]`), on its own.
+    public static func decodeChunk(_ data: [UInt8], readingModel: Bool = true) throws(UpstreamError) -> StreamChunk {
+        var shape: ChunkShape?
+        return try decodeChunk(data, readingModel: readingModel, shape: &shape)
+    }
+
+    /// Decodes the `data` of one stream event (not `[DONE]`) of a stream.
     ///
-    /// - Parameter readingModel: false leaves `model` out of an ordinary delta chunk: a
-    ///   stream names the same model in every chunk, and the caller has it already.
+    /// - Parameters:
+    ///   - readingModel: false leaves `model` out of an ordinary delta chunk: a stream
+    ///     names the same model in every chunk, and the caller has it already.
+    ///   - shape: the stream's last delta around its text, kept by the caller between
+    ///     chunks: a chunk that matches it needs only its text read.
     /// - Throws: the server's error when the chunk is an error object (servers send those
     ///   mid-stream on a 200 response), or `upstream.protocol` for anything unreadable.
-    public static func decodeChunk(_ data: [UInt8], readingModel: Bool = true) throws(UpstreamError) -> StreamChunk {
+    public static func decodeChunk(
+        _ data: [UInt8], readingModel: Bool = true, shape: inout ChunkShape?
+    ) throws(UpstreamError) -> StreamChunk {
         // Most chunks are ordinary deltas: read the few members needed without building
         // the whole tree. Anything else (an error object, an unexpected shape) goes the
         // full way below.
-        let fast = data.withUnsafeBufferPointer { scanDelta($0, readingModel: readingModel) }
+        let fast = data.withUnsafeBufferPointer { bytes -> StreamChunk? in
+            if let chunk = shape?.read(bytes, readingModel: readingModel) { return chunk }
+            var textRange: Range<Int>?
+            guard let chunk = scanDelta(bytes, readingModel: readingModel, textRange: &textRange) else { return nil }
+            if let textRange { shape = ChunkShape(bytes, text: textRange, chunk: chunk, readModel: readingModel) }
+            return chunk
+        }
         if let fast { return fast }
         let object = try parseObject(data)
         if let error = UpstreamError.fromErrorBody(object, status: nil) { throw error }
@@ -184,7 +251,12 @@ public enum OpenAIWire {
     /// or the legacy `{"choices":[{"text":…}]}`); nil when the chunk is anything else.
     ///
     /// Keys are compared as bytes where they lie: this runs once per streamed token.
-    static func scanDelta(_ bytes: UnsafeBufferPointer<UInt8>, readingModel: Bool = true) -> StreamChunk? {
+    ///
+    /// - Parameter textRange: set to where the string that gave the text lies, quotes
+    ///   included, when one did.
+    static func scanDelta(
+        _ bytes: UnsafeBufferPointer<UInt8>, readingModel: Bool = true, textRange: inout Range<Int>?
+    ) -> StreamChunk? {
         var reader = JSONParser(bytes)
         var chunk = StreamChunk()
         do {
@@ -196,7 +268,7 @@ public enum OpenAIWire {
                     while !reader.consume(UInt8(ascii: "]")) {
                         if !first { guard reader.consume(UInt8(ascii: ",")) else { throw JSONSyntaxError(offset: reader.index, reason: ",") } }
                         if first, reader.peek() == UInt8(ascii: "{") {
-                            try readChoice(&reader, into: &chunk)
+                            try readChoice(&reader, into: &chunk, textRange: &textRange)
                         } else {
                             try reader.skipValue()
                         }
@@ -225,7 +297,19 @@ public enum OpenAIWire {
         }
     }
 
-    private static func readChoice(_ reader: inout JSONParser, into chunk: inout StreamChunk) throws(JSONSyntaxError) {
+    static func scanDelta(_ bytes: UnsafeBufferPointer<UInt8>, readingModel: Bool = true) -> StreamChunk? {
+        var textRange: Range<Int>?
+        return scanDelta(bytes, readingModel: readingModel, textRange: &textRange)
+    }
+
+    private static func readChoice(
+        _ reader: inout JSONParser, into chunk: inout StreamChunk, textRange: inout Range<Int>?
+    ) throws(JSONSyntaxError) {
+        func readText(_ reader: inout JSONParser) throws(JSONSyntaxError) {
+            let start = reader.index  // at the quote: the caller peeked it
+            chunk.text = try reader.readString()
+            textRange = start..<reader.index
+        }
         _ = reader.consume(UInt8(ascii: "{"))
         try forEachMember(&reader) { key, reader throws(JSONSyntaxError) in
             let next = reader.peek()
@@ -233,13 +317,13 @@ public enum OpenAIWire {
                 _ = reader.consume(UInt8(ascii: "{"))
                 try forEachMember(&reader) { key, reader throws(JSONSyntaxError) in
                     if key.equals("content"), reader.peek() == UInt8(ascii: "\"") {
-                        chunk.text = try reader.readString()
+                        try readText(&reader)
                     } else {
                         try reader.skipValue()
                     }
                 }
             } else if key.equals("text"), next == UInt8(ascii: "\"") {
-                chunk.text = try reader.readString()
+                try readText(&reader)
             } else if key.equals("finish_reason"), next == UInt8(ascii: "\"") {
                 chunk.finishReason = try reader.readString()
             } else {

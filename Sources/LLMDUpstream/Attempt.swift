@@ -24,6 +24,8 @@ final class Attempt: HTTPResponseHandler {
         /// The events of the last read, emptied: kept so that each read does not grow a
         /// new array from nothing.
         var spareEvents: [ServerSentEvent] = []
+        /// The last delta around its text, so that most chunks need only their text read.
+        var chunkShape: ChunkShape?
     }
 
     /// The largest non-streamed or error body kept.
@@ -75,7 +77,7 @@ final class Attempt: HTTPResponseHandler {
                     break
                 }
                 do throws(UpstreamError) {
-                    let chunk = try OpenAIWire.decodeChunk(event.data, readingModel: state.model == nil)
+                    let chunk = try OpenAIWire.decodeChunk(event.data, readingModel: state.model == nil, shape: &state.chunkShape)
                     if !chunk.text.isEmpty {
                         if state.firstTokenAt == nil { state.firstTokenAt = .now }
                         state.text += chunk.text

@@ -1,4 +1,5 @@
 import LLMDProtocol
+import LLMDTesting
 import Testing
 
 @testable import LLMDOpenAI
@@ -181,5 +182,81 @@ struct DeltaFastPathTests {
         ] {
             #expect(Array(text.utf8).withUnsafeBufferPointer { OpenAIWire.scanDelta($0) } == nil, "\(text)")
         }
+    }
+}
+
+@Suite("Chunk shapes")
+struct ChunkShapeTests {
+    private static let openAI =
+        #"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{"content":TEXT},"logprobs":null,"finish_reason":null}]}"#
+
+    private func chunk(_ template: String, _ text: String) -> [UInt8] {
+        Array(template.replacingOccurrences(of: "TEXT", with: JSONValue.string(text).encodedString).utf8)
+    }
+
+    @Test("a chunk shaped like the last is read from its text alone")
+    func sameShape() throws {
+        var shape: ChunkShape?
+        let first = try OpenAIWire.decodeChunk(chunk(Self.openAI, "Hel"), shape: &shape)
+        #expect(first == StreamChunk(text: "Hel", model: "gpt-4o"))
+        let known = try #require(shape)
+        for text in ["lo", "", "q\"uote \\ \n é 😀", #"},"finish_reason":"stop"}]}"#] {
+            let bytes = chunk(Self.openAI, text)
+            #expect(bytes.withUnsafeBufferPointer { known.read($0, readingModel: true) } == StreamChunk(text: text, model: "gpt-4o"))
+            #expect(bytes.withUnsafeBufferPointer { known.read($0, readingModel: false) } == StreamChunk(text: text))
+        }
+        // Anything else around the text, or more than one string where the text was.
+        for other in [
+            Self.openAI.replacingOccurrences(of: "chatcmpl-1", with: "chatcmpl-2"),
+            Self.openAI.replacingOccurrences(of: #""finish_reason":null"#, with: #""finish_reason":"ab""#),
+            Self.openAI.replacingOccurrences(of: "TEXT", with: #"TEXT,"content":"x""#),
+            Self.openAI.replacingOccurrences(of: "TEXT", with: "null"),
+        ] {
+            #expect(chunk(other, "a").withUnsafeBufferPointer { known.read($0, readingModel: true) } == nil, "\(other)")
+        }
+    }
+
+    @Test("a shape that skipped the model is not taken by a reader that wants it")
+    func modelSkipped() throws {
+        var shape: ChunkShape?
+        _ = try OpenAIWire.decodeChunk(chunk(Self.openAI, "a"), readingModel: false, shape: &shape)
+        #expect(chunk(Self.openAI, "b").withUnsafeBufferPointer { shape?.read($0, readingModel: true) } == nil)
+        #expect(try OpenAIWire.decodeChunk(chunk(Self.openAI, "b"), shape: &shape) == StreamChunk(text: "b", model: "gpt-4o"))
+    }
+
+    @Test("a stream of mixed chunks decodes through its shape as each chunk does alone")
+    func agreesWithDecodingAlone() throws {
+        let templates = [
+            Self.openAI,
+            Self.openAI.replacingOccurrences(of: "gpt-4o", with: "gpt-4o-mini"),
+            #"{"choices":[{"index":0,"delta":{"content":TEXT},"finish_reason":null}],"usage":null}"#,
+            #"{"choices":[{"index":0,"delta":{"content":"x","content":TEXT}}]}"#,
+            #"{"choices":[{"index":0,"delta":{"content":TEXT,"content":"last"}}]}"#,
+            #"{"choices":[{"index":0,"delta":{"content":TEXT}},{"index":1,"delta":{"content":"other"}}]}"#,
+            #"{"object":"text_completion","choices":[{"text":TEXT,"index":0,"finish_reason":null}],"model":"m"}"#,
+            #" { "choices" : [ { "delta" : { "content" :  TEXT } } ] } "#,
+            #"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}"#,
+            #"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":TOKENS}}"#,
+            #"{"choices":[{"index":0,"delta":{"content":TEXT},"finish_reason":FINISH}],"obfuscation":"OBF"}"#,
+            #"{"choices":[{"index":0,"delta":{"content":TEXT}}],"usage":{"prompt_tokens":3,"completion_tokens":TOKENS}}"#,
+        ]
+        // Same lengths, so that only the bytes tell these apart.
+        let finishReasons = ["null", #""ab""#, #""cd""#]
+        let texts = ["", "a", " the", "\"", "\\", "line\nbreak", "é", "😀", #"","x":""#, "}]}", "TEXT"]
+        var random = SplitMix64(state: 7)
+        var shape: ChunkShape?
+        var hits = 0
+        for _ in 0..<3_000 {
+            let template = templates[Int(random.next() % UInt64(templates.count))]
+                .replacingOccurrences(of: "TOKENS", with: String(10 + random.next() % 90))
+                .replacingOccurrences(of: "OBF", with: String(100 + random.next() % 900))
+                .replacingOccurrences(of: "FINISH", with: finishReasons[Int(random.next() % 3)])
+            let bytes = chunk(template, texts[Int(random.next() % UInt64(texts.count))])
+            let readingModel = random.next() % 4 != 0
+            if shape != nil, bytes.withUnsafeBufferPointer({ shape!.read($0, readingModel: readingModel) }) != nil { hits += 1 }
+            let alone = try OpenAIWire.decodeChunk(bytes, readingModel: readingModel)
+            #expect(try OpenAIWire.decodeChunk(bytes, readingModel: readingModel, shape: &shape) == alone, "\(String(decoding: bytes, as: UTF8.self))")
+        }
+        #expect(hits > 100)  // the shape was taken, not only declined
     }
 }
