@@ -180,12 +180,15 @@ final class ConnectionOutbox: Sendable {
         for waiter in waiters { waiter() }
     }
 
-    /// While over the high mark, checks every `stallTimeout` that the socket took
-    /// something; closes the connection when it took nothing.
+    /// From the high mark until the queue is down to the low one, checks every
+    /// `stallTimeout` that the socket took something; closes the connection when it took
+    /// nothing. Down to the low mark, not the high one: a lagging subscription offers
+    /// nothing more until then, so a reader that stops with its queue just under the high
+    /// mark would otherwise never be checked again.
     private func scheduleStallCheck() {
         channel.eventLoop.scheduleTask(in: .microseconds(limits.stallTimeout.wholeMicroseconds)) {
             let stalled = self.state.withLock { state -> Bool? in
-                guard state.queued >= self.limits.highWater else {
+                guard state.queued > self.limits.lowWater else {
                     state.stallCheckScheduled = false
                     return nil
                 }

@@ -76,6 +76,53 @@ struct ConnectionOutboxTests {
         let buffer = try #require(try channel.readOutbound(as: ByteBuffer.self))
         #expect(String(buffer: buffer).hasSuffix(#","request":7}"# + "\n"))
     }
+
+    @Test("a reader that stops with its queue between the marks is still disconnected as stalled")
+    func stalledUnderTheHighMark() throws {
+        let socket = HeldWrites()
+        let channel = EmbeddedChannel(handler: socket)
+        defer { socket.complete(count: socket.waiting) }  // NIO traps on a promise left unfulfilled
+        _ = try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        let limits = OutboxLimits(highWater: 4096, stallTimeout: .milliseconds(50))
+        let outbox = ConnectionOutbox(channel: channel, limits: limits, logger: Logger(label: "test"))
+        let line = [UInt8](repeating: UInt8(ascii: "x"), count: 1500)
+        // Two writes the socket has not taken, together over the high mark.
+        for _ in 0..<2 { #expect(outbox.offer { $0.append(contentsOf: line) }) }
+        channel.embeddedEventLoop.run()
+        #expect(outbox.offer { $0.append(contentsOf: line) })
+        #expect(!outbox.offer { $0.append(contentsOf: line) })  // over the mark: refused
+        channel.embeddedEventLoop.run()
+        // The socket takes the first write and then nothing more: 1,500 bytes stay
+        // queued, under the high mark and over the low one.
+        socket.complete(count: 1)
+        #expect(outbox.queuedBytes == 1500)
+        usleep(100_000)
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(100))
+        let closed = !channel.isActive
+        #expect(closed, "not disconnected")
+        // A Bool, not the expression: the written lines are thousands of bytes to print.
+        let toldStalled = socket.data.last.map { String(buffer: $0).contains("subscriber.stalled") } ?? false
+        #expect(toldStalled)
+    }
+}
+
+/// A socket that takes writes only when told: their promises wait for ``complete(count:)``.
+private final class HeldWrites: ChannelOutboundHandler, @unchecked Sendable {
+    typealias OutboundIn = ByteBuffer
+    var data: [ByteBuffer] = []
+    private var promises: [EventLoopPromise<Void>?] = []
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        self.data.append(unwrapOutboundIn(data))
+        promises.append(promise)
+    }
+
+    var waiting: Int { promises.count }
+
+    func complete(count: Int) {
+        for promise in promises.prefix(count) { promise?.succeed() }
+        promises.removeFirst(count)
+    }
 }
 
 /// An embedded channel that is active, as an accepted connection is.
