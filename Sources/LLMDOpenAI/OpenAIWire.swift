@@ -1,11 +1,5 @@
 import LLMDProtocol
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
-
 /// A chat message as the Chat Completions API takes it.
 public struct ChatMessage: Sendable, Equatable {
     public var role: String
@@ -189,8 +183,8 @@ public struct ChunkShape: Sendable {
     /// The chunk `bytes` says, when it has this shape.
     func read(_ bytes: UnsafeBufferPointer<UInt8>, readingModel: Bool) -> StreamChunk? {
         guard readModel || !readingModel, bytes.count >= head.count + tail.count + 2,
-            Self.equal(head, UnsafeBufferPointer(rebasing: bytes[..<head.count])),
-            Self.equal(tail, UnsafeBufferPointer(rebasing: bytes[(bytes.count - tail.count)...]))
+            head.withUnsafeBufferPointer({ UnsafeBufferPointer(rebasing: bytes[..<head.count]).equals($0) }),
+            tail.withUnsafeBufferPointer({ UnsafeBufferPointer(rebasing: bytes[(bytes.count - tail.count)...]).equals($0) })
         else { return nil }
         var reader = JSONParser(UnsafeBufferPointer(rebasing: bytes[head.count..<(bytes.count - tail.count)]))
         guard let text = try? reader.readString(), reader.peek() == nil else { return nil }
@@ -198,12 +192,6 @@ public struct ChunkShape: Sendable {
         chunk.text = text
         if !readingModel { chunk.model = nil }
         return chunk
-    }
-
-    private static func equal(_ expected: [UInt8], _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        expected.withUnsafeBufferPointer { expected in
-            expected.count == bytes.count && (bytes.isEmpty || memcmp(expected.baseAddress!, bytes.baseAddress!, bytes.count) == 0)
-        }
     }
 }
 
@@ -232,8 +220,7 @@ public enum OpenAIWire {
         // full way below.
         let fast = data.withUnsafeBufferPointer { bytes -> StreamChunk? in
             if let chunk = shape?.read(bytes, readingModel: readingModel) { return chunk }
-            var textRange: Range<Int>?
-            guard let chunk = scanDelta(bytes, readingModel: readingModel, textRange: &textRange) else { return nil }
+            guard let (chunk, textRange) = scanDelta(bytes, readingModel: readingModel) else { return nil }
             if let textRange { shape = ChunkShape(bytes, text: textRange, chunk: chunk, readModel: readingModel) }
             return chunk
         }
@@ -252,13 +239,14 @@ public enum OpenAIWire {
     ///
     /// Keys are compared as bytes where they lie: this runs once per streamed token.
     ///
-    /// - Parameter textRange: set to where the string that gave the text lies, quotes
-    ///   included, when one did.
+    /// - Returns: the chunk, and where the string that gave its text lies (quotes
+    ///   included) when one did.
     static func scanDelta(
-        _ bytes: UnsafeBufferPointer<UInt8>, readingModel: Bool = true, textRange: inout Range<Int>?
-    ) -> StreamChunk? {
+        _ bytes: UnsafeBufferPointer<UInt8>, readingModel: Bool = true
+    ) -> (chunk: StreamChunk, textRange: Range<Int>?)? {
         var reader = JSONParser(bytes)
         var chunk = StreamChunk()
+        var textRange: Range<Int>?
         do {
             guard reader.consume(UInt8(ascii: "{")) else { return nil }
             try forEachMember(&reader) { key, reader throws(JSONSyntaxError) in
@@ -291,15 +279,10 @@ public enum OpenAIWire {
                 }
             }
             guard reader.peek() == nil else { return nil }
-            return chunk
+            return (chunk, textRange)
         } catch {
             return nil
         }
-    }
-
-    static func scanDelta(_ bytes: UnsafeBufferPointer<UInt8>, readingModel: Bool = true) -> StreamChunk? {
-        var textRange: Range<Int>?
-        return scanDelta(bytes, readingModel: readingModel, textRange: &textRange)
     }
 
     private static func readChoice(

@@ -528,4 +528,11 @@ extension UnsafeBufferPointer<UInt8> {
         guard count == literal.utf8CodeUnitCount else { return false }
         return count == 0 || memcmp(baseAddress!, literal.utf8Start, count) == 0
     }
+
+    /// Whether these bytes are exactly `other`'s.
+    @inlinable
+    public func equals(_ other: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard count == other.count else { return false }
+        return count == 0 || memcmp(baseAddress!, other.baseAddress!, count) == 0
+    }
 }

@@ -116,6 +116,20 @@ struct JSONTests {
         #expect(UnsafeBufferPointer<UInt8>(start: nil, count: 0).equals(""))
     }
 
+    @Test("byte buffers compare equal only with the same bytes, empty ones included")
+    func buffersCompare() {
+        let empty = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
+        Array("choices".utf8).withUnsafeBufferPointer { choices in
+            #expect(choices.equals(choices))
+            for other in ["choicez", "choice", "choices!", ""] {
+                let same = Array(other.utf8).withUnsafeBufferPointer { choices.equals($0) }
+                #expect(!same, "\(other)")
+            }
+            #expect(!empty.equals(choices))
+        }
+        #expect(empty.equals(empty))
+    }
+
     @Test("skips numbers of every form to just past them, and refuses what JSON does not allow")
     func skipsNumbers() throws {
         for number in ["0", "-0", "7", "-12", "3.25", "1e5", "2E-3", "-4.5e+10", "18446744073709551616"] {
