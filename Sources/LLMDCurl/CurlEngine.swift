@@ -126,7 +126,7 @@ public final class CurlEngine: Sendable {
     private let thread = Mutex<pthread_t?>(nil)
     private let batching: ReadBatching?
 
-    /// - Parameter batching: nil hands each read's work over as it comes.
+    /// - Parameter batching: nil reads whenever data comes and hands on work at once.
     public init(batching: ReadBatching? = nil) {
         self.batching = batching
         // Thread-safe since libcurl 7.84; done here, on first use, not at daemon start.
@@ -225,6 +225,7 @@ public final class CurlEngine: Sendable {
                 else { continue }
                 finish(id, transfer.outcome(of: message.pointee.data.result))
             }
+            for transfer in transfers.values { transfer.deliverHeldBody() }
 
             // Idle timeouts are llmd's own: curl's low-speed limit counts whole seconds.
             let now = ContinuousClock.now
@@ -270,6 +271,13 @@ private final class Transfer {
     private var pendingHead: HTTPResponseHead?
     private var responseStarted = false
     private var ended = false
+    /// Body bytes read in this round, handed on together at its end (``deliverHeldBody()``):
+    /// curl writes each HTTP chunk on its own, and a streaming server sends a chunk per
+    /// token, so a round's tokens would otherwise be handled one at a time.
+    private var heldBody: [UInt8] = []
+    /// Held bytes are handed on at this size even before the round ends: a stream faster
+    /// than its reader can keep one `curl_multi_perform` reading for long.
+    private static let heldBodyLimit = 16 << 10
 
     init(request: HTTPRequest, handler: any HTTPResponseHandler) {
         self.handler = handler
@@ -337,7 +345,15 @@ private final class Transfer {
     private func body(_ bytes: UnsafeRawBufferPointer) {
         lastActivity = .now
         startResponseIfNeeded()
-        handler.bodyReceived(bytes)
+        if heldBody.count + bytes.count > Self.heldBodyLimit { deliverHeldBody() }
+        heldBody.append(contentsOf: bytes)
+    }
+
+    /// Hands the bytes held since the last call to the handler.
+    func deliverHeldBody() {
+        guard !heldBody.isEmpty else { return }
+        heldBody.withUnsafeBytes { handler.bodyReceived($0) }
+        heldBody.removeAll(keepingCapacity: true)
     }
 
     private func startResponseIfNeeded() {
@@ -372,6 +388,7 @@ private final class Transfer {
     func end(_ result: Result<Void, TransferFailure>) {
         guard !ended else { return }
         ended = true
+        deliverHeldBody()
         handler.transferEnded(result)
     }
 }

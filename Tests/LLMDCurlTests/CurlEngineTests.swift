@@ -241,8 +241,7 @@ struct CurlEngineTests {
         #expect(entries.allSatisfy { pthread_equal($0.thread, entries[0].thread) != 0 }, "all on one thread")
         let kinds = entries.map(\.kind)
         let reads = kinds.indices.filter { kinds[$0] == .read }
-        // One read can reach the handler in several pieces (an HTTP chunk each); pieces
-        // 50 ms apart came from reads with a wait between them.
+        // Reads 50 ms apart came from rounds with a wait between them.
         let apart = zip(reads, reads.dropFirst()).filter { entries[$1].time - entries[$0].time >= .milliseconds(25) }
         #expect(apart.count >= 3)
         for (read, next) in apart {
@@ -269,6 +268,9 @@ struct CurlEngineTests {
         let roundsThatRead = zip(kinds, kinds.dropFirst()).filter { $0 == .read && $1 == .endBatch }.count
         #expect(roundsThatRead > 1)
         #expect(roundsThatRead <= tokens / 3, "\(roundsThatRead) rounds read the \(tokens) tokens")
+        // A round's HTTP chunks, a token each, reach the handler together.
+        let handedOn = kinds.filter { $0 == .read }.count
+        #expect(handedOn == roundsThatRead, "\(handedOn) pieces from \(roundsThatRead) rounds")
         let text = recorder.body.split(separator: "\n").compactMap { line -> String? in
             guard line.hasPrefix("data: {"), let range = line.range(of: #""content": ""#) else { return nil }
             return String(line[range.upperBound...].prefix { $0 != "\"" })
