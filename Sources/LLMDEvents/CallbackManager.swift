@@ -10,6 +10,19 @@ public protocol EventSink: Sendable {
     /// Consuming: a producer hands its event over, so the sink numbers it in place instead
     /// of copying it to do so.
     func publish(_ event: consuming CallbackEvent) -> Publication
+
+    /// Publishes a run's `llm_new_token` events, read together, in order: as
+    /// ``publish(_:)`` each, but at once, so the sink can deliver them together. Tokens
+    /// never wait for acknowledgements.
+    ///
+    /// - Returns: the events, numbered.
+    func publishTokens(_ events: consuming [CallbackEvent]) -> [CallbackEvent]
+}
+
+extension EventSink {
+    public func publishTokens(_ events: consuming [CallbackEvent]) -> [CallbackEvent] {
+        events.map { publish($0).event }
+    }
 }
 
 /// An event as published, and what blocking subscribers owe for it.
@@ -148,7 +161,18 @@ public final class CallbackManager: Sendable {
     /// Asynchronous handlers get it in order after what came before; a raising handler's
     /// error surfaces at the next ``emit(_:_:)`` or ``checkRaised()``.
     public func emitNow(_ type: EventType, _ data: JSONObject) {
-        let event = sink.publish(event(type, data)).event
+        deliverWithoutWaiting(sink.publish(event(type, data)).event)
+    }
+
+    /// Emits a run's tokens read together (`llm_new_token` each) without waiting: as
+    /// ``emitNow(_:_:)`` each, published at once.
+    public func emitTokens(_ tokens: [String]) {
+        for event in sink.publishTokens(tokens.map { event(.llmNewToken, ["token": .string($0)]) }) {
+            deliverWithoutWaiting(event)
+        }
+    }
+
+    private func deliverWithoutWaiting(_ event: CallbackEvent) {
         // Two loops, not `local + inheritable`: that would build an array per token.
         for handler in local { deliverWithoutWaiting(event, to: handler) }
         for handler in inheritable { deliverWithoutWaiting(event, to: handler) }

@@ -29,23 +29,24 @@ public struct SubscriptionFlow: Sendable, Equatable {
         case skip
     }
 
-    /// A matching live event arrives.
-    public mutating func live() -> LiveAction {
+    /// `count` matching live events arrive, one after another (a run's tokens read together).
+    public mutating func live(count: Int = 1) -> LiveAction {
         switch mode {
         case .live: return .offer
         case .catchingUp: return .skip
         case .lagging(let first, let missed):
-            mode = .lagging(firstMissed: first, missed: missed + 1)
+            mode = .lagging(firstMissed: first, missed: missed + count)
             return .skip
         }
     }
 
-    /// The outcome of ``live(seq:)``'s `.offer`: queued, or refused by a full queue.
-    public mutating func offered(seq: UInt64, accepted: Bool) {
+    /// The outcome of ``live(count:)``'s `.offer` for the events numbered `seqs`: queued,
+    /// or refused by a full queue, all of them.
+    public mutating func offered(_ seqs: ClosedRange<UInt64>, accepted: Bool) {
         if accepted {
-            cursor = seq
+            cursor = seqs.upperBound
         } else {
-            mode = .lagging(firstMissed: seq, missed: 1)
+            mode = .lagging(firstMissed: seqs.lowerBound, missed: seqs.count)
         }
     }
 

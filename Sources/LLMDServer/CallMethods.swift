@@ -170,7 +170,7 @@ public enum CallMethods {
         }
         let observer = CallObserver(
             tokens: { tokens in
-                for token in tokens { llm.emitNow(.llmNewToken, ["token": .string(token)]) }
+                llm.emitTokens(tokens)
                 ConnectionOutbox.releaseHeldFlushes(heldFor: upstream.tokenBatch)
             },
             retry: { notice in

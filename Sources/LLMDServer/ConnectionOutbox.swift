@@ -25,9 +25,24 @@ struct OutboxLimits: Sendable, Equatable {
 /// events are offered (``offer(_:)``) and refused above the high mark, so a slow reader
 /// costs only itself. A reader that stays over the mark without reading is disconnected
 /// with `subscriber.stalled`.
+///
+/// A burst of events that several connections get is queued by each as one shared buffer
+/// (``offer(shared:)``), not copied: with hundreds of subscribers, copies are most of the
+/// cost of fan-out, and a backlog of them most of the daemon's memory.
 final class ConnectionOutbox: Sendable {
+    /// What a flush writes, in order.
+    private enum Piece {
+        /// Lines of this connection's own, copied in.
+        case own([UInt8])
+        /// Lines other connections write too.
+        case shared(ByteBuffer)
+    }
+
     private struct State {
-        var pending: [UInt8] = []
+        var pieces: [Piece] = []
+        var pieceBytes = 0
+        /// Own lines after the last piece, appended to until a shared piece or a flush.
+        var tail: [UInt8] = []
         var flushScheduled = false
         /// Bytes handed to the channel that the socket has not taken yet.
         var unwritten = 0
@@ -35,8 +50,12 @@ final class ConnectionOutbox: Sendable {
         var stallCheckScheduled = false
         var drainWaiters: [@Sendable () -> Void] = []
 
-        var queued: Int { pending.count + unwritten }
+        var queued: Int { pieceBytes + tail.count + unwritten }
     }
+
+    /// Shared lines shorter than this are copied in: writing a piece on its own costs more
+    /// than copying it.
+    static let smallestSharedPiece = 2048
 
     private let channel: Channel
     private let limits: OutboxLimits
@@ -54,32 +73,52 @@ final class ConnectionOutbox: Sendable {
 
     /// Queues `messages` as lines, whatever the queue holds; they go out in order.
     func send(_ messages: [ServerMessage]) {
-        enqueue(evenWhenFull: true) { pending in
-            for message in messages { message.encodeLine(into: &pending) }
+        enqueue(evenWhenFull: true) { state in
+            for message in messages { message.encodeLine(into: &state.tail) }
         }
     }
 
     /// Queues `event` addressed to `request` or `subscription`, whatever the queue holds;
     /// a published event's encoding is copied, not made again.
     func send(_ event: CallbackEvent, request: RequestID? = nil, subscription: Int64? = nil) {
-        enqueue(evenWhenFull: true) { pending in
-            event.encodeBody(into: &pending)
-            CallbackEvent.completeLine(&pending, request: request, subscription: subscription)
+        enqueue(evenWhenFull: true) { state in
+            event.encodeBody(into: &state.tail)
+            CallbackEvent.completeLine(&state.tail, request: request, subscription: subscription)
         }
     }
 
-    /// Queues the line `write` appends, unless the queue is over its high mark.
+    /// Queues the lines `write` appends, unless the queue is over its high mark.
     ///
-    /// - Returns: false when refused; the caller counts the event as missed.
+    /// - Returns: false when refused; the caller counts the events as missed.
     func offer(_ write: (inout [UInt8]) -> Void) -> Bool {
-        enqueue(evenWhenFull: false, write)
+        enqueue(evenWhenFull: false) { state in write(&state.tail) }
+    }
+
+    /// Queues `lines`, which other connections may queue too, unless the queue is over its
+    /// high mark.
+    ///
+    /// - Returns: false when refused; the caller counts the events as missed.
+    func offer(shared lines: ByteBuffer) -> Bool {
+        enqueue(evenWhenFull: false) { state in
+            guard lines.readableBytes >= Self.smallestSharedPiece else {
+                state.tail.append(contentsOf: lines.readableBytesView)
+                return
+            }
+            if !state.tail.isEmpty {
+                state.pieces.append(.own(state.tail))
+                state.pieceBytes += state.tail.count
+                state.tail = []
+            }
+            state.pieces.append(.shared(lines))
+            state.pieceBytes += lines.readableBytes
+        }
     }
 
     @discardableResult
-    private func enqueue(evenWhenFull: Bool, _ append: (inout [UInt8]) -> Void) -> Bool {
+    private func enqueue(evenWhenFull: Bool, _ append: (inout State) -> Void) -> Bool {
         let (admitted, schedule, checkStall) = state.withLock { state -> (Bool, Bool, Bool) in
             guard evenWhenFull || state.queued < limits.highWater else { return (false, false, false) }
-            append(&state.pending)
+            append(&state)
             let schedule = !state.flushScheduled
             state.flushScheduled = true
             let checkStall = state.queued >= limits.highWater && !state.stallCheckScheduled
@@ -150,22 +189,32 @@ final class ConnectionOutbox: Sendable {
 
     /// Writes everything queued; runs on the event loop.
     func flush() {
-        let lines = state.withLock { state -> [UInt8] in
+        let (pieces, tail) = state.withLock { state -> ([Piece], [UInt8]) in
             state.flushScheduled = false
             defer {
-                state.unwritten += state.pending.count
-                state.pending = []
+                state.unwritten += state.pieceBytes + state.tail.count
+                (state.pieces, state.pieceBytes, state.tail) = ([], 0, [])
             }
-            return state.pending
+            return (state.pieces, state.tail)
         }
-        guard !lines.isEmpty else { return }
+        var buffers = pieces.map { piece -> ByteBuffer in
+            switch piece {
+            case .own(let lines): channel.allocator.buffer(bytes: lines)
+            case .shared(let lines): lines
+            }
+        }
+        if !tail.isEmpty { buffers.append(channel.allocator.buffer(bytes: tail)) }
+        guard let last = buffers.popLast() else { return }
+        let count = buffers.reduce(last.readableBytes) { $0 + $1.readableBytes }
         guard channel.isActive else {
-            wrote(lines.count)
+            wrote(count)
             return
         }
+        // Written together: the socket gets them in one writev.
+        for buffer in buffers { channel.write(buffer, promise: nil) }
         let promise = channel.eventLoop.makePromise(of: Void.self)
-        promise.futureResult.whenComplete { _ in self.wrote(lines.count) }
-        channel.writeAndFlush(channel.allocator.buffer(bytes: lines), promise: promise)
+        promise.futureResult.whenComplete { _ in self.wrote(count) }
+        channel.writeAndFlush(last, promise: promise)
     }
 
     /// The socket took `count` bytes (or the connection is gone and never will).

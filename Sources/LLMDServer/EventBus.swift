@@ -6,6 +6,7 @@ import LLMDProtocol
 import LLMDStore
 import LLMDSystemd
 import Logging
+import NIOCore
 import Synchronization
 
 #if canImport(Glibc)
@@ -159,46 +160,48 @@ public final class EventBus: EventSink, Sendable {
         publish(event, addressee: nil)
     }
 
+    /// A run's tokens read together go out as one: each subscription takes one filter
+    /// check and one queue append for all of them.
+    public func publishTokens(_ events: consuming [CallbackEvent]) -> [CallbackEvent] {
+        var events = events
+        _ = publish(&events, addressee: nil)
+        return events
+    }
+
     private func publish(_ event: consuming CallbackEvent, addressee: SubscriptionKey?) -> Publication {
+        var events = [event]
+        let gate = publish(&events, addressee: addressee)
+        guard let gate else { return Publication(event: events[0]) }
+        return Publication(event: events[0]) { await self.awaitAcknowledgements(gate) }
+    }
+
+    /// Numbers, journals and fans out `events`, which share their type, session, run and
+    /// tags: filters are checked once for all of them.
+    ///
+    /// - Returns: the acknowledgements the last event awaits (only ever a single event's:
+    ///   tokens, the only events published together, never wait).
+    private func publish(_ events: inout [CallbackEvent], addressee: SubscriptionKey?) -> AcknowledgementGate? {
+        guard !events.isEmpty else { return nil }
         var refused: [(SubscriptionKey, ConnectionOutbox)] = []
         var gate: AcknowledgementGate?
         let scheduleJournal = state.withLock { state -> Bool in
-            event.seq = state.nextSeq
-            state.nextSeq += 1
-            event.time = Timestamp.nowMicroseconds()
-            var body: [UInt8] = []
-            body.reserveCapacity(256 + event.data.count * 32)
-            event.encodeBody(into: &body)
-            event.publishedBody = body
-            let type = event.type
-            let published = PublishedEvent(event: copy event, addressee: addressee)
-            remember(published, in: &state)
-            var fields: FilteredFields?  // read at the first subscription: often there is none
-            for (key, subscription) in state.subscriptions {
-                if fields == nil { fields = FilteredFields(copy event) }
-                guard Self.wants(subscription.request.filter, key: key, fields: fields!, addressee: addressee) else { continue }
-                if key == addressee {
-                    // About this subscriber's own delivery: it goes out now, whatever its
-                    // state, at the point of the gap it reports; catch-up passes it over.
-                    subscription.outbox.send(event, subscription: key.id)
-                    continue
-                }
-                guard subscription.flow.live() == .offer else { continue }
-                let accepted = subscription.outbox.offer { line in
-                    line.append(contentsOf: body)
-                    line.append(contentsOf: subscription.lineEnd)
-                }
-                subscription.flow.offered(seq: event.seq, accepted: accepted)
-                if !accepted {
-                    refused.append((key, subscription.outbox))
-                } else if let type, type != .llmNewToken, subscription.request.blocking.contains(type) {
-                    gate = gate ?? AcknowledgementGate(seq: event.seq)
-                    gate!.expect(key)
-                }
+            for index in events.indices {
+                events[index].seq = state.nextSeq
+                state.nextSeq += 1
+                events[index].time = Timestamp.nowMicroseconds()
+                var body: [UInt8] = []
+                body.reserveCapacity(256 + events[index].data.count * 32)
+                events[index].encodeBody(into: &body)
+                events[index].publishedBody = body
+                let published = PublishedEvent(event: events[index], addressee: addressee)
+                remember(published, in: &state)
+                if journal != nil { state.journalBatch.append(published) }
             }
-            if let gate { state.acknowledgements[event.seq] = gate }
+            if !state.subscriptions.isEmpty {
+                fanOut(events, addressee: addressee, in: &state, refused: &refused, gate: &gate)
+            }
+            if let gate { state.acknowledgements[gate.seq] = gate }
             guard journal != nil else { return false }
-            state.journalBatch.append(published)
             defer { state.journalFlushScheduled = true }
             return !state.journalFlushScheduled
         }
@@ -212,17 +215,68 @@ public final class EventBus: EventSink, Sendable {
         for (key, outbox) in refused {
             outbox.whenDrained { self.recover(key) }
         }
-        if let type = event.type, handledTypes.contains(type) {
-            handlerQueue.async { [handlers, logger, event] in
-                for handler in handlers {
-                    do { try handler.handle(event) } catch {
-                        logger.warning("event handler failed", metadata: ["event": "\(event.name)", "error": "\(error)"])
+        if let type = events[0].type, handledTypes.contains(type) {
+            handlerQueue.async { [handlers, logger, events] in
+                for event in events {
+                    for handler in handlers {
+                        do { try handler.handle(event) } catch {
+                            logger.warning("event handler failed", metadata: ["event": "\(event.name)", "error": "\(error)"])
+                        }
                     }
                 }
             }
         }
-        guard let gate else { return Publication(event: event) }
-        return Publication(event: event) { await self.awaitAcknowledgements(gate) }
+        return gate
+    }
+
+    /// Offers numbered `events` to each subscription that wants them; under the lock.
+    private func fanOut(
+        _ events: [CallbackEvent], addressee: SubscriptionKey?, in state: inout State,
+        refused: inout [(SubscriptionKey, ConnectionOutbox)], gate: inout AcknowledgementGate?
+    ) {
+        let fields = FilteredFields(events[0])
+        let seqs = events[0].seq...events[events.count - 1].seq
+        var lines = GroupLines(bodies: events.map { $0.publishedBody! })
+        for (key, subscription) in state.subscriptions {
+            guard Self.wants(subscription.request.filter, key: key, fields: fields, addressee: addressee) else { continue }
+            if key == addressee {
+                // About this subscriber's own delivery: it goes out now, whatever its
+                // state, at the point of the gap it reports; catch-up passes it over.
+                for event in events { subscription.outbox.send(event, subscription: key.id) }
+                continue
+            }
+            guard subscription.flow.live(count: events.count) == .offer else { continue }
+            let accepted = subscription.outbox.offer(shared: lines.lines(subscription: key.id, lineEnd: subscription.lineEnd))
+            subscription.flow.offered(seqs, accepted: accepted)
+            if !accepted {
+                refused.append((key, subscription.outbox))
+            } else if let type = fields.type, type != .llmNewToken, subscription.request.blocking.contains(type) {
+                gate = gate ?? AcknowledgementGate(seq: seqs.upperBound)
+                gate!.expect(key)
+            }
+        }
+    }
+
+    /// The lines of events published together, as each subscription gets them: made once
+    /// per subscription number (nearly always 1), and shared by every connection.
+    private struct GroupLines {
+        let bodies: [[UInt8]]
+        private var made: [(subscription: Int64, lines: ByteBuffer)] = []
+
+        init(bodies: [[UInt8]]) {
+            self.bodies = bodies
+        }
+
+        mutating func lines(subscription: Int64, lineEnd: [UInt8]) -> ByteBuffer {
+            if let index = made.firstIndex(where: { $0.subscription == subscription }) { return made[index].lines }
+            var lines = ByteBufferAllocator().buffer(capacity: bodies.reduce(0) { $0 + $1.count + lineEnd.count })
+            for body in bodies {
+                lines.writeBytes(body)
+                lines.writeBytes(lineEnd)
+            }
+            made.append((subscription, lines))
+            return lines
+        }
     }
 
     private func remember(_ event: PublishedEvent, in state: inout State) {

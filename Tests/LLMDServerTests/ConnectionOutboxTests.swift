@@ -77,6 +77,46 @@ struct ConnectionOutboxTests {
         #expect(String(buffer: buffer).hasSuffix(#","request":7}"# + "\n"))
     }
 
+    @Test("a burst shared by connections is written by each from the same memory, in order with their own lines")
+    func sharedBursts() throws {
+        var burst = ByteBufferAllocator().buffer(capacity: 3000)
+        burst.writeString(String(repeating: "s", count: 2999) + "\n")
+        let channels = [connectedChannel(), connectedChannel()]
+        var written: [[ByteBuffer]] = []
+        for channel in channels {
+            let outbox = ConnectionOutbox(channel: channel, limits: OutboxLimits(), logger: Logger(label: "test"))
+            outbox.send([.ready(subscription: 1, seq: 4)])
+            #expect(outbox.offer(shared: burst))
+            outbox.send(Self.event(5), subscription: 1)
+            #expect(outbox.queuedBytes > 3000)
+            channel.embeddedEventLoop.run()
+            var buffers: [ByteBuffer] = []
+            while let buffer = try channel.readOutbound(as: ByteBuffer.self) { buffers.append(buffer) }
+            written.append(buffers)
+        }
+        for buffers in written {
+            let lines = buffers.map { String(buffer: $0) }
+            let inOrder = lines.count == 3 && lines[0].contains(#""ready""#) && lines[1] == String(buffer: burst)
+                && lines[2].contains(#""seq":5"#)
+            #expect(inOrder)
+        }
+        let addresses = written.map { $0[1].withUnsafeReadableBytes { $0.baseAddress } }
+        let sameMemory = addresses[0] != nil && addresses[0] == addresses[1]
+        #expect(sameMemory, "the burst was copied")
+    }
+
+    @Test("a short shared burst is copied in with the connection's own lines, and counts against the high mark")
+    func shortSharedBursts() throws {
+        var burst = ByteBufferAllocator().buffer(capacity: 100)
+        burst.writeString(String(repeating: "s", count: 99) + "\n")
+        let channel = connectedChannel()
+        let outbox = ConnectionOutbox(channel: channel, limits: OutboxLimits(highWater: 150), logger: Logger(label: "test"))
+        #expect(outbox.offer(shared: burst))
+        #expect(outbox.offer(shared: burst))
+        #expect(!outbox.offer(shared: burst))  // 200 bytes queued, over the mark
+        #expect(outbound(of: channel) == [String(repeating: String(buffer: burst), count: 2)])
+    }
+
     @Test("a reader that stops with its queue between the marks is still disconnected as stalled")
     func stalledUnderTheHighMark() throws {
         let socket = HeldWrites()
