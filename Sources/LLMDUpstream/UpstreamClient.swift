@@ -206,6 +206,10 @@ public final class UpstreamClient: Sendable {
         return ([String(previous)].filter { !$0.isEmpty } + lines).joined(separator: " ")
     }
 
+    /// How many tokens of a stream without pauses the offline provider hands over at once:
+    /// about what one read of such a stream from a real server holds.
+    static let flatOutTokensPerRead = 64
+
     /// LangChain's `FakeListChatModel`, daemon-side: the configured replies in turn, or,
     /// with none, a reply derived from the input, streamed word by word.
     private func fakeCall(
@@ -230,9 +234,12 @@ public final class UpstreamClient: Sendable {
         var firstToken: Duration?
         var delivered = ""
         if stream {
-            for token in FakeTokens.split(text) {
+            // Without a delay the stream runs flat out, as fast as the daemon takes it, and
+            // is handed over as a server's would be read then: many tokens at a time.
+            let tokens = FakeTokens.split(text)
+            let groupSize = provider.fakeTokenDelay > .zero ? 1 : Self.flatOutTokensPerRead
+            for start in stride(from: 0, to: tokens.count, by: groupSize) {
                 do {
-                    // Without a delay the stream runs flat out, as fast as the daemon takes it.
                     if provider.fakeTokenDelay > .zero {
                         try await Task.sleep(for: provider.fakeTokenDelay)
                     } else {
@@ -244,8 +251,9 @@ public final class UpstreamClient: Sendable {
                         tokensDelivered: delivered.isEmpty ? 0 : 1, attempts: 1)
                 }
                 if firstToken == nil { firstToken = ContinuousClock.now - started }
-                delivered += token
-                observer.tokens([token])
+                let group = Array(tokens[start..<min(start + groupSize, tokens.count)])
+                delivered += group.joined()
+                observer.tokens(group)
             }
         }
         return CallResult(
