@@ -9,20 +9,26 @@
    Baseline: the same fixture stream relayed into redis-server (Unix socket) by a C relay
    that stamps each token on arrival and PUBLISHes it at once, padded to the size of
    llmd's event line, to the same number of subscribers.
-2. The same at 1,000 tokens a second (a fast model), where nothing is saturated: the
-   latency the bus itself adds.
+   Each count runs RUNS times, llmd and Redis alternating; the run with the median rate
+   is reported. Beside it, the CPU time each side spent per token: llmd's (all threads),
+   and redis-server's plus the relay's.
+2. The same with the fixture pausing 20 us between tokens (as fast as it goes without
+   saturating the machine's cores), and at 1,000 tokens a second (a fast model): the
+   latency the bus itself adds when it gets a core.
 3. Capacity: the same with no fixture to wait for: llmd's offline provider with no delay
    against a C publisher pipelining PUBLISH into Redis as fast as it takes them.
 4. A stalled subscriber (never reads) beside 16 readers, flat out: their delivered rate
-   against 16 readers alone, medians of five alternating runs each.
+   against 16 readers alone, medians of STALL_PAIRS alternating runs each.
 5. Journal cost: the daemon's CPU time per event with Journal=yes minus Journal=no, for
-   one subscriber, flat out, from the scheduler's counters of all its threads.
+   one subscriber, flat out, from the scheduler's counters of all its threads; medians
+   of five alternating runs each.
 
 Subscribers, relay and publisher are scripts/fanout.c, so the reader side is the same
 native code for llmd and for Redis and neither is measured through a slow client.
 """
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -34,7 +40,12 @@ from benchlib import cpu_ns, start_daemon, start_fixture, stop_daemon, wait_for_
 BIN = sys.argv[1]
 RESULTS = sys.argv[2] if len(sys.argv) > 2 else "bench-results"
 TOKENS = 10000
+RUNS = 5
+STALL_PAIRS = 8
 PACED_TOKENS, PACED_INTERVAL_US = 2000, 1000
+# The shortest pause the fixture keeps between tokens: a stream as fast as it goes with
+# the machine's cores not saturated (Python's sleeps make it 5,000-7,000 tokens/s).
+BRISK_TOKENS, BRISK_INTERVAL_US = 5000, 20
 COUNTS = (1, 16, 256)
 os.makedirs(RESULTS, exist_ok=True)
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -100,7 +111,7 @@ def llmd_fanout(readers, fixture_port=None, tokens=TOKENS, interval_us=0, stalle
                         "--provider", "local" if fixture_port else "fake", "go"],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
         result = group.finish()
-        result["daemon_cpu_ns"] = cpu_ns(proc.pid) - cpu_before
+        result["server_cpu_ns"] = cpu_ns(proc.pid) - cpu_before
         return result
     finally:
         stop_daemon(proc)
@@ -112,6 +123,7 @@ def llmd_fanout(readers, fixture_port=None, tokens=TOKENS, interval_us=0, stalle
 
 
 def redis_fanout(readers, message_bytes, fixture_port=None, tokens=TOKENS, interval_us=0):
+    """The same through redis-server; `server_cpu_ns` is Redis's and the relay's (or publisher's)."""
     work = tempfile.mkdtemp(prefix="llmd-bench-redis-")
     sock = os.path.join(work, "redis.sock")
     proc = subprocess.Popen(
@@ -123,75 +135,107 @@ def redis_fanout(readers, message_bytes, fixture_port=None, tokens=TOKENS, inter
         group = Subscribers("redis", sock, readers, tokens)
         # A RESP message adds about 40 bytes of framing around the payload.
         payload = str(max(32, message_bytes - 40))
+        redis_before, children_before = cpu_ns(proc.pid), children_cpu_ns()
         if fixture_port:
             subprocess.run([FANOUT, "relay", str(fixture_port), fixture_model(tokens, interval_us), str(tokens), sock,
                             payload], check=True)
         else:
             subprocess.run([FANOUT, "publish", sock, str(tokens), payload], check=True)
-        return group.finish()
+        result = group.finish()
+        result["server_cpu_ns"] = cpu_ns(proc.pid) - redis_before + children_cpu_ns() - children_before
+        return result
     finally:
         proc.terminate()
         proc.wait()
         shutil.rmtree(work, ignore_errors=True)
 
 
+def children_cpu_ns():
+    """CPU time of this script's ended children: the relay or publisher, waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return int((usage.ru_utime + usage.ru_stime) * 1e9)
+
+
+def median_run(runs):
+    """The run with the median rate, with every run's rate beside it."""
+    ordered = sorted(runs, key=lambda run: run["events_per_s"])
+    middle = dict(ordered[len(ordered) // 2])
+    middle["runs_events_per_s"] = [run["events_per_s"] for run in runs]
+    return middle
+
+
 def table(title, prefix):
     print(title)
     print(f"  {'subscribers':>11} {'llmd ev/s':>11} {'redis ev/s':>11} {'ratio':>6} "
-          f"{'llmd p50/p99 ms':>17} {'redis p50/p99 ms':>17}")
+          f"{'llmd p50/p99 ms':>17} {'redis p50/p99 ms':>17} {'CPU us/token llmd/redis':>24}")
     for count in COUNTS:
         ours, theirs = report[f"{prefix}llmd_{count}"], report[f"{prefix}redis_{count}"]
         ratio = ours["events_per_s"] / max(theirs["events_per_s"], 1)
         report[f"{prefix}ratio_{count}"] = round(ratio, 3)
+        tokens = ours["delivered"] / count
+        cpu = f"{ours['server_cpu_ns'] / 1000 / tokens:.1f}/{theirs['server_cpu_ns'] / 1000 / tokens:.1f}"
         print(f"  {count:>11} {ours['events_per_s']:>11} {theirs['events_per_s']:>11} {ratio:>6.2f} "
-              f"{ours['p50_ms']:>8}/{ours['p99_ms']:<8} {theirs['p50_ms']:>8}/{theirs['p99_ms']:<8}")
+              f"{ours['p50_ms']:>8}/{ours['p99_ms']:<8} {theirs['p50_ms']:>8}/{theirs['p99_ms']:<8} {cpu:>24}")
+
+
+def compare(prefix, runs, fixture_port=None, **stream):
+    """llmd and Redis at each subscriber count, `runs` alternating pairs; the median run of each."""
+    for count in COUNTS:
+        ours, theirs = [], []
+        for _ in range(runs):
+            ours.append(llmd_fanout(count, fixture_port=fixture_port, **stream))
+            theirs.append(redis_fanout(count, ours[-1]["message_bytes"], fixture_port=fixture_port, **stream))
+        report[f"{prefix}llmd_{count}"] = median_run(ours)
+        report[f"{prefix}redis_{count}"] = median_run(theirs)
 
 
 def main():
     build_fanout()
     fixture, port = start_fixture()
     try:
-        for count in COUNTS:
-            ours = report[f"llmd_{count}"] = llmd_fanout(count, fixture_port=port)
-            report[f"redis_{count}"] = redis_fanout(count, ours["message_bytes"], fixture_port=port)
-        paced = {"tokens": PACED_TOKENS, "interval_us": PACED_INTERVAL_US}
-        for count in COUNTS:
-            ours = report[f"paced_llmd_{count}"] = llmd_fanout(count, fixture_port=port, **paced)
-            report[f"paced_redis_{count}"] = redis_fanout(count, ours["message_bytes"], fixture_port=port, **paced)
+        # A flat-out stream's rate is the fixture's, which moves with what else runs on the
+        # machine's cores: medians of alternating runs.
+        compare("", RUNS, fixture_port=port)
+        compare("brisk_", 3, fixture_port=port, tokens=BRISK_TOKENS, interval_us=BRISK_INTERVAL_US)
+        compare("paced_", 1, fixture_port=port, tokens=PACED_TOKENS, interval_us=PACED_INTERVAL_US)
     finally:
         fixture.terminate()
-    for count in COUNTS:
-        ours = report[f"flat_llmd_{count}"] = llmd_fanout(count)
-        report[f"flat_redis_{count}"] = redis_fanout(count, ours["message_bytes"])
+    compare("flat_", RUNS)
     # Flat-out rates scatter by 15% from run to run: alternating pairs, compared by median.
     alone, beside = [], []
-    for _ in range(5):
+    for _ in range(STALL_PAIRS):
         alone.append(llmd_fanout(16)["events_per_s"])
         beside.append(llmd_fanout(16, stalled=1)["events_per_s"])
     report["flat_16_alone_events_per_s"] = alone
     report["flat_16_beside_stalled_events_per_s"] = beside
-    with_journal = llmd_fanout(1, journal=True)
-    without_journal = llmd_fanout(1, journal=False)
+    with_journal, without_journal = [], []
+    for _ in range(5):
+        with_journal.append(llmd_fanout(1, journal=True)["server_cpu_ns"])
+        without_journal.append(llmd_fanout(1, journal=False)["server_cpu_ns"])
     # Each token is one event; the chain adds four more.
     events = TOKENS + 4
     report["journal_cpu_us_per_event"] = round(
-        (with_journal["daemon_cpu_ns"] - without_journal["daemon_cpu_ns"]) / 1000 / events, 2)
-    report["daemon_cpu_us_per_event_with_journal"] = round(with_journal["daemon_cpu_ns"] / 1000 / events, 2)
+        (statistics.median(with_journal) - statistics.median(without_journal)) / 1000 / events, 2)
+    report["daemon_cpu_us_per_event_with_journal"] = round(statistics.median(with_journal) / 1000 / events, 2)
 
-    print(f"Event fan-out ({TOKENS} tokens per run unless said; Redis pub/sub baseline in the same run; every event timed)")
-    table("  streamed from the fixture server, no delay (target: rate >= Redis, p99 <= 1 ms at 16):", "")
+    print(f"Event fan-out ({TOKENS} tokens per run unless said; Redis pub/sub baseline in the same run; every event timed;"
+          f" CPU is llmd's, or redis-server's and the relay's)")
+    table(f"  streamed from the fixture server, no delay, median of {RUNS} alternating runs"
+          " (target: rate >= Redis, p99 <= 1 ms at 16):", "")
+    brisk = report["brisk_llmd_16"]["events_per_s"] / 16
+    table(f"  streamed from the fixture server with {BRISK_INTERVAL_US} us between tokens (~{brisk:.0f} tokens/s,"
+          f" {BRISK_TOKENS} tokens), median of 3:", "brisk_")
     table(f"  streamed from the fixture server at {1e6 / PACED_INTERVAL_US:.0f} tokens/s ({PACED_TOKENS} tokens):",
           "paced_")
-    table("  flat out: offline provider vs a pipelining Redis publisher (capacity):", "flat_")
+    table(f"  flat out: offline provider vs a pipelining Redis publisher (capacity), median of {RUNS}:", "flat_")
     stalled = statistics.median(beside) / statistics.median(alone)
     report["stalled_ratio"] = round(stalled, 3)
-    print(f"  16 readers beside a stalled subscriber, flat out: {stalled:.2f} of their rate alone, medians of 5 "
+    print(f"  16 readers beside a stalled subscriber, flat out: {stalled:.2f} of their rate alone, medians of {STALL_PAIRS} "
           f"(target >= 0.95); alone {min(alone)}-{max(alone)}, beside {min(beside)}-{max(beside)} events/s")
-    print(f"  journal: {report['journal_cpu_us_per_event']} us of daemon CPU per event "
+    print(f"  journal: {report['journal_cpu_us_per_event']} us of daemon CPU per event, medians of 5 with and without "
           f"({report['daemon_cpu_us_per_event_with_journal']} us per event in all)")
     with open(os.path.join(RESULTS, "events.json"), "w") as f:
         json.dump(report, f, indent=2)
     print(f"  (raw numbers in {RESULTS}/events.json)")
-
 
 main()
