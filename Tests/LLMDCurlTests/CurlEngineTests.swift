@@ -268,9 +268,12 @@ struct CurlEngineTests {
         let roundsThatRead = zip(kinds, kinds.dropFirst()).filter { $0 == .read && $1 == .endBatch }.count
         #expect(roundsThatRead > 1)
         #expect(roundsThatRead <= tokens / 3, "\(roundsThatRead) rounds read the \(tokens) tokens")
-        // A round's HTTP chunks, a token each, reach the handler together.
+        // A round's HTTP chunks, a token each, reach the handler together: in one piece,
+        // or, if the round read more than 16 KiB (a thread held up under load), in pieces
+        // that large.
         let handedOn = kinds.filter { $0 == .read }.count
-        #expect(handedOn == roundsThatRead, "\(handedOn) pieces from \(roundsThatRead) rounds")
+        let splits = recorder.body.utf8.count / (16 << 10)
+        #expect(handedOn >= roundsThatRead && handedOn <= roundsThatRead + splits, "\(handedOn) pieces from \(roundsThatRead) rounds")
         let text = recorder.body.split(separator: "\n").compactMap { line -> String? in
             guard line.hasPrefix("data: {"), let range = line.range(of: #""content": ""#) else { return nil }
             return String(line[range.upperBound...].prefix { $0 != "\"" })
