@@ -248,7 +248,7 @@ public final class UpstreamClient: Sendable {
                 } catch {
                     throw CallFailure(
                         error: UpstreamError(.cancelled, "the call was cancelled"), partialText: delivered,
-                        tokensDelivered: delivered.isEmpty ? 0 : 1, attempts: 1)
+                        tokensDelivered: start, attempts: 1)
                 }
                 if firstToken == nil { firstToken = ContinuousClock.now - started }
                 let group = Array(tokens[start..<min(start + groupSize, tokens.count)])

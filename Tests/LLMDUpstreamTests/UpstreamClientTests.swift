@@ -275,4 +275,32 @@ struct UpstreamClientTests {
         #expect(result.text == "[fake] You said: hello there")
         #expect(result.usage == nil, "the daemon counts the offline provider's tokens")
     }
+
+    @Test("the fake provider streams every word in order, flat out or paced; a cancelled stream counts what it sent")
+    func fakeStreams() async throws {
+        let engine = CurlEngine()
+        defer { engine.shutdown() }
+        let client = UpstreamClient(engine: engine, logger: logger)
+        let words = (0..<150).map { "w\($0) " }
+        var flatOut = ProviderConfiguration(name: "flat", kind: .fake)
+        flatOut.fakeReplies = [words.joined()]
+        flatOut.fakeTokenDelay = .zero
+        let collected = Collected()
+        _ = try await call(client, ResolvedProvider(configuration: flatOut, apiKey: nil), model: "m", collected: collected).get()
+        #expect(collected.tokens == words)
+
+        var paced = flatOut
+        paced.fakeTokenDelay = .milliseconds(5)
+        let partial = Collected()
+        let task = Task { await call(client, ResolvedProvider(configuration: paced, apiKey: nil), model: "m", collected: partial) }
+        while partial.tokens.count < 3 { try await Task.sleep(for: .milliseconds(2)) }
+        task.cancel()
+        guard case .failure(let failure) = await task.value else {
+            Issue.record("finished despite cancellation")
+            return
+        }
+        #expect(failure.error.code == .cancelled)
+        #expect(failure.tokensDelivered == partial.tokens.count && failure.tokensDelivered >= 3)
+        #expect(failure.partialText == partial.tokens.joined())
+    }
 }
