@@ -1,20 +1,23 @@
 #!/usr/bin/env python3
 """llmd event fan-out against Redis pub/sub, measured in the same run.
 
-1. Fan-out, the issue's measure: one run streams TOKENS tokens from the OpenAI fixture
-   server with no delay between them, as fast as the fixture sends, to 1, 16 and 256
-   subscribers. Measured: events delivered per second (all subscribers together) and the
-   latency from the daemon receiving a token (the event's `ts`) to a subscriber reading
-   it, p50 and p99 over every event delivered.
+1. Fan-out, the issue's measure: one session turn streams TOKENS tokens from an
+   OpenAI-compatible fixture server with no delay between them, as fast as it is read,
+   to 1, 16 and 256 subscribers. Measured: events delivered per second (all subscribers
+   together) and the latency from the daemon receiving a token (the event's `ts`) to a
+   subscriber reading it, p50 and p99 over every event delivered.
    Baseline: the same fixture stream relayed into redis-server (Unix socket) by a C relay
    that stamps each token on arrival and PUBLISHes it at once, padded to the size of
    llmd's event line, to the same number of subscribers.
-   Each count runs RUNS times, llmd and Redis alternating; the run with the median rate
-   is reported. Beside it, the CPU time each side spent per token: llmd's (all threads),
-   and redis-server's plus the relay's.
-2. The same with the fixture pausing 20 us between tokens (as fast as it goes without
-   saturating the machine's cores), and at 1,000 tokens a second (a fast model): the
-   latency the bus itself adds when it gets a core.
+   The fixture is `fanout serve`, the Python test fixture's token scenarios in C, byte
+   for byte: the Python server took one of the two cores and set the pace for either bus.
+   The turn's caller takes no request callbacks (`"events": false`, as `llmctl chat`
+   does), so the subscribers are every receiver on either side.
+   Each count runs RUNS times, llmd and Redis alternating; reported are the run with the
+   median rate, and the medians of the runs' p50 and p99. Beside them, the CPU time each
+   side spent per token: llmd's (all threads), and redis-server's plus the relay's.
+2. The same at fixed rates (PACED: 30,000, 10,000 and 1,000 tokens a second, the last a
+   fast model's): the latency each bus adds while the machine's two cores have room.
 3. Capacity: the same with no fixture to wait for: llmd's offline provider with no delay
    against a C publisher pipelining PUBLISH into Redis as fast as it takes them.
 4. A stalled subscriber (never reads) beside 16 readers, flat out: their delivered rate
@@ -23,8 +26,8 @@
    one subscriber, flat out, from the scheduler's counters of all its threads; medians
    of five alternating runs each.
 
-Subscribers, relay and publisher are scripts/fanout.c, so the reader side is the same
-native code for llmd and for Redis and neither is measured through a slow client.
+Subscribers, relay, publisher and fixture are scripts/fanout.c, so the reader side is
+the same native code for llmd and for Redis and neither is measured through a slow client.
 """
 import json
 import os
@@ -35,17 +38,15 @@ import subprocess
 import sys
 import tempfile
 
-from benchlib import cpu_ns, start_daemon, start_fixture, stop_daemon, wait_for_path
+from benchlib import Client, cpu_ns, start_daemon, stop_daemon, wait_for_path
 
 BIN = sys.argv[1]
 RESULTS = sys.argv[2] if len(sys.argv) > 2 else "bench-results"
 TOKENS = 10000
 RUNS = 5
 STALL_PAIRS = 8
-PACED_TOKENS, PACED_INTERVAL_US = 2000, 1000
-# The shortest pause the fixture keeps between tokens: a stream as fast as it goes with
-# the machine's cores not saturated (Python's sleeps make it 5,000-7,000 tokens/s).
-BRISK_TOKENS, BRISK_INTERVAL_US = 5000, 20
+# Fixed rates: (tokens per second, tokens per run, alternating runs).
+PACED = ((30000, 10000, 5), (10000, 10000, 5), (1000, 2000, 1))
 COUNTS = (1, 16, 256)
 os.makedirs(RESULTS, exist_ok=True)
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -57,6 +58,13 @@ def build_fanout():
     # clang comes with every Swift toolchain; cc is the fallback.
     compiler = shutil.which("clang") or shutil.which("cc")
     subprocess.run([compiler, "-O2", "-o", FANOUT, os.path.join(HERE, "fanout.c")], check=True)
+
+
+def start_native_fixture():
+    """`fanout serve`: the fixture's token scenarios, byte for byte, at a C server's pace: (process, port)."""
+    proc = subprocess.Popen([FANOUT, "serve"], stdout=subprocess.PIPE, text=True)
+    port = int(proc.stdout.readline().split()[-1])
+    return proc, port
 
 
 class Subscribers:
@@ -106,10 +114,12 @@ def llmd_fanout(readers, fixture_port=None, tokens=TOKENS, interval_us=0, stalle
     try:
         group = Subscribers("llmd", sock, readers, tokens, stalled)
         cpu_before = cpu_ns(proc.pid)
-        # The caller is a person's `llmctl send`: it gets the run's own events as well.
-        subprocess.run([os.path.join(BIN, "llmctl"), "send", "--socket", sock,
-                        "--provider", "local" if fixture_port else "fake", "go"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        # The caller is a session turn that, like `llmctl chat`, takes no request callbacks:
+        # the subscribers are every receiver on either side (the relay has no caller either).
+        caller = Client(sock)
+        caller.call("send", {"session": "bench", "text": "go", "events": False,
+                             "settings": {"provider": "local" if fixture_port else "fake"}})
+        caller.close()
         result = group.finish()
         result["server_cpu_ns"] = cpu_ns(proc.pid) - cpu_before
         return result
@@ -157,10 +167,15 @@ def children_cpu_ns():
 
 
 def median_run(runs):
-    """The run with the median rate, with every run's rate beside it."""
+    """The run with the median rate, with every run's rate beside it, and the median of
+    the runs' latency percentiles: at a fixed rate every run has the same rate, and one
+    run's p99 is one hiccup of the machine's more or less."""
     ordered = sorted(runs, key=lambda run: run["events_per_s"])
     middle = dict(ordered[len(ordered) // 2])
     middle["runs_events_per_s"] = [run["events_per_s"] for run in runs]
+    for percentile in ("p50_ms", "p99_ms"):
+        middle[f"runs_{percentile}"] = [run[percentile] for run in runs]
+        middle[percentile] = statistics.median(middle[f"runs_{percentile}"])
     return middle
 
 
@@ -191,13 +206,13 @@ def compare(prefix, runs, fixture_port=None, **stream):
 
 def main():
     build_fanout()
-    fixture, port = start_fixture()
+    fixture, port = start_native_fixture()
     try:
-        # A flat-out stream's rate is the fixture's, which moves with what else runs on the
-        # machine's cores: medians of alternating runs.
+        # Flat-out rates move with what else runs on the machine's two cores: medians of
+        # alternating runs.
         compare("", RUNS, fixture_port=port)
-        compare("brisk_", 3, fixture_port=port, tokens=BRISK_TOKENS, interval_us=BRISK_INTERVAL_US)
-        compare("paced_", 1, fixture_port=port, tokens=PACED_TOKENS, interval_us=PACED_INTERVAL_US)
+        for rate, tokens, runs in PACED:
+            compare(f"paced{rate}_", runs, fixture_port=port, tokens=tokens, interval_us=round(1e6 / rate))
     finally:
         fixture.terminate()
     compare("flat_", RUNS)
@@ -212,21 +227,20 @@ def main():
     for _ in range(5):
         with_journal.append(llmd_fanout(1, journal=True)["server_cpu_ns"])
         without_journal.append(llmd_fanout(1, journal=False)["server_cpu_ns"])
-    # Each token is one event; the chain adds four more.
-    events = TOKENS + 4
+    # Each token is one event; the session turn adds six more (session_created, chain_start,
+    # chat_model_start, llm_end, usage_recorded, chain_end).
+    events = TOKENS + 6
     report["journal_cpu_us_per_event"] = round(
         (statistics.median(with_journal) - statistics.median(without_journal)) / 1000 / events, 2)
     report["daemon_cpu_us_per_event_with_journal"] = round(statistics.median(with_journal) / 1000 / events, 2)
 
     print(f"Event fan-out ({TOKENS} tokens per run unless said; Redis pub/sub baseline in the same run; every event timed;"
           f" CPU is llmd's, or redis-server's and the relay's)")
-    table(f"  streamed from the fixture server, no delay, median of {RUNS} alternating runs"
+    table(f"  streamed from the fixture server (C), no delay, median of {RUNS} alternating runs"
           " (target: rate >= Redis, p99 <= 1 ms at 16):", "")
-    brisk = report["brisk_llmd_16"]["events_per_s"] / 16
-    table(f"  streamed from the fixture server with {BRISK_INTERVAL_US} us between tokens (~{brisk:.0f} tokens/s,"
-          f" {BRISK_TOKENS} tokens), median of 3:", "brisk_")
-    table(f"  streamed from the fixture server at {1e6 / PACED_INTERVAL_US:.0f} tokens/s ({PACED_TOKENS} tokens):",
-          "paced_")
+    for rate, tokens, runs in PACED:
+        table(f"  streamed from the fixture server at {rate} tokens/s ({tokens} tokens), median of {runs}:",
+              f"paced{rate}_")
     table(f"  flat out: offline provider vs a pipelining Redis publisher (capacity), median of {RUNS}:", "flat_")
     stalled = statistics.median(beside) / statistics.median(alone)
     report["stalled_ratio"] = round(stalled, 3)

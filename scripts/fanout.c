@@ -15,6 +15,15 @@
  *       the event bus for the same stream llmd reads.
  *   fanout publish REDIS_SOCKET COUNT SIZE
  *       Publishes COUNT SIZE-byte messages as fast as Redis takes them, 16 per write.
+ *   fanout serve
+ *       The OpenAI fixture's benchmark scenarios, fixture/tokens:N[:US], with the bytes
+ *       Tests/Fixtures/openai_fixture.py sends (one chunk per token, the usage chunk when
+ *       asked, [DONE]) on a free loopback port, printed as "listening on PORT". With no
+ *       delay the whole reply is written at once, as fast as the client reads: the
+ *       stream's pace is the reader's, not a Python server's, which took one of the two
+ *       cores and set the pace for either bus. With US, token i is written alone at
+ *       i * US microseconds after the first (late tokens go at once): an exact rate,
+ *       where the Python fixture's sleeps of US add its own time per token.
  *
  * Every message carries "ts":MICROSECONDS (wall clock) from when its token was received,
  * or published; latency is a subscriber's read time minus it, for every message.
@@ -24,11 +33,13 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -274,11 +285,212 @@ static int publish(int argc, char **argv) {
     return 0;
 }
 
+/* --- serve: the fixture's benchmark scenarios, natively ------------------------- */
+
+struct text {
+    char *bytes;
+    size_t length, capacity;
+};
+
+static void append(struct text *text, const char *bytes, size_t count) {
+    if (text->length + count > text->capacity) {
+        text->capacity = (text->length + count) * 2;
+        text->bytes = realloc(text->bytes, text->capacity);
+        if (!text->bytes) fail("realloc");
+    }
+    memcpy(text->bytes + text->length, bytes, count);
+    text->length += count;
+}
+
+/* One chunk of HTTP's chunked encoding holding `data`. */
+static void append_chunk(struct text *text, const char *data, size_t count) {
+    char size[32];
+    append(text, size, (size_t)snprintf(size, sizeof size, "%zx\r\n", count));
+    append(text, data, count);
+    append(text, "\r\n", 2);
+}
+
+/* An SSE event `data: JSON` as its own chunk; JSON spelled as Python's json.dumps spells it. */
+static void append_event(struct text *text, const char *json) {
+    char event[1024];
+    int length = snprintf(event, sizeof event, "data: %s\n\n", json);
+    if (length >= (int)sizeof event) fail("event size");
+    append_chunk(text, event, (size_t)length);
+}
+
+static void send_text(int fd, struct text *text) {
+    write_all(fd, text->bytes, text->length);
+    text->length = 0;
+}
+
+/* The string value of "name" in a flat JSON body (no escapes in what the benchmarks send). */
+static int json_string(const char *body, const char *name, char *value, size_t size) {
+    char key[64];
+    snprintf(key, sizeof key, "\"%s\"", name);
+    const char *at = strstr(body, key);
+    if (!at) return 0;
+    at += strlen(key);
+    while (*at == ' ' || *at == ':') at++;
+    if (*at != '"') return 0;
+    const char *end = strchr(++at, '"');
+    if (!end || (size_t)(end - at) >= size) return 0;
+    memcpy(value, at, (size_t)(end - at));
+    value[end - at] = 0;
+    return 1;
+}
+
+/* The Python fixture's count: each message's words plus four. */
+static int prompt_tokens(const char *body) {
+    int tokens = 0;
+    for (const char *at = body; (at = strstr(at, "\"content\"")) != NULL;) {
+        at += 9;
+        while (*at == ' ' || *at == ':') at++;
+        if (*at != '"') continue;
+        tokens += 4;
+        int in_word = 0;
+        for (at++; *at && *at != '"'; at++) {
+            if (*at == '\\' && at[1]) at++;
+            if (*at == ' ') in_word = 0;
+            else if (!in_word) in_word = 1, tokens++;
+        }
+    }
+    return tokens;
+}
+
+static void reply_error(int fd, int status, const char *reason, const char *message) {
+    char body[512], head[512];
+    int body_length = snprintf(body, sizeof body,
+        "{\"error\": {\"message\": \"%s\", \"type\": \"invalid_request_error\"}}", message);
+    int head_length = snprintf(head, sizeof head,
+        "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n",
+        status, reason, body_length);
+    write_all(fd, head, (size_t)head_length);
+    write_all(fd, body, (size_t)body_length);
+}
+
+static void stream_tokens(int fd, const char *model, long tokens, long interval_us, int prompt, int usage) {
+    static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                               "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n";
+    static const char keep_alive[] = ": fixture keep-alive\n\n";
+    struct text text = {0};
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    char json[512];
+    append(&text, head, sizeof head - 1);
+    append_chunk(&text, keep_alive, sizeof keep_alive - 1);
+    for (long i = 0; i < tokens; i++) {
+        snprintf(json, sizeof json,
+                 "{\"id\": \"fx-1\", \"object\": \"chat.completion.chunk\", \"model\": \"%s\", \"choices\": "
+                 "[{\"index\": 0, \"finish_reason\": null, \"delta\": {\"content\": \"t%ld \"}}]}",
+                 model, i);
+        append_event(&text, json);
+        if (interval_us) {
+            send_text(fd, &text);
+            long long due = (long long)start.tv_nsec + (i + 1) * interval_us * 1000LL;
+            struct timespec next = {.tv_sec = start.tv_sec + due / 1000000000, .tv_nsec = due % 1000000000};
+            while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR) {}
+        }
+    }
+    append_event(&text, "{\"id\": \"fx-1\", \"object\": \"chat.completion.chunk\", \"choices\": "
+                        "[{\"index\": 0, \"finish_reason\": \"stop\", \"delta\": {}}]}");
+    if (usage) {
+        snprintf(json, sizeof json,
+                 "{\"id\": \"fx-1\", \"object\": \"chat.completion.chunk\", \"choices\": [], \"usage\": "
+                 "{\"prompt_tokens\": %d, \"completion_tokens\": %ld, \"total_tokens\": %ld, "
+                 "\"prompt_tokens_details\": {\"cached_tokens\": 0}, "
+                 "\"completion_tokens_details\": {\"reasoning_tokens\": 0}}}",
+                 prompt, tokens, prompt + tokens);
+        append_event(&text, json);
+    }
+    append_chunk(&text, "data: [DONE]\n\n", 14);
+    append(&text, "0\r\n\r\n", 5);
+    send_text(fd, &text);
+    free(text.bytes);
+}
+
+/* Requests on one kept-alive connection until the client closes it. */
+static void serve_connection(int fd) {
+    static char buffer[1 << 16];
+    size_t used = 0;
+    for (;;) {
+        char *end;
+        while ((end = memmem(buffer, used, "\r\n\r\n", 4)) == NULL) {
+            if (used == sizeof buffer - 1) return;
+            ssize_t got = read(fd, buffer + used, sizeof buffer - 1 - used);
+            if (got <= 0) return;
+            used += (size_t)got;
+        }
+        size_t head = (size_t)(end + 4 - buffer), body_length = 0;
+        buffer[head - 1] = 0;
+        char *length = strcasestr(buffer, "\r\ncontent-length:");
+        if (length) body_length = strtoul(length + 17, NULL, 10);
+        if (head + body_length >= sizeof buffer) return;
+        while (used < head + body_length) {
+            ssize_t got = read(fd, buffer + used, sizeof buffer - 1 - used);
+            if (got <= 0) return;
+            used += (size_t)got;
+        }
+        char *body = buffer + head, saved = body[body_length];
+        body[body_length] = 0;
+        char model[256];
+        long tokens = 0, interval_us = 0;
+        if (strncmp(buffer, "POST /v1/chat/completions ", 26) != 0) {
+            reply_error(fd, 404, "Not Found", "the native fixture serves chat completions only");
+        } else if (!strcasestr(buffer, "\r\nauthorization: bearer ")) {
+            reply_error(fd, 401, "Unauthorized", "You didn't provide an API key.");
+        } else if (!json_string(body, "model", model, sizeof model) ||
+                   sscanf(model, "fixture/tokens:%ld:%ld", &tokens, &interval_us) < 1) {
+            reply_error(fd, 400, "Bad Request", "the native fixture serves fixture/tokens:N[:US] only");
+        } else {
+            const char *include = strstr(body, "\"include_usage\"");
+            int usage = include && strncmp(include + 15 + strspn(include + 15, " :"), "true", 4) == 0;
+            stream_tokens(fd, model, tokens, interval_us, prompt_tokens(body), usage);
+        }
+        body[body_length] = saved;
+        memmove(buffer, buffer + head + body_length, used - head - body_length);
+        used -= head + body_length;
+    }
+}
+
+static int serve(int argc, char **argv) {
+    (void)argv;
+    if (argc != 2) return 2;
+    /* A paced stream's tokens go when due, not up to Linux's default 50 us slack later. */
+    prctl(PR_SET_TIMERSLACK, 1UL);
+    signal(SIGCHLD, SIG_IGN); /* connections' processes are reaped by the kernel */
+    signal(SIGPIPE, SIG_IGN);
+    int listener = socket(AF_INET, SOCK_STREAM, 0), on = 1;
+    struct sockaddr_in address = {.sin_family = AF_INET};
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t size = sizeof address;
+    setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    if (bind(listener, (struct sockaddr *)&address, sizeof address) < 0 || listen(listener, 64) < 0 ||
+        getsockname(listener, (struct sockaddr *)&address, &size) < 0)
+        fail("listen");
+    printf("listening on %d\n", ntohs(address.sin_port));
+    fflush(stdout);
+    for (;;) {
+        int fd = accept(listener, NULL, NULL);
+        if (fd < 0) {
+            if (errno == EINTR) continue;
+            fail("accept");
+        }
+        if (fork() == 0) {
+            close(listener);
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+            serve_connection(fd);
+            _exit(0);
+        }
+        close(fd);
+    }
+}
+
 int main(int argc, char **argv) {
     int status = 2;
     if (argc > 1 && strcmp(argv[1], "subscribe") == 0) status = subscribe(argc, argv);
     else if (argc > 1 && strcmp(argv[1], "relay") == 0) status = relay(argc, argv);
     else if (argc > 1 && strcmp(argv[1], "publish") == 0) status = publish(argc, argv);
+    else if (argc > 1 && strcmp(argv[1], "serve") == 0) status = serve(argc, argv);
     if (status == 2) fprintf(stderr, "usage: see the comment at the top of fanout.c\n");
     return status;
 }
