@@ -38,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 
-from benchlib import Client, cpu_ns, start_daemon, stop_daemon, wait_for_path
+from benchlib import Client, cpu_ns, start_daemon, start_fixture, stop_daemon, wait_for_path
 
 BIN = sys.argv[1]
 RESULTS = sys.argv[2] if len(sys.argv) > 2 else "bench-results"
@@ -58,13 +58,6 @@ def build_fanout():
     # clang comes with every Swift toolchain; cc is the fallback.
     compiler = shutil.which("clang") or shutil.which("cc")
     subprocess.run([compiler, "-O2", "-o", FANOUT, os.path.join(HERE, "fanout.c")], check=True)
-
-
-def start_native_fixture():
-    """`fanout serve`: the fixture's token scenarios, byte for byte, at a C server's pace: (process, port)."""
-    proc = subprocess.Popen([FANOUT, "serve"], stdout=subprocess.PIPE, text=True)
-    port = int(proc.stdout.readline().split()[-1])
-    return proc, port
 
 
 class Subscribers:
@@ -206,7 +199,8 @@ def compare(prefix, runs, fixture_port=None, **stream):
 
 def main():
     build_fanout()
-    fixture, port = start_native_fixture()
+    # `fanout serve`: the fixture's token scenarios, byte for byte, at a C server's pace.
+    fixture, port = start_fixture([FANOUT, "serve"])
     try:
         # Flat-out rates move with what else runs on the machine's two cores: medians of
         # alternating runs.

@@ -84,11 +84,13 @@ def filesystem(path):
     return {"type": best[0], "mount": best[1]}
 
 
-def start_fixture():
-    """The OpenAI-compatible test server on a free loopback port: (process, port)."""
+def start_fixture(command=None):
+    """The OpenAI-compatible test server, or `command` printing "listening on PORT" as it
+    does, on a free loopback port: (process, port)."""
     fixture = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Tests", "Fixtures",
                            "openai_fixture.py")
-    proc = subprocess.Popen([sys.executable, fixture], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(command or [sys.executable, fixture], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True)
     port = int(proc.stdout.readline().split()[-1])
     return proc, port
 
