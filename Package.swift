@@ -97,7 +97,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "LLMDCurl", dependencies: ["CCurl", "LLMDProtocol"]),
+        .target(name: "LLMDCurl", dependencies: ["CCurl", "LLMDLifecycle", "LLMDProtocol"]),
 
         // llmctl chat's prompt: libedit's line editing and history, with output printed
         // above the line being typed.

@@ -1,4 +1,5 @@
 import CCurl
+import LLMDLifecycle
 import Synchronization
 
 #if canImport(Glibc)
@@ -123,7 +124,7 @@ public final class CurlEngine: Sendable {
     // libcurl documents as callable from any thread.
     private nonisolated(unsafe) let multi: UnsafeMutableRawPointer
     private let commands = Mutex<(queue: [Command], nextID: UInt64)>(([], 1))
-    private let thread = Mutex<pthread_t?>(nil)
+    private let thread = Mutex<DedicatedThread?>(nil)
     private let batching: ReadBatching?
 
     /// - Parameter batching: nil reads whenever data comes and hands on work at once.
@@ -133,16 +134,8 @@ public final class CurlEngine: Sendable {
         precondition(curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK, "curl_global_init failed")
         multi = curl_multi_init()
         _ = llmd_curl_multi_setopt_long(multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX)
-        let box = Unmanaged.passRetained(self).toOpaque()
-        var handle = pthread_t()
-        let created = pthread_create(&handle, nil, { argument in
-            let engine = Unmanaged<CurlEngine>.fromOpaque(argument!).takeRetainedValue()
-            nameThisThread("llmd-http")
-            engine.runLoop()
-            return nil
-        }, box)
-        precondition(created == 0, "cannot start the curl thread")
-        thread.withLock { $0 = handle }
+        let thread = DedicatedThread(name: "llmd-http") { self.runLoop() }
+        self.thread.withLock { $0 = thread }
     }
 
     /// Starts a transfer; the handler hears about it on the engine thread.
@@ -169,13 +162,13 @@ public final class CurlEngine: Sendable {
     /// Calling it again does nothing.
     public func shutdown() {
         // The first call takes the thread; later ones must not touch the freed multi handle.
-        guard let handle = thread.withLock({ state -> pthread_t? in
+        guard let thread = thread.withLock({ state -> DedicatedThread? in
             defer { state = nil }
             return state
         }) else { return }
         commands.withLock { $0.queue.append(.stop) }
         curl_multi_wakeup(multi)
-        pthread_join(handle, nil)
+        thread.join()
     }
 
     // MARK: - The engine thread
@@ -408,15 +401,4 @@ private func sleep(for duration: Duration) {
     var remaining = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
     var request = remaining
     while nanosleep(&request, &remaining) != 0, errno == EINTR { request = remaining }
-}
-
-/// Names the calling thread as `top -H`, `ps -L` and /proc show it; otherwise it keeps the
-/// name of the thread that made it, a libdispatch worker's. Writes the file that
-/// pthread_setname_np writes, which Swift's Glibc module does not import (it is a GNU
-/// extension); a name over 15 bytes is refused by the kernel.
-private func nameThisThread(_ name: String) {
-    let descriptor = open("/proc/thread-self/comm", O_WRONLY)
-    guard descriptor >= 0 else { return }
-    _ = Array(name.utf8).withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-    close(descriptor)
 }

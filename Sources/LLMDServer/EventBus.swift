@@ -133,7 +133,7 @@ public final class EventBus: EventSink, Sendable {
         if let journalPath {
             let files = try JournalFiles(path: journalPath)
             let (unclean, seq) = try files.writer.withLock { writer throws(StoreError) in
-                (try writer.beginWriting(), try writer.nextSeq())
+                (try writer.journal.beginWriting(), try writer.journal.nextSeq())
             }
             if unclean {
                 logger.warning(
@@ -146,9 +146,17 @@ public final class EventBus: EventSink, Sendable {
             journal = nil
         }
         state = Mutex(State(nextSeq: next, durableSeq: next - 1))
+        guard let journal else { return }
         // Retention also runs at start, before anyone can subscribe, so a daemon that was
         // down past the age limit does not replay what it should have dropped.
-        journal?.queue.sync { self.applyRetention() }
+        journal.writer.withLock { applyRetention(&$0) }
+        // Weak, so a bus dropped without running (in tests) ends its thread.
+        journal.startCommitting(gathering: settings.journalCommitDelay) { [weak self] in self?.flushJournal() }
+    }
+
+    deinit {
+        journal?.stopCommitting()
+        flushJournal()
     }
 
     /// The `seq` of the newest event, 0 before any.
@@ -205,13 +213,7 @@ public final class EventBus: EventSink, Sendable {
             defer { state.journalFlushScheduled = true }
             return !state.journalFlushScheduled
         }
-        if scheduleJournal, let journal {
-            // A token stream publishes every few microseconds: gathering them for a few
-            // milliseconds makes one page of hundreds out of what would be a commit each.
-            journal.queue.asyncAfter(deadline: .now() + .microseconds(Int(settings.journalCommitDelay.wholeMicroseconds))) {
-                self.flushJournal()
-            }
-        }
+        if scheduleJournal { journal?.wake.signal() }
         for (key, outbox) in refused {
             outbox.whenDrained { self.recover(key) }
         }
@@ -540,65 +542,64 @@ public final class EventBus: EventSink, Sendable {
         }
     }
 
-    /// Commits everything published since the last commit, in one transaction; on the
-    /// journal's queue. A failure (a full disk) keeps the batch and tries again shortly.
-    private func flushJournal() {
-        guard let journal else { return }
-        let batch = state.withLock { state -> [PublishedEvent] in
-            state.journalFlushScheduled = false
-            // The next batch is likely as large: one allocation instead of one per doubling.
-            let batch = state.journalBatch
-            state.journalBatch = []
-            state.journalBatch.reserveCapacity(batch.count)
-            return batch
-        }
-        guard let last = batch.last?.event else { return }
-        do {
-            try journal.writer.withLock { writer throws(StoreError) in try writer.append(batch.map(\.record)) }
-        } catch {
-            logger.error("cannot write the event journal, will retry: \(error)", metadata: ["code": "journal.unavailable"])
-            state.withLock { state in
-                state.journalBatch = batch + state.journalBatch
-                // Bounded, so a disk that stays full costs memory only up to a limit.
-                let limit = 1_000_000
-                if state.journalBatch.count > limit { state.journalBatch.removeFirst(state.journalBatch.count - limit) }
-                state.journalFlushScheduled = true
+    /// Commits everything published since the last commit, in one transaction: on the
+    /// journal's thread, or once it has ended.
+    /// A failure (a full disk) keeps the batch, which the thread tries again each second.
+    ///
+    /// - Returns: false when the commit failed; the batch is kept for the next try.
+    @discardableResult
+    private func flushJournal() -> Bool {
+        guard let journal else { return true }
+        return journal.writer.withLock { writer -> Bool in
+            let batch = state.withLock { state -> [PublishedEvent] in
+                state.journalFlushScheduled = false
+                // The next batch is likely as large: one allocation instead of one per doubling.
+                let batch = state.journalBatch
+                state.journalBatch = []
+                state.journalBatch.reserveCapacity(batch.count)
+                return batch
             }
-            journal.queue.asyncAfter(deadline: .now() + .seconds(1)) { self.flushJournal() }
-            return
-        }
-        let woken = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.durableSeq = last.seq
-            let ready = state.durableWaiters.filter { $0.seq <= last.seq }
-            state.durableWaiters.removeAll { $0.seq <= last.seq }
-            return ready.map(\.continuation)
-        }
-        for continuation in woken { continuation.resume() }
-        journal.batchesSinceRetention += 1
-        if journal.batchesSinceRetention >= 1000 || ContinuousClock.now - journal.lastRetention > .seconds(60) {
-            applyRetention()
+            guard let last = batch.last?.event else { return true }
+            do {
+                try writer.journal.append(batch.map(\.record))
+            } catch {
+                logger.error("cannot write the event journal, will retry: \(error)", metadata: ["code": "journal.unavailable"])
+                state.withLock { state in
+                    state.journalBatch = batch + state.journalBatch
+                    // Bounded, so a disk that stays full costs memory only up to a limit.
+                    let limit = 1_000_000
+                    if state.journalBatch.count > limit { state.journalBatch.removeFirst(state.journalBatch.count - limit) }
+                    // Publishers need not wake the thread: it tries again on its own.
+                    state.journalFlushScheduled = true
+                }
+                return false
+            }
+            let woken = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+                state.durableSeq = last.seq
+                let ready = state.durableWaiters.filter { $0.seq <= last.seq }
+                state.durableWaiters.removeAll { $0.seq <= last.seq }
+                return ready.map(\.continuation)
+            }
+            for continuation in woken { continuation.resume() }
+            writer.batchesSinceRetention += 1
+            if writer.batchesSinceRetention >= 1000 || ContinuousClock.now - writer.lastRetention > .seconds(60) {
+                applyRetention(&writer)
+            }
+            return true
         }
     }
 
-    /// Deletes events past the configured age and size; on the journal's queue.
-    private func applyRetention() {
-        guard let journal else { return }
-        journal.batchesSinceRetention = 0
-        journal.lastRetention = .now
+    /// Deletes events past the configured age and size; under the writer's lock.
+    private func applyRetention(_ writer: inout JournalFiles.Writer) {
+        writer.batchesSinceRetention = 0
+        writer.lastRetention = .now
         let cutoff = settings.journalMaximumAge.map { Timestamp.nowMicroseconds() - $0.wholeMicroseconds }
         do {
-            let deleted = try journal.writer.withLock { writer throws(StoreError) in
-                try writer.applyRetention(olderThan: cutoff, maximumBytes: settings.journalMaximumBytes)
-            }
+            let deleted = try writer.journal.applyRetention(olderThan: cutoff, maximumBytes: settings.journalMaximumBytes)
             if deleted > 0 { logger.info("event journal retention removed \(deleted) events") }
         } catch {
             logger.error("event journal retention failed: \(error)")
         }
-    }
-
-    /// Commits what is pending and waits for it: at shutdown, and in tests.
-    func flush() {
-        journal?.queue.sync { self.flushJournal() }
     }
 }
 
@@ -667,27 +668,70 @@ extension EventBus: Service {
     /// Runs until shutdown, then commits the last events.
     public func run(shutdown: GracefulShutdown) async throws {
         await shutdown.wait()
-        flush()
+        journal?.stopCommitting()
+        flushJournal()
         do {
-            try journal?.writer.withLock { writer throws(StoreError) in try writer.endWriting() }
+            try journal?.writer.withLock { writer throws(StoreError) in try writer.journal.endWriting() }
         } catch {
             logger.error("cannot mark the event journal closed: \(error)")
         }
     }
 }
 
-/// The journal's two connections: one writer, used on `queue`, and one reader for replay.
+/// The journal's two connections, one writing and one reading for replay, and the thread
+/// that commits.
 private final class JournalFiles: Sendable {
-    let writer: Mutex<EventJournal>
+    struct Writer {
+        var journal: EventJournal
+        var batchesSinceRetention = 0
+        var lastRetention = ContinuousClock.now
+    }
+
+    let writer: Mutex<Writer>
     let reader: Mutex<EventJournal>
-    let queue = DispatchQueue(label: "llmd.journal")
-    // Touched only on `queue`.
-    nonisolated(unsafe) var batchesSinceRetention = 0
-    nonisolated(unsafe) var lastRetention = ContinuousClock.now
+    /// Signalled when a batch starts gathering, and at stop.
+    let wake = DispatchSemaphore(value: 0)
+    private let stopping = Atomic(false)
+    private let thread = Mutex<DedicatedThread?>(nil)
 
     init(path: String) throws(StoreError) {
-        writer = Mutex(try EventJournal(path: path))
+        writer = Mutex(Writer(journal: try EventJournal(path: path)))
         reader = Mutex(try EventJournal(path: path))
+    }
+
+    var isStopping: Bool { stopping.load(ordering: .acquiring) }
+
+    /// Starts the thread that calls `commit` each time a batch has gathered for `delay`,
+    /// and each second while it fails; it ends at stop, or when `commit` returns nil.
+    func startCommitting(gathering delay: Duration, commit: @escaping @Sendable () -> Bool?) {
+        // Batch scheduling: a commit that wakes up never preempts the stream's threads.
+        let started = DedicatedThread(name: "llmd-journal", scheduling: .batch) { [self] in
+            // Each wait can take the stop's signal, so the flag is read after each.
+            while true {
+                wake.wait()
+                guard !isStopping else { return }
+                // A token stream publishes every few microseconds: gathering them for a
+                // few milliseconds makes one page of hundreds out of a commit each.
+                // Publishers stay quiet until the commit, so only a stop cuts this short.
+                _ = wake.wait(timeout: .now() + .microseconds(Int(delay.wholeMicroseconds)))
+                while true {
+                    guard let committed = commit() else { return }
+                    guard !isStopping else { return }
+                    if committed { break }
+                    _ = wake.wait(timeout: .now() + .seconds(1))
+                }
+            }
+        }
+        thread.withLock { $0 = started }
+    }
+
+    /// Ends the thread after the commit it is making, if any; the caller commits the rest.
+    func stopCommitting() {
+        stopping.store(true, ordering: .releasing)
+        wake.signal()
+        // Not joined when the last reference to the bus went on that thread itself.
+        guard let started = thread.withLock({ $0.take() }), !started.isCurrent else { return }
+        started.join()
     }
 }
 

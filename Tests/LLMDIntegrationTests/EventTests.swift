@@ -294,6 +294,54 @@ struct EventTests {
         #expect(fourth.log.contains("not closed cleanly"))
     }
 
+    /// Holds SQLite's write lock on the database `argv[1]` until the file `argv[2]` appears,
+    /// then releases it and waits until the journal holds the `seq` that file names.
+    static let journalLocker = #"""
+        import os, sqlite3, sys, time
+        database, release = sys.argv[1], sys.argv[2]
+        connection = sqlite3.connect(database, isolation_level=None)
+        connection.execute("BEGIN EXCLUSIVE")
+        print("locked", flush=True)
+        while not os.path.exists(release):
+            time.sleep(0.02)
+        connection.execute("COMMIT")
+        target = int(open(release).read())
+        for _ in range(1000):
+            if (connection.execute("SELECT max(last_seq) FROM event_pages").fetchone()[0] or 0) >= target:
+                print("committed", flush=True)
+                break
+            time.sleep(0.02)
+        """#
+
+    @Test("a journal that cannot be written loses nothing: events flow live, and the commit is retried until it lands")
+    func journalRetriesItsCommit() throws {
+        let state = try TemporaryDirectory()
+        let daemon = try DaemonProcess(stateDirectory: state.path)
+        let lockerLog = state.file("locker.log")
+        // Another writer keeps the lock past llmd's 5-second busy timeout, so the commit fails.
+        let locker = try ChildProcess(
+            "/usr/bin/env", ["python3", "-c", Self.journalLocker, state.file("events.db"), state.file("release")],
+            environment: ProcessInfo.processInfo.environment, outputPath: lockerLog)
+        defer { locker.send(signal: SIGKILL) }
+        #expect(waitUntil { (try? String(contentsOfFile: lockerLog, encoding: .utf8))?.contains("locked") == true })
+        let watcher = try daemon.connect()
+        try subscribe(watcher)
+        // One event, so one commit: a retry is the only way it can land.
+        let seq = try #require(try daemon.connect().call("publish", params: ["name": "stuck"])["seq"]?.intValue)
+        #expect(try read(watcher) { $0.name == "custom" }.map(\.seq) == [UInt64(seq)])
+        #expect(waitUntil(timeout: .seconds(20)) { daemon.log.contains("cannot write the event journal, will retry") })
+        #expect(try daemon.connect().call("ping")["pong"] == true)
+        _ = try state.write("release", "\(seq)")
+        #expect(locker.wait(timeout: .seconds(30)) == .exited(0))
+        #expect(try String(contentsOfFile: lockerLog, encoding: .utf8).contains("committed"))
+        // Killed, so no commit at shutdown: what the next daemon replays, the retry wrote.
+        daemon.send(signal: SIGKILL)
+        #expect(daemon.waitForExit() != nil)
+        let next = try DaemonProcess(stateDirectory: state.path)
+        let (_, _, replayed) = try subscribe(try next.connect(), ["since": 0])
+        #expect(replayed.map(\.seq) == [UInt64(seq)])
+    }
+
     @Test("llmctl events --follow prints NDJSON and resumes across a daemon restart")
     func followAcrossRestart() throws {
         let shared = try TemporaryDirectory()
