@@ -294,14 +294,42 @@ public struct CallbackEvent: Sendable {
     }
 
     init?(fields object: JSONObject) {
-        guard let name = object["event"]?.stringValue else { return nil }
+        // One pass over the members, not a lookup per field: a client decodes every token's
+        // event. A later duplicate wins, as with lookups.
+        var name: String?
+        var seq: UInt64 = 0
+        var time: Int64 = 0
+        var session: String?
+        var runID = ""
+        var parentRunID: String?
+        var tags: [String] = []
+        var metadata: JSONObject = [:]
+        var data: JSONObject = [:]
+        var request: RequestID?
+        var subscription: Int64?
+        for member in object.members {
+            let value = member.value
+            // The length first: an integer comparison rules out most names without
+            // comparing strings.
+            switch (member.key.utf8.count, member.key) {
+            case (5, "event"): name = value.stringValue
+            case (3, "seq"): seq = value.intValue.map { UInt64(max(0, $0)) } ?? 0
+            case (2, "ts"): time = value.intValue ?? 0
+            case (7, "session"): session = value.stringValue
+            case (6, "run_id"): runID = value.stringValue ?? ""
+            case (13, "parent_run_id"): parentRunID = value.stringValue
+            case (4, "tags"): tags = value.arrayValue?.compactMap(\.stringValue) ?? []
+            case (8, "metadata"): metadata = value.objectValue ?? [:]
+            case (4, "data"): data = value.objectValue ?? [:]
+            case (7, "request"): request = RequestID(json: value)
+            case (12, "subscription"): subscription = value.intValue
+            default: break
+            }
+        }
+        guard let name else { return nil }
         self.init(
-            name: name, seq: object["seq"]?.intValue.map { UInt64(max(0, $0)) } ?? 0, time: object["ts"]?.intValue ?? 0,
-            session: object["session"]?.stringValue, runID: object["run_id"]?.stringValue ?? "",
-            parentRunID: object["parent_run_id"]?.stringValue,
-            tags: object["tags"]?.arrayValue?.compactMap(\.stringValue) ?? [],
-            metadata: object["metadata"]?.objectValue ?? [:], data: object["data"]?.objectValue ?? [:],
-            request: object["request"].flatMap(RequestID.init(json:)), subscription: object["subscription"]?.intValue)
+            name: name, seq: seq, time: time, session: session, runID: runID, parentRunID: parentRunID, tags: tags,
+            metadata: metadata, data: data, request: request, subscription: subscription)
     }
 }
 

@@ -292,6 +292,7 @@ public struct JSONParser {
         position += 1
         let start = position
         // Fast path: no escapes, so the bytes can be validated and taken whole.
+        skipPlainASCII()
         var isASCII = true
         while position < bytes.count {
             let byte = bytes[position]
@@ -329,6 +330,26 @@ public struct JSONParser {
             }
         }
         throw error("unterminated string")
+    }
+
+    /// Steps eight bytes at a time over a string's printable ASCII other than `"` and `\`,
+    /// stopping at the word that holds anything else (which the byte loop then reads): the
+    /// words of an event's ids and text are read at a fraction of the cost per byte.
+    @inline(__always)
+    private mutating func skipPlainASCII() {
+        guard let base = bytes.baseAddress else { return }
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highBits = ones &* 0x80
+        // Whether some byte of `word` is zero; the usual bit trick, exact as a yes or no.
+        func hasZeroByte(_ word: UInt64) -> Bool { (word &- ones) & ~word & highBits != 0 }
+        while bytes.count - position >= 8 {
+            let word = UnsafeRawPointer(base + position).loadUnaligned(as: UInt64.self)
+            let belowSpace = (word &- ones &* 0x20) & ~word & highBits != 0
+            if belowSpace || word & highBits != 0 || hasZeroByte(word ^ (ones &* 0x22)) || hasZeroByte(word ^ (ones &* 0x5C)) {
+                return
+            }
+            position += 8
+        }
     }
 
     private mutating func appendEscape(to output: inout [UInt8]) throws(JSONSyntaxError) {

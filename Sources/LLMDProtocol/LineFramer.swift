@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Splits a byte stream into newline-delimited lines with a size limit.
 ///
 /// A pure state machine: feed it whatever a `read` returned with ``append(_:)``, then
@@ -87,13 +91,16 @@ public struct LineFramer: Sendable {
     }
 
     private mutating func findNewline() -> Int? {
-        var position = start + scanned
-        while position < buffer.count {
-            if buffer[position] == 0x0A { return position }
-            position += 1
+        let from = start + scanned
+        // memchr, not a loop over the array: a client streaming tokens splits every line here.
+        let found = buffer.withUnsafeBufferPointer { bytes -> Int? in
+            guard from < bytes.count, let base = bytes.baseAddress,
+                let hit = memchr(base + from, 0x0A, bytes.count - from)
+            else { return nil }
+            return base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
         }
-        scanned = buffer.count - start
-        return nil
+        if found == nil { scanned = buffer.count - start }
+        return found
     }
 
     /// Once an unterminated line is over the limit, keep only a possible trailing `\r`

@@ -43,6 +43,23 @@ struct JSONTests {
         }
     }
 
+    @Test("reads strings whatever the offset of what ends the plain ASCII run: word-wise and byte-wise reads agree")
+    func stringsAtEveryOffset() throws {
+        for offset in 0..<20 {
+            let before = String(repeating: "a", count: offset)
+            let after = String(repeating: "b", count: 11)
+            #expect(try JSONParser.parse("\"\(before)\"") == .string(before))
+            #expect(try JSONParser.parse("\"\(before)\\n\(after)\"") == .string(before + "\n" + after))
+            #expect(try JSONParser.parse("\"\(before)é\(after)\"") == .string(before + "é" + after))
+            #expect(try JSONParser.parse("\"\(before)~\u{7F} \(after)\"") == .string(before + "~\u{7F} " + after))
+            var control = false
+            do { _ = try JSONParser.parse("\"\(before)\u{1F}\(after)\"") } catch { control = error.offset == offset + 1 }
+            #expect(control, "a control character at \(offset)")
+            let invalid = [0x22] + Array(before.utf8) + [0xFF] + Array(after.utf8) + [0x22]
+            #expect(throws: JSONSyntaxError.self) { try JSONParser.parse(invalid) }
+        }
+    }
+
     @Test("rejects invalid UTF-8 inside strings")
     func invalidUTF8() {
         let bytes: [UInt8] = [0x22, 0x61, 0xC3, 0x22]  // "a<truncated é>"
