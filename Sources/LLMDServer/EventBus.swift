@@ -54,9 +54,7 @@ struct EventBusSettings: Sendable {
 /// microseconds whatever the subscribers do. A subscription whose queue refuses an event
 /// lags (``SubscriptionFlow``); catch-up runs in its own task.
 public final class EventBus: EventSink, Sendable {
-    /// An event as published: numbered, its body encoded. Kept as the event, not as the
-    /// journal's record of it, which the journal's thread makes: a token's event is
-    /// handed on with a retain instead of one per field.
+    /// An event as published: numbered, its body encoded.
     private struct PublishedEvent {
         /// Numbered, with its ``CallbackEvent/publishedBody`` set.
         var event: CallbackEvent
@@ -64,12 +62,6 @@ public final class EventBus: EventSink, Sendable {
         var addressee: SubscriptionKey?
 
         var body: [UInt8] { event.publishedBody! }
-
-        var record: JournalRecord {
-            JournalRecord(
-                seq: event.seq, time: event.time, type: event.name, session: event.session, runID: event.runID,
-                parentRunID: event.parentRunID, tags: event.tags, body: body)
-        }
     }
 
     /// A class so the publish loop updates flows without copying the dictionary; touched
@@ -99,7 +91,10 @@ public final class EventBus: EventSink, Sendable {
         var recent: [PublishedEvent] = []
         var recentStart = 0
         var subscriptions: [SubscriptionKey: Subscription] = [:]
-        var journalBatch: [PublishedEvent] = []
+        /// Made by the publishing thread, whose caches hold the event: the journal's thread
+        /// touching the event itself (its fields, its reference count) cost it a cache miss
+        /// each, which was most of its work.
+        var journalBatch: [JournalRecord] = []
         var journalFlushScheduled = false
         /// The highest `seq` the journal has committed.
         var durableSeq: UInt64
@@ -192,18 +187,26 @@ public final class EventBus: EventSink, Sendable {
         guard !events.isEmpty else { return nil }
         var refused: [(SubscriptionKey, ConnectionOutbox)] = []
         var gate: AcknowledgementGate?
+        let journalContext = journal.map { _ in
+            JournalRecord.Context(
+                type: events[0].name, session: events[0].session, runID: events[0].runID,
+                parentRunID: events[0].parentRunID, tags: events[0].tags)
+        }
         let scheduleJournal = state.withLock { state -> Bool in
             for index in events.indices {
-                events[index].seq = state.nextSeq
+                let (seq, time) = (state.nextSeq, Timestamp.nowMicroseconds())
                 state.nextSeq += 1
-                events[index].time = Timestamp.nowMicroseconds()
+                events[index].seq = seq
+                events[index].time = time
                 var body: [UInt8] = []
                 body.reserveCapacity(256 + events[index].data.count * 32)
                 events[index].encodeBody(into: &body)
                 events[index].publishedBody = body
                 let published = PublishedEvent(event: events[index], addressee: addressee)
                 remember(published, in: &state)
-                if journal != nil { state.journalBatch.append(published) }
+                if let journalContext {
+                    state.journalBatch.append(JournalRecord(seq: seq, time: time, context: journalContext, body: body))
+                }
             }
             if !state.subscriptions.isEmpty {
                 fanOut(events, addressee: addressee, in: &state, refused: &refused, gate: &gate)
@@ -551,7 +554,7 @@ public final class EventBus: EventSink, Sendable {
     private func flushJournal() -> Bool {
         guard let journal else { return true }
         return journal.writer.withLock { writer -> Bool in
-            let batch = state.withLock { state -> [PublishedEvent] in
+            let batch = state.withLock { state -> [JournalRecord] in
                 state.journalFlushScheduled = false
                 // The next batch is likely as large: one allocation instead of one per doubling.
                 let batch = state.journalBatch
@@ -559,9 +562,9 @@ public final class EventBus: EventSink, Sendable {
                 state.journalBatch.reserveCapacity(batch.count)
                 return batch
             }
-            guard let last = batch.last?.event else { return true }
+            guard let last = batch.last else { return true }
             do {
-                try writer.journal.append(batch.map(\.record))
+                try writer.journal.append(batch)
             } catch {
                 logger.error("cannot write the event journal, will retry: \(error)", metadata: ["code": "journal.unavailable"])
                 state.withLock { state in

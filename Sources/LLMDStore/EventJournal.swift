@@ -3,28 +3,50 @@ import CSQLite
 /// One event as the journal stores it: the columns replay filters on, and the event's
 /// encoded body (``CallbackEvent/encodeBody(into:)``), sent again as it was.
 public struct JournalRecord: Sendable, Equatable {
+    /// The fields the events of a run's token group share: one object for all of them,
+    /// so a record costs two references and the journal tells a record's fields match
+    /// the one before by identity instead of five comparisons.
+    public final class Context: Sendable, Equatable {
+        public let type: String
+        public let session: String?
+        public let runID: String
+        public let parentRunID: String?
+        public let tags: [String]
+
+        public init(type: String, session: String?, runID: String, parentRunID: String?, tags: [String]) {
+            (self.type, self.session, self.runID, self.parentRunID, self.tags) = (type, session, runID, parentRunID, tags)
+        }
+
+        public static func == (lhs: Context, rhs: Context) -> Bool {
+            lhs === rhs
+                || (lhs.type == rhs.type && lhs.session == rhs.session && lhs.runID == rhs.runID
+                    && lhs.parentRunID == rhs.parentRunID && lhs.tags == rhs.tags)
+        }
+    }
+
     public var seq: UInt64
     /// Microseconds since the Unix epoch.
     public var time: Int64
-    public var type: String
-    public var session: String?
-    public var runID: String
-    public var parentRunID: String?
-    public var tags: [String]
+    public var context: Context
     public var body: [UInt8]
+
+    public var type: String { context.type }
+    public var session: String? { context.session }
+    public var runID: String { context.runID }
+    public var parentRunID: String? { context.parentRunID }
+    public var tags: [String] { context.tags }
+
+    public init(seq: UInt64, time: Int64, context: Context, body: [UInt8]) {
+        (self.seq, self.time, self.context, self.body) = (seq, time, context, body)
+    }
 
     public init(
         seq: UInt64, time: Int64, type: String, session: String?, runID: String, parentRunID: String?, tags: [String],
         body: [UInt8]
     ) {
-        self.seq = seq
-        self.time = time
-        self.type = type
-        self.session = session
-        self.runID = runID
-        self.parentRunID = parentRunID
-        self.tags = tags
-        self.body = body
+        self.init(
+            seq: seq, time: time,
+            context: Context(type: type, session: session, runID: runID, parentRunID: parentRunID, tags: tags), body: body)
     }
 }
 

@@ -28,6 +28,7 @@ enum JournalPage {
         static let sameRun: UInt8 = 4
         static let sameParentRun: UInt8 = 8
         static let sameTags: UInt8 = 16
+        static let sameContext: UInt8 = sameType | sameSession | sameRun | sameParentRun | sameTags
         /// The body began with ``head(type:seq:time:into:)``, which is left out.
         static let headOmitted: UInt8 = 32
         static let all: UInt8 = 63
@@ -51,7 +52,9 @@ enum JournalPage {
         var beforeTail: ArraySlice<UInt8> = []
         for record in records {
             var flags: UInt8 = 0
-            if let before {
+            if let before, before.context === record.context {
+                flags |= Flag.sameContext
+            } else if let before {
                 if before.type == record.type { flags |= Flag.sameType }
                 if before.session == record.session { flags |= Flag.sameSession }
                 if before.runID == record.runID { flags |= Flag.sameRun }
@@ -238,18 +241,26 @@ enum JournalPage {
                 guard let value = read() else { throw damaged }
                 return value
             }
-            let type = try field(Flag.sameType, before?.type) { reader.varintString() }
-            let session = try field(Flag.sameSession, before?.session) { reader.optionalVarintString() }
-            let runID = try field(Flag.sameRun, before?.runID) { reader.varintString() }
-            let parentRunID = try field(Flag.sameParentRun, before?.parentRunID) { reader.optionalVarintString() }
-            let tags = try field(Flag.sameTags, before?.tags) { () -> [String]? in
-                guard let count = reader.varint(), count <= UInt64(bytes.count) else { return nil }
-                var tags: [String] = []
-                for _ in 0..<count {
-                    guard let tag = reader.varintString() else { return nil }
-                    tags.append(tag)
+            let context: JournalRecord.Context
+            if flags & Flag.sameContext == Flag.sameContext, let before {
+                // Replayed records of a run share one context, as they did when written.
+                context = before.context
+            } else {
+                let type = try field(Flag.sameType, before?.type) { reader.varintString() }
+                let session = try field(Flag.sameSession, before?.session) { reader.optionalVarintString() }
+                let runID = try field(Flag.sameRun, before?.runID) { reader.varintString() }
+                let parentRunID = try field(Flag.sameParentRun, before?.parentRunID) { reader.optionalVarintString() }
+                let tags = try field(Flag.sameTags, before?.tags) { () -> [String]? in
+                    guard let count = reader.varint(), count <= UInt64(bytes.count) else { return nil }
+                    var tags: [String] = []
+                    for _ in 0..<count {
+                        guard let tag = reader.varintString() else { return nil }
+                        tags.append(tag)
+                    }
+                    return tags
                 }
-                return tags
+                context = JournalRecord.Context(
+                    type: type, session: session, runID: runID, parentRunID: parentRunID, tags: tags)
             }
             guard let shared = reader.varint(), shared <= UInt64(beforeTail.count), let restCount = reader.varint(),
                 let rest = reader.take(restCount)
@@ -257,14 +268,11 @@ enum JournalPage {
             let tail = beforeTail.prefix(Int(shared)) + rest
             var body: [UInt8] = []
             if flags & Flag.headOmitted != 0 {
-                guard Self.head(type: type, seq: seq, time: time, into: &head) else { throw damaged }
+                guard Self.head(type: context.type, seq: seq, time: time, into: &head) else { throw damaged }
                 body = head
             }
             body += tail
-            records.append(
-                JournalRecord(
-                    seq: seq, time: time, type: type, session: session, runID: runID, parentRunID: parentRunID,
-                    tags: tags, body: body))
+            records.append(JournalRecord(seq: seq, time: time, context: context, body: body))
             beforeTail = tail
         }
         return records

@@ -116,7 +116,13 @@ struct EventJournalTests {
         }
         let page = JournalPage.encode(records[...])
         #expect(page.count < 24 * records.count, "\(page.count / records.count) bytes per event")
-        #expect(try JournalPage.decode(page, format: .compact) == records)
+        let decoded = try JournalPage.decode(page, format: .compact)
+        #expect(decoded == records)
+        // The daemon gives a group's records one context: the same page, and a decoded
+        // page's records share theirs again.
+        let shared = records.map { JournalRecord(seq: $0.seq, time: $0.time, context: records[0].context, body: $0.body) }
+        #expect(JournalPage.encode(shared[...]) == page)
+        #expect(decoded.allSatisfy { $0.context === decoded[0].context })
     }
 
     @Test("retention by age, then by size, keeps numbering going")
