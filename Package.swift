@@ -81,7 +81,7 @@ let package = Package(
             ]
         ),
 
-        // Services and their ordered graceful shutdown on signals.
+        // Services and their ordered graceful shutdown on signals; dedicated threads.
         .target(
             name: "LLMDLifecycle",
             dependencies: [.product(name: "Logging", package: "swift-log")]
