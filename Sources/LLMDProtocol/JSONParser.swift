@@ -340,12 +340,14 @@ public struct JSONParser {
         guard let base = bytes.baseAddress else { return }
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highBits = ones &* 0x80
-        // Whether some byte of `word` is zero; the usual bit trick, exact as a yes or no.
-        func hasZeroByte(_ word: UInt64) -> Bool { (word &- ones) & ~word & highBits != 0 }
+        // Whether some byte of `word` is below `limit` (at most 0x80): the usual bit
+        // trick, exact as a yes or no. A byte equal to `b` is one below 1 after `^ b`.
+        func hasByte(_ word: UInt64, below limit: UInt64) -> Bool { (word &- ones &* limit) & ~word & highBits != 0 }
         while bytes.count - position >= 8 {
             let word = UnsafeRawPointer(base + position).loadUnaligned(as: UInt64.self)
-            let belowSpace = (word &- ones &* 0x20) & ~word & highBits != 0
-            if belowSpace || word & highBits != 0 || hasZeroByte(word ^ (ones &* 0x22)) || hasZeroByte(word ^ (ones &* 0x5C)) {
+            if word & highBits != 0 || hasByte(word, below: 0x20) || hasByte(word ^ (ones &* 0x22), below: 1)
+                || hasByte(word ^ (ones &* 0x5C), below: 1)
+            {
                 return
             }
             position += 8

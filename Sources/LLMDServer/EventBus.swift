@@ -547,9 +547,9 @@ public final class EventBus: EventSink, Sendable {
 
     /// Commits everything published since the last commit, in one transaction: on the
     /// journal's thread, or once it has ended.
-    /// A failure (a full disk) keeps the batch, which the thread tries again each second.
     ///
-    /// - Returns: false when the commit failed; the batch is kept for the next try.
+    /// - Returns: false when the commit failed (a full disk); the batch is kept, and the
+    ///   thread tries again each second.
     @discardableResult
     private func flushJournal() -> Bool {
         guard let journal else { return true }

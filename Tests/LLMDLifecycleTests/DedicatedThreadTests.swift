@@ -30,10 +30,10 @@ struct DedicatedThreadTests {
             seen.withLock { $0 = Seen(name: threadName(), policy: sched_getscheduler(0), isCurrent: isCurrent) }
         }
         handle.withLock { $0 = thread }
+        #expect(!thread.isCurrent)
         stored.signal()
         asked.wait()
         thread.join()
-        #expect(!thread.isCurrent)
         return seen.withLock { $0 }
     }
 
