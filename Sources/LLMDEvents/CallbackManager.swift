@@ -11,17 +11,25 @@ public protocol EventSink: Sendable {
     /// of copying it to do so.
     func publish(_ event: consuming CallbackEvent) -> Publication
 
-    /// Publishes a run's `llm_new_token` events, read together, in order: as
+    /// Publishes a run's tokens read together, in order, as its `llm_new_token` events: as
     /// ``publish(_:)`` each, but at once, so the sink can deliver them together. Tokens
     /// never wait for acknowledgements.
     ///
-    /// - Returns: the events, numbered.
-    func publishTokens(_ events: consuming [CallbackEvent]) -> [CallbackEvent]
+    /// - Parameters:
+    ///   - run: the run's token event without its token: the fields every one of them has.
+    ///   - makingEvents: whether the caller delivers the events to handlers; when not, the
+    ///     sink may publish the tokens without making an event of each.
+    /// - Returns: the events, numbered; possibly none when not `makingEvents`.
+    func publishTokens(_ tokens: [String], of run: CallbackEvent, makingEvents: Bool) -> [CallbackEvent]
 }
 
 extension EventSink {
-    public func publishTokens(_ events: consuming [CallbackEvent]) -> [CallbackEvent] {
-        events.map { publish($0).event }
+    public func publishTokens(_ tokens: [String], of run: CallbackEvent, makingEvents: Bool) -> [CallbackEvent] {
+        tokens.map { token in
+            var event = run
+            event.data = ["token": .string(token)]
+            return publish(event).event
+        }
     }
 }
 
@@ -87,6 +95,8 @@ public final class CallbackManager: Sendable {
     /// What every event of this run carries besides its type and data, encoded once: a
     /// run may stream thousands of tokens.
     private let encodedContext: [UInt8]
+    /// This run's `llm_new_token` event without its token.
+    private let tokenEvent: CallbackEvent
 
     /// A root run.
     ///
@@ -117,9 +127,12 @@ public final class CallbackManager: Sendable {
         self.sink = sink
         self.logger = logger
         self.raised = Mutex(nil)
-        self.encodedContext = CallbackEvent(
-            name: "", session: session, runID: runID, parentRunID: parentRunID, tags: tags, metadata: metadata
-        ).encodeContext()
+        var tokenEvent = CallbackEvent(
+            type: .llmNewToken, session: session, runID: runID, parentRunID: parentRunID, tags: tags, metadata: metadata,
+            data: [:], encodedContext: nil)
+        self.encodedContext = tokenEvent.encodeContext()
+        tokenEvent.encodedContext = encodedContext
+        self.tokenEvent = tokenEvent
     }
 
     /// A manager for a child run: the parent's tags and metadata plus `tags` and `metadata`,
@@ -167,7 +180,8 @@ public final class CallbackManager: Sendable {
     /// Emits a run's tokens read together (`llm_new_token` each) without waiting: as
     /// ``emitNow(_:_:)`` each, published at once.
     public func emitTokens(_ tokens: [String]) {
-        for event in sink.publishTokens(tokens.map { event(.llmNewToken, ["token": .string($0)]) }) {
+        let handled = !local.isEmpty || !inheritable.isEmpty
+        for event in sink.publishTokens(tokens, of: tokenEvent, makingEvents: handled) {
             deliverWithoutWaiting(event)
         }
     }

@@ -233,10 +233,7 @@ public struct CallbackEvent: Sendable {
         } else {
             JSONValue.encodeString(name, into: &line)
         }
-        line.append(literal: #","seq":"#)
-        appendDecimal(seq, to: &line)
-        line.append(literal: #","ts":"#)
-        appendDecimal(UInt64(max(0, time)), to: &line)
+        Self.encodeNumbering(seq: seq, time: time, into: &line)
         if let encodedContext {
             line.append(contentsOf: encodedContext)
         } else {
@@ -244,6 +241,27 @@ public struct CallbackEvent: Sendable {
         }
         line.append(literal: #","data":"#)
         data.encode(into: &line)
+    }
+
+    /// The body ``encodeBody(into:)`` writes for the `llm_new_token` event of `token`, in
+    /// a run whose ``encodeContext()`` is `context`, without making the event: the bus
+    /// publishes a run's tokens this way unless a handler takes them as events.
+    public static func encodeTokenBody(
+        seq: UInt64, time: Int64, context: [UInt8], token: String, into line: inout [UInt8]
+    ) {
+        line.append(literal: #"{"type":"event","event":"llm_new_token""#)
+        encodeNumbering(seq: seq, time: time, into: &line)
+        line.append(contentsOf: context)
+        line.append(literal: #","data":{"token":"#)
+        JSONValue.encodeString(token, into: &line)
+        line.append(UInt8(ascii: "}"))
+    }
+
+    private static func encodeNumbering(seq: UInt64, time: Int64, into line: inout [UInt8]) {
+        line.append(literal: #","seq":"#)
+        appendDecimal(seq, to: &line)
+        line.append(literal: #","ts":"#)
+        appendDecimal(UInt64(max(0, time)), to: &line)
     }
 
     /// The part of the body a run's events share, for ``encodedContext``.

@@ -99,7 +99,17 @@ final class ConnectionOutbox: Sendable {
     ///
     /// - Returns: false when refused; the caller counts the events as missed.
     func offer(shared lines: ByteBuffer) -> Bool {
-        enqueue(evenWhenFull: false) { state in
+        enqueue(shared: lines, evenWhenFull: false)
+    }
+
+    /// Queues `lines`, which other connections may queue too, whatever the queue holds.
+    func send(shared lines: ByteBuffer) {
+        enqueue(shared: lines, evenWhenFull: true)
+    }
+
+    @discardableResult
+    private func enqueue(shared lines: ByteBuffer, evenWhenFull: Bool) -> Bool {
+        enqueue(evenWhenFull: evenWhenFull) { state in
             guard lines.readableBytes >= Self.smallestSharedPiece else {
                 state.tail.append(contentsOf: lines.readableBytesView)
                 return

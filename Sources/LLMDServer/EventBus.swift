@@ -54,14 +54,13 @@ struct EventBusSettings: Sendable {
 /// microseconds whatever the subscribers do. A subscription whose queue refuses an event
 /// lags (``SubscriptionFlow``); catch-up runs in its own task.
 public final class EventBus: EventSink, Sendable {
-    /// An event as published: numbered, its body encoded.
+    /// An event as published: numbered and encoded, as the journal records it.
     private struct PublishedEvent {
-        /// Numbered, with its ``CallbackEvent/publishedBody`` set.
-        var event: CallbackEvent
+        var record: JournalRecord
+        /// The record's type, looked up once.
+        var type: EventType?
         /// The one subscription a `lagged` or `ack_timeout` event is about.
         var addressee: SubscriptionKey?
-
-        var body: [UInt8] { event.publishedBody! }
     }
 
     /// A class so the publish loop updates flows without copying the dictionary; touched
@@ -101,7 +100,7 @@ public final class EventBus: EventSink, Sendable {
         var durableWaiters: [(seq: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
         var acknowledgements: [UInt64: AcknowledgementGate] = [:]
 
-        var oldestRecentSeq: UInt64? { recent.isEmpty ? nil : recent[recentStart].event.seq }
+        var oldestRecentSeq: UInt64? { recent.isEmpty ? nil : recent[recentStart].record.seq }
     }
 
     let settings: EventBusSettings
@@ -164,98 +163,128 @@ public final class EventBus: EventSink, Sendable {
     }
 
     /// A run's tokens read together go out as one: each subscription takes one filter
-    /// check and one queue append for all of them.
-    public func publishTokens(_ events: consuming [CallbackEvent]) -> [CallbackEvent] {
-        var events = events
-        _ = publish(&events, addressee: nil)
+    /// check and one queue append for all of them. No event is made of a token unless a
+    /// handler takes it: the body is written from the token.
+    public func publishTokens(_ tokens: [String], of run: CallbackEvent, makingEvents: Bool) -> [CallbackEvent] {
+        guard !tokens.isEmpty else { return [] }
+        let runContext = run.encodedContext ?? run.encodeContext()
+        let handled = handledTypes.contains(.llmNewToken)
+        var events: [CallbackEvent] = []
+        _ = publishGroup(count: tokens.count, type: .llmNewToken, context: JournalRecord.Context(run), addressee: nil) {
+            index, seq, time in
+            var body: [UInt8] = []
+            body.reserveCapacity(runContext.count + tokens[index].utf8.count + 96)
+            CallbackEvent.encodeTokenBody(seq: seq, time: time, context: runContext, token: tokens[index], into: &body)
+            if makingEvents || handled {
+                var event = run
+                (event.seq, event.time, event.publishedBody) = (seq, time, body)
+                event.data = ["token": .string(tokens[index])]
+                events.append(event)
+            }
+            return body
+        }
+        if handled { handOver(events) }
         return events
     }
 
     private func publish(_ event: consuming CallbackEvent, addressee: SubscriptionKey?) -> Publication {
-        var events = [event]
-        let gate = publish(&events, addressee: addressee)
-        guard let gate else { return Publication(event: events[0]) }
-        return Publication(event: events[0]) { await self.awaitAcknowledgements(gate) }
+        var event = event
+        let context = JournalRecord.Context(event)
+        let gate = publishGroup(count: 1, type: event.type, context: context, addressee: addressee) { _, seq, time in
+            (event.seq, event.time) = (seq, time)
+            var body: [UInt8] = []
+            body.reserveCapacity(256 + event.data.count * 32)
+            event.encodeBody(into: &body)
+            event.publishedBody = body
+            return body
+        }
+        if let type = event.type, handledTypes.contains(type) { handOver([event]) }
+        guard let gate else { return Publication(event: event) }
+        return Publication(event: event) { await self.awaitAcknowledgements(gate) }
     }
 
-    /// Numbers, journals and fans out `events`, which share their type, session, run and
-    /// tags: filters are checked once for all of them.
+    /// Numbers, records and fans out `count` events published together, which share their
+    /// type and run: filters are checked once for all of them.
     ///
-    /// - Returns: the acknowledgements the last event awaits (only ever a single event's:
+    /// - Parameter encode: the body of the event at an index, given its `seq` and time;
+    ///   called under the bus's lock, in order.
+    /// - Returns: the acknowledgements the events await (only ever a single event's:
     ///   tokens, the only events published together, never wait).
-    private func publish(_ events: inout [CallbackEvent], addressee: SubscriptionKey?) -> AcknowledgementGate? {
-        guard !events.isEmpty else { return nil }
+    private func publishGroup(
+        count: Int, type: EventType?, context: JournalRecord.Context, addressee: SubscriptionKey?,
+        encode: (_ index: Int, _ seq: UInt64, _ time: Int64) -> [UInt8]
+    ) -> AcknowledgementGate? {
         var refused: [(SubscriptionKey, ConnectionOutbox)] = []
         var gate: AcknowledgementGate?
-        let journalContext = journal.map { _ in
-            JournalRecord.Context(
-                type: events[0].name, session: events[0].session, runID: events[0].runID,
-                parentRunID: events[0].parentRunID, tags: events[0].tags)
-        }
-        let scheduleJournal = state.withLock { state -> Bool in
-            for index in events.indices {
-                let (seq, time) = (state.nextSeq, Timestamp.nowMicroseconds())
+        let wakeJournal = state.withLock { state -> Bool in
+            // One time for the group: its events were read together.
+            let time = Timestamp.nowMicroseconds()
+            let first = state.nextSeq
+            var bodies: [[UInt8]] = []
+            bodies.reserveCapacity(count)
+            for index in 0..<count {
+                let seq = state.nextSeq
                 state.nextSeq += 1
-                events[index].seq = seq
-                events[index].time = time
-                var body: [UInt8] = []
-                body.reserveCapacity(256 + events[index].data.count * 32)
-                events[index].encodeBody(into: &body)
-                events[index].publishedBody = body
-                let published = PublishedEvent(event: events[index], addressee: addressee)
-                remember(published, in: &state)
-                if let journalContext {
-                    state.journalBatch.append(JournalRecord(seq: seq, time: time, context: journalContext, body: body))
-                }
+                let record = JournalRecord(seq: seq, time: time, context: context, body: encode(index, seq, time))
+                remember(PublishedEvent(record: record, type: type, addressee: addressee), in: &state)
+                if journal != nil { state.journalBatch.append(record) }
+                bodies.append(record.body)
             }
             if !state.subscriptions.isEmpty {
-                fanOut(events, addressee: addressee, in: &state, refused: &refused, gate: &gate)
+                fanOut(
+                    bodies, seqs: first...state.nextSeq - 1, type: type, context: context, addressee: addressee, in: &state,
+                    refused: &refused, gate: &gate)
             }
             if let gate { state.acknowledgements[gate.seq] = gate }
             guard journal != nil else { return false }
             defer { state.journalFlushScheduled = true }
             return !state.journalFlushScheduled
         }
-        if scheduleJournal { journal?.wake.signal() }
+        if wakeJournal { journal?.wake.signal() }
         for (key, outbox) in refused {
             outbox.whenDrained { self.recover(key) }
-        }
-        if let type = events[0].type, handledTypes.contains(type) {
-            handlerQueue.async { [handlers, logger, events] in
-                for event in events {
-                    for handler in handlers {
-                        do { try handler.handle(event) } catch {
-                            logger.warning("event handler failed", metadata: ["event": "\(event.name)", "error": "\(error)"])
-                        }
-                    }
-                }
-            }
         }
         return gate
     }
 
-    /// Offers numbered `events` to each subscription that wants them; under the lock.
+    /// Gives events to the daemon-wide handlers, in order, on their queue.
+    private func handOver(_ events: [CallbackEvent]) {
+        handlerQueue.async { [handlers, logger] in
+            for event in events {
+                for handler in handlers {
+                    do { try handler.handle(event) } catch {
+                        logger.warning("event handler failed", metadata: ["event": "\(event.name)", "error": "\(error)"])
+                    }
+                }
+            }
+        }
+    }
+
+    /// Offers the bodies of numbered events to each subscription that wants them; under
+    /// the lock.
     private func fanOut(
-        _ events: [CallbackEvent], addressee: SubscriptionKey?, in state: inout State,
-        refused: inout [(SubscriptionKey, ConnectionOutbox)], gate: inout AcknowledgementGate?
+        _ bodies: [[UInt8]], seqs: ClosedRange<UInt64>, type: EventType?, context: JournalRecord.Context,
+        addressee: SubscriptionKey?, in state: inout State, refused: inout [(SubscriptionKey, ConnectionOutbox)],
+        gate: inout AcknowledgementGate?
     ) {
-        let fields = FilteredFields(events[0])
-        let seqs = events[0].seq...events[events.count - 1].seq
-        var lines = GroupLines(bodies: events.map { $0.publishedBody! })
+        var lines = GroupLines(bodies: bodies)
         for (key, subscription) in state.subscriptions {
-            guard Self.wants(subscription.request.filter, key: key, fields: fields, addressee: addressee) else { continue }
+            guard Self.wants(subscription.request.filter, key: key, type: type, context: context, addressee: addressee) else {
+                continue
+            }
+            let subscriptionLines = lines.lines(subscription: key.id, lineEnd: subscription.lineEnd)
             if key == addressee {
                 // About this subscriber's own delivery: it goes out now, whatever its
                 // state, at the point of the gap it reports; catch-up passes it over.
-                for event in events { subscription.outbox.send(event, subscription: key.id) }
+                subscription.outbox.send(shared: subscriptionLines)
                 continue
             }
-            guard subscription.flow.live(count: events.count) == .offer else { continue }
-            let accepted = subscription.outbox.offer(shared: lines.lines(subscription: key.id, lineEnd: subscription.lineEnd))
+            guard subscription.flow.live(count: bodies.count) == .offer else { continue }
+            let accepted = subscription.outbox.offer(shared: subscriptionLines)
             subscription.flow.offered(seqs, accepted: accepted)
             if !accepted {
                 refused.append((key, subscription.outbox))
-            } else if let type = fields.type, type != .llmNewToken, subscription.request.blocking.contains(type) {
+            } else if let type, type != .llmNewToken, subscription.request.blocking.contains(type) {
                 gate = gate ?? AcknowledgementGate(seq: seqs.upperBound)
                 gate!.expect(key)
             }
@@ -293,26 +322,13 @@ public final class EventBus: EventSink, Sendable {
         }
     }
 
-    /// The fields of an event that filters look at, read once for all subscriptions: each
-    /// read of the event's field retains it.
-    private struct FilteredFields {
-        var type: EventType?
-        var session: String?
-        var runID: String
-        var parentRunID: String?
-        var tags: [String]
-
-        init(_ event: CallbackEvent) {
-            (type, session, runID, parentRunID, tags) = (event.type, event.session, event.runID, event.parentRunID, event.tags)
-        }
-    }
-
     private static func wants(
-        _ filter: EventFilter, key: SubscriptionKey, fields: FilteredFields, addressee: SubscriptionKey?
+        _ filter: EventFilter, key: SubscriptionKey, type: EventType?, context: JournalRecord.Context,
+        addressee: SubscriptionKey?
     ) -> Bool {
         if let addressee, addressee == key { return true }
         return filter.matches(
-            type: fields.type, session: fields.session, runID: fields.runID, parentRunID: fields.parentRunID, tags: fields.tags)
+            type: type, session: context.session, runID: context.runID, parentRunID: context.parentRunID, tags: context.tags)
     }
 
     // MARK: - Subscriptions
@@ -447,16 +463,16 @@ public final class EventBus: EventSink, Sendable {
                     let published = state.recent[(state.recentStart + offset) % count]
                     if published.addressee != key,
                         Self.wants(
-                            subscription.request.filter, key: key, fields: FilteredFields(published.event),
+                            subscription.request.filter, key: key, type: published.type, context: published.record.context,
                             addressee: published.addressee)
                     {
                         let accepted = subscription.outbox.offer { line in
-                            line.append(contentsOf: published.body)
+                            line.append(contentsOf: published.record.body)
                             line.append(contentsOf: subscription.lineEnd)
                         }
                         guard accepted else { return .waitForDrain(subscription.outbox) }
                     }
-                    subscription.flow.caughtUp(through: published.event.seq)
+                    subscription.flow.caughtUp(through: published.record.seq)
                 }
             }
             subscription.flow.caughtUp(through: state.nextSeq - 1)
@@ -527,8 +543,8 @@ public final class EventBus: EventSink, Sendable {
         }
         return state.withLock { state in
             let count = state.recent.count
-            for offset in 0..<count where state.recent[(state.recentStart + offset) % count].event.time >= time {
-                return state.recent[(state.recentStart + offset) % count].event.seq
+            for offset in 0..<count where state.recent[(state.recentStart + offset) % count].record.time >= time {
+                return state.recent[(state.recentStart + offset) % count].record.seq
             }
             return nil
         }
@@ -658,6 +674,14 @@ extension EventBus {
         } catch {
             throw EventSetupError(message: "cannot open the event journal \(journalPath ?? ""): \(error)")
         }
+    }
+}
+
+extension JournalRecord.Context {
+    /// `event`'s fields that the journal keeps beside its body, and filters look at.
+    convenience init(_ event: CallbackEvent) {
+        self.init(
+            type: event.name, session: event.session, runID: event.runID, parentRunID: event.parentRunID, tags: event.tags)
     }
 }
 

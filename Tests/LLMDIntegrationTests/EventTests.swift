@@ -376,13 +376,18 @@ struct EventTests {
         #expect(errors.contains("reconnected; resuming after seq 8"))
     }
 
-    @Test("publish reaches subscribers; --verbose prints LangChain's text; a file handler writes NDJSON")
+    @Test("publish reaches subscribers; --verbose prints LangChain's text; a file handler writes NDJSON, tokens too")
     func handlersAndPublish() throws {
         let files = try TemporaryDirectory()
         let audit = files.file("audit.ndjson")
+        let tokenLog = files.file("tokens.ndjson")
         let daemon = try DaemonProcess(
             config: Self.fakeConfig(
-                words: 2, extra: "[Handler audit]\nType=file\nPath=\(audit)\nFormat=ndjson\nEvents=chain_start custom"),
+                words: 2,
+                extra: """
+                    [Handler audit]\nType=file\nPath=\(audit)\nFormat=ndjson\nEvents=chain_start custom
+                    [Handler tokens]\nType=file\nPath=\(tokenLog)\nFormat=ndjson\nEvents=llm_new_token
+                    """),
             arguments: ["--verbose"])
         let watcher = try daemon.connect()
         watcher.setReadTimeout(.seconds(10))
@@ -393,7 +398,10 @@ struct EventTests {
         #expect(custom.data == ["name": "deploy", "data": ["version": "1.2"]])
         #expect(custom.tags == ["ops"])
         #expect(published["seq"]?.intValue == Int64(custom.seq))
-        _ = try complete(daemon.connect())
+        var streamed: [CallbackEvent] = []
+        _ = try complete(daemon.connect()) { event in
+            if event.name == "llm_new_token" { streamed.append(event) }
+        }
         #expect(waitUntil { daemon.log.contains("> Finished chain.") })
         #expect(daemon.log.contains("\n\n> Entering new LLMChain chain...\n"))
         #expect(waitUntil {
@@ -402,5 +410,25 @@ struct EventTests {
         let lines = try String(contentsOfFile: audit, encoding: .utf8).split(separator: "\n")
         let names = try lines.map { try JSONParser.parse(String($0)).objectValue?["event"]?.stringValue }
         #expect(names == ["custom", "chain_start"])
+        // Tokens reach a handler as the events the caller streamed, field for field.
+        func loggedTokens() -> [CallbackEvent] {
+            ((try? String(contentsOfFile: tokenLog, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
+                if case .event(let event)? = try? ServerMessage.decode(line: Array($0.utf8)) { return event }
+                return nil
+            }
+        }
+        #expect(streamed.count == 2)
+        #expect(waitUntil { loggedTokens().count == streamed.count })
+        #expect(loggedTokens() == streamed.map { event in
+            var event = event
+            event.request = nil
+            return event
+        })
+        // A turn whose caller takes no events: the handler still gets every token.
+        _ = try daemon.connect().call("send", params: ["session": "quiet", "text": "hi", "events": false])
+        #expect(waitUntil { loggedTokens().count == 2 * streamed.count })
+        let quiet = loggedTokens().dropFirst(streamed.count)
+        #expect(quiet.map(\.data) == streamed.map(\.data))
+        #expect(quiet.allSatisfy { $0.session == "quiet" && $0.seq > streamed.last!.seq })
     }
 }

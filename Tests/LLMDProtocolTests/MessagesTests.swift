@@ -120,6 +120,29 @@ struct MessagesTests {
         #expect(object["subscription"] == nil)
     }
 
+    @Test("a token's body written without its event is the event's body, byte for byte")
+    func tokenBody() {
+        let runs = [
+            CallbackEvent(
+                type: .llmNewToken, session: "s \"1\"", runID: "r2", parentRunID: "r1", tags: ["a", "b\\"], metadata: ["m": 1],
+                data: [:], encodedContext: nil),
+            CallbackEvent(
+                type: .llmNewToken, session: nil, runID: "r", parentRunID: nil, tags: [], metadata: [:], data: [:],
+                encodedContext: nil),
+        ]
+        for run in runs {
+            for (seq, time, token) in [(UInt64(1), Int64(0), ""), (42, 1_700_000_000_123_456, " w7"), (.max, 9, "q\"é\n\u{1}\\")] {
+                var event = run
+                (event.seq, event.time, event.data) = (seq, time, ["token": .string(token)])
+                var expected: [UInt8] = []
+                event.encodeBody(into: &expected)
+                var body: [UInt8] = []
+                CallbackEvent.encodeTokenBody(seq: seq, time: time, context: run.encodeContext(), token: token, into: &body)
+                #expect(String(decoding: body, as: UTF8.self) == String(decoding: expected, as: UTF8.self))
+            }
+        }
+    }
+
     @Test("integer request ids, negative ones too, and names of types this version does not know are written as JSON")
     func eventAddressing() {
         for (request, text) in [(RequestID.int(42), #","request":42}"#), (.int(-7), #","request":-7}"#), (.int(0), #","request":0}"#)] {
