@@ -225,8 +225,8 @@ public final class CurlEngine: Sendable {
             var wait = Duration.milliseconds(1000)
             var read = false
             for (id, transfer) in transfers {
+                if transfer.takeActivity(at: now) { read = true }
                 guard let lastActivity = transfer.lastActivity else { continue }
-                if lastActivity >= roundStart { read = true }
                 // An idle timeout of zero means none, like curl's own zero timeouts.
                 guard transfer.idleTimeout > .zero else { continue }
                 let deadline = lastActivity + transfer.idleTimeout
@@ -256,8 +256,12 @@ private final class Transfer {
     let easy: UnsafeMutableRawPointer
     let handler: any HTTPResponseHandler
     let idleTimeout: Duration
-    /// When the last response byte arrived; nil before the first.
-    var lastActivity: ContinuousClock.Instant?
+    /// The end of the last round in which response bytes arrived; nil before the first.
+    private(set) var lastActivity: ContinuousClock.Instant?
+    /// Whether response bytes arrived since ``takeActivity(at:)``: set for each piece curl
+    /// hands over (a streamed token, often), where reading the clock would cost more than
+    /// the piece.
+    private var active = false
     private var headerList: UnsafeMutablePointer<curl_slist>?
     /// Where curl writes a failure's detail; fixed memory, since curl keeps the pointer.
     private let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))
@@ -320,7 +324,7 @@ private final class Transfer {
     /// Collects the header block of the final response; an interim `100 Continue` or a
     /// redirect starts a new block.
     private func headerLine(_ bytes: UnsafeRawBufferPointer) {
-        lastActivity = .now
+        active = true
         // Trim bytes, not Characters: "\r\n" is a single Character in Swift.
         var end = bytes.count
         while end > 0, bytes[end - 1] == 0x0A || bytes[end - 1] == 0x0D { end -= 1 }
@@ -336,10 +340,19 @@ private final class Transfer {
     }
 
     private func body(_ bytes: UnsafeRawBufferPointer) {
-        lastActivity = .now
+        active = true
         startResponseIfNeeded()
         if heldBody.count + bytes.count > Self.heldBodyLimit { deliverHeldBody() }
         heldBody.append(contentsOf: bytes)
+    }
+
+    /// Whether response bytes arrived since the last call; if so, `now` becomes the time
+    /// of the last activity. Called at the end of each round.
+    func takeActivity(at now: ContinuousClock.Instant) -> Bool {
+        guard active else { return false }
+        active = false
+        lastActivity = now
+        return true
     }
 
     /// Hands the bytes held since the last call to the handler.

@@ -215,17 +215,29 @@ public enum OpenAIWire {
     public static func decodeChunk(
         _ data: [UInt8], readingModel: Bool = true, shape: inout ChunkShape?
     ) throws(UpstreamError) -> StreamChunk {
+        // withUnsafeBytes rethrows untyped errors; carry the typed one out by hand.
+        var result: Result<StreamChunk, UpstreamError>!
+        data.withUnsafeBytes { bytes in
+            result = Result { () throws(UpstreamError) in try decodeChunk(bytes, readingModel: readingModel, shape: &shape) }
+        }
+        return try result.get()
+    }
+
+    /// ``decodeChunk(_:readingModel:shape:)`` of data where it lies: an event's data
+    /// as the stream parser lends it.
+    public static func decodeChunk(
+        _ data: UnsafeRawBufferPointer, readingModel: Bool = true, shape: inout ChunkShape?
+    ) throws(UpstreamError) -> StreamChunk {
         // Most chunks are ordinary deltas: read the few members needed without building
         // the whole tree. Anything else (an error object, an unexpected shape) goes the
         // full way below.
-        let fast = data.withUnsafeBufferPointer { bytes -> StreamChunk? in
-            if let chunk = shape?.read(bytes, readingModel: readingModel) { return chunk }
-            guard let (chunk, textRange) = scanDelta(bytes, readingModel: readingModel) else { return nil }
+        let bytes = data.assumingMemoryBound(to: UInt8.self)
+        if let chunk = shape?.read(bytes, readingModel: readingModel) { return chunk }
+        if let (chunk, textRange) = scanDelta(bytes, readingModel: readingModel) {
             if let textRange { shape = ChunkShape(bytes, text: textRange, chunk: chunk, readModel: readingModel) }
             return chunk
         }
-        if let fast { return fast }
-        let object = try parseObject(data)
+        let object = try parseObject(Array(bytes))
         if let error = UpstreamError.fromErrorBody(object, status: nil) { throw error }
         let choice = object["choices"]?.arrayValue?.first?.objectValue
         let text = choice?["delta"]?.objectValue?["content"]?.stringValue ?? choice?["text"]?.stringValue ?? ""

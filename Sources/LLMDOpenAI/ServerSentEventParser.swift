@@ -23,7 +23,7 @@ public struct ServerSentEvent: Sendable, Equatable {
     }
 
     /// Whether this is OpenAI's end-of-stream marker, `data: [DONE]`.
-    public var isDone: Bool { data.withUnsafeBufferPointer { $0.equals("[DONE]") } }
+    public var isDone: Bool { data.withUnsafeBytes { ServerSentEventParser.isDone($0) } }
 }
 
 /// Parses a `text/event-stream` body into events: a pure state machine fed bytes as they
@@ -59,6 +59,11 @@ public struct ServerSentEventParser: Sendable {
 
     private var line: [UInt8] = []
     private var data: [UInt8] = []
+    /// The event's only `data` line so far, where it lies in the bytes being parsed: not
+    /// copied unless another line joins it or the bytes end before the event does.
+    /// Unchecked: it is nil whenever no call is parsing, so a parser that crosses threads
+    /// never carries a pointer.
+    nonisolated(unsafe) private var borrowedData: UnsafeRawBufferPointer?
     private var hasData = false
     private var eventType: String?
     private var lastEventID: String?
@@ -77,18 +82,28 @@ public struct ServerSentEventParser: Sendable {
         // withUnsafeBytes rethrows untyped errors; carry the typed one out by hand.
         var failure: Failure?
         bytes.withUnsafeBytes { raw in
-            do throws(Failure) { try parse(raw, into: &events) } catch { failure = error }
+            do throws(Failure) { try parse(raw) { events.append(ServerSentEvent($0)) } } catch { failure = error }
         }
         if let failure { throw failure }
     }
 
-    /// Parses `bytes` and appends every event they complete to `events`.
+    /// Parses `bytes` and hands every event they complete to `dispatch`, in order.
     ///
-    /// Scans for line ends and copies whole runs, rather than byte by byte: this runs on
-    /// every chunk a provider streams.
+    /// Scans for line ends and copies whole runs, rather than byte by byte, and hands an
+    /// event over where its data lies when it can: this runs on every chunk a provider
+    /// streams.
     ///
     /// - Throws: ``Failure/eventTooLarge(limit:)``; the parser is then unusable.
-    public mutating func parse(_ bytes: UnsafeRawBufferPointer, into events: inout [ServerSentEvent]) throws(Failure) {
+    public mutating func parse(
+        _ bytes: UnsafeRawBufferPointer, each dispatch: (BorrowedServerSentEvent) -> Void
+    ) throws(Failure) {
+        defer {
+            // The bytes are the caller's: data still waiting for its event is kept.
+            if let borrowed = borrowedData {
+                data.append(contentsOf: borrowed)
+                borrowedData = nil
+            }
+        }
         var index = 0
         if atStreamStart {
             // The UTF-8 BOM (EF BB BF) may only open the stream, possibly split across reads.
@@ -114,7 +129,7 @@ public struct ServerSentEventParser: Sendable {
                     continue
                 }
                 skipNextLF = byte == 0x0D
-                processBufferedLine(into: &events)
+                processBufferedLine(dispatch)
                 continue
             }
             skipNextLF = false
@@ -123,14 +138,14 @@ public struct ServerSentEventParser: Sendable {
                 // A whole line within this read, the usual case: parsed where it lies, its
                 // end consumed as above.
                 let whole = UnsafeRawBufferPointer(rebasing: bytes[index..<end])
-                if whole.count + data.count > maximumEventSize { throw .eventTooLarge(limit: maximumEventSize) }
+                if whole.count + dataCount > maximumEventSize { throw .eventTooLarge(limit: maximumEventSize) }
                 skipNextLF = bytes[end] == 0x0D
                 index = end + 1
-                processLine(whole, into: &events)
+                processLine(whole, lendingData: true, dispatch)
                 continue
             }
             line.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[index..<end]))
-            if line.count + data.count > maximumEventSize { throw .eventTooLarge(limit: maximumEventSize) }
+            if line.count + dataCount > maximumEventSize { throw .eventTooLarge(limit: maximumEventSize) }
             index = end
         }
     }
@@ -151,27 +166,39 @@ public struct ServerSentEventParser: Sendable {
     /// Ends the stream, reporting what was left incomplete.
     public mutating func finish() -> Remainder {
         let endedMidLine = !line.isEmpty
-        var events: [ServerSentEvent] = []
         if endedMidLine {
             // A last line without terminator still counts as a line, but its event is
             // never dispatched: no blank line followed it.
-            processBufferedLine(into: &events)
+            processBufferedLine { _ in }
         }
         return Remainder(undispatchedData: hasData ? data : nil, endedMidLine: endedMidLine)
     }
 
+    /// Whether `data` is OpenAI's end-of-stream marker, `[DONE]`.
+    static func isDone(_ data: UnsafeRawBufferPointer) -> Bool {
+        data.assumingMemoryBound(to: UInt8.self).equals("[DONE]")
+    }
+
+    /// The bytes of the current event's data so far.
+    private var dataCount: Int { borrowedData?.count ?? data.count }
+
     /// Processes the line gathered in `line` across reads, and empties it.
-    private mutating func processBufferedLine(into events: inout [ServerSentEvent]) {
+    private mutating func processBufferedLine(_ dispatch: (BorrowedServerSentEvent) -> Void) {
         var gathered: [UInt8] = []
         swap(&gathered, &line)
-        gathered.withUnsafeBytes { processLine($0, into: &events) }
+        // Not lent: the buffer is reused for the next line.
+        gathered.withUnsafeBytes { processLine($0, lendingData: false, dispatch) }
         gathered.removeAll(keepingCapacity: true)
         swap(&gathered, &line)
     }
 
-    private mutating func processLine(_ line: UnsafeRawBufferPointer, into events: inout [ServerSentEvent]) {
+    /// - Parameter lendingData: whether `line` stays where it is until the bytes being
+    ///   parsed end, so that a `data` value may be handed over from there.
+    private mutating func processLine(
+        _ line: UnsafeRawBufferPointer, lendingData: Bool, _ dispatch: (BorrowedServerSentEvent) -> Void
+    ) {
         if line.isEmpty {
-            dispatch(into: &events)
+            dispatchEvent(dispatch)
             return
         }
         if line[0] == UInt8(ascii: ":") {
@@ -186,8 +213,16 @@ public struct ServerSentEventParser: Sendable {
 
         // Byte comparisons: this runs once per streamed token.
         if name.equals("data") {
-            if hasData { data.append(0x0A) }
-            data.append(contentsOf: value)
+            if !hasData, lendingData {
+                borrowedData = value
+            } else {
+                if let borrowed = borrowedData {
+                    data.append(contentsOf: borrowed)
+                    borrowedData = nil
+                }
+                if hasData { data.append(0x0A) }
+                data.append(contentsOf: value)
+            }
             hasData = true
         } else if name.equals("event") {
             eventType = String(decoding: value, as: UTF8.self)
@@ -201,14 +236,36 @@ public struct ServerSentEventParser: Sendable {
         // Other fields are ignored, as the standard says.
     }
 
-    private mutating func dispatch(into events: inout [ServerSentEvent]) {
+    private mutating func dispatchEvent(_ dispatch: (BorrowedServerSentEvent) -> Void) {
         defer {
             hasData = false
             eventType = nil
+            borrowedData = nil
+            data.removeAll(keepingCapacity: true)
         }
         guard hasData else { return }
-        // Handed over, not copied: the next event's data starts a buffer of its own.
-        events.append(ServerSentEvent(type: eventType, data: data, lastEventID: lastEventID))
-        data = []
+        if let borrowed = borrowedData {
+            dispatch(BorrowedServerSentEvent(type: eventType, data: borrowed, lastEventID: lastEventID))
+        } else {
+            data.withUnsafeBytes { dispatch(BorrowedServerSentEvent(type: eventType, data: $0, lastEventID: lastEventID)) }
+        }
+    }
+}
+
+/// An event as ``ServerSentEventParser/parse(_:each:)`` dispatches it: its data is where
+/// the parser found or gathered it, valid only until the handler returns.
+public struct BorrowedServerSentEvent {
+    public var type: String?
+    public var data: UnsafeRawBufferPointer
+    public var lastEventID: String?
+
+    /// Whether this is OpenAI's end-of-stream marker, `data: [DONE]`.
+    public var isDone: Bool { ServerSentEventParser.isDone(data) }
+}
+
+extension ServerSentEvent {
+    /// `event` with its data copied.
+    public init(_ event: BorrowedServerSentEvent) {
+        self.init(type: event.type, data: Array(event.data), lastEventID: event.lastEventID)
     }
 }

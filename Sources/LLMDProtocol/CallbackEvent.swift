@@ -243,18 +243,66 @@ public struct CallbackEvent: Sendable {
         data.encode(into: &line)
     }
 
-    /// The body ``encodeBody(into:)`` writes for the `llm_new_token` event of `token`, in
-    /// a run whose ``encodeContext()`` is `context`, without making the event: the bus
-    /// publishes a run's tokens this way unless a handler takes them as events.
-    public static func encodeTokenBody(
-        seq: UInt64, time: Int64, context: [UInt8], token: String, into line: inout [UInt8]
-    ) {
-        line.append(literal: #"{"type":"event","event":"llm_new_token""#)
-        encodeNumbering(seq: seq, time: time, into: &line)
-        line.append(contentsOf: context)
-        line.append(literal: #","data":{"token":"#)
-        JSONValue.encodeString(token, into: &line)
-        line.append(UInt8(ascii: "}"))
+    /// The bodies ``encodeBody(into:)`` writes for the `llm_new_token` events of `tokens`,
+    /// numbered from `firstSeq`, at `time`, in a run whose ``encodeContext()`` is
+    /// `context`, without making the events: the bus publishes tokens this way unless a
+    /// handler takes them as events.
+    ///
+    /// Written in one pass into one array of the exact size: this runs for every token,
+    /// and an allocation for each cost more than the rest of its encoding.
+    public static func encodeTokenBodies(
+        _ tokens: [String], firstSeq: UInt64, time: Int64, context: [UInt8]
+    ) -> EncodedBodies {
+        let head: StaticString = #"{"type":"event","event":"llm_new_token","seq":"#
+        // What follows each token's `seq` up to its text is the same for all of them.
+        var middle: [UInt8] = []
+        middle.reserveCapacity(context.count + 48)
+        middle.append(literal: #","ts":"#)
+        appendDecimal(UInt64(max(0, time)), to: &middle)
+        middle.append(contentsOf: context)
+        middle.append(literal: #","data":{"token":"#)
+        // Tokens as JSON strings: nearly all go in as they are, between quotes; the others
+        // are escaped first.
+        var escaped: [(index: Int, string: [UInt8])] = []
+        var size = 0
+        for (index, token) in tokens.enumerated() {
+            var token = token
+            let plainCount = token.withUTF8 { JSONValue.needsNoEscapes($0) ? $0.count + 2 : nil }
+            var stringCount: Int
+            if let plainCount {
+                stringCount = plainCount
+            } else {
+                var string: [UInt8] = []
+                JSONValue.encodeString(token, into: &string)
+                escaped.append((index, string))
+                stringCount = string.count
+            }
+            size += head.utf8CodeUnitCount + decimalDigitCount(firstSeq &+ UInt64(index)) + middle.count + stringCount + 1
+        }
+        var ends: [Int] = []
+        ends.reserveCapacity(tokens.count)
+        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+            var writer = UnsafeByteWriter(buffer.baseAddress!)
+            var nextEscaped = escaped.startIndex
+            for (index, token) in tokens.enumerated() {
+                writer.write(head)
+                writer.writeDecimal(firstSeq &+ UInt64(index))
+                middle.withUnsafeBufferPointer { writer.write($0) }
+                if nextEscaped < escaped.endIndex, escaped[nextEscaped].index == index {
+                    escaped[nextEscaped].string.withUnsafeBufferPointer { writer.write($0) }
+                    nextEscaped += 1
+                } else {
+                    var token = token
+                    writer.write(UInt8(ascii: "\""))
+                    token.withUTF8 { writer.write($0) }
+                    writer.write(UInt8(ascii: "\""))
+                }
+                writer.write(UInt8(ascii: "}"))
+                ends.append(buffer.baseAddress!.distance(to: writer.cursor))
+            }
+            initialized = size
+        }
+        return EncodedBodies(bytes: bytes, ends: ends)
     }
 
     private static func encodeNumbering(seq: UInt64, time: Int64, into line: inout [UInt8]) {
@@ -367,6 +415,73 @@ extension Array where Element == UInt8 {
     @inline(__always)
     mutating func append(literal: StaticString) {
         append(contentsOf: UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
+    }
+}
+
+/// Event bodies written one after another into one array: the events published together.
+public struct EncodedBodies: Sendable {
+    public let bytes: [UInt8]
+    /// Where each body ends in `bytes`; the first begins at 0, each other where the one
+    /// before ends.
+    public let ends: [Int]
+
+    public init(bytes: [UInt8], ends: [Int]) {
+        self.bytes = bytes
+        self.ends = ends
+    }
+
+    public var count: Int { ends.count }
+
+    /// The body at `index`, sharing `bytes`.
+    public subscript(index: Int) -> ArraySlice<UInt8> {
+        bytes[(index == 0 ? 0 : ends[index - 1])..<ends[index]]
+    }
+}
+
+/// How many digits `value` has in decimal: by multiplying, which is cheaper than dividing.
+@inline(__always)
+func decimalDigitCount(_ value: UInt64) -> Int {
+    var count = 1
+    var bound: UInt64 = 10
+    while count < 20, value >= bound {
+        count += 1
+        bound &*= 10
+    }
+    return count
+}
+
+/// Writes bytes into memory the caller sized for them.
+private struct UnsafeByteWriter {
+    private(set) var cursor: UnsafeMutablePointer<UInt8>
+
+    init(_ start: UnsafeMutablePointer<UInt8>) {
+        cursor = start
+    }
+
+    mutating func write(_ bytes: UnsafeBufferPointer<UInt8>) {
+        guard let base = bytes.baseAddress else { return }
+        cursor.update(from: base, count: bytes.count)
+        cursor += bytes.count
+    }
+
+    mutating func write(_ literal: StaticString) {
+        write(UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
+    }
+
+    mutating func write(_ byte: UInt8) {
+        cursor.pointee = byte
+        cursor += 1
+    }
+
+    /// `value` in decimal, as ``appendDecimal(_:to:)`` writes it.
+    mutating func writeDecimal(_ value: UInt64) {
+        let digits = decimalDigitCount(value)
+        var rest = value
+        for index in stride(from: digits - 1, through: 0, by: -1) {
+            cursor[index] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest % 10)
+            rest /= 10
+        }
+        cursor += digits
     }
 }
 

@@ -449,12 +449,17 @@ extension JSONValue {
         String(decoding: encoded, as: UTF8.self)
     }
 
+    /// Whether `utf8` goes into a JSON string as it is, with no escapes.
+    static func needsNoEscapes(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
+        !utf8.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }
+    }
+
     static func encodeString(_ string: String, into output: inout [UInt8]) {
         output.append(UInt8(ascii: "\""))
         var string = string
         string.withUTF8 { utf8 in
             // Most strings (every token, nearly) need no escape: one scan, one copy.
-            guard utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else {
+            guard !needsNoEscapes(utf8) else {
                 output.append(contentsOf: utf8)
                 return
             }

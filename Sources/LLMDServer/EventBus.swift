@@ -164,24 +164,27 @@ public final class EventBus: EventSink, Sendable {
 
     /// A run's tokens read together go out as one: each subscription takes one filter
     /// check and one queue append for all of them. No event is made of a token unless a
-    /// handler takes it: the body is written from the token.
+    /// handler takes it: the bodies are written from the tokens.
     public func publishTokens(_ tokens: [String], of run: CallbackEvent, makingEvents: Bool) -> [CallbackEvent] {
         guard !tokens.isEmpty else { return [] }
         let runContext = run.encodedContext ?? run.encodeContext()
-        let handled = handledTypes.contains(.llmNewToken)
-        var events: [CallbackEvent] = []
+        var numbering: (first: UInt64, time: Int64) = (0, 0)
+        var published: EncodedBodies?
         _ = publishGroup(count: tokens.count, type: .llmNewToken, context: JournalRecord.Context(run), addressee: nil) {
-            index, seq, time in
-            var body: [UInt8] = []
-            body.reserveCapacity(runContext.count + tokens[index].utf8.count + 96)
-            CallbackEvent.encodeTokenBody(seq: seq, time: time, context: runContext, token: tokens[index], into: &body)
-            if makingEvents || handled {
-                var event = run
-                (event.seq, event.time, event.publishedBody) = (seq, time, body)
-                event.data = ["token": .string(tokens[index])]
-                events.append(event)
-            }
-            return body
+            first, time in
+            numbering = (first, time)
+            let bodies = CallbackEvent.encodeTokenBodies(tokens, firstSeq: first, time: time, context: runContext)
+            published = bodies
+            return bodies
+        }
+        let handled = handledTypes.contains(.llmNewToken)
+        guard makingEvents || handled, let published else { return [] }
+        let events = tokens.indices.map { index in
+            var event = run
+            (event.seq, event.time) = (numbering.first + UInt64(index), numbering.time)
+            event.data = ["token": .string(tokens[index])]
+            event.publishedBody = Array(published[index])
+            return event
         }
         if handled { handOver(events) }
         return events
@@ -190,13 +193,13 @@ public final class EventBus: EventSink, Sendable {
     private func publish(_ event: consuming CallbackEvent, addressee: SubscriptionKey?) -> Publication {
         var event = event
         let context = JournalRecord.Context(event)
-        let gate = publishGroup(count: 1, type: event.type, context: context, addressee: addressee) { _, seq, time in
+        let gate = publishGroup(count: 1, type: event.type, context: context, addressee: addressee) { seq, time in
             (event.seq, event.time) = (seq, time)
             var body: [UInt8] = []
             body.reserveCapacity(256 + event.data.count * 32)
             event.encodeBody(into: &body)
             event.publishedBody = body
-            return body
+            return EncodedBodies(bytes: body, ends: [body.count])
         }
         if let type = event.type, handledTypes.contains(type) { handOver([event]) }
         guard let gate else { return Publication(event: event) }
@@ -206,13 +209,13 @@ public final class EventBus: EventSink, Sendable {
     /// Numbers, records and fans out `count` events published together, which share their
     /// type and run: filters are checked once for all of them.
     ///
-    /// - Parameter encode: the body of the event at an index, given its `seq` and time;
-    ///   called under the bus's lock, in order.
+    /// - Parameter encode: the events' bodies, given the first one's `seq` and their time;
+    ///   called under the bus's lock.
     /// - Returns: the acknowledgements the events await (only ever a single event's:
     ///   tokens, the only events published together, never wait).
     private func publishGroup(
         count: Int, type: EventType?, context: JournalRecord.Context, addressee: SubscriptionKey?,
-        encode: (_ index: Int, _ seq: UInt64, _ time: Int64) -> [UInt8]
+        encode: (_ firstSeq: UInt64, _ time: Int64) -> EncodedBodies
     ) -> AcknowledgementGate? {
         var refused: [(SubscriptionKey, ConnectionOutbox)] = []
         var gate: AcknowledgementGate?
@@ -220,15 +223,12 @@ public final class EventBus: EventSink, Sendable {
             // One time for the group: its events were read together.
             let time = Timestamp.nowMicroseconds()
             let first = state.nextSeq
-            var bodies: [[UInt8]] = []
-            bodies.reserveCapacity(count)
+            state.nextSeq += UInt64(count)
+            let bodies = encode(first, time)
             for index in 0..<count {
-                let seq = state.nextSeq
-                state.nextSeq += 1
-                let record = JournalRecord(seq: seq, time: time, context: context, body: encode(index, seq, time))
+                let record = JournalRecord(seq: first + UInt64(index), time: time, context: context, body: bodies[index])
                 remember(PublishedEvent(record: record, type: type, addressee: addressee), in: &state)
                 if journal != nil { state.journalBatch.append(record) }
-                bodies.append(record.body)
             }
             if !state.subscriptions.isEmpty {
                 fanOut(
@@ -263,7 +263,7 @@ public final class EventBus: EventSink, Sendable {
     /// Offers the bodies of numbered events to each subscription that wants them; under
     /// the lock.
     private func fanOut(
-        _ bodies: [[UInt8]], seqs: ClosedRange<UInt64>, type: EventType?, context: JournalRecord.Context,
+        _ bodies: EncodedBodies, seqs: ClosedRange<UInt64>, type: EventType?, context: JournalRecord.Context,
         addressee: SubscriptionKey?, in state: inout State, refused: inout [(SubscriptionKey, ConnectionOutbox)],
         gate: inout AcknowledgementGate?
     ) {
@@ -294,19 +294,30 @@ public final class EventBus: EventSink, Sendable {
     /// The lines of events published together, as each subscription gets them: made once
     /// per subscription number (nearly always 1), and shared by every connection.
     private struct GroupLines {
-        let bodies: [[UInt8]]
+        let bodies: EncodedBodies
         private var made: [(subscription: Int64, lines: ByteBuffer)] = []
 
-        init(bodies: [[UInt8]]) {
+        init(bodies: EncodedBodies) {
             self.bodies = bodies
         }
 
         mutating func lines(subscription: Int64, lineEnd: [UInt8]) -> ByteBuffer {
             if let index = made.firstIndex(where: { $0.subscription == subscription }) { return made[index].lines }
-            var lines = ByteBufferAllocator().buffer(capacity: bodies.reduce(0) { $0 + $1.count + lineEnd.count })
-            for body in bodies {
-                lines.writeBytes(body)
-                lines.writeBytes(lineEnd)
+            let size = bodies.bytes.count + bodies.count * lineEnd.count
+            var lines = ByteBufferAllocator().buffer(capacity: size)
+            // One write for the group, not two for each line: a write checks the buffer's
+            // capacity and uniqueness each time.
+            lines.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { output in
+                var offset = 0
+                func copy(_ bytes: ArraySlice<UInt8>) {
+                    bytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: output[offset...]).copyMemory(from: $0) }
+                    offset += bytes.count
+                }
+                for index in 0..<bodies.count {
+                    copy(bodies[index])
+                    copy(lineEnd[...])
+                }
+                return size
             }
             made.append((subscription, lines))
             return lines

@@ -28,7 +28,9 @@ public struct JournalRecord: Sendable, Equatable {
     /// Microseconds since the Unix epoch.
     public var time: Int64
     public var context: Context
-    public var body: [UInt8]
+    /// The event as sent, up to its addressing; a slice, so that the events published
+    /// together can share one array.
+    public var body: ArraySlice<UInt8>
 
     public var type: String { context.type }
     public var session: String? { context.session }
@@ -36,7 +38,7 @@ public struct JournalRecord: Sendable, Equatable {
     public var parentRunID: String? { context.parentRunID }
     public var tags: [String] { context.tags }
 
-    public init(seq: UInt64, time: Int64, context: Context, body: [UInt8]) {
+    public init(seq: UInt64, time: Int64, context: Context, body: ArraySlice<UInt8>) {
         (self.seq, self.time, self.context, self.body) = (seq, time, context, body)
     }
 
@@ -46,7 +48,7 @@ public struct JournalRecord: Sendable, Equatable {
     ) {
         self.init(
             seq: seq, time: time,
-            context: Context(type: type, session: session, runID: runID, parentRunID: parentRunID, tags: tags), body: body)
+            context: Context(type: type, session: session, runID: runID, parentRunID: parentRunID, tags: tags), body: body[...])
     }
 }
 

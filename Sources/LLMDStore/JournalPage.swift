@@ -61,7 +61,7 @@ enum JournalPage {
                 if before.parentRunID == record.parentRunID { flags |= Flag.sameParentRun }
                 if before.tags == record.tags { flags |= Flag.sameTags }
             }
-            var tail = record.body[...]
+            var tail = record.body
             if let headLength = Self.headLength(of: record) {
                 flags |= Flag.headOmitted
                 tail = tail.dropFirst(headLength)
@@ -272,7 +272,7 @@ enum JournalPage {
                 body = head
             }
             body += tail
-            records.append(JournalRecord(seq: seq, time: time, context: context, body: body))
+            records.append(JournalRecord(seq: seq, time: time, context: context, body: body[...]))
             beforeTail = tail
         }
         return records

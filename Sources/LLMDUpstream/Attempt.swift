@@ -11,7 +11,9 @@ final class Attempt: HTTPResponseHandler {
         var parser = ServerSentEventParser()
         /// The body of an error response, or of a non-streamed one.
         var body: [UInt8] = []
-        var text = ""
+        /// The text streamed so far, as UTF-8: appended to for every token, which costs a
+        /// `String` several times what it costs an array.
+        var text: [UInt8] = []
         var tokens = 0
         var finishReason: String?
         var usage: Usage?
@@ -21,9 +23,6 @@ final class Attempt: HTTPResponseHandler {
         var firstTokenAt: ContinuousClock.Instant?
         var ended: Result<Void, TransferFailure>?
         var waiter: CheckedContinuation<Void, Never>?
-        /// The events of the last read, emptied: kept so that each read does not grow a
-        /// new array from nothing.
-        var spareEvents: [ServerSentEvent] = []
         /// The last delta around its text, so that most chunks need only their text read.
         var chunkShape: ChunkShape?
     }
@@ -58,39 +57,39 @@ final class Attempt: HTTPResponseHandler {
                 return []
             }
             guard state.failure == nil, !state.sawDone else { return [] }
-            var events: [ServerSentEvent] = []
-            swap(&events, &state.spareEvents)
-            defer {
-                events.removeAll(keepingCapacity: true)
-                swap(&events, &state.spareEvents)
-            }
+            var tokens: [String] = []
+            // Read once: what ends the stream is rare, and the checks of optionals are
+            // not free on every token.
+            var stopped = false
             do throws(ServerSentEventParser.Failure) {
-                try state.parser.parse(bytes, into: &events)
+                try state.parser.parse(bytes) { event in
+                    guard !stopped else { return }
+                    if event.isDone {
+                        state.sawDone = true
+                        stopped = true
+                        return
+                    }
+                    do throws(UpstreamError) {
+                        let chunk = try OpenAIWire.decodeChunk(
+                            event.data, readingModel: state.model == nil, shape: &state.chunkShape)
+                        if !chunk.text.isEmpty {
+                            if state.tokens == 0 { state.firstTokenAt = .now }
+                            state.tokens += 1
+                            var text = chunk.text
+                            text.withUTF8 { state.text.append(contentsOf: $0) }
+                            tokens.append(text)
+                        }
+                        // Assigned only when present: most chunks carry none of them.
+                        if let finishReason = chunk.finishReason { state.finishReason = finishReason }
+                        if let usage = chunk.usage { state.usage = usage }
+                        if let model = chunk.model { state.model = model }
+                    } catch {
+                        state.failure = error
+                        stopped = true
+                    }
+                }
             } catch {
                 state.failure = UpstreamError(.upstreamProtocol, "stream event larger than \(error)")
-            }
-            var tokens: [String] = []
-            tokens.reserveCapacity(events.count)
-            for event in events where state.failure == nil && !state.sawDone {
-                if event.isDone {
-                    state.sawDone = true
-                    break
-                }
-                do throws(UpstreamError) {
-                    let chunk = try OpenAIWire.decodeChunk(event.data, readingModel: state.model == nil, shape: &state.chunkShape)
-                    if !chunk.text.isEmpty {
-                        if state.firstTokenAt == nil { state.firstTokenAt = .now }
-                        state.text += chunk.text
-                        state.tokens += 1
-                        tokens.append(chunk.text)
-                    }
-                    // Assigned only when present: most chunks carry none of them.
-                    if let finishReason = chunk.finishReason { state.finishReason = finishReason }
-                    if let usage = chunk.usage { state.usage = usage }
-                    if let model = chunk.model { state.model = model }
-                } catch {
-                    state.failure = error
-                }
             }
             return tokens
         }
@@ -120,7 +119,7 @@ final class Attempt: HTTPResponseHandler {
         func fail(_ error: UpstreamError) -> Result<CallResult, UpstreamClient.AttemptFailure> {
             .failure(
                 UpstreamClient.AttemptFailure(
-                    error: error, partialText: snapshot.text, tokensDelivered: snapshot.tokens,
+                    error: error, partialText: String(decoding: snapshot.text, as: UTF8.self), tokensDelivered: snapshot.tokens,
                     retryAfter: snapshot.head?.header("retry-after")))
         }
         if case .failure(let transfer) = snapshot.ended {
@@ -141,7 +140,7 @@ final class Attempt: HTTPResponseHandler {
         if let failure = snapshot.failure, head.status == 200 || failure.code == .upstreamProtocol { return fail(failure) }
         guard head.status == 200 else { return fail(UpstreamError.fromResponse(status: head.status, body: snapshot.body)) }
 
-        var text = snapshot.text
+        var text = String(decoding: snapshot.text, as: UTF8.self)
         var finishReason = snapshot.finishReason
         var usage = snapshot.usage
         var model = snapshot.model

@@ -120,8 +120,8 @@ struct MessagesTests {
         #expect(object["subscription"] == nil)
     }
 
-    @Test("a token's body written without its event is the event's body, byte for byte")
-    func tokenBody() {
+    @Test("tokens' bodies written together without their events are the events' bodies, byte for byte")
+    func tokenBodies() {
         let runs = [
             CallbackEvent(
                 type: .llmNewToken, session: "s \"1\"", runID: "r2", parentRunID: "r1", tags: ["a", "b\\"], metadata: ["m": 1],
@@ -130,15 +130,25 @@ struct MessagesTests {
                 type: .llmNewToken, session: nil, runID: "r", parentRunID: nil, tags: [], metadata: [:], data: [:],
                 encodedContext: nil),
         ]
+        // Plain and escaped tokens mixed, escaped ones first and last too; numbers that
+        // gain a digit within the group.
+        let tokens = ["q\"é\n\u{1}\\", "", " w7", "é", "\t", "x", "a\"b"]
+        let numbering: [(UInt64, Int64)] = [(1, 0), (7, 1_700_000_000_123_456), (97, -5), (.max - 6, 9)]
         for run in runs {
-            for (seq, time, token) in [(UInt64(1), Int64(0), ""), (42, 1_700_000_000_123_456, " w7"), (.max, 9, "q\"é\n\u{1}\\")] {
-                var event = run
-                (event.seq, event.time, event.data) = (seq, time, ["token": .string(token)])
-                var expected: [UInt8] = []
-                event.encodeBody(into: &expected)
-                var body: [UInt8] = []
-                CallbackEvent.encodeTokenBody(seq: seq, time: time, context: run.encodeContext(), token: token, into: &body)
-                #expect(String(decoding: body, as: UTF8.self) == String(decoding: expected, as: UTF8.self))
+            for (first, time) in numbering {
+                for count in [1, tokens.count] {
+                    let group = Array(tokens.suffix(count))
+                    let bodies = CallbackEvent.encodeTokenBodies(group, firstSeq: first, time: time, context: run.encodeContext())
+                    #expect(bodies.count == group.count)
+                    #expect(bodies.ends.last == bodies.bytes.count)
+                    for (index, token) in group.enumerated() {
+                        var event = run
+                        (event.seq, event.time, event.data) = (first + UInt64(index), time, ["token": .string(token)])
+                        var expected: [UInt8] = []
+                        event.encodeBody(into: &expected)
+                        #expect(String(decoding: bodies[index], as: UTF8.self) == String(decoding: expected, as: UTF8.self))
+                    }
+                }
             }
         }
     }
