@@ -188,10 +188,9 @@ public struct ChunkShape: Sendable {
         else { return nil }
         var reader = JSONParser(UnsafeBufferPointer(rebasing: bytes[head.count..<(bytes.count - tail.count)]))
         guard let text = try? reader.readString(), reader.peek() == nil else { return nil }
-        var chunk = chunk
-        chunk.text = text
-        if !readingModel { chunk.model = nil }
-        return chunk
+        // Made, not copied from `chunk` and changed: a copy would copy its text too.
+        return StreamChunk(
+            text: text, finishReason: chunk.finishReason, usage: chunk.usage, model: readingModel ? chunk.model : nil)
     }
 }
 
