@@ -233,7 +233,10 @@ public struct CallbackEvent: Sendable {
         } else {
             JSONValue.encodeString(name, into: &line)
         }
-        Self.encodeNumbering(seq: seq, time: time, into: &line)
+        line.append(literal: #","seq":"#)
+        appendDecimal(seq, to: &line)
+        line.append(literal: #","ts":"#)
+        appendDecimal(UInt64(max(0, time)), to: &line)
         if let encodedContext {
             line.append(contentsOf: encodedContext)
         } else {
@@ -268,7 +271,7 @@ public struct CallbackEvent: Sendable {
         for (index, token) in tokens.enumerated() {
             var token = token
             let plainCount = token.withUTF8 { JSONValue.needsNoEscapes($0) ? $0.count + 2 : nil }
-            var stringCount: Int
+            let stringCount: Int
             if let plainCount {
                 stringCount = plainCount
             } else {
@@ -303,13 +306,6 @@ public struct CallbackEvent: Sendable {
             initialized = size
         }
         return EncodedBodies(bytes: bytes, ends: ends)
-    }
-
-    private static func encodeNumbering(seq: UInt64, time: Int64, into line: inout [UInt8]) {
-        line.append(literal: #","seq":"#)
-        appendDecimal(seq, to: &line)
-        line.append(literal: #","ts":"#)
-        appendDecimal(UInt64(max(0, time)), to: &line)
     }
 
     /// The part of the body a run's events share, for ``encodedContext``.

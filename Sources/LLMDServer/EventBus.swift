@@ -272,15 +272,14 @@ public final class EventBus: EventSink, Sendable {
             guard Self.wants(subscription.request.filter, key: key, type: type, context: context, addressee: addressee) else {
                 continue
             }
-            let subscriptionLines = lines.lines(subscription: key.id, lineEnd: subscription.lineEnd)
             if key == addressee {
                 // About this subscriber's own delivery: it goes out now, whatever its
                 // state, at the point of the gap it reports; catch-up passes it over.
-                subscription.outbox.send(shared: subscriptionLines)
+                subscription.outbox.send(shared: lines.lines(subscription: key.id, lineEnd: subscription.lineEnd))
                 continue
             }
             guard subscription.flow.live(count: bodies.count) == .offer else { continue }
-            let accepted = subscription.outbox.offer(shared: subscriptionLines)
+            let accepted = subscription.outbox.offer(shared: lines.lines(subscription: key.id, lineEnd: subscription.lineEnd))
             subscription.flow.offered(seqs, accepted: accepted)
             if !accepted {
                 refused.append((key, subscription.outbox))

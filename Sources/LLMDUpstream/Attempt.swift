@@ -58,8 +58,8 @@ final class Attempt: HTTPResponseHandler {
             }
             guard state.failure == nil, !state.sawDone else { return [] }
             var tokens: [String] = []
-            // Read once: what ends the stream is rare, and the checks of optionals are
-            // not free on every token.
+            // `[DONE]` or a failure, tested for every event as a flag: testing the
+            // optional error each time costs a copy of it.
             var stopped = false
             do throws(ServerSentEventParser.Failure) {
                 try state.parser.parse(bytes) { event in
