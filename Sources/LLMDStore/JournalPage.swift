@@ -50,6 +50,7 @@ enum JournalPage {
         page.reserveCapacity(records.count * 32)
         var before: JournalRecord?
         var beforeTail: ArraySlice<UInt8> = []
+        var heads = HeadMatcher()
         for record in records {
             var flags: UInt8 = 0
             if let before, before.context === record.context {
@@ -62,7 +63,7 @@ enum JournalPage {
                 if before.tags == record.tags { flags |= Flag.sameTags }
             }
             var tail = record.body
-            if let headLength = Self.headLength(of: record) {
+            if let headLength = heads.headLength(of: record) {
                 flags |= Flag.headOmitted
                 tail = tail.dropFirst(headLength)
             }
@@ -98,48 +99,66 @@ enum JournalPage {
         !type.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }
     }
 
-    /// How many bytes of `record`'s body are the head ``head(type:seq:time:into:)`` writes
-    /// for it; nil when the body does not begin with that head. Reads the body instead of
-    /// writing the head to compare: this runs for every event.
-    private static func headLength(of record: JournalRecord) -> Int? {
-        guard record.time >= 0 else { return nil }
-        return record.body.withUnsafeBufferPointer { body -> Int? in
-            var index = 0
-            func match(_ literal: StaticString) -> Bool {
-                let count = literal.utf8CodeUnitCount
-                guard body.count - index >= count, memcmp(body.baseAddress! + index, literal.utf8Start, count) == 0 else {
-                    return false
+    /// Finds the head ``head(type:seq:time:into:)`` writes at the start of bodies, for
+    /// records in order: its parts before and after the `seq` are kept while the records'
+    /// type and time stay the same, as they do across a group of tokens, so a body is
+    /// checked with two comparisons of bytes and its `seq`'s digits.
+    ///
+    /// A body that begins with the head is rebuilt exactly by ``decode(_:format:)``, which
+    /// writes the head again before the rest, whatever follows it.
+    private struct HeadMatcher {
+        /// The context the parts were made for; another with the same type keeps them too.
+        private var context: JournalRecord.Context?
+        /// Up to the `seq`: the opening and the type, or nil for a type JSON would escape.
+        private var opening: [UInt8]?
+        private var time: Int64 = -1
+        /// After the `seq`: the time.
+        private var closing: [UInt8] = []
+
+        /// How many bytes of `record`'s body are its head; nil when the body does not
+        /// begin with it.
+        mutating func headLength(of record: JournalRecord) -> Int? {
+            guard record.time >= 0 else { return nil }
+            if context !== record.context {
+                if context?.type != record.type {
+                    var type = record.type
+                    opening = nil
+                    if type.withUTF8(JournalPage.isPlain(type:)) {
+                        var bytes: [UInt8] = []
+                        JournalPage.append(headOpening, to: &bytes)
+                        bytes.append(contentsOf: type.utf8)
+                        JournalPage.append(headBeforeSeq, to: &bytes)
+                        opening = bytes
+                    }
                 }
-                index += count
-                return true
+                context = record.context
             }
-            // A number as head() writes it: no sign, no leading zero, nothing more.
-            func match(_ value: UInt64) -> Bool {
-                let start = index
-                var read: UInt64 = 0
-                while index < body.count, body[index] &- UInt8(ascii: "0") < 10 {
-                    let (times10, overflow) = read.multipliedReportingOverflow(by: 10)
-                    guard !overflow else { return false }
-                    read = times10 &+ UInt64(body[index] &- UInt8(ascii: "0"))
-                    index += 1
+            guard let opening else { return nil }
+            if time != record.time {
+                time = record.time
+                closing.removeAll(keepingCapacity: true)
+                JournalPage.append(headBeforeTime, to: &closing)
+                JournalPage.appendDecimal(UInt64(record.time), to: &closing)
+            }
+            return record.body.withUnsafeBytes { body -> Int? in
+                guard body.count >= opening.count,
+                    opening.withUnsafeBytes({ memcmp(body.baseAddress!, $0.baseAddress!, $0.count) == 0 })
+                else { return nil }
+                // The `seq` as head() writes it: its digits, no leading zero, no more.
+                let start = opening.count
+                var end = start
+                while end < body.count, end - start < 20, body[end] &- UInt8(ascii: "0") < 10 { end += 1 }
+                var rest = record.seq
+                for index in stride(from: end - 1, through: start, by: -1) {
+                    guard body[index] == UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest % 10) else { return nil }
+                    rest /= 10
                 }
-                let digits = index - start
-                return read == value && digits > 0 && (digits == 1 || body[start] != UInt8(ascii: "0"))
+                guard end > start, rest == 0, end - start == 1 || body[start] != UInt8(ascii: "0"),
+                    body.count - end >= closing.count,
+                    closing.withUnsafeBytes({ memcmp(body.baseAddress! + end, $0.baseAddress!, $0.count) == 0 })
+                else { return nil }
+                return end + closing.count
             }
-            guard match(Self.headOpening) else { return nil }
-            var type = record.type
-            let typeMatches = type.withUTF8 { type in
-                guard body.count - index >= type.count,
-                    type.isEmpty || memcmp(body.baseAddress! + index, type.baseAddress!, type.count) == 0,
-                    Self.isPlain(type: type)
-                else { return false }
-                index += type.count
-                return true
-            }
-            guard typeMatches, match(Self.headBeforeSeq), match(record.seq), match(Self.headBeforeTime),
-                match(UInt64(record.time))
-            else { return nil }
-            return index
         }
     }
 

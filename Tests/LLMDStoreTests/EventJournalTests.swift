@@ -97,10 +97,19 @@ struct EventJournalTests {
             records.append(
                 JournalRecord(seq: 5, time: 1, type: "x", session: nil, runID: "", parentRunID: nil, tags: [], body: Array(body.utf8)))
         }
+        // A group as the daemon makes it: one context, one time; a body among them whose
+        // number is not its record's, and a seq that gains a digit.
+        let group = JournalRecord.Context(type: "llm_new_token", session: nil, runID: "r", parentRunID: nil, tags: [])
+        for (seq, written) in [(UInt64(98), "98"), (99, "99"), (100, "10"), (101, "101"), (102, "1020"), (103, "103"), (1001, "1")] {
+            let body = #"{"type":"event","event":"llm_new_token","seq":\#(written),"ts":7,"data":{}}"#
+            records.append(JournalRecord(seq: seq, time: 7, context: group, body: Array(body.utf8)[...]))
+        }
         for size in [1, 2, 17, records.count] {
             let page = records.prefix(size)
             #expect(try JournalPage.decode(JournalPage.encode(page), format: .compact) == Array(page))
         }
+        let tail = records.suffix(7)
+        #expect(try JournalPage.decode(JournalPage.encode(tail), format: .compact) == Array(tail))
     }
 
     @Test("a token stream's events take under 24 bytes each in a compact page")
