@@ -38,9 +38,8 @@ public struct EventsConfiguration: Sendable, Equatable {
             config.journalMaximumAge = value.isEmpty ? .seconds(30 * 24 * 3600) : try parseLimit(value, parseTimeSpan)
         },
         .init(name: "JournalCommitDelaySec") { config, value throws(ConfigValueError) in
-            let delay = value.isEmpty ? .milliseconds(5) : try parseTimeSpan(value)
-            guard delay <= .seconds(1) else { throw ConfigValueError("JournalCommitDelaySec= must be at most 1s") }
-            config.journalCommitDelay = delay
+            config.journalCommitDelay = try boundedTimeSpan(
+                value, key: "JournalCommitDelaySec", default: .milliseconds(5), atMost: .seconds(1), written: "1s")
         },
         .init(name: "QueueSize") { config, value throws(ConfigValueError) in
             let size = value.isEmpty ? 4 << 20 : try parseByteSize(value)
@@ -54,11 +53,19 @@ public struct EventsConfiguration: Sendable, Equatable {
             config.ackTimeout = value.isEmpty ? .seconds(5) : try parseTimeSpan(value)
         },
         .init(name: "TokenBatchSec") { config, value throws(ConfigValueError) in
-            let batch = value.isEmpty ? defaultTokenBatch : try parseTimeSpan(value)
-            guard batch <= .milliseconds(10) else { throw ConfigValueError("TokenBatchSec= must be at most 10ms") }
-            config.tokenBatch = batch
+            config.tokenBatch = try boundedTimeSpan(
+                value, key: "TokenBatchSec", default: defaultTokenBatch, atMost: .milliseconds(10), written: "10ms")
         },
     ]
+
+    /// A time span up to `maximum` (`written` so in the error), or `fallback` when empty.
+    private static func boundedTimeSpan(
+        _ value: String, key: String, default fallback: Duration, atMost maximum: Duration, written: String
+    ) throws(ConfigValueError) -> Duration {
+        let span = value.isEmpty ? fallback : try parseTimeSpan(value)
+        guard span <= maximum else { throw ConfigValueError("\(key)= must be at most \(written)") }
+        return span
+    }
 }
 
 /// A daemon-wide callback handler, from a `[Handler NAME]` section.

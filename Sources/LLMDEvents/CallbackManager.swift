@@ -92,10 +92,9 @@ public final class CallbackManager: Sendable {
     private let logger: Logger
     /// The first error a raising handler threw on the token path, which cannot throw.
     private let raised: Mutex<CallbackError?>
-    /// What every event of this run carries besides its type and data, encoded once: a
+    /// This run's `llm_new_token` event without its token; its ``CallbackEvent/encodedContext``
+    /// is what every event of the run carries besides its type and data, encoded once: a
     /// run may stream thousands of tokens.
-    private let encodedContext: [UInt8]
-    /// This run's `llm_new_token` event without its token.
     private let tokenEvent: CallbackEvent
 
     /// A root run.
@@ -130,8 +129,7 @@ public final class CallbackManager: Sendable {
         var tokenEvent = CallbackEvent(
             type: .llmNewToken, session: session, runID: runID, parentRunID: parentRunID, tags: tags, metadata: metadata,
             data: [:], encodedContext: nil)
-        self.encodedContext = tokenEvent.encodeContext()
-        tokenEvent.encodedContext = encodedContext
+        tokenEvent.encodedContext = tokenEvent.encodeContext()
         self.tokenEvent = tokenEvent
     }
 
@@ -151,7 +149,7 @@ public final class CallbackManager: Sendable {
     func event(_ type: EventType, _ data: JSONObject) -> CallbackEvent {
         CallbackEvent(
             type: type, session: session, runID: runID, parentRunID: parentRunID, tags: tags, metadata: metadata, data: data,
-            encodedContext: encodedContext)
+            encodedContext: tokenEvent.encodedContext)
     }
 
     /// Emits a lifecycle event: awaits the asynchronous handlers and blocking subscribers.

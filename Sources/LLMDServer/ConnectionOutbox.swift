@@ -78,12 +78,12 @@ final class ConnectionOutbox: Sendable {
         }
     }
 
-    /// Queues `event` addressed to `request` or `subscription`, whatever the queue holds;
-    /// a published event's encoding is copied, not made again.
-    func send(_ event: CallbackEvent, request: RequestID? = nil, subscription: Int64? = nil) {
+    /// Queues `event` as a callback of `request`, whatever the queue holds; a published
+    /// event's encoding is copied, not made again.
+    func send(_ event: CallbackEvent, request: RequestID) {
         enqueue(evenWhenFull: true) { state in
             event.encodeBody(into: &state.tail)
-            CallbackEvent.completeLine(&state.tail, request: request, subscription: subscription)
+            CallbackEvent.completeLine(&state.tail, request: request, subscription: nil)
         }
     }
 

@@ -210,28 +210,35 @@ struct ConfigurationTests {
         #expect(config.budget.replyTokens == 512)
     }
 
-    @Test("JournalCommitDelaySec= takes a time span up to a second; empty restores 5ms")
-    func journalCommitDelay() {
-        #expect(DaemonConfiguration().events.journalCommitDelay == .milliseconds(5))
-        let (config, diagnostics) = DaemonConfiguration.parse(
-            files: [("e.conf", "[Events]\nJournalCommitDelaySec=20ms\nJournalCommitDelaySec=2min\n")])
-        #expect(config.events.journalCommitDelay == .milliseconds(20))
-        #expect(diagnostics.map(\.description) == ["e.conf:3: error: invalid JournalCommitDelaySec=2min: JournalCommitDelaySec= must be at most 1s"])
-        let (zero, _) = DaemonConfiguration.parse(files: [("e.conf", "[Events]\nJournalCommitDelaySec=0\n")])
-        #expect(zero.events.journalCommitDelay == .zero)
-    }
+    /// A bounded time span setting: its key, where it lands, its default, a value within
+    /// the bound as written and parsed, one over it, and the bound as the error writes it.
+    typealias BoundedSpan = (
+        key: String, value: (EventsConfiguration) -> Duration, default: Duration, within: String, parsed: Duration,
+        over: String, bound: String
+    )
 
-    @Test("TokenBatchSec= takes microseconds up to 10ms; zero turns batching off; empty restores 500us")
-    func tokenBatch() {
-        #expect(DaemonConfiguration().events.tokenBatch == .microseconds(500))
-        let (config, diagnostics) = DaemonConfiguration.parse(
-            files: [("e.conf", "[Events]\nTokenBatchSec=250us\nTokenBatchSec=20ms\n")])
-        #expect(config.events.tokenBatch == .microseconds(250))
-        #expect(diagnostics.map(\.description) == ["e.conf:3: error: invalid TokenBatchSec=20ms: TokenBatchSec= must be at most 10ms"])
-        let (zero, _) = DaemonConfiguration.parse(files: [("e.conf", "[Events]\nTokenBatchSec=1ms\nTokenBatchSec=0\n")])
-        #expect(zero.events.tokenBatch == .zero)
-        let (reset, _) = DaemonConfiguration.parse(files: [("e.conf", "[Events]\nTokenBatchSec=1ms\nTokenBatchSec=\n")])
-        #expect(reset.events.tokenBatch == .microseconds(500))
+    @Test("JournalCommitDelaySec= and TokenBatchSec=: a span within the bound; zero is off; empty restores the default")
+    func boundedTimeSpans() {
+        let cases: [BoundedSpan] = [
+            ("JournalCommitDelaySec", \.journalCommitDelay, .milliseconds(5), "20ms", .milliseconds(20), "2min", "1s"),
+            ("TokenBatchSec", \.tokenBatch, .microseconds(500), "250us", .microseconds(250), "20ms", "10ms"),
+        ]
+        for setting in cases {
+            func parse(_ values: String...) -> (Duration, [String]) {
+                let text = "[Events]\n" + values.map { "\(setting.key)=\($0)\n" }.joined()
+                let (config, diagnostics) = DaemonConfiguration.parse(files: [("e.conf", text)])
+                return (setting.value(config.events), diagnostics.map(\.description))
+            }
+            #expect(setting.value(DaemonConfiguration().events) == setting.default)
+            let (within, diagnostics) = parse(setting.within, setting.over)
+            #expect(within == setting.parsed)
+            #expect(
+                diagnostics == [
+                    "e.conf:3: error: invalid \(setting.key)=\(setting.over): \(setting.key)= must be at most \(setting.bound)"
+                ])
+            #expect(parse("1ms", "0").0 == .zero)
+            #expect(parse("1ms", "").0 == setting.default)
+        }
     }
 
     @Test("OPENAI_API_KEY and OPENAI_BASE_URL make a provider; a trailing slash is trimmed")

@@ -87,7 +87,7 @@ struct ConnectionOutboxTests {
             let outbox = ConnectionOutbox(channel: channel, limits: OutboxLimits(), logger: Logger(label: "test"))
             outbox.send([.ready(subscription: 1, seq: 4)])
             #expect(outbox.offer(shared: burst))
-            outbox.send(Self.event(5), subscription: 1)
+            outbox.send(Self.event(5), request: .int(9))
             #expect(outbox.queuedBytes > 3000)
             channel.embeddedEventLoop.run()
             var buffers: [ByteBuffer] = []
