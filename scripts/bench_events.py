@@ -17,12 +17,16 @@
    median rate, and the medians of the runs' p50 and p99. Beside them, the CPU time each
    side spent per token: llmd's (all threads), and redis-server's plus the relay's.
 2. The same at fixed rates (PACED: 30,000, 10,000 and 1,000 tokens a second, the last a
-   fast model's): the latency each bus adds while the machine's two cores have room.
-3. Capacity: the same with no fixture to wait for: llmd's offline provider with no delay
+   fast model's): the latency each bus adds below its capacity. At 30,000 the fixture,
+   writing each token alone over loopback TCP, takes most of a core by itself.
+3. The same from the Python test fixture (Tests/Fixtures/openai_fixture.py) as fast as it
+   streams, PYTHON_RUNS times: the pace is the fixture's (about 80,000 tokens a second),
+   and it takes one of the two cores, leaving the other to the bus and its readers.
+4. Capacity: the same with no fixture to wait for: llmd's offline provider with no delay
    against a C publisher pipelining PUBLISH into Redis as fast as it takes them.
-4. A stalled subscriber (never reads) beside 16 readers, flat out: their delivered rate
+5. A stalled subscriber (never reads) beside 16 readers, flat out: their delivered rate
    against 16 readers alone, medians of STALL_PAIRS alternating runs each.
-5. Journal cost: the daemon's CPU time per event with Journal=yes minus Journal=no, for
+6. Journal cost: the daemon's CPU time per event with Journal=yes minus Journal=no, for
    one subscriber, flat out, from the scheduler's counters of all its threads; medians
    of five alternating runs each.
 
@@ -45,6 +49,8 @@ RESULTS = sys.argv[2] if len(sys.argv) > 2 else "bench-results"
 TOKENS = 10000
 RUNS = 5
 STALL_PAIRS = 8
+# Alternating runs streamed from the Python test fixture.
+PYTHON_RUNS = 3
 # Fixed rates: (tokens per second, tokens per run, alternating runs).
 PACED = ((30000, 10000, 5), (10000, 10000, 5), (1000, 2000, 1))
 COUNTS = (1, 16, 256)
@@ -209,6 +215,13 @@ def main():
             compare(f"paced{rate}_", runs, fixture_port=port, tokens=tokens, interval_us=round(1e6 / rate))
     finally:
         fixture.terminate()
+    # The test fixture itself, as fast as it streams: the Python server sets the pace, and
+    # takes one of the two cores.
+    python_fixture, python_port = start_fixture()
+    try:
+        compare("python_", PYTHON_RUNS, fixture_port=python_port)
+    finally:
+        python_fixture.terminate()
     compare("flat_", RUNS)
     # Flat-out rates scatter by 15% from run to run: alternating pairs, compared by median.
     alone, beside = [], []
@@ -235,6 +248,8 @@ def main():
     for rate, tokens, runs in PACED:
         table(f"  streamed from the fixture server at {rate} tokens/s ({tokens} tokens), median of {runs}:",
               f"paced{rate}_")
+    table(f"  streamed from the Python test fixture as fast as it streams (it takes a core), median of {PYTHON_RUNS}:",
+          "python_")
     table(f"  flat out: offline provider vs a pipelining Redis publisher (capacity), median of {RUNS}:", "flat_")
     stalled = statistics.median(beside) / statistics.median(alone)
     report["stalled_ratio"] = round(stalled, 3)
