@@ -469,7 +469,7 @@ private struct UnsafeByteWriter {
         cursor += 1
     }
 
-    /// `value` in decimal, as ``appendDecimal(_:to:)`` writes it.
+    /// `value` in decimal: no sign, no leading zero.
     mutating func writeDecimal(_ value: UInt64) {
         let digits = decimalDigitCount(value)
         var rest = value
@@ -481,18 +481,13 @@ private struct UnsafeByteWriter {
     }
 }
 
-/// Writes `value` in decimal without going through `String`: digits into a stack buffer
-/// from the right, then one append (an event's timestamp has 16 of them).
+/// Writes `value` in decimal without going through `String`: digits into a stack buffer,
+/// then one append (an event's timestamp has 16 of them).
 @inline(__always)
 func appendDecimal(_ value: UInt64, to line: inout [UInt8]) {
     withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
-        var rest = value
-        var start = digits.count
-        repeat {
-            start -= 1
-            digits[start] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest % 10)
-            rest /= 10
-        } while rest > 0
-        line.append(contentsOf: UnsafeBufferPointer(rebasing: digits[start...]))
+        var writer = UnsafeByteWriter(digits.baseAddress!)
+        writer.writeDecimal(value)
+        line.append(contentsOf: UnsafeBufferPointer(start: digits.baseAddress, count: digits.baseAddress!.distance(to: writer.cursor)))
     }
 }
