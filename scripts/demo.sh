@@ -13,6 +13,7 @@ trap cleanup EXIT
 socket=$work/llmd.sock
 : > "$work/llmd.conf"
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+fail() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 
 step "llmd --version"
 "$bin/llmd" --version
@@ -55,6 +56,13 @@ status=0
 wait "$daemon_pid" || status=$?
 daemon_pid=
 echo "llmd exited with status $status; socket removed: $([ -e "$socket" ] && echo no || echo yes)"
+[ "$status" -eq 0 ] || fail "llmd exited with status $status, not 0"
+[ ! -e "$socket" ] || fail "llmd left its socket behind"
 
 step "llmctl status   # no daemon now"
-"$bin/llmctl" status --socket "$socket" || echo "(exit status $?)"
+status=0
+"$bin/llmctl" status --socket "$socket" || status=$?
+echo "(exit status $status)"
+[ "$status" -eq 69 ] || fail "llmctl status exited $status with no daemon, not 69 (EX_UNAVAILABLE)"
+echo
+echo "demo: every step passed"

@@ -133,11 +133,21 @@ extension DaemonConfiguration {
         },
     ]
 
+    /// Keys whose values are text for people or servers, where ` #` may be meant.
+    static let freeTextKeys: Set<String> = ["Reply", "Header"]
+
     /// Applies assignments in order; unknown sections and keys are warnings, bad values errors.
     public static func build(from assignments: [INIAssignment]) -> (DaemonConfiguration, [ConfigDiagnostic]) {
         var config = DaemonConfiguration()
         var diagnostics: [ConfigDiagnostic] = []
         for assignment in assignments {
+            // Refused rather than kept as text (systemd's reading), except in free text: a
+            // model named 'gpt-4o-mini  # cheap' would fail only at the first call.
+            if !freeTextKeys.contains(assignment.key), let comment = inlineComment(in: Substring(assignment.value)) {
+                diagnostics.append(
+                    .init(.error, at: assignment.location, "\(assignment.key)=\(assignment.value): \(commentRule(comment))"))
+                continue
+            }
             do {
                 if assignment.section == "Daemon" {
                     guard let key = keys.first(where: { $0.name == assignment.key }) else {

@@ -87,6 +87,13 @@ public enum INIFile {
             if trimmed.isEmpty { continue }
             let location = SourceLocation(file: file, line: startLine)
             if trimmed.first == "[" {
+                if let close = trimmed.firstIndex(of: "]"), let comment = inlineComment(in: trimmed[trimmed.index(after: close)...]) {
+                    // Taken as the section it names, so the lines under it are not reported too.
+                    diagnostics.append(
+                        .init(.error, at: location, "malformed section header '\(trimmed)': \(commentRule(comment))"))
+                    section = String(trimmed[trimmed.index(after: trimmed.startIndex)..<close])
+                    continue
+                }
                 guard trimmed.last == "]", trimmed.count > 2 else {
                     diagnostics.append(.init(.error, at: location, "malformed section header '\(trimmed)'"))
                     section = nil
@@ -117,4 +124,21 @@ public enum INIFile {
         }
         return (assignments, diagnostics)
     }
+}
+
+/// The comment-like tail of a value or header, `# …` after a blank, that systemd's syntax
+/// keeps as text: `#` begins a comment only at the start of a line.
+func inlineComment(in text: Substring) -> Substring? {
+    var previous: Character = " "
+    for index in text.indices {
+        if text[index] == "#", previous == " " || previous == "\t" { return text[index...] }
+        previous = text[index]
+    }
+    return nil
+}
+
+/// What to say about an inline comment: the rule, and what to do.
+func commentRule(_ comment: Substring) -> String {
+    let shown = comment.count > 24 ? comment.prefix(24) + "…" : comment
+    return "'#' begins a comment only at the start of a line; move '\(shown)' to a line of its own"
 }

@@ -103,6 +103,11 @@ extension ErrorCode {
     /// The scope has ended: its totals are final (detail: `scope`).
     public static let scopeEnded: ErrorCode = "scope.ended"
 
+    // Token counting.
+    /// Token ids were asked for, but the daemon has no vocabulary file of the encoding
+    /// (detail: `encoding`, `searched`, `hint`); counts alone are estimated instead.
+    public static let vocabularyMissing: ErrorCode = "tokenizer.no_vocabulary"
+
     // The daemon itself.
     /// The daemon is shutting down and takes no new work.
     public static let shuttingDown: ErrorCode = "daemon.shutting_down"

@@ -1,5 +1,6 @@
 import LLMDCore
 import LLMDMemory
+import LLMDProtocol
 import LLMDTokenizer
 import Logging
 import Synchronization
@@ -20,27 +21,48 @@ final class TokenCounters: Sendable {
     private let missing = Mutex<Set<Encoding>>([])
     private let logger: Logger
 
-    /// - Parameter configured: `VocabularyDirectory=`; else `$LLMD_VOCAB_DIR`, then
-    ///   `share/llmd` beside the binary's directory (where `make install` puts them), then
-    ///   `/usr/share/llmd`.
-    init(configured: String?, logger: Logger) {
-        if let configured {
-            directories = [configured]
-        } else {
-            let fromEnvironment = getenv("LLMD_VOCAB_DIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
-            directories = (fromEnvironment.map { [$0] } ?? []) + [Self.installedDataDirectory, "/usr/share/llmd"].compactMap { $0 }
-        }
+    /// - Parameters:
+    ///   - configured: `VocabularyDirectory=`, the only place looked in when set.
+    ///   - environment: looks up `LLMD_VOCAB_DIR`, `XDG_DATA_HOME` and `HOME`.
+    ///   - executable: the daemon's binary, whose `../share/llmd` is where `make install`
+    ///     and `make build` put the files.
+    init(
+        configured: String?, environment: (String) -> String? = SocketLocation.processEnvironment,
+        executable: String? = TokenCounters.executablePath, logger: Logger
+    ) {
+        directories = Self.searchPath(configured: configured, environment: environment, executable: executable)
         self.logger = logger
     }
 
-    /// `PREFIX/share/llmd` for a binary in `PREFIX/bin`.
-    private static var installedDataDirectory: String? {
+    /// Where the vocabularies are looked for: `VocabularyDirectory=` alone when set; else
+    /// `$LLMD_VOCAB_DIR`, `share/llmd` beside the binary's directory (an installed prefix or
+    /// the build tree), the user's `$XDG_DATA_HOME/llmd`, then `/usr/local/share/llmd` and
+    /// `/usr/share/llmd`, each once.
+    static func searchPath(configured: String?, environment: (String) -> String?, executable: String?) -> [String] {
+        if let configured { return [configured] }
+        func set(_ name: String) -> String? { environment(name).flatMap { $0.isEmpty ? nil : $0 } }
+        let beside = executable.map { path in
+            path.split(separator: "/", omittingEmptySubsequences: false).dropLast(2).joined(separator: "/") + "/share/llmd"
+        }
+        let dataHome = set("XDG_DATA_HOME").flatMap { $0.hasPrefix("/") ? $0 : nil } ?? set("HOME").map { $0 + "/.local/share" }
+        var seen: Set<String> = []
+        return [set("LLMD_VOCAB_DIR"), beside, dataHome.map { $0 + "/llmd" }, "/usr/local/share/llmd", "/usr/share/llmd"]
+            .compactMap { $0 }.filter { seen.insert($0).inserted }
+    }
+
+    /// This process's binary, symbolic links resolved.
+    static var executablePath: String? {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
         guard length > 0 else { return nil }
-        let executable = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let binDirectory = executable.split(separator: "/", omittingEmptySubsequences: false).dropLast()
-        return binDirectory.dropLast().joined(separator: "/") + "/share/llmd"
+        return String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// What to do about missing vocabularies, for the log and for `tokens.count`'s reply.
+    var missingVocabularyHint: String {
+        "for exact counts put tiktoken's cl100k_base.tiktoken and o200k_base.tiktoken in one of these directories "
+            + "(llmd's source tree fetches them: scripts/fetch-tiktoken-vocab.sh DIR) or set VocabularyDirectory= "
+            + "in llmd.conf(5)"
     }
 
     func counter(model: String, models: [ModelConfiguration]) -> TokenCounter {
@@ -76,7 +98,7 @@ final class TokenCounters: Sendable {
         let first = missing.withLock { $0.insert(encoding).inserted }
         if first {
             logger.warning(
-                "no \(encoding.fileName) in \(directories.joined(separator: ", ")); token counts are estimates")
+                "no \(encoding.fileName) in \(directories.joined(separator: ", ")); token counts are estimates; \(missingVocabularyHint)")
         }
         return nil
     }

@@ -263,9 +263,7 @@ extension Billing {
             found = counters.tokenizer(model: model, models: models)
         }
         guard let (tokenizer, isExact) = found else {
-            throw ProtocolError(
-                .internalError, "no tokenizer vocabulary found in \(counters.directories.joined(separator: ", "))",
-                detail: ["directories": .array(counters.directories.map(JSONValue.string))])
+            return try estimatedCount(params, model: model)
         }
         var object: JSONObject = [
             "encoding": .string(tokenizer.encoding.rawValue), "exact": .bool(isExact), "model": .string(model),
@@ -282,5 +280,35 @@ extension Billing {
             object["tokens"] = .int(Int64(tokenizer.countChat(messages.map { ChatMessage(role: $0.role, content: $0.content) })))
         }
         return object
+    }
+
+    /// `tokens.count` without a vocabulary: the byte estimate every count falls back on,
+    /// labelled so, with where the daemon looked and how to count exactly.
+    private func estimatedCount(_ params: JSONObject, model: String) throws(ProtocolError) -> JSONObject {
+        let vocabulary: JSONObject = [
+            "searched": .array(counters.directories.map(JSONValue.string)), "hint": .string(counters.missingVocabularyHint),
+        ]
+        if try params.bool("ids") == true {
+            throw ProtocolError(
+                .vocabularyMissing,
+                "no tokenizer vocabulary in \(counters.directories.joined(separator: ", ")) to give token ids with; "
+                    + counters.missingVocabularyHint,
+                detail: vocabulary)
+        }
+        let tokens: Int
+        if let text = try params.string("text") {
+            tokens = TokenCounter.estimate.count(text)
+        } else {
+            guard case .messages(let messages) = try CallMethods.modelInput(params) else {
+                throw ProtocolError(.invalidParams, "pass 'text' or 'messages'", detail: ["field": "text"])
+            }
+            tokens = TokenCounter.estimate.count(
+                messages.map { ConversationMessage(ConversationMessage.Role(rawValue: $0.role) ?? .user, $0.content) },
+                endpoint: .chat)
+        }
+        return [
+            "tokens": .int(Int64(tokens)), "encoding": .null, "exact": false, "estimated": true, "model": .string(model),
+            "vocabulary": .object(vocabulary),
+        ]
     }
 }

@@ -293,6 +293,14 @@ extension LLMCtl {
         if parsed.flag("--json") { return print(JSONValue.object(result).encodedString) }
         print(result["tokens"]?.intValue ?? 0)
         if let ids = result["ids"]?.arrayValue { print(ids.compactMap(\.intValue).map(String.init).joined(separator: " ")) }
+        if result["estimated"] == true {
+            let vocabulary = result["vocabulary"]?.objectValue ?? [:]
+            let searched = vocabulary["searched"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            printError(
+                "llmctl: an estimate of four bytes a token: llmd has no tokenizer vocabulary (it looked in "
+                    + "\(searched.joined(separator: ", "))); \(vocabulary["hint"]?.stringValue ?? "see llmd(8), Token counts")")
+            return
+        }
         let encoding = result["encoding"]?.stringValue ?? "?"
         if result["exact"] == false {
             printError("llmctl: '\(result["model"]?.stringValue ?? "")' has no known encoding; counted with \(encoding), so approximately")

@@ -21,6 +21,38 @@ struct ConfigurationTests {
         #expect(config.logLevel == .info)
     }
 
+    @Test("'#' after a value or a section header is not a comment: an error that says so, at its line")
+    func inlineComments() {
+        let (config, diagnostics) = parse(
+            (
+                "llmd.conf",
+                """
+                [Provider openai]
+                DefaultModel=gpt-4o-mini   # the cheap one
+                BaseURL=https://example.org/v1#fragment
+
+                [Provider local]\t# Ollama
+                DefaultModel=llama3
+
+                [Provider canned]
+                Type=fake
+                Reply=Use C# or F #1
+                """
+            ))
+        #expect(
+            diagnostics.map(\.description) == [
+                "llmd.conf:2: error: DefaultModel=gpt-4o-mini   # the cheap one: '#' begins a comment only at the start of "
+                    + "a line; move '# the cheap one' to a line of its own",
+                "llmd.conf:5: error: malformed section header '[Provider local]\t# Ollama': '#' begins a comment only at "
+                    + "the start of a line; move '# Ollama' to a line of its own",
+            ])
+        let providers = Dictionary(uniqueKeysWithValues: config.providers.map { ($0.name, $0) })
+        #expect(providers["openai"]?.defaultModel == nil, "the refused value is not used")
+        #expect(providers["openai"]?.baseURL == "https://example.org/v1#fragment", "'#' inside a word is text")
+        #expect(providers["local"]?.defaultModel == "llama3", "the lines under a refused header keep their section")
+        #expect(providers["canned"]?.fakeReplies == ["Use C# or F #1"], "free text keeps its '#'")
+    }
+
     @Test("every key is read, with comments, blank lines and continuations")
     func allKeys() {
         let (config, diagnostics) = parse(

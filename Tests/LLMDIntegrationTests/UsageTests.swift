@@ -323,4 +323,29 @@ struct UsageTests {
         #expect(unknown.standardOutput == "2\n")
         #expect(unknown.standardError.contains("counted with cl100k_base, so approximately"))
     }
+
+    @Test("without any vocabulary, llmctl tokens prints an estimate, says so and how to count exactly; ids are a named error")
+    func tokensWithoutVocabulary() throws {
+        let empty = try TemporaryDirectory()
+        let daemon = try DaemonProcess(config: "[Daemon]\nVocabularyDirectory=\(empty.path)\n")
+        let counted = try llmctl(["tokens", "--socket", daemon.socketPath, "-m", "gpt-4o", "hello", "world"])
+        #expect(counted.status == 0, "\(counted.standardError)")
+        #expect(counted.standardOutput == "3\n", "eleven bytes, four a token, rounded up")
+        #expect(counted.standardError.contains("an estimate"), "\(counted.standardError)")
+        #expect(counted.standardError.contains(empty.path))
+        #expect(counted.standardError.contains("scripts/fetch-tiktoken-vocab.sh"))
+        let reply = try call(daemon, "tokens.count", ["text": "hello world"])
+        #expect(reply["estimated"] == true && reply["exact"] == false && reply["encoding"] == .null)
+        let withIDs = try llmctl(["tokens", "--socket", daemon.socketPath, "--ids", "hello"])
+        #expect(withIDs.status == 1)
+        #expect(withIDs.standardError.contains("[tokenizer.no_vocabulary]"), "\(withIDs.standardError)")
+        #expect(!withIDs.standardError.contains("daemon.internal"))
+        // The log says where it looked and what to run, once.
+        let log = daemon.log
+        #expect(log.contains("no o200k_base.tiktoken in \(empty.path)"), "\(log)")
+        #expect(log.contains("scripts/fetch-tiktoken-vocab.sh DIR"))
+        // Sessions still work, their counts labelled as estimates.
+        let sent = try llmctl(["send", "--socket", daemon.socketPath, "--json", "-s", "v", "hi"])
+        #expect(sent.status == 0, "\(sent.standardError)")
+    }
 }
