@@ -16,6 +16,10 @@ public struct EventFilter: Sendable, Equatable {
     public var tags: Set<String>?
     /// A run: its own events and those of its child runs.
     public var runID: String?
+    /// Since when (microseconds since the Unix epoch) each followed session's name has
+    /// named the session it names now. Replay passes over older events of the name: they
+    /// are an earlier session's, since deleted or renamed away.
+    public var sessionStarts: [String: Int64] = [:]
 
     public init(sessions: Set<String>? = nil, types: Set<EventType>? = nil, tags: Set<String>? = nil, runID: String? = nil) {
         self.sessions = sessions
@@ -36,6 +40,13 @@ public struct EventFilter: Sendable, Equatable {
         if let wanted = self.tags, !tags.contains(where: wanted.contains) { return false }
         if let wanted = self.runID, runID != wanted, parentRunID != wanted { return false }
         return true
+    }
+
+    /// Whether an event of `session` at `time` is from before the session now of that
+    /// name had it, so replaying it would show another session's events as this one's.
+    public func predatesSession(_ session: String?, time: Int64) -> Bool {
+        guard let session, let start = sessionStarts[session] else { return false }
+        return time < start
     }
 
     /// The filter in `subscribe`'s parameters: `sessions`, `types`, `tags` (arrays of

@@ -22,6 +22,7 @@ struct ConnectionEnvironment: Sendable {
     var registry: ConnectionRegistry
     var settings: LiveSettings
     var bus: EventBus
+    var sessionNames: SessionNameEpochs
     var logger: Logger
 }
 
@@ -271,7 +272,10 @@ final class ConnectionHandler: ChannelInboundHandler {
         let params = request.params
         switch request.method {
         case "subscribe":
-            let subscription = try EventMethods.subscriptionRequest(params, bus: environment.bus)
+            var subscription = try EventMethods.subscriptionRequest(params, bus: environment.bus)
+            if let sessions = subscription.filter.sessions {
+                subscription.filter.sessionStarts = environment.sessionNames.epochs(of: sessions)
+            }
             let key = SubscriptionKey(connection: id, id: nextSubscription)
             nextSubscription += 1
             let (cursor, oldest) = environment.bus.subscribe(key, subscription, outbox: outbox)

@@ -472,6 +472,7 @@ public final class EventBus: EventSink, Sendable {
                 for offset in first..<count {
                     let published = state.recent[(state.recentStart + offset) % count]
                     if published.addressee != key,
+                        !subscription.request.filter.predatesSession(published.record.session, time: published.record.time),
                         Self.wants(
                             subscription.request.filter, key: key, type: published.type, context: published.record.context,
                             addressee: published.addressee)
@@ -521,7 +522,8 @@ public final class EventBus: EventSink, Sendable {
             for record in records {
                 if filter.matches(
                     type: EventType(rawValue: record.type), session: record.session, runID: record.runID,
-                    parentRunID: record.parentRunID, tags: record.tags)
+                    parentRunID: record.parentRunID, tags: record.tags),
+                    !filter.predatesSession(record.session, time: record.time)
                 {
                     while !outbox.offer({ line in
                         line.append(contentsOf: record.body)

@@ -16,6 +16,8 @@ public final class Sessions: Sendable {
     let bus: EventBus
     let upstream: LazyUpstream
     let state: DaemonState
+    /// Since when each session's name has named it, for subscriptions that replay by name.
+    public let nameEpochs = SessionNameEpochs()
     let logger: Logger
 
     /// Opens (creating it) `sessions.db` in the state directory.
@@ -43,10 +45,11 @@ public final class Sessions: Sendable {
         self.logger = logger
     }
 
-    /// Counts the stored sessions for `status`.
+    /// Counts the stored sessions for `status`, and learns their names' epochs.
     public func start() async throws(ProtocolError) {
-        let count = try await database.perform { store throws(StoreError) in try store.sessionCount() }
-        state.setSessions(count)
+        let sessions = try await database.perform { store throws(StoreError) in try store.list() }
+        state.setSessions(sessions.count)
+        nameEpochs.load(sessions.map { ($0.name, $0.namedAt) })
         try await billing.start()
     }
 
@@ -153,6 +156,7 @@ public final class Sessions: Sendable {
         }
         if created {
             state.setSessions(count)
+            nameEpochs.began(name, at: session.namedAt)
             publish(.sessionCreated, session: name, ["settings": .object(fresh.json)])
             return (session, true, [])
         }
@@ -228,6 +232,8 @@ public final class Sessions: Sendable {
             return true
         }
         guard renamed else { throw ProtocolError(.sessionExists, "session '\(to)' exists", detail: ["session": .string(to)]) }
+        nameEpochs.ended(session.name)
+        nameEpochs.began(to, at: now)
         // Under the old name, so those following the session learn where it went.
         publish(.sessionRenamed, session: session.name, ["from": .string(session.name), "to": .string(to)])
         return ["session": .string(to), "renamed_from": .string(session.name)]
@@ -240,11 +246,14 @@ public final class Sessions: Sendable {
                 .sessionBusy, "session '\(session.name)' has a turn running; cancel it or wait",
                 detail: ["session": .string(session.name)])
         }
+        let now = Timestamp.nowMicroseconds()
         let count = try await database.perform { store throws(StoreError) in
-            try store.delete(sessionID: session.id)
+            try store.delete(sessionID: session.id, now: now)
+            self.database.budgets.withLock { $0.setLimit(nil, for: .session(session.id)) }
             return try store.sessionCount()
         }
         state.setSessions(count)
+        nameEpochs.ended(session.name)
         publish(.sessionDeleted, session: session.name, ["turns": .int(Int64(session.turns))])
         return ["deleted": .string(session.name)]
     }

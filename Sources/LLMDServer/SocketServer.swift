@@ -25,6 +25,7 @@ public final class SocketServer: Service {
         state: DaemonState,
         settings: LiveSettings,
         bus: EventBus,
+        sessionNames: SessionNameEpochs,
         notifier: SystemdNotifier,
         logger: Logger
     ) {
@@ -34,7 +35,7 @@ public final class SocketServer: Service {
         methods.reserve(ConnectionHandler.methods)
         self.environment = ConnectionEnvironment(
             methods: methods, state: state, registry: ConnectionRegistry(), settings: settings, bus: bus,
-            logger: logger)
+            sessionNames: sessionNames, logger: logger)
         self.notifier = notifier
         self.logger = logger
     }

@@ -130,6 +130,10 @@ extension Billing {
         ]
         if !totals.key.isEmpty { object["key"] = .string(totals.key) }
         if let name = totals.name { object["name"] = .string(name) }
+        if totals.deleted {
+            object["deleted"] = true
+            object["deleted_at"] = totals.deletedAt.map { .string(Timestamp.rfc3339(milliseconds: $0 / 1000)) } ?? .null
+        }
         return object
     }
 

@@ -8,6 +8,9 @@ public struct StoredSession: Sendable, Equatable {
     public var createdAt: Int64
     /// Microseconds since the Unix epoch: the last completed or finished turn, or edit.
     public var updatedAt: Int64
+    /// Microseconds since the Unix epoch: since when the session has its name, created or
+    /// renamed. Events of the name from before are another session's.
+    public var namedAt: Int64
     /// The session's settings, encoded by the caller; the store does not read them.
     public var settings: String
     /// The summary of the messages that left memory, as the caller last wrote it.
@@ -17,17 +20,37 @@ public struct StoredSession: Sendable, Equatable {
     public var tokens: Int64
 
     public init(
-        id: Int64, name: String, createdAt: Int64, updatedAt: Int64, settings: String, summary: String, turns: Int,
-        tokens: Int64
+        id: Int64, name: String, createdAt: Int64, updatedAt: Int64, namedAt: Int64? = nil, settings: String, summary: String,
+        turns: Int, tokens: Int64
     ) {
         self.id = id
         self.name = name
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.namedAt = namedAt ?? createdAt
         self.settings = settings
         self.summary = summary
         self.turns = turns
         self.tokens = tokens
+    }
+}
+
+/// What is kept of a deleted session: enough to name its calls in the ledger.
+public struct DeletedSession: Sendable, Equatable {
+    public var id: Int64
+    public var name: String
+    /// Microseconds since the Unix epoch; for a session deleted before deletions were
+    /// recorded, its first call's time, or nil.
+    public var createdAt: Int64?
+    /// Microseconds since the Unix epoch; nil for a session deleted before deletions were
+    /// recorded.
+    public var deletedAt: Int64?
+
+    public init(id: Int64, name: String, createdAt: Int64?, deletedAt: Int64?) {
+        self.id = id
+        self.name = name
+        self.createdAt = createdAt
+        self.deletedAt = deletedAt
     }
 }
 
@@ -260,9 +283,66 @@ public final class SessionStore {
             PRIMARY KEY (kind, key)
         ) WITHOUT ROWID;
         """,
+        // Session ids are never reused: the ledger, budgets and events name sessions by id,
+        // and a new session given a deleted one's id inherited its usage and its budget.
+        // AUTOINCREMENT keeps ids past every id ever used; a deleted session leaves a
+        // record, so what it cost stays its own. Rebuilding the table needs foreign keys
+        // off (dropping it would otherwise cascade to every turn): see `init`.
+        """
+        CREATE TABLE sessions_autoincrement (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL UNIQUE,
+            created INTEGER NOT NULL,
+            updated INTEGER NOT NULL,
+            settings TEXT NOT NULL,
+            summary TEXT NOT NULL DEFAULT '',
+            turns INTEGER NOT NULL DEFAULT 0,
+            tokens INTEGER NOT NULL DEFAULT 0,
+            named INTEGER NOT NULL
+        );
+        INSERT INTO sessions_autoincrement
+            SELECT id, name, created, updated, settings, summary, turns, tokens, created FROM sessions;
+        DROP TABLE sessions;
+        ALTER TABLE sessions_autoincrement RENAME TO sessions;
+        CREATE TABLE deleted_sessions (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            created INTEGER,
+            deleted INTEGER
+        );
+        CREATE INDEX deleted_sessions_by_name ON deleted_sessions(name);
+        -- Repairs what reuse did. Ledger rows of a session that no longer exists go to a
+        -- record of it, named as the rows were; when it was deleted is not known.
+        INSERT INTO deleted_sessions (id, name, created, deleted)
+            SELECT session_id, coalesce(max(session), ''), min(time), NULL FROM usage
+            WHERE session_id IS NOT NULL AND session_id NOT IN (SELECT id FROM sessions)
+            GROUP BY session_id;
+        -- Rows older than the session that holds their id belonged to a deleted session
+        -- whose id it was given: they move to a record of that one, under a fresh id.
+        CREATE TEMP TABLE reused AS
+            SELECT s.id AS old_id, s.created AS created,
+                (SELECT max(m) FROM (
+                    SELECT max(id) AS m FROM sessions UNION ALL SELECT max(id) FROM deleted_sessions
+                    UNION ALL SELECT max(session_id) FROM usage)) + row_number() OVER (ORDER BY s.id) AS new_id
+            FROM sessions s WHERE EXISTS (SELECT 1 FROM usage u WHERE u.session_id = s.id AND u.time < s.created);
+        INSERT INTO deleted_sessions (id, name, created, deleted)
+            SELECT r.new_id, coalesce(max(u.session), ''), min(u.time), NULL
+            FROM reused r JOIN usage u ON u.session_id = r.old_id AND u.time < r.created GROUP BY r.new_id;
+        UPDATE usage SET session_id = (SELECT new_id FROM reused WHERE old_id = usage.session_id)
+            WHERE session_id IN (SELECT old_id FROM reused)
+                AND time < (SELECT created FROM reused WHERE old_id = usage.session_id);
+        DROP TABLE temp.reused;
+        -- The next session's id comes after every id in use anywhere. (sqlite_sequence has
+        -- no key to replace by.)
+        DELETE FROM sqlite_sequence WHERE name IN ('sessions', 'sessions_autoincrement');
+        INSERT INTO sqlite_sequence (name, seq)
+            SELECT 'sessions', coalesce(max(m), 0) FROM (
+                SELECT max(id) AS m FROM sessions UNION ALL SELECT max(id) FROM deleted_sessions
+                UNION ALL SELECT max(session_id) FROM usage);
+        """,
     ]
 
-    static let sessionColumns = "id, name, created, updated, settings, summary, turns, tokens"
+    static let sessionColumns = "id, name, created, updated, settings, summary, turns, tokens, named"
     static let turnColumns = "id, session_id, number, run_id, status, started, ended, input, output, error, outcome"
     static let messageColumns = "id, turn_id, role, content, in_memory"
 
@@ -274,9 +354,11 @@ public final class SessionStore {
     /// - Parameter synchronous: `FULL` by default: a completed turn survives a power loss.
     public init(path: String, synchronous: String = "FULL") throws(StoreError) {
         database = try SQLiteDatabase(path: path, synchronous: synchronous)
-        // Per connection, and a no-op inside a transaction: so here, before any.
-        try database.execute("PRAGMA foreign_keys=ON")
+        // Off (SQLite's default) while migrating, as SQLite's way of rebuilding a table asks.
         try database.migrate(Self.migrations)
+        try database.checkForeignKeys()
+        // Per connection, and a no-op inside a transaction: so here, before any other.
+        try database.execute("PRAGMA foreign_keys=ON")
 
         selectSessionByID = try database.prepare("SELECT \(Self.sessionColumns) FROM sessions WHERE id = ?")
         selectSessionByName = try database.prepare("SELECT \(Self.sessionColumns) FROM sessions WHERE name = ?")
@@ -333,8 +415,8 @@ public final class SessionStore {
     /// - Throws: SQLite's `SQLITE_CONSTRAINT_UNIQUE` when the name is taken.
     public func create(name: String, settings: String, now: Int64) throws(StoreError) -> StoredSession {
         let statement = try database.prepare(
-            "INSERT INTO sessions (name, created, updated, settings) VALUES (?, ?, ?, ?) RETURNING \(Self.sessionColumns)")
-        try statement.bind([.text(name), .int(now), .int(now), .text(settings)])
+            "INSERT INTO sessions (name, created, updated, named, settings) VALUES (?1, ?2, ?2, ?2, ?3) RETURNING \(Self.sessionColumns)")
+        try statement.bind([.text(name), .int(now), .text(settings)])
         guard let session = try rows(of: statement, Self.session).first else {
             throw StoreError(code: SQLITE_INTERNAL, message: "session \(name) was not created")
         }
@@ -372,21 +454,37 @@ public final class SessionStore {
     /// - Throws: SQLite's `SQLITE_CONSTRAINT_UNIQUE` when `name` is taken; `SQLITE_NOTFOUND`
     ///   when there is no such session.
     public func rename(sessionID: Int64, to name: String, now: Int64) throws(StoreError) {
-        let statement = try database.prepare("UPDATE sessions SET name = ?, updated = ? WHERE id = ?")
+        let statement = try database.prepare("UPDATE sessions SET name = ?1, updated = ?2, named = ?2 WHERE id = ?3")
         try statement.run([.text(name), .int(now), .int(sessionID)])
         try expectChanged(what: "session \(sessionID)")
     }
 
     /// Deletes the session with its turns and messages (foreign keys cascade) and its
-    /// budget; its usage stays in the ledger.
+    /// budget, leaving a record of its id, name and times: its usage stays in the ledger,
+    /// under that record, and no later session is given its id.
     ///
     /// - Throws: `SQLITE_NOTFOUND` when there is no such session.
-    public func delete(sessionID: Int64) throws(StoreError) {
+    public func delete(sessionID: Int64, now: Int64) throws(StoreError) {
         try database.transaction { () throws(StoreError) in
-            let statement = try database.prepare("DELETE FROM sessions WHERE id = ?")
-            try statement.run([.int(sessionID)])
+            try database.prepare(
+                "INSERT INTO deleted_sessions (id, name, created, deleted) SELECT id, name, created, ? FROM sessions WHERE id = ?"
+            ).run([.int(now), .int(sessionID)])
             try expectChanged(what: "session \(sessionID)")
+            try database.prepare("DELETE FROM sessions WHERE id = ?").run([.int(sessionID)])
             try database.prepare("DELETE FROM budgets WHERE kind = 'session' AND key = ?").run([.text(String(sessionID))])
+        }
+    }
+
+    /// Deleted sessions of that name, the most recently deleted first (those whose deletion
+    /// time is unknown, from before it was recorded, last).
+    public func deletedSessions(named name: String) throws(StoreError) -> [DeletedSession] {
+        let statement = try database.prepare(
+            "SELECT id, name, created, deleted FROM deleted_sessions WHERE name = ? ORDER BY deleted IS NULL, deleted DESC, id DESC")
+        try statement.bind([.text(name)])
+        return try rows(of: statement) {
+            DeletedSession(
+                id: $0.int(0), name: $0.text(1), createdAt: $0.isNull(2) ? nil : $0.int(2),
+                deletedAt: $0.isNull(3) ? nil : $0.int(3))
         }
     }
 
@@ -551,7 +649,7 @@ public final class SessionStore {
 
     private static func session(_ row: SQLiteStatement) -> StoredSession {
         StoredSession(
-            id: row.int(0), name: row.text(1), createdAt: row.int(2), updatedAt: row.int(3), settings: row.text(4),
+            id: row.int(0), name: row.text(1), createdAt: row.int(2), updatedAt: row.int(3), namedAt: row.int(8), settings: row.text(4),
             summary: row.text(5), turns: Int(row.int(6)), tokens: row.int(7))
     }
 

@@ -105,6 +105,11 @@ public struct UsageTotals: Sendable, Equatable {
     public var unpricedRequests: Int64
     /// Calls counted by llmd rather than the provider.
     public var estimatedRequests: Int64
+    /// By session: the group is a deleted session's, named as it was.
+    public var deleted = false
+    /// By session: when the session was deleted (microseconds since the Unix epoch); nil
+    /// when that was not recorded (deleted by an llmd before 0.2).
+    public var deletedAt: Int64?
 
     public init(
         key: String, requests: Int64 = 0, promptTokens: Int64 = 0, completionTokens: Int64 = 0, cachedTokens: Int64 = 0,
@@ -203,13 +208,15 @@ extension SessionStore {
             let sql: String
             switch grouping {
             case .session:
-                // By id, under the current name: a renamed session is one group. Calls outside
-                // sessions group by their label. The name is looked up once per group.
+                // By id, under the current name: a renamed session is one group, and a deleted
+                // one is its own group, under its record, whoever has its name now. Calls
+                // outside sessions group by their label. Names are looked up once per group.
                 sql = """
-                    SELECT coalesce(s.name, g.label, ''), g.* FROM (
-                        SELECT u.session_id AS id, max(u.session) AS label, \(Self.totalsColumns) FROM usage u \(whereClause)
+                    SELECT coalesce(s.name, d.name, g.label, ''), d.deleted, d.id IS NOT NULL, g.* FROM (
+                        SELECT \(Self.totalsColumns), u.session_id AS id, max(u.session) AS label FROM usage u \(whereClause)
                         GROUP BY +u.session_id, CASE WHEN u.session_id IS NULL THEN u.session END
-                    ) g LEFT JOIN sessions s ON s.id = g.id ORDER BY 1
+                    ) g LEFT JOIN sessions s ON s.id = g.id LEFT JOIN deleted_sessions d ON d.id = g.id
+                    ORDER BY 1, 3, 2 DESC
                     """
             case .model: sql = "SELECT u.model, NULL, NULL, \(Self.totalsColumns) FROM usage u \(whereClause) GROUP BY +u.model ORDER BY 1"
             case .provider:
@@ -226,7 +233,7 @@ extension SessionStore {
                     GROUP BY us.scope_id ORDER BY min(u.time)
                     """
             }
-            let groups = try totals(of: sql, values, grouped: true, named: grouping == .scope)
+            let groups = try totals(of: sql, values, grouping: grouping)
             guard grouping != .scope else {
                 return (groups, try totals(of: totalSQL, values).first ?? UsageTotals(key: ""))
             }
@@ -235,16 +242,23 @@ extension SessionStore {
     }
 
     /// Runs a totals query. A grouped one's rows start with the group's key and two more
-    /// columns, the second being the group's name when `named`.
+    /// columns: by scope, the scope's name second; by session, the deletion time and
+    /// whether the session was deleted.
     private func totals(
-        of sql: String, _ values: [SQLiteValue], grouped: Bool = false, named: Bool = false
+        of sql: String, _ values: [SQLiteValue], grouping: UsageGrouping? = nil
     ) throws(StoreError) -> [UsageTotals] {
         let statement = try database.prepare(sql)
         try statement.bind(values)
         return try rows(of: statement) { row in
-            guard grouped else { return Self.totals(row, key: "", from: 0) }
+            guard let grouping else { return Self.totals(row, key: "", from: 0) }
             var totals = Self.totals(row, key: row.text(0), from: 3)
-            if named, !row.isNull(2) { totals.name = row.text(2) }
+            switch grouping {
+            case .scope where !row.isNull(2): totals.name = row.text(2)
+            case .session:
+                totals.deleted = row.int(2) != 0
+                totals.deletedAt = row.isNull(1) ? nil : row.int(1)
+            default: break
+            }
             return totals
         }
     }

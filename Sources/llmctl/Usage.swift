@@ -115,7 +115,11 @@ extension LLMCtl {
         }
         for group in result["groups"]?.arrayValue?.compactMap(\.objectValue) ?? [] {
             let key = group["key"]?.stringValue ?? ""
-            let label = by == "session" && key.isEmpty ? "(no session)" : group["name"]?.stringValue.map { "\($0) \(key)" } ?? key
+            var label = by == "session" && key.isEmpty ? "(no session)" : group["name"]?.stringValue.map { "\($0) \(key)" } ?? key
+            if group["deleted"] == true {
+                // A deleted session's calls stay its own, apart from any later session of that name.
+                label += group["deleted_at"]?.stringValue.map { " (deleted \($0))" } ?? " (deleted)"
+            }
             rows.append(row(label, group))
         }
         rows.append(row("total", total))

@@ -118,7 +118,7 @@ struct LLMDCommand {
         let notifier = SystemdNotifier()
         let server = SocketServer(
             socket: listeningSocket, group: eventLoopGroup, methods: methods, state: state, settings: settings,
-            bus: bus, notifier: notifier, logger: logger)
+            bus: bus, sessionNames: sessions.nameEpochs, notifier: notifier, logger: logger)
         var overridden: Set<String> = []
         if options.logLevel != nil { overridden.insert("LogLevel") }
         if options.socketPath != nil || socketFromEnvironment != nil { overridden.insert("Socket") }

@@ -62,10 +62,10 @@ struct SessionStoreTests {
         _ = try store.create(name: "aaa", settings: "{}", now: 400)
         #expect(try store.list().map(\.name) == ["aaa", "gamma", "beta"])
 
-        try store.delete(sessionID: beta.id)
+        try store.delete(sessionID: beta.id, now: 500)
         #expect(try store.session(id: beta.id) == nil)
         #expect(try store.sessionCount() == 2)
-        #expect(throws: StoreError.self) { try store.delete(sessionID: beta.id) }
+        #expect(throws: StoreError.self) { try store.delete(sessionID: beta.id, now: 501) }
         #expect(try store.list().map(\.name) == ["aaa", "gamma"])
     }
 
@@ -310,7 +310,7 @@ struct SessionStoreTests {
         #expect(try count("turns", gone) == 3)
         #expect(try count("messages", gone) == 4)
 
-        try store.delete(sessionID: gone.id)
+        try store.delete(sessionID: gone.id, now: 50)
         #expect(try count("turns", gone) == 0)
         #expect(try count("messages", gone) == 0)
         #expect(try direct.intValue("SELECT count(*) FROM sessions") == 1)

@@ -84,7 +84,7 @@ struct UsageLedgerTests {
         try store.setBudget(StoredBudget(kind: "session", key: String(session.id), tokens: 100, cost: nil))
         try store.setBudget(StoredBudget(kind: "daily", key: "", tokens: nil, cost: 5))
         #expect(try store.budgets().count == 2)
-        try store.delete(sessionID: session.id)
+        try store.delete(sessionID: session.id, now: 2)
         #expect(try store.budgets() == [StoredBudget(kind: "daily", key: "", tokens: nil, cost: 5)])
         #expect(try store.usage(UsageFilter(sessionName: "s")).total.requests == 1)
         try store.setBudget(StoredBudget(kind: "daily", key: "", tokens: nil, cost: nil))
