@@ -61,12 +61,17 @@ public struct ProviderConfiguration: NamedSection, Sendable, Equatable {
     /// The provider named `fake` that always exists, for demos and tests without a network.
     public static var builtInFake: ProviderConfiguration { ProviderConfiguration(name: "fake", kind: .fake) }
 
+    /// The model of the provider made from `OPENAI_API_KEY`: OpenAI's small current chat
+    /// model, so that the first `llmctl send` works with nothing configured.
+    public static let environmentDefaultModel = "gpt-4o-mini"
+
     /// The provider `OPENAI_API_KEY` (and `OPENAI_BASE_URL`) describe, when no configured
-    /// provider is named `openai`.
+    /// provider is named `openai`; its model is ``environmentDefaultModel``.
     public static func fromEnvironment(_ environment: (String) -> String?) -> ProviderConfiguration? {
         guard let key = environment("OPENAI_API_KEY"), !key.isEmpty else { return nil }
         var provider = ProviderConfiguration(name: "openai")
         provider.apiKeyEnvironment = "OPENAI_API_KEY"
+        provider.defaultModel = environmentDefaultModel
         if let baseURL = environment("OPENAI_BASE_URL"), baseURL.hasPrefix("http://") || baseURL.hasPrefix("https://") {
             provider.baseURL = String(baseURL.trimmingSuffix("/"))
         }

@@ -341,6 +341,17 @@ public enum OpenAIWire {
         guard reader.consume(UInt8(ascii: "}")) else { throw JSONSyntaxError(offset: reader.index, reason: "expected '}'") }
     }
 
+    /// The model ids of a `GET /models` body, as OpenAI's API and the compatible servers
+    /// (Ollama, llama.cpp's server, vLLM) send it: `{"object":"list","data":[{"id":…},…]}`.
+    public static func decodeModelList(_ body: [UInt8]) throws(UpstreamError) -> [String] {
+        let object = try parseObject(body)
+        if let error = UpstreamError.fromErrorBody(object, status: nil) { throw error }
+        guard let data = object["data"]?.arrayValue else {
+            throw UpstreamError(.upstreamProtocol, "model list has no 'data' array")
+        }
+        return data.compactMap { $0.objectValue?["id"]?.stringValue }
+    }
+
     /// Decodes a complete response body.
     public static func decodeCompletion(_ body: [UInt8]) throws(UpstreamError) -> Completion {
         let object = try parseObject(body)

@@ -39,6 +39,38 @@ public enum SocketLocation {
         return user
     }
 
+    /// Other daemons' sockets a client may have meant when nothing listens on `tried`, most
+    /// likely first: the system instance's, the user's own (for root too, where
+    /// `$XDG_RUNTIME_DIR` says), then, for root, every user's own daemon. Only those that
+    /// exist.
+    ///
+    /// - Parameter userRuntimeDirectories: the directories under `/run/user` (injectable
+    ///   for tests).
+    public static func alternatives(
+        to tried: String,
+        uid: UInt32 = geteuid(),
+        environment: (String) -> String? = processEnvironment,
+        socketExists: (String) -> Bool = { access($0, F_OK) == 0 },
+        userRuntimeDirectories: () -> [String] = SocketLocation.userRuntimeDirectories
+    ) -> [String] {
+        var candidates = [systemPath, userPath(uid: uid, environment: environment)]
+        if uid == 0 { candidates += userRuntimeDirectories().sorted().map { $0 + "/llmd/llmd.sock" } }
+        var seen: Set<String> = [tried]
+        return candidates.filter { seen.insert($0).inserted && socketExists($0) }
+    }
+
+    /// The users' runtime directories, `/run/user/UID`, as listed.
+    public static func userRuntimeDirectories() -> [String] {
+        guard let directory = opendir("/run/user") else { return [] }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            if !name.hasPrefix(".") { names.append("/run/user/" + name) }
+        }
+        return names
+    }
+
     /// Reads this process's environment.
     public static func processEnvironment(_ name: String) -> String? {
         getenv(name).map { String(cString: $0) }

@@ -1,6 +1,7 @@
 import LLMDCore
 import LLMDCurl
 import LLMDEvents
+import LLMDMemory
 import LLMDOpenAI
 import LLMDProtocol
 import LLMDStore
@@ -64,21 +65,11 @@ public enum CallMethods {
     ) {
         table.register("complete") { request, context throws(ProtocolError) in
             let params = request.params
-            let current = settings.current
-            let providerName = try params.string("provider") ?? current.defaultProvider
-            guard let provider = current.providers.first(where: { $0.name == providerName }) else {
-                throw ProtocolError(
-                    .providerNotFound, "no provider named '\(providerName)'",
-                    detail: ["provider": .string(providerName), "providers": .array(current.providers.map { .string($0.name) })])
+            let provider = try settings.current.provider(named: try params.string("provider"))
+            guard let model = provider.model(try params.string("model")) else {
+                throw await provider.noModelError(session: nil, upstream: upstream)
             }
-            guard let model = try params.string("model") ?? provider.configuration.defaultModel
-                ?? (provider.configuration.kind == .fake ? "fake" : nil)
-            else {
-                throw ProtocolError(
-                    .modelMissing, "no model: pass 'model' or set DefaultModel= for provider '\(provider.name)'",
-                    detail: ["provider": .string(provider.name)])
-            }
-            let input = try modelInput(params)
+            let input = try modelInput(params, endpoint: try endpoint(params) ?? Endpoint(model: model))
             let options = try generationOptions(params)
             let stream = try params.bool("stream") ?? true
             let label = try params.string("session")
@@ -240,6 +231,44 @@ public enum CallMethods {
             .callbackFailed, error.description, detail: ["event": .string(error.event), "run_id": .string(chain.runID)])
     }
 
+    /// The `endpoint` parameter: `chat` or `completions`; nil when not given.
+    static func endpoint(_ params: JSONObject) throws(ProtocolError) -> Endpoint? {
+        guard let name = try params.string("endpoint") else { return nil }
+        guard let endpoint = Endpoint(rawValue: name) else {
+            throw .invalidParam(
+                "endpoint", expected: Endpoint.allCases.map(\.rawValue).joined(separator: " or "), got: params["endpoint"])
+        }
+        return endpoint
+    }
+
+    /// What a call sends: `text`, a message sent as the endpoint takes it (the user message
+    /// to a chat model, the prompt to a completion model), or `messages` or `prompt` as
+    /// given. An `endpoint` given with those converts them as LangChain does: messages
+    /// rendered as `Human: …` lines for a completion model, a prompt as the user's message
+    /// for a chat model.
+    ///
+    /// - Parameter endpoint: the endpoint for `text`; for the others, when the caller named it.
+    static func modelInput(_ params: JSONObject, endpoint: Endpoint) throws(ProtocolError) -> ModelInput {
+        if let text = try params.string("text") {
+            guard params["messages"] == nil, params["prompt"] == nil else {
+                throw ProtocolError(.invalidParams, "pass one of 'text', 'messages' and 'prompt'", detail: ["field": "text"])
+            }
+            return endpoint == .chat ? .messages([ChatMessage(role: "user", content: text)]) : .prompt(text)
+        }
+        let input = try modelInput(params)
+        guard params["endpoint"] != nil else { return input }
+        switch (input, endpoint) {
+        case (.messages(let messages), .completions):
+            return .prompt(
+                ConversationMessage.bufferString(
+                    messages.map { ConversationMessage(ConversationMessage.Role(rawValue: $0.role) ?? .user, $0.content) }))
+        case (.prompt(let prompt), .chat):
+            return .messages([ChatMessage(role: "user", content: prompt)])
+        default:
+            return input
+        }
+    }
+
     static func modelInput(_ params: JSONObject) throws(ProtocolError) -> ModelInput {
         switch (params["messages"], try params.string("prompt")) {
         case (let messages?, nil) where !messages.isNull:
@@ -257,7 +286,8 @@ public enum CallMethods {
         case (nil, let prompt?), (.null?, let prompt?):
             return .prompt(prompt)
         case (nil, nil), (.null?, nil):
-            throw ProtocolError(.invalidParams, "pass 'messages' (chat) or 'prompt' (legacy completions)", detail: ["field": "messages"])
+            throw ProtocolError(
+                .invalidParams, "pass 'text', 'messages' (chat) or 'prompt' (legacy completions)", detail: ["field": "messages"])
         default:
             throw ProtocolError(.invalidParams, "pass 'messages' or 'prompt', not both", detail: ["field": "prompt"])
         }

@@ -128,14 +128,7 @@ public final class Sessions: Sendable {
     func resolve(
         _ name: String, settings changes: JSONObject, creating: Bool, changingExisting: Bool = true
     ) async throws(ProtocolError) -> (StoredSession, created: Bool, changed: [String]) {
-        if let provider = try? changes.string("provider") {
-            let providers = self.settings.current.providers
-            guard providers.contains(where: { $0.name == provider }) else {
-                throw ProtocolError(
-                    .providerNotFound, "no provider named '\(provider)'",
-                    detail: ["provider": .string(provider), "providers": .array(providers.map { .string($0.name) })])
-            }
-        }
+        if let provider = try? changes.string("provider") { _ = try self.settings.current.provider(named: provider) }
         // The changes are checked against the defaults for a new session, against the
         // stored settings for an existing one.
         var fresh = SessionSettings()
@@ -264,8 +257,7 @@ public final class Sessions: Sendable {
         let memory = try await storedMemory(session)
         // Counted as the next turn will count, when its provider still resolves a model.
         let current = self.settings.current
-        let provider = current.providers.first { $0.name == (settings.provider ?? current.defaultProvider) }
-        let model = settings.model ?? provider?.configuration.defaultModel ?? ""
+        let model = (try? current.provider(named: settings.provider))?.model(settings.model) ?? ""
         let counter = counters.counter(model: model, models: current.models)
         let strategy = settings.memory
         let history = memory.historyMessages(strategy)

@@ -48,17 +48,9 @@ extension Sessions {
     func turnContext(_ session: StoredSession, input: String) async throws(ProtocolError) -> TurnContext {
         let settings = Self.settings(of: session)
         let current = self.settings.current
-        let providerName = settings.provider ?? current.defaultProvider
-        guard let provider = current.providers.first(where: { $0.name == providerName }) else {
-            throw ProtocolError(
-                .providerNotFound, "session '\(session.name)' uses provider '\(providerName)', which is not configured",
-                detail: ["provider": .string(providerName), "providers": .array(current.providers.map { .string($0.name) })])
-        }
-        guard let model = settings.model ?? provider.configuration.defaultModel ?? (provider.configuration.kind == .fake ? "fake" : nil)
-        else {
-            throw ProtocolError(
-                .modelMissing, "no model: give the session one (--model) or set DefaultModel= for provider '\(provider.name)'",
-                detail: ["provider": .string(provider.name)])
+        let provider = try current.provider(named: settings.provider, session: session.name)
+        guard let model = provider.model(settings.model) else {
+            throw await provider.noModelError(session: session.name, upstream: upstream)
         }
         let memory = try await storedMemory(session)
         let endpoint = settings.endpoint ?? Endpoint(model: model)

@@ -56,7 +56,7 @@ public struct CallObserver: Sendable {
 /// Makes LLM calls against OpenAI-compatible providers, with retries, and against the
 /// offline `fake` provider.
 public final class UpstreamClient: Sendable {
-    private let engine: CurlEngine
+    let engine: CurlEngine
     private let logger: Logger
     /// Providers found to reject `stream_options`, so later calls do not ask again.
     private let noStreamUsage = Mutex<Set<String>>([])

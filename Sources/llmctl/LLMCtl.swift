@@ -95,14 +95,26 @@ enum LLMCtl {
             }
         } catch {
             printError("llmctl: \(error)")
-            if case .daemonNotRunning(let path) = error {
-                printError(
-                    path == SocketLocation.systemPath
-                        ? "Start it with: systemctl start llmd.socket"
-                        : "Start it with: systemctl --user start llmd.socket   (or run: llmd &)")
-            }
+            if case .daemonNotRunning(let path) = error { printDaemonHints(tried: path) }
             exit(error.exitCode)
         }
+    }
+
+    /// After nothing answered on `tried`: the daemons that do answer elsewhere, and how to
+    /// reach them, then how to start the one that was meant.
+    static func printDaemonHints(tried: String) {
+        for path in SocketLocation.alternatives(to: tried) {
+            guard let connection = try? DaemonConnection(socketPath: path) else { continue }
+            connection.close()
+            let whose = path == SocketLocation.systemPath ? "the system llmd" : "an llmd"
+            printError(
+                "llmctl: \(whose) is listening on \(path); to use it, add --socket \(path)"
+                    + " or set \(SocketLocation.environmentVariable)=\(path)")
+        }
+        printError(
+            tried == SocketLocation.systemPath
+                ? "Start the system llmd with: systemctl start llmd.socket"
+                : "Start it with: systemctl --user start llmd.socket   (or run: llmd &)")
     }
 
     static func status(_ parsed: ParsedCommandLine) throws(ClientError) {
@@ -151,15 +163,16 @@ extension LLMCtl {
                 params = ["session": .string(session), "text": .string(text)]
                 if !settings.isEmpty { params["settings"] = .object(settings) }
             } else {
-                let sessionOnly = settings.keys.filter { $0 != "provider" && $0 != "model" }.sorted()
+                let oneOff: Set<String> = ["provider", "model", "endpoint"]
+                let sessionOnly = settings.keys.filter { !oneOff.contains($0) }.sorted()
                 guard sessionOnly.isEmpty else {
                     throw UsageError(
                         "session settings (\(sessionOnly.joined(separator: ", "))) need a session: add -s NAME"
                             + (sessionOnly.contains("max_tokens") ? "; the reply's length is --max-reply-tokens" : ""))
                 }
-                params = ["messages": [["role": "user", "content": .string(text)]]]
-                params["provider"] = settings["provider"]
-                params["model"] = settings["model"]
+                // The daemon sends the text as the model's endpoint takes it, or as --endpoint says.
+                params = ["text": .string(text)]
+                for key in oneOff { params[key] = settings[key] }
             }
             if let value = parsed.value("--temperature") {
                 guard let temperature = Double(value), temperature.isFinite else {

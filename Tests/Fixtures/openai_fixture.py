@@ -23,6 +23,11 @@ not. The model name picks a scenario, so a test chooses faults per call:
   fixture/cached:C:R         usage says C prompt tokens were cached and R completion
                              tokens were reasoning (OpenAI's *_tokens_details)
 
+OpenAI's own model names are served as "fixture" is, on the endpoint OpenAI serves them
+on: a completion model (gpt-3.5-turbo-instruct, davinci-002, babbage-002) on
+/v1/chat/completions, or a chat model (gpt-*) on /v1/completions, gets OpenAI's 404.
+GET /v1/models lists MODELS, as OpenAI's API does, to a client with a key.
+
 A request carrying LangChain's progressive-summary prompt is answered with
 "summary of N lines", N being the lines of conversation it asks to fold in.
 
@@ -59,6 +64,22 @@ def usage_for(prompt_tokens, completion_tokens, scenario):
 
 
 SUMMARY_PROMPT = "Progressively summarize the lines of conversation provided"
+
+MODELS = ["fixture", "gpt-4o-mini", "gpt-4o", "gpt-3.5-turbo-instruct"]
+COMPLETION_MODELS = ("gpt-3.5-turbo-instruct", "davinci-002", "babbage-002")
+
+
+def wrong_endpoint(path, model):
+    """OpenAI's 404 for a model asked for on the endpoint it is not served on, or None."""
+    if path == "/v1/chat/completions" and model.startswith(COMPLETION_MODELS):
+        message = ("This is not a chat model and thus not supported in the v1/chat/completions endpoint. "
+                   "Did you mean to use v1/completions?")
+    elif path == "/v1/completions" and model.startswith("gpt-") and not model.startswith(COMPLETION_MODELS):
+        message = ("This is a chat model and not supported in the v1/completions endpoint. "
+                   "Did you mean to use v1/chat/completions?")
+    else:
+        return None
+    return {"error": {"message": message, "type": "invalid_request_error", "param": "model", "code": None}}
 
 
 def last_text(request):
@@ -98,6 +119,14 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/_fixture/log":
             with LOCK:
                 self.send_json(200, LOG)
+        elif self.path == "/v1/models":
+            with LOCK:
+                LOG.append({"path": self.path, "model": None, "headers": {}, "body": None, "client_gone": False})
+            if not self.headers.get("Authorization", "").startswith("Bearer "):
+                self.send_json(401, {"error": {"message": "You didn't provide an API key.", "type": "invalid_request_error"}})
+                return
+            self.send_json(200, {"object": "list", "data": [
+                {"id": name, "object": "model", "created": 1715367049, "owned_by": "llmd-fixture"} for name in MODELS]})
         else:
             self.send_json(404, {"error": {"message": "no such path", "type": "invalid_request_error"}})
 
@@ -131,6 +160,10 @@ class Handler(BaseHTTPRequestHandler):
             return
         if not self.headers.get("Authorization", "").startswith("Bearer "):
             self.send_json(401, {"error": {"message": "You didn't provide an API key.", "type": "invalid_request_error"}})
+            return
+        misdirected = wrong_endpoint(self.path, model)
+        if misdirected:
+            self.send_json(404, misdirected)
             return
         for name, status in (("429-then-ok:", 429), ("500-then-ok:", 500)):
             if scenario.startswith(name) and count <= int(scenario.split(":")[1]):

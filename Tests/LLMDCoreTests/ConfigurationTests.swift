@@ -273,13 +273,14 @@ struct ConfigurationTests {
         }
     }
 
-    @Test("OPENAI_API_KEY and OPENAI_BASE_URL make a provider; a trailing slash is trimmed")
+    @Test("OPENAI_API_KEY and OPENAI_BASE_URL make a provider with a default model; a trailing slash is trimmed")
     func environmentProvider() {
         let provider = ProviderConfiguration.fromEnvironment {
             ["OPENAI_API_KEY": "sk-x", "OPENAI_BASE_URL": "http://localhost:8000/v1/"][$0]
         }
         #expect(provider?.baseURL == "http://localhost:8000/v1")
         #expect(provider?.apiKeyEnvironment == "OPENAI_API_KEY")
+        #expect(provider?.defaultModel == "gpt-4o-mini")
         #expect(ProviderConfiguration.fromEnvironment { _ in nil } == nil)
     }
 

@@ -237,4 +237,19 @@ struct MessagesTests {
                 == "/run/user/1000/llmd/llmd.sock")
         #expect(SocketLocation.userPath(uid: 1001, environment: { _ in nil }) == "/run/user/1001/llmd/llmd.sock")
     }
+
+    @Test("with no daemon on the socket tried, the others that exist are offered; to root, users' own daemons too")
+    func socketAlternatives() {
+        let existing: Set<String> = ["/run/llmd/llmd.sock", "/tmp/xdg/llmd/llmd.sock", "/run/user/1000/llmd/llmd.sock"]
+        func alternatives(to tried: String, uid: UInt32, env: [String: String]) -> [String] {
+            SocketLocation.alternatives(
+                to: tried, uid: uid, environment: { env[$0] }, socketExists: existing.contains,
+                userRuntimeDirectories: { ["/run/user/1000", "/run/user/1001"] })
+        }
+        #expect(
+            alternatives(to: "/run/llmd/llmd.sock", uid: 0, env: ["XDG_RUNTIME_DIR": "/tmp/xdg"])
+                == ["/tmp/xdg/llmd/llmd.sock", "/run/user/1000/llmd/llmd.sock"])
+        #expect(alternatives(to: "/run/user/1000/llmd/llmd.sock", uid: 1000, env: [:]) == ["/run/llmd/llmd.sock"])
+        #expect(alternatives(to: "/tmp/other.sock", uid: 1001, env: [:]) == ["/run/llmd/llmd.sock"], "no one else's to others")
+    }
 }

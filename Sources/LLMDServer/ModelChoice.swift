@@ -1,0 +1,53 @@
+import LLMDCore
+import LLMDOpenAI
+import LLMDProtocol
+import LLMDUpstream
+
+/// How a call finds its provider and model. One rule and one set of messages for
+/// `complete`, a session's turn and `memory.show`.
+extension ReloadableSettings {
+    /// The provider `name` names, or the default provider when nil.
+    ///
+    /// - Parameter session: the session whose setting names it, for the message.
+    /// - Throws: `provider.not_found`, its detail listing the providers there are.
+    func provider(named name: String?, session: String? = nil) throws(ProtocolError) -> ResolvedProvider {
+        let name = name ?? defaultProvider
+        if let provider = providers.first(where: { $0.name == name }) { return provider }
+        let known = providers.map(\.name)
+        let whose = session.map { "session '\($0)' uses provider '\(name)', which is not configured" } ?? "no provider named '\(name)'"
+        throw ProtocolError(
+            .providerNotFound, "\(whose); the providers are: \(known.joined(separator: ", "))",
+            detail: ["provider": .string(name), "providers": .array(known.map(JSONValue.string))])
+    }
+}
+
+extension ResolvedProvider {
+    /// The model a call uses: the one asked for, else `DefaultModel=`, else the offline
+    /// provider's own; nil when none applies.
+    func model(_ requested: String?) -> String? {
+        requested ?? configuration.defaultModel ?? (configuration.kind == .fake ? "fake" : nil)
+    }
+
+    /// `provider.no_model`, saying how to name one and, when the provider answers
+    /// `GET /models` in time, which models it has (detail: `provider`, `models` or
+    /// `models_error`).
+    ///
+    /// - Parameter session: the session that has no model, if the call is its turn.
+    func noModelError(session: String?, upstream: LazyUpstream) async -> ProtocolError {
+        var detail: JSONObject = ["provider": .string(name)]
+        let how = session.map { "give the session one (llmctl send -s \($0) -m MODEL)" } ?? "pass one (llmctl send -m MODEL)"
+        var message =
+            "no model for provider '\(name)': \(how), or set DefaultModel= in [Provider \(name)] of llmd.conf"
+        do throws(UpstreamError) {
+            let models = try await upstream.client.listModels(provider: self)
+            detail["models"] = .array(models.map(JSONValue.string))
+            if !models.isEmpty {
+                let shown = models.count > 20 ? models.prefix(20).joined(separator: ", ") + ", …" : models.joined(separator: ", ")
+                message += "; it offers: \(shown)"
+            }
+        } catch {
+            detail["models_error"] = .string(error.description)
+        }
+        return ProtocolError(.modelMissing, message, detail: detail)
+    }
+}

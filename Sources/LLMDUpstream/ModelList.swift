@@ -1,0 +1,87 @@
+import LLMDCore
+import LLMDCurl
+import LLMDOpenAI
+import Synchronization
+
+/// A whole response, gathered for a caller that waits for it: `GET /models`.
+final class BufferedResponse: HTTPResponseHandler {
+    private struct State {
+        var head: HTTPResponseHead?
+        var body: [UInt8] = []
+        var ended: Result<Void, TransferFailure>?
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    /// A model list of a few thousand entries is well under this.
+    static let maximumBodySize = 4 << 20
+
+    private let state = Mutex(State())
+
+    func responseStarted(_ head: HTTPResponseHead) {
+        state.withLock { $0.head = head }
+    }
+
+    func bodyReceived(_ bytes: UnsafeRawBufferPointer) {
+        state.withLock { state in
+            if state.body.count + bytes.count <= Self.maximumBodySize { state.body.append(contentsOf: bytes) }
+        }
+    }
+
+    func transferEnded(_ result: Result<Void, TransferFailure>) {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.ended = result
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Waits for the transfer to end: the status and body, or why there are none.
+    func response() async -> Result<(status: Int, body: [UInt8]), UpstreamError> {
+        await withCheckedContinuation { continuation in
+            let endedAlready = state.withLock { state -> Bool in
+                if state.ended != nil { return true }
+                state.waiter = continuation
+                return false
+            }
+            if endedAlready { continuation.resume() }
+        }
+        let snapshot = state.withLock { ($0.head, $0.body, $0.ended) }
+        switch snapshot.2 {
+        case .failure(.cancelled)?: return .failure(UpstreamError(.cancelled, "the request was cancelled"))
+        case .failure(.unreachable(let message))?, .failure(.interrupted(let message))?:
+            return .failure(UpstreamError(.upstreamUnreachable, message))
+        case .failure?: return .failure(UpstreamError(.upstreamTimeout, "no answer in time"))
+        case .success?, nil: break
+        }
+        guard let head = snapshot.0 else { return .failure(UpstreamError(.upstreamProtocol, "no response")) }
+        return .success((head.status, snapshot.1))
+    }
+}
+
+extension UpstreamClient {
+    /// The models the provider's `GET /models` lists; for the offline provider, `fake`.
+    ///
+    /// Meant for messages (a call that names no model), so it waits a few seconds at most
+    /// and is not retried.
+    public func listModels(provider: ResolvedProvider, timeout: Duration = .seconds(5)) async throws(UpstreamError) -> [String] {
+        let configuration = provider.configuration
+        guard configuration.kind != .fake else { return ["fake"] }
+        var headers = ["Accept: application/json"]
+        if let key = provider.apiKey { headers.append("Authorization: Bearer \(key.secret)") }
+        headers += configuration.headers
+        let request = HTTPRequest(
+            url: configuration.baseURL + "/models", headers: headers,
+            connectTimeout: min(configuration.connectTimeout, timeout), idleTimeout: timeout, totalTimeout: timeout)
+        let response = BufferedResponse()
+        let id = engine.start(request, handler: response)
+        let outcome = await withTaskCancellationHandler {
+            await response.response()
+        } onCancel: {
+            engine.cancel(id)
+        }
+        let (status, body) = try outcome.get()
+        guard status == 200 else { throw UpstreamError.fromResponse(status: status, body: body) }
+        return try OpenAIWire.decodeModelList(body)
+    }
+}
