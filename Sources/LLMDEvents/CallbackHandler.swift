@@ -30,7 +30,8 @@ extension CallbackHandler {
     public func onChainStart(_ event: CallbackEvent) throws {}
     public func onChainEnd(_ event: CallbackEvent) throws {}
     public func onChainError(_ event: CallbackEvent) throws {}
-    public func onChatModelStart(_ event: CallbackEvent) throws {}
+    /// As in LangChain, a handler without its own gets chat-model starts as `llm_start`.
+    public func onChatModelStart(_ event: CallbackEvent) throws { try onLLMStart(event.asLLMStart) }
     public func onLLMStart(_ event: CallbackEvent) throws {}
     public func onLLMNewToken(_ event: CallbackEvent) throws {}
     public func onLLMEnd(_ event: CallbackEvent) throws {}
@@ -87,7 +88,8 @@ extension AsyncCallbackHandler {
     public func onChainStart(_ event: CallbackEvent) async throws {}
     public func onChainEnd(_ event: CallbackEvent) async throws {}
     public func onChainError(_ event: CallbackEvent) async throws {}
-    public func onChatModelStart(_ event: CallbackEvent) async throws {}
+    /// As in LangChain, a handler without its own gets chat-model starts as `llm_start`.
+    public func onChatModelStart(_ event: CallbackEvent) async throws { try await onLLMStart(event.asLLMStart) }
     public func onLLMStart(_ event: CallbackEvent) async throws {}
     public func onLLMNewToken(_ event: CallbackEvent) async throws {}
     public func onLLMEnd(_ event: CallbackEvent) async throws {}

@@ -28,9 +28,15 @@ public struct EventFilter: Sendable, Equatable {
         self.runID = runID
     }
 
+    /// Whether chat-model starts come as `llm_start` (LangChain's fallback for a handler
+    /// without `on_chat_model_start`): `types` names `llm_start` and not `chat_model_start`.
+    public var takesChatModelStartsAsLLMStarts: Bool { typeMask?.takesChatModelStartsAsLLMStarts ?? false }
+
     public func matches(type: EventType?, session: String?, runID: String, parentRunID: String?, tags: [String]) -> Bool {
         if let typeMask {
-            guard let type, typeMask.contains(type) else { return false }
+            guard let type, typeMask.contains(type) || (type == .chatModelStart && typeMask.contains(.llmStart)) else {
+                return false
+            }
         } else if type?.isAddressed == true {
             return false
         }

@@ -56,8 +56,18 @@ public struct FilteredCallbackHandler: CallbackHandler {
         self.handler = handler
     }
 
+    /// The types that reach the handler: `types`, and chat-model starts when it takes them
+    /// as `llm_start`.
+    public var acceptedTypes: Set<EventType> {
+        EventTypeMask(types).takesChatModelStartsAsLLMStarts ? types.union([.chatModelStart]) : types
+    }
+
     public func handle(_ event: CallbackEvent) throws {
-        guard let type = event.type, types.contains(type) else { return }
-        try handler.handle(event)
+        guard let type = event.type else { return }
+        if types.contains(type) {
+            try handler.handle(event)
+        } else if type == .chatModelStart, types.contains(.llmStart) {
+            try handler.handle(event.asLLMStart)
+        }
     }
 }

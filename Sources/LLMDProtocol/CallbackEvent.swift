@@ -355,6 +355,13 @@ public struct CallbackEvent: Sendable {
         line.append(literal: "}\n")
     }
 
+    /// The event a published body (``encodeBody(into:)``, as the journal keeps it) holds;
+    /// nil when the bytes are not one.
+    public init?(publishedBody body: ArraySlice<UInt8>) {
+        guard let object = try? JSONParser.parse(Array(body) + [UInt8(ascii: "}")]).objectValue else { return nil }
+        self.init(fields: object)
+    }
+
     init?(fields object: JSONObject) {
         // One pass over the members, not a lookup per field: a client decodes every token's
         // event. A later duplicate wins, as with lookups.

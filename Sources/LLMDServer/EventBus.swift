@@ -121,7 +121,7 @@ public final class EventBus: EventSink, Sendable {
     ) throws(StoreError) {
         self.settings = settings
         self.handlers = handlers
-        self.handledTypes = EventTypeMask(handlers.flatMap(\.types))
+        self.handledTypes = EventTypeMask(handlers.flatMap(\.acceptedTypes))
         self.logger = logger
         var next: UInt64 = 1
         if let journalPath {
@@ -232,8 +232,8 @@ public final class EventBus: EventSink, Sendable {
             }
             if !state.subscriptions.isEmpty {
                 fanOut(
-                    bodies, seqs: first...state.nextSeq - 1, type: type, context: context, addressee: addressee, in: &state,
-                    refused: &refused, gate: &gate)
+                    bodies, seqs: first...state.nextSeq - 1, type: type, context: context, addressee: addressee,
+                    in: &state, refused: &refused, gate: &gate)
             }
             if let gate { state.acknowledgements[gate.seq] = gate }
             guard journal != nil else { return false }
@@ -268,6 +268,7 @@ public final class EventBus: EventSink, Sendable {
         gate: inout AcknowledgementGate?
     ) {
         var lines = GroupLines(bodies: bodies)
+        var llmStartLines: GroupLines?
         for (key, subscription) in state.subscriptions {
             guard Self.wants(subscription.request.filter, key: key, type: type, context: context, addressee: addressee) else {
                 continue
@@ -279,11 +280,22 @@ public final class EventBus: EventSink, Sendable {
                 continue
             }
             guard subscription.flow.live(count: bodies.count) == .offer else { continue }
-            let accepted = subscription.outbox.offer(shared: lines.lines(subscription: key.id, lineEnd: subscription.lineEnd))
+            // The type the subscriber sees, which its blocking types are about.
+            var seen = type
+            let shared: ByteBuffer
+            if type == .chatModelStart, subscription.request.filter.takesChatModelStartsAsLLMStarts {
+                seen = .llmStart
+                // Made from the body once, when a subscription takes it: one event per call.
+                if llmStartLines == nil { llmStartLines = GroupLines(bodies: Self.asLLMStart(bodies)) }
+                shared = llmStartLines!.lines(subscription: key.id, lineEnd: subscription.lineEnd)
+            } else {
+                shared = lines.lines(subscription: key.id, lineEnd: subscription.lineEnd)
+            }
+            let accepted = subscription.outbox.offer(shared: shared)
             subscription.flow.offered(seqs, accepted: accepted)
             if !accepted {
                 refused.append((key, subscription.outbox))
-            } else if let type, type != .llmNewToken, subscription.request.blocking.contains(type) {
+            } else if let seen, seen != .llmNewToken, subscription.request.blocking.contains(seen) {
                 gate = gate ?? AcknowledgementGate(seq: seqs.upperBound)
                 gate!.expect(key)
             }
@@ -321,6 +333,32 @@ public final class EventBus: EventSink, Sendable {
             made.append((subscription, lines))
             return lines
         }
+    }
+
+    /// A `chat_model_start`'s body as the subscriptions that take chat-model starts as
+    /// `llm_start` get it (``EventFilter/takesChatModelStartsAsLLMStarts``).
+    private static func asLLMStart(_ bodies: EncodedBodies) -> EncodedBodies {
+        var bytes: [UInt8] = []
+        var ends: [Int] = []
+        for index in 0..<bodies.count {
+            bytes += asLLMStart(bodies[index])
+            ends.append(bytes.count)
+        }
+        return EncodedBodies(bytes: bytes, ends: ends)
+    }
+
+    private static func asLLMStart(_ body: ArraySlice<UInt8>) -> [UInt8] {
+        guard let event = CallbackEvent(publishedBody: body) else { return Array(body) }
+        var converted: [UInt8] = []
+        event.asLLMStart.encodeBody(into: &converted)
+        return converted
+    }
+
+    /// A replayed record's body as `filter` takes it: a `chat_model_start` as `llm_start`
+    /// when it asks so, any other as recorded.
+    private static func replayedBody(_ record: JournalRecord, for filter: EventFilter) -> ArraySlice<UInt8> {
+        guard filter.takesChatModelStartsAsLLMStarts, record.type == EventType.chatModelStart.rawValue else { return record.body }
+        return asLLMStart(record.body)[...]
     }
 
     private func remember(_ event: PublishedEvent, in state: inout State) {
@@ -477,8 +515,9 @@ public final class EventBus: EventSink, Sendable {
                             subscription.request.filter, key: key, type: published.type, context: published.record.context,
                             addressee: published.addressee)
                     {
+                        let body = Self.replayedBody(published.record, for: subscription.request.filter)
                         let accepted = subscription.outbox.offer { line in
-                            line.append(contentsOf: published.record.body)
+                            line.append(contentsOf: body)
                             line.append(contentsOf: subscription.lineEnd)
                         }
                         guard accepted else { return .waitForDrain(subscription.outbox) }
@@ -525,8 +564,9 @@ public final class EventBus: EventSink, Sendable {
                     parentRunID: record.parentRunID, tags: record.tags),
                     !filter.predatesSession(record.session, time: record.time)
                 {
+                    let body = Self.replayedBody(record, for: filter)
                     while !outbox.offer({ line in
-                        line.append(contentsOf: record.body)
+                        line.append(contentsOf: body)
                         CallbackEvent.completeLine(&line, request: nil, subscription: key.id)
                     }) {
                         await withCheckedContinuation { continuation in

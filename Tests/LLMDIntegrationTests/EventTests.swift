@@ -181,6 +181,54 @@ struct EventTests {
         #expect(throws: ClientError.self) { try gate.call("subscribe", params: ["blocking": ["llm_new_token"]]) }
     }
 
+    @Test("LangChain's fallback: asking for llm_start and not chat_model_start, chat calls come as llm_start, live, replayed and blocking")
+    func llmStartFallback() throws {
+        let daemon = try DaemonProcess(config: Self.fakeConfig(words: 3, extra: "[Events]\nAckTimeoutSec=30"))
+        // The tutorial's async handler, ported: it sleeps in on_llm_start and on_llm_end, and
+        // the run waits for it.
+        let handler = try daemon.connect()
+        handler.setReadTimeout(.seconds(20))
+        let number = try subscribe(
+            handler, ["types": ["llm_start", "llm_end"], "blocking": ["llm_start", "llm_end"]]
+        ).number
+        let both = try daemon.connect()
+        try subscribe(both, ["types": ["llm_start", "chat_model_start"]])
+
+        let caller = try daemon.connect()
+        caller.setReadTimeout(.seconds(20))
+        try caller.send(
+            Request(
+                id: .int(1), method: "complete",
+                params: ["messages": [["role": "system", "content": "Be brief."], ["role": "user", "content": "Hi!"]]]))
+        let start = try read(handler) { $0.name == "llm_start" }.last!
+        #expect(start.data["prompts"] == ["System: Be brief.\nHuman: Hi!"])
+        #expect(start.data["messages"] == nil && start.data["from_chat_model"] == true)
+        #expect(start.data["provider"] == "fake", "the rest of the start as it was")
+        usleep(300_000)
+        let acknowledged = Timestamp.nowMicroseconds()
+        _ = try handler.call("ack", params: ["subscription": .int(number), "seq": .int(Int64(start.seq))])
+        let end = try read(handler) { $0.name == "llm_end" }.last!
+        _ = try handler.call("ack", params: ["subscription": .int(number), "seq": .int(Int64(end.seq))])
+        var tokens: [CallbackEvent] = []
+        while true {
+            let message = try caller.readMessage()
+            if case .event(let event) = message, event.name == "llm_new_token" { tokens.append(event) }
+            if case .reply = message { break }
+        }
+        #expect(tokens.count == 3)
+        #expect(tokens.allSatisfy { $0.time >= acknowledged }, "no token before the handler woke up")
+
+        // Asking for both: the chat model's own event, once.
+        let seen = try read(both) { $0.name == "chat_model_start" }
+        #expect(seen.map(\.name) == ["chat_model_start"])
+        #expect(seen[0].seq == start.seq)
+
+        // Replay converts the same way.
+        let replayed = try subscribe(try daemon.connect(), ["types": ["llm_start"], "since": 0]).replayed
+        #expect(replayed.map(\.name) == ["llm_start"])
+        #expect(replayed.first?.data["prompts"] == start.data["prompts"] && replayed.first?.seq == start.seq)
+    }
+
     @Test("a vanished blocking subscriber never holds a run")
     func vanishedBlocker() throws {
         let daemon = try DaemonProcess(config: Self.fakeConfig(words: 3, extra: "[Events]\nAckTimeoutSec=60"))
