@@ -23,8 +23,8 @@ RELEASE_BIN   = $(shell $(SWIFT) build $(RELEASE_FLAGS) --show-bin-path 2>/dev/n
 
 # Debian packages: headers for the C libraries (curl, systemd, SQLite, libedit), and the tools tests and lint run
 # (mandoc, systemd-analyze and systemd-socket-activate, setpriv, python3 for the
-# OpenAI-compatible fixture server).
-DEB_PACKAGES = libcurl4-openssl-dev libsystemd-dev libsqlite3-dev pkg-config mandoc systemd util-linux python3 libedit-dev
+# OpenAI-compatible fixture server, jq for the README's commands, which the tests run).
+DEB_PACKAGES = libcurl4-openssl-dev libsystemd-dev libsqlite3-dev pkg-config mandoc systemd util-linux python3 libedit-dev jq
 # Benchmarks also compare against Redis and time commands with hyperfine.
 BENCH_PACKAGES = redis-server hyperfine
 

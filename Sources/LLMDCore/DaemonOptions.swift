@@ -7,6 +7,8 @@ public struct DaemonOptions: Sendable, Equatable {
     public var logLevel: String?
     public var instance: Instance?
     public var checkConfig = false
+    /// With `checkConfig`: the files alone, not this machine's groups, files and variables.
+    public var offline = false
     public var stateDirectory: String?
     /// Print the run tree as LangChain's `StdOutCallbackHandler` does.
     public var verbose = false
@@ -43,6 +45,9 @@ public struct DaemonOptions: Sendable, Equatable {
             .flag("--system", help: "Run as the system instance (the default for root)."),
             .flag("--user", help: "Run as a user's own instance (the default for others)."),
             .flag("--check-config", help: "Check the configuration, print what is wrong with file and line, and exit."),
+            .flag(
+                "--offline",
+                help: "With --check-config: check the files alone (syntax and values), not this machine's groups, key files and variables."),
         ])
 
     /// Parses the arguments after the program name.
@@ -74,6 +79,10 @@ public struct DaemonOptions: Sendable, Equatable {
         case (false, false): options.instance = nil
         }
         options.checkConfig = parsed.flag("--check-config")
+        options.offline = parsed.flag("--offline")
+        if options.offline, !options.checkConfig {
+            throw UsageError("--offline goes with --check-config: a running daemon needs its keys")
+        }
         options.stateDirectory = parsed.value("--state-dir")
         options.verbose = parsed.flag("--verbose")
         return .run(options)

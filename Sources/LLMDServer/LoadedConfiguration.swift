@@ -17,23 +17,27 @@ public struct LoadedConfiguration: Sendable {
 
     /// Reads `mainPath` and its drop-ins, then resolves names in the system databases.
     ///
-    /// - Parameter mainFileRequired: true when the user named the file; the default may be absent.
-    /// - Parameter environment: looks up variables (`OPENAI_API_KEY`, `APIKeyEnvironment=`).
+    /// - Parameters:
+    ///   - mainFileRequired: true when the user named the file; the default may be absent.
+    ///   - environment: looks up variables (`OPENAI_API_KEY`, `APIKeyEnvironment=`).
+    ///   - checkingSystem: false judges the files alone (`--check-config --offline`): no
+    ///     group is looked up, no key or reply file read, no variable required.
     public static func load(
         mainPath: String, mainFileRequired: Bool,
-        environment: (String) -> String? = SocketLocation.processEnvironment
+        environment: (String) -> String? = SocketLocation.processEnvironment, checkingSystem: Bool = true
     ) -> LoadedConfiguration {
         var (configuration, diagnostics, files) = ConfigurationFiles.load(
             mainPath: mainPath, mainFileRequired: mainFileRequired)
         var groupID: UInt32?
-        if let group = configuration.socketGroup {
+        if checkingSystem, let group = configuration.socketGroup {
             groupID = SystemUsers.groupID(named: group)
             if groupID == nil {
                 let location = configuration.locations["SocketGroup"] ?? SourceLocation(file: mainPath, line: 0)
                 diagnostics.append(ConfigDiagnostic(.error, at: location, "SocketGroup=\(group): no such group"))
             }
         }
-        let providers = resolveProviders(configuration, environment: environment, mainPath: mainPath)
+        let providers = resolveProviders(
+            configuration, environment: environment, mainPath: mainPath, checkingSystem: checkingSystem)
         diagnostics += providers.diagnostics
         return LoadedConfiguration(
             configuration: configuration, socketGroupID: groupID, providers: providers.providers,

@@ -10,8 +10,10 @@ extension LoadedConfiguration {
     /// `$OPENAI_API_KEY` unless configured, and the offline `fake` unless configured.
     /// Keys are read now, so a missing variable or an unreadable file is reported at start
     /// and on reload, with the line that names it.
+    ///
+    /// - Parameter checkingSystem: false reads no file and requires no variable.
     static func resolveProviders(
-        _ configuration: DaemonConfiguration, environment: (String) -> String?, mainPath: String
+        _ configuration: DaemonConfiguration, environment: (String) -> String?, mainPath: String, checkingSystem: Bool = true
     ) -> (providers: [ResolvedProvider], defaultProvider: String, diagnostics: [ConfigDiagnostic]) {
         var providers: [ProviderConfiguration] = configuration.providers
         if !providers.contains(where: { $0.name == "openai" }), let openai = ProviderConfiguration.fromEnvironment(environment) {
@@ -24,6 +26,7 @@ extension LoadedConfiguration {
             configuration.locations["Provider \(provider.name).\(key)"] ?? SourceLocation(file: mainPath, line: 0)
         }
         let resolved = providers.map { original -> ResolvedProvider in
+            guard checkingSystem else { return ResolvedProvider(configuration: original, apiKey: nil) }
             var provider = original
             if let file = provider.fakeReplyFile {
                 switch readLines(file) {

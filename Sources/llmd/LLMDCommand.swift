@@ -57,8 +57,8 @@ struct LLMDCommand {
         let uid = geteuid()
         let instance = options.instance ?? (uid == 0 ? .system : .user)
         let configPath = options.configPath ?? instance.configPath(environment: SocketLocation.processEnvironment)
-        let load: @Sendable () -> LoadedConfiguration = { [required = options.configPath != nil] in
-            LoadedConfiguration.load(mainPath: configPath, mainFileRequired: required)
+        let load: @Sendable () -> LoadedConfiguration = { [required = options.configPath != nil, offline = options.offline] in
+            LoadedConfiguration.load(mainPath: configPath, mainFileRequired: required, checkingSystem: !offline)
         }
         let loaded = load()
         for diagnostic in loaded.diagnostics { printError(diagnostic.description) }
