@@ -37,7 +37,9 @@ def start_daemon(work, notify_path=None):
     env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID")}
     if notify_path:
         env["NOTIFY_SOCKET"] = notify_path
-    proc = subprocess.Popen([f"{BIN}/llmd", "--socket", sock, "--config", config],
+    # State in the run's own directory: not the user's, nor, as root, /var/lib/llmd.
+    state = os.path.join(work, "state")
+    proc = subprocess.Popen([f"{BIN}/llmd", "--socket", sock, "--config", config, "--state-dir", state],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return proc, sock
 

@@ -103,8 +103,14 @@ def fill_ledger(path):
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("BEGIN")
+    # A session records when it took its name since schema 3; older releases, measured against
+    # this one, have no such column.
+    named = "named" in {column[1] for column in db.execute("PRAGMA table_info(sessions)")}
+    insert_session = (
+        "INSERT INTO sessions (name, created, updated, settings, named) VALUES (?, 0, 0, '{}', 0)" if named
+        else "INSERT INTO sessions (name, created, updated, settings) VALUES (?, 0, 0, '{}')")
     for i in range(1000):
-        db.execute("INSERT INTO sessions (name, created, updated, settings) VALUES (?, 0, 0, '{}')", (f"s{i}",))
+        db.execute(insert_session, (f"s{i}",))
     db.execute("INSERT INTO scopes (id, name, created) VALUES ('bench-scope', 'bench', 0)")
     models = ["gpt-4o", "gpt-4o-mini", "gpt-4.1", "o3", "llama3:8b", "fake"]
     random = Lcg(6)
@@ -144,9 +150,10 @@ QUERIES = {
         "GROUP BY +u.time / 86400000000 ORDER BY 1"]),
     "by model": (["--by", "model"], [f"SELECT u.model, NULL, NULL, {TOTALS} FROM usage u GROUP BY +u.model ORDER BY 1"]),
     "by session": (["--by", "session"], [
-        f"SELECT coalesce(s.name, g.label, ''), g.* FROM (SELECT u.session_id AS id, max(u.session) AS label, {TOTALS} "
+        f"SELECT coalesce(s.name, d.name, g.label, ''), d.deleted, d.id IS NOT NULL, g.* FROM (SELECT {TOTALS}, "
+        "u.session_id AS id, max(u.session) AS label "
         "FROM usage u GROUP BY +u.session_id, CASE WHEN u.session_id IS NULL THEN u.session END) g "
-        "LEFT JOIN sessions s ON s.id = g.id ORDER BY 1"]),
+        "LEFT JOIN sessions s ON s.id = g.id LEFT JOIN deleted_sessions d ON d.id = g.id ORDER BY 1, 3, 2 DESC"]),
     "one session": (["-s", "s7"], [f"SELECT {TOTALS} FROM usage u WHERE u.session_id = 8"]),
     "one scope": (["--scope", "bench-scope"], [
         f"SELECT {TOTALS} FROM usage u WHERE u.id IN (SELECT usage_id FROM usage_scopes WHERE scope_id = 'bench-scope')"]),

@@ -18,8 +18,10 @@ fail() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 step "llmd --version"
 "$bin/llmd" --version
 
-step "llmd --socket $socket &"
-"$bin/llmd" --socket "$socket" --config "$work/llmd.conf" &
+# Its own state directory too: the demo's sessions and ledger are not the user's (nor, as
+# root, the system instance's in /var/lib/llmd), and every demo starts from nothing.
+step "llmd --socket $socket --state-dir $work/state &"
+"$bin/llmd" --socket "$socket" --config "$work/llmd.conf" --state-dir "$work/state" &
 daemon_pid=$!
 for _ in $(seq 100); do [ -S "$socket" ] && break; sleep 0.05; done
 

@@ -47,9 +47,9 @@ public final class Sessions: Sendable {
 
     /// Counts the stored sessions for `status`, and learns their names' epochs.
     public func start() async throws(ProtocolError) {
-        let sessions = try await database.perform { store throws(StoreError) in try store.list() }
-        state.setSessions(sessions.count)
-        nameEpochs.load(sessions.map { ($0.name, $0.namedAt) })
+        let names = try await database.perform { store throws(StoreError) in try store.sessionNames() }
+        state.setSessions(names.count)
+        nameEpochs.load(names)
         try await billing.start()
     }
 

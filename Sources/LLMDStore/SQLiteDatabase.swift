@@ -112,6 +112,12 @@ public final class SQLiteDatabase {
                 try execute("PRAGMA user_version=\(index + 1)")
             }
         }
+        // What the migrations' statements used, SQLite's caches and the C heap, is not
+        // kept for the daemon's whole life.
+        if version < migrations.count {
+            try execute("PRAGMA shrink_memory")
+            llmd_release_free_heap()
+        }
     }
 
     /// Fails when a row refers to one that does not exist, as after a migration gone wrong.

@@ -319,7 +319,9 @@ public final class SessionStore {
             GROUP BY session_id;
         -- Rows older than the session that holds their id belonged to a deleted session
         -- whose id it was given: they move to a record of that one, under a fresh id.
-        CREATE TEMP TABLE reused AS
+        -- (A table of the file's own, not a TEMP one: that would open SQLite's temporary
+        -- database, and its cache, for the daemon's whole life.)
+        CREATE TABLE reused AS
             SELECT s.id AS old_id, s.created AS created,
                 (SELECT max(m) FROM (
                     SELECT max(id) AS m FROM sessions UNION ALL SELECT max(id) FROM deleted_sessions
@@ -331,7 +333,7 @@ public final class SessionStore {
         UPDATE usage SET session_id = (SELECT new_id FROM reused WHERE old_id = usage.session_id)
             WHERE session_id IN (SELECT old_id FROM reused)
                 AND time < (SELECT created FROM reused WHERE old_id = usage.session_id);
-        DROP TABLE temp.reused;
+        DROP TABLE reused;
         -- The next session's id comes after every id in use anywhere. (sqlite_sequence has
         -- no key to replace by.)
         DELETE FROM sqlite_sequence WHERE name IN ('sessions', 'sessions_autoincrement');
@@ -438,6 +440,14 @@ public final class SessionStore {
         let statement = try database.prepare("SELECT \(Self.sessionColumns) FROM sessions ORDER BY updated DESC, name")
         try statement.bind([])
         return try rows(of: statement, Self.session)
+    }
+
+    /// Every session's name and since when it has had it (``StoredSession/namedAt``):
+    /// what the daemon needs of all of them at start, without their settings and summaries.
+    public func sessionNames() throws(StoreError) -> [(name: String, since: Int64)] {
+        let statement = try database.prepare("SELECT name, named FROM sessions")
+        try statement.bind([])
+        return try rows(of: statement) { ($0.text(0), $0.int(1)) }
     }
 
     public func sessionCount() throws(StoreError) -> Int {

@@ -108,7 +108,7 @@ public struct UsageTotals: Sendable, Equatable {
     /// By session: the group is a deleted session's, named as it was.
     public var deleted = false
     /// By session: when the session was deleted (microseconds since the Unix epoch); nil
-    /// when that was not recorded (deleted by an llmd before 0.2).
+    /// when that was not recorded (deleted by an llmd of session schema 2 or earlier).
     public var deletedAt: Int64?
 
     public init(

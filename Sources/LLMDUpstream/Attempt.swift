@@ -21,8 +21,6 @@ final class Attempt: HTTPResponseHandler {
         var sawDone = false
         var failure: UpstreamError?
         var firstTokenAt: ContinuousClock.Instant?
-        var ended: Result<Void, TransferFailure>?
-        var waiter: CheckedContinuation<Void, Never>?
         /// The last delta around its text, so that most chunks need only their text read.
         var chunkShape: ChunkShape?
     }
@@ -34,6 +32,7 @@ final class Attempt: HTTPResponseHandler {
     private let observer: CallObserver
     private let started = ContinuousClock.now
     private let state = Mutex(State())
+    private let end = TransferEnd()
 
     init(stream: Bool, observer: CallObserver) {
         self.stream = stream
@@ -97,24 +96,12 @@ final class Attempt: HTTPResponseHandler {
     }
 
     func transferEnded(_ result: Result<Void, TransferFailure>) {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            state.ended = result
-            defer { state.waiter = nil }
-            return state.waiter
-        }
-        waiter?.resume()
+        end.report(result)
     }
 
     /// Waits for the transfer to end and says how the attempt went.
     func outcome(model requestedModel: String, provider: String) async -> Result<CallResult, UpstreamClient.AttemptFailure> {
-        await withCheckedContinuation { continuation in
-            let endedAlready = state.withLock { state -> Bool in
-                if state.ended != nil { return true }
-                state.waiter = continuation
-                return false
-            }
-            if endedAlready { continuation.resume() }
-        }
+        let ended = await end.wait()
         let snapshot = state.withLock { $0 }
         func fail(_ error: UpstreamError) -> Result<CallResult, UpstreamClient.AttemptFailure> {
             .failure(
@@ -122,7 +109,7 @@ final class Attempt: HTTPResponseHandler {
                     error: error, partialText: String(decoding: snapshot.text, as: UTF8.self), tokensDelivered: snapshot.tokens,
                     retryAfter: snapshot.head?.header("retry-after")))
         }
-        if case .failure(let transfer) = snapshot.ended {
+        if case .failure(let transfer) = ended {
             switch transfer {
             case .cancelled: return fail(UpstreamError(.cancelled, "the call was cancelled"))
             case .connectTimeout: return fail(UpstreamError(.upstreamTimeout, "no connection within the connect timeout"))

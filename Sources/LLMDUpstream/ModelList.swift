@@ -3,31 +3,12 @@ import LLMDCurl
 import LLMDOpenAI
 import Synchronization
 
-/// A whole response, gathered for a caller that waits for it: `GET /models`.
-final class BufferedResponse: HTTPResponseHandler {
-    private struct State {
-        var head: HTTPResponseHead?
-        var body: [UInt8] = []
-        var ended: Result<Void, TransferFailure>?
-        var waiter: CheckedContinuation<Void, Never>?
-    }
+/// How a transfer ended, for the task that awaits it: the engine's thread reports it once,
+/// after the last of the response.
+final class TransferEnd: Sendable {
+    private let state = Mutex<(ended: Result<Void, TransferFailure>?, waiter: CheckedContinuation<Void, Never>?)>((nil, nil))
 
-    /// A model list of a few thousand entries is well under this.
-    static let maximumBodySize = 4 << 20
-
-    private let state = Mutex(State())
-
-    func responseStarted(_ head: HTTPResponseHead) {
-        state.withLock { $0.head = head }
-    }
-
-    func bodyReceived(_ bytes: UnsafeRawBufferPointer) {
-        state.withLock { state in
-            if state.body.count + bytes.count <= Self.maximumBodySize { state.body.append(contentsOf: bytes) }
-        }
-    }
-
-    func transferEnded(_ result: Result<Void, TransferFailure>) {
+    func report(_ result: Result<Void, TransferFailure>) {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.ended = result
             defer { state.waiter = nil }
@@ -36,8 +17,8 @@ final class BufferedResponse: HTTPResponseHandler {
         waiter?.resume()
     }
 
-    /// Waits for the transfer to end: the status and body, or why there are none.
-    func response() async -> Result<(status: Int, body: [UInt8]), UpstreamError> {
+    /// Waits for ``report(_:)``, which may have come already.
+    func wait() async -> Result<Void, TransferFailure> {
         await withCheckedContinuation { continuation in
             let endedAlready = state.withLock { state -> Bool in
                 if state.ended != nil { return true }
@@ -46,16 +27,45 @@ final class BufferedResponse: HTTPResponseHandler {
             }
             if endedAlready { continuation.resume() }
         }
-        let snapshot = state.withLock { ($0.head, $0.body, $0.ended) }
-        switch snapshot.2 {
-        case .failure(.cancelled)?: return .failure(UpstreamError(.cancelled, "the request was cancelled"))
-        case .failure(.unreachable(let message))?, .failure(.interrupted(let message))?:
-            return .failure(UpstreamError(.upstreamUnreachable, message))
-        case .failure?: return .failure(UpstreamError(.upstreamTimeout, "no answer in time"))
-        case .success?, nil: break
+        return state.withLock { $0.ended! }
+    }
+}
+
+/// A whole response, gathered for a caller that waits for it: `GET /models`.
+final class BufferedResponse: HTTPResponseHandler {
+    /// A model list of a few thousand entries is well under this.
+    static let maximumBodySize = 4 << 20
+
+    private let received = Mutex<(head: HTTPResponseHead?, body: [UInt8])>((nil, []))
+    private let end = TransferEnd()
+
+    func responseStarted(_ head: HTTPResponseHead) {
+        received.withLock { $0.head = head }
+    }
+
+    func bodyReceived(_ bytes: UnsafeRawBufferPointer) {
+        received.withLock { received in
+            if received.body.count + bytes.count <= Self.maximumBodySize { received.body.append(contentsOf: bytes) }
         }
-        guard let head = snapshot.0 else { return .failure(UpstreamError(.upstreamProtocol, "no response")) }
-        return .success((head.status, snapshot.1))
+    }
+
+    func transferEnded(_ result: Result<Void, TransferFailure>) {
+        end.report(result)
+    }
+
+    /// Waits for the transfer to end: the status and body, or why there are none.
+    func response() async -> Result<(status: Int, body: [UInt8]), UpstreamError> {
+        let ended = await end.wait()
+        let (head, body) = received.withLock { ($0.head, $0.body) }
+        switch ended {
+        case .failure(.cancelled): return .failure(UpstreamError(.cancelled, "the request was cancelled"))
+        case .failure(.unreachable(let message)), .failure(.interrupted(let message)):
+            return .failure(UpstreamError(.upstreamUnreachable, message))
+        case .failure: return .failure(UpstreamError(.upstreamTimeout, "no answer in time"))
+        case .success: break
+        }
+        guard let head else { return .failure(UpstreamError(.upstreamProtocol, "no response")) }
+        return .success((head.status, body))
     }
 }
 
