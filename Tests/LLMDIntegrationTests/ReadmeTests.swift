@@ -54,7 +54,32 @@ struct ReadmeTests {
                 "XDG_STATE_HOME": root.file("state"), "XDG_DATA_HOME": root.file("data"), "LANG": "C.UTF-8",
                 "NO_COLOR": "1", "OPENAI_BASE_URL": fixture.baseURL,
             ]
-            launcher = getuid() == 0 ? ["/usr/bin/unshare", "--user", "--map-user=1000", "--map-group=1000"] : []
+            launcher = try Self.userLauncher(owning: root.path)
+        }
+
+        /// How to run as a user where the test is root: uid 1000 in a user namespace, or,
+        /// where user namespaces are not allowed, user nobody, given the sandbox.
+        ///
+        /// - Throws: when neither can run the binaries under test.
+        private static func userLauncher(owning sandbox: String) throws -> [String] {
+            guard getuid() == 0 else { return [] }
+            let namespace = ["/usr/bin/unshare", "--user", "--map-user=1000", "--map-group=1000"]
+            if (try? LLMDTesting.run(namespace[0], Array(namespace.dropFirst()) + [binDirectory + "/llmctl", "--version"]))?.status == 0 {
+                return namespace
+            }
+            let nobody = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+            guard (try? LLMDTesting.run(nobody[0], Array(nobody.dropFirst()) + [binDirectory + "/llmctl", "--version"]))?.status == 0,
+                (try? LLMDTesting.run("/bin/chown", ["-R", "65534:65534", sandbox]))?.status == 0
+            else {
+                struct NoUser: Error, CustomStringConvertible {
+                    var description: String {
+                        "the README is a user's, but this test runs as root with neither user namespaces "
+                            + "(unshare --user) nor \(binDirectory) open to user nobody: run it as a user"
+                    }
+                }
+                throw NoUser()
+            }
+            return nobody
         }
 
         /// Starts `program` with `arguments` as the README's user.
