@@ -136,6 +136,14 @@ extension DaemonConfiguration {
     /// Keys whose values are text for people or servers, where ` #` may be meant.
     static let freeTextKeys: Set<String> = ["Reply", "Header"]
 
+    /// Keys whose values are secrets: messages name the key, never print the value.
+    static let secretKeys: Set<String> = ["APIKey"]
+
+    /// `Key=value` as messages show it: a secret's value is left out.
+    static func shown(_ assignment: INIAssignment) -> String {
+        secretKeys.contains(assignment.key) ? "\(assignment.key)=(value not shown)" : "\(assignment.key)=\(assignment.value)"
+    }
+
     /// Applies assignments in order; unknown sections and keys are warnings, bad values errors.
     public static func build(from assignments: [INIAssignment]) -> (DaemonConfiguration, [ConfigDiagnostic]) {
         var config = DaemonConfiguration()
@@ -144,8 +152,7 @@ extension DaemonConfiguration {
             // Refused rather than kept as text (systemd's reading), except in free text: a
             // model named 'gpt-4o-mini  # cheap' would fail only at the first call.
             if !freeTextKeys.contains(assignment.key), let comment = inlineComment(in: Substring(assignment.value)) {
-                diagnostics.append(
-                    .init(.error, at: assignment.location, "\(assignment.key)=\(assignment.value): \(commentRule(comment))"))
+                diagnostics.append(.init(.error, at: assignment.location, "\(shown(assignment)): \(commentRule(comment))"))
                 continue
             }
             do {
@@ -200,8 +207,7 @@ extension DaemonConfiguration {
                         .init(.warning, at: assignment.location, "unknown section [\(assignment.section)], ignored"))
                 }
             } catch {
-                diagnostics.append(
-                    .init(.error, at: assignment.location, "invalid \(assignment.key)=\(assignment.value): \(error.message)"))
+                diagnostics.append(.init(.error, at: assignment.location, "invalid \(shown(assignment)): \(error.message)"))
             }
         }
         for model in config.models where (model.inputPrice == nil) != (model.outputPrice == nil) {

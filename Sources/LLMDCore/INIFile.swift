@@ -66,9 +66,11 @@ public enum INIFile {
         var pending: (text: String, line: Int)?
 
         var lineNumber = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // By scalars: "\r\n" is one Character, so splitting Characters at "\n" would read a
+        // file with CRLF line ends as a single line.
+        for rawLine in text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false) {
             lineNumber += 1
-            var line = rawLine.hasSuffix("\r") ? String(rawLine.dropLast()) : String(rawLine)
+            var line = String(rawLine.last == "\r" ? rawLine.dropLast() : rawLine)
             let startLine = pending?.line ?? lineNumber
             if let continued = pending {
                 // A comment inside a continued value is skipped, as systemd does.

@@ -88,6 +88,19 @@ public struct APIKey: Sendable, Equatable, CustomStringConvertible, CustomDebugS
 
     public var description: String { "(redacted)" }
     public var debugDescription: String { "(redacted)" }
+
+    /// Why `secret` cannot be a key, or nil: an HTTP header cannot carry control
+    /// characters, and a space inside a key is a paste gone wrong. Says where, not what.
+    public static func problem(_ secret: String) -> String? {
+        for (offset, scalar) in secret.unicodeScalars.enumerated() {
+            if scalar.value < 0x20 || scalar.value == 0x7F || (0x80...0x9F).contains(scalar.value) {
+                let code = String(scalar.value, radix: 16, uppercase: true)
+                return "has a control character (U+\(String(repeating: "0", count: max(0, 4 - code.count)) + code)) at character \(offset + 1)"
+            }
+            if scalar == " " { return "has a space at character \(offset + 1)" }
+        }
+        return nil
+    }
 }
 
 /// A provider ready to call: its settings and its key.

@@ -42,6 +42,13 @@ public enum JSONValue: Sendable, Equatable {
         }
     }
 
+    /// The value when JSON wrote it as an integer (no fraction, no exponent): what a
+    /// request's integer parameters must be.
+    public var integerLiteralValue: Int64? {
+        if case .int(let value) = self { return value }
+        return nil
+    }
+
     public var doubleValue: Double? {
         switch self {
         case .int(let value): Double(value)

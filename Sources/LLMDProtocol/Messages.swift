@@ -291,9 +291,10 @@ extension JSONObject {
         try parameter(key, expected: "a string", \.stringValue)
     }
 
-    /// The integer parameter `key` (an integral number is accepted), nil when absent or null.
+    /// The integer parameter `key`, nil when absent or null: written as an integer, since
+    /// the protocol reads `2.0`, `1e3` and `1e-400` (which is 0.0) as floats.
     public func int(_ key: String) throws(ProtocolError) -> Int64? {
-        try parameter(key, expected: "an integer", \.intValue)
+        try parameter(key, expected: "an integer", \.integerLiteralValue)
     }
 
     /// The number parameter `key`, nil when absent or null.

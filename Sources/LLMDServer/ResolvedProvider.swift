@@ -44,8 +44,15 @@ extension LoadedConfiguration {
                     diagnostics.append(ConfigDiagnostic(problem.severity, at: location(provider, "APIKeyFile"), problem.message))
                 }
             } else if let variable = provider.apiKeyEnvironment {
-                if let secret = environment(variable), !secret.isEmpty {
-                    key = APIKey(secret)
+                if let secret = environment(variable).map(\.trimmingWhitespace), !secret.isEmpty {
+                    if let problem = APIKey.problem(secret) {
+                        diagnostics.append(
+                            ConfigDiagnostic(
+                                .error, at: location(provider, "APIKeyEnvironment"),
+                                "APIKeyEnvironment=\(variable): the key \(problem)"))
+                    } else {
+                        key = APIKey(secret)
+                    }
                 } else {
                     diagnostics.append(
                         ConfigDiagnostic(
@@ -75,8 +82,9 @@ extension LoadedConfiguration {
         var lines: [String] = []
         var buffer = [CChar](repeating: 0, count: 65536)
         while fgets(&buffer, Int32(buffer.count), file) != nil {
-            let line = String(cString: buffer).trimmingCharacters(in: ["\n", "\r"])
-            if !line.isEmpty { lines.append(line) }
+            var line = Substring(String(cString: buffer)).unicodeScalars
+            while let last = line.last, last == "\n" || last == "\r" { line.removeLast() }
+            if !line.isEmpty { lines.append(String(line)) }
         }
         return lines.isEmpty ? .failure(ReadFailure(message: "no replies in the file")) : .success(lines)
     }
@@ -101,8 +109,9 @@ extension LoadedConfiguration {
         defer { fclose(file) }
         var buffer = [CChar](repeating: 0, count: 4096)
         let line = fgets(&buffer, Int32(buffer.count), file) != nil ? String(cString: buffer) : ""
-        let secret = line.trimmingCharacters(in: ["\n", "\r", " ", "\t"])
+        let secret = line.trimmingWhitespace
         guard !secret.isEmpty else { return failure("the file is empty") }
+        if let problem = APIKey.problem(secret) { return failure("the key \(problem)") }
         if info.st_mode & S_IRGRP != 0 {
             return (secret, (.warning, "APIKeyFile=\(path) is readable by its group (mode \(mode)); consider chmod 600"))
         }
@@ -111,10 +120,13 @@ extension LoadedConfiguration {
 }
 
 extension String {
-    fileprivate func trimmingCharacters(in characters: Set<Character>) -> String {
-        var text = Substring(self)
-        while let last = text.last, characters.contains(last) { text = text.dropLast() }
-        while let first = text.first, characters.contains(first) { text = text.dropFirst() }
-        return String(text)
+    /// Without leading and trailing spaces, tabs, carriage returns and line feeds, taken
+    /// as scalars: a file written on Windows ends its line in "\r\n", one Character.
+    fileprivate var trimmingWhitespace: String {
+        let blank: (Unicode.Scalar) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
+        var scalars = Substring(self).unicodeScalars
+        while let last = scalars.last, blank(last) { scalars.removeLast() }
+        while let first = scalars.first, blank(first) { scalars.removeFirst() }
+        return String(scalars)
     }
 }

@@ -110,6 +110,32 @@ public final class Sessions: Sendable {
         return name
     }
 
+    /// Refuses a name a new session may not take: one with a character that changes how a
+    /// terminal shows what follows it (C1 controls such as U+009B CSI, line and paragraph
+    /// separators, bidirectional overrides such as U+202E), which `llmctl sessions` would
+    /// print. Names taken before stay usable, so such a session can still be renamed.
+    ///
+    /// - Parameter field: the parameter the name came in, for the error.
+    static func checkNewName(_ name: String, field: String) throws(ProtocolError) {
+        let joiners: Set<UInt32> = [0x200C, 0x200D]  // ZWNJ and ZWJ: scripts and emoji need them
+        guard
+            let bad = name.unicodeScalars.first(where: { scalar in
+                switch scalar.properties.generalCategory {
+                case .control, .lineSeparator, .paragraphSeparator: return true
+                case .format: return !joiners.contains(scalar.value)
+                default: return false
+                }
+            })
+        else { return }
+        let code = String(bad.value, radix: 16, uppercase: true)
+        let written = "U+" + String(repeating: "0", count: max(0, 4 - code.count)) + code
+        throw ProtocolError(
+            .invalidParams,
+            "a session name may not contain \(written), a control or formatting character that changes how "
+                + "terminals show text",
+            detail: ["field": .string(field), "character": .string(written)])
+    }
+
     func find(_ name: String) async throws(ProtocolError) -> StoredSession {
         guard let session = try await database.perform({ store throws(StoreError) in try store.session(named: name) })
         else { throw Self.notFound(name) }
@@ -135,7 +161,10 @@ public final class Sessions: Sendable {
         let validForNew = Result { () throws(ProtocolError) in try fresh.apply(changes) }
         let encoded = JSONValue.object(fresh.json).encodedString
         let now = Timestamp.nowMicroseconds()
-        let create = creating && (try? validForNew.get()) != nil
+        // Checked only when the name is not taken: a session named before stays usable.
+        var nameProblem: ProtocolError?
+        do throws(ProtocolError) { try Self.checkNewName(name, field: "session") } catch { nameProblem = error }
+        let create = creating && (try? validForNew.get()) != nil && nameProblem == nil
         // The count, taken in the same step, is only needed when a session was created.
         let (found, created, count) = try await database.perform { store throws(StoreError) -> (StoredSession?, Bool, Int) in
             if let existing = try store.session(named: name) { return (existing, false, 0) }
@@ -145,6 +174,7 @@ public final class Sessions: Sendable {
         }
         guard var session = found else {
             if creating, case .failure(let error) = validForNew { throw error }
+            if creating, let nameProblem { throw nameProblem }
             throw Self.notFound(name)
         }
         if created {
@@ -218,6 +248,7 @@ public final class Sessions: Sendable {
             throw .invalidParam("to", expected: "the new session name", got: params["to"])
         }
         _ = try Self.sessionName(["session": .string(to)])
+        try Self.checkNewName(to, field: "to")
         let now = Timestamp.nowMicroseconds()
         let renamed = try await database.perform { store throws(StoreError) -> Bool in
             guard try store.session(named: to) == nil else { return false }

@@ -292,13 +292,7 @@ extension Billing {
         let vocabulary: JSONObject = [
             "searched": .array(counters.directories.map(JSONValue.string)), "hint": .string(counters.missingVocabularyHint),
         ]
-        if try params.bool("ids") == true {
-            throw ProtocolError(
-                .vocabularyMissing,
-                "no tokenizer vocabulary in \(counters.directories.joined(separator: ", ")) to give token ids with; "
-                    + counters.missingVocabularyHint,
-                detail: vocabulary)
-        }
+        let wantsIDs = try params.bool("ids") == true
         let tokens: Int
         if let text = try params.string("text") {
             tokens = TokenCounter.estimate.count(text)
@@ -309,6 +303,14 @@ extension Billing {
             tokens = TokenCounter.estimate.count(
                 messages.map { ConversationMessage(ConversationMessage.Role(rawValue: $0.role) ?? .user, $0.content) },
                 endpoint: .chat)
+        }
+        // After every parameter is checked: a wrong type is the caller's to fix first.
+        if wantsIDs {
+            throw ProtocolError(
+                .vocabularyMissing,
+                "no tokenizer vocabulary in \(counters.directories.joined(separator: ", ")) to give token ids with; "
+                    + counters.missingVocabularyHint,
+                detail: vocabulary)
         }
         return [
             "tokens": .int(Int64(tokens)), "encoding": .null, "exact": false, "estimated": true, "model": .string(model),

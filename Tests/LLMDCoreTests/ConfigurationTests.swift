@@ -53,6 +53,24 @@ struct ConfigurationTests {
         #expect(providers["canned"]?.fakeReplies == ["Use C# or F #1"], "free text keeps its '#'")
     }
 
+    @Test("CRLF line ends are line ends: a file from Windows is read line by line, its errors found")
+    func crlf() {
+        let (config, diagnostics) = parse(
+            ("llmd.conf", "# written on Windows\r\n[Daemon]\r\nLogLevel=debug\r\nMaxLineBytes=12\r\n\r\n[Provider x]\r\nDefaultModel=m\r\n"))
+        #expect(config.logLevel == .debug)
+        #expect(config.providers.first?.defaultModel == "m")
+        #expect(diagnostics.map(\.description) == ["llmd.conf:4: error: invalid MaxLineBytes=12: MaxLineBytes= must be between 1K and 256M, got 12"])
+    }
+
+    @Test("an inline key is refused by name: its value never appears in a message")
+    func inlineKeyNotShown() {
+        let (_, diagnostics) = parse(
+            ("llmd.conf", "[Provider openai]\nAPIKey=sk-live-secret-0123\nAPIKey=sk-live-secret-4567   # mine\n"))
+        #expect(diagnostics.count == 2)
+        #expect(diagnostics.allSatisfy { !$0.message.contains("sk-live") }, "\(diagnostics)")
+        #expect(diagnostics[0].message.hasPrefix("invalid APIKey=(value not shown): API keys are not accepted inline"))
+    }
+
     @Test("every key is read, with comments, blank lines and continuations")
     func allKeys() {
         let (config, diagnostics) = parse(

@@ -56,6 +56,29 @@ struct SessionIdentityTests {
         #expect(deleted["key"] == "aa" && deleted["total_tokens"] == .int(spent) && deleted["deleted_at"]?.stringValue != nil)
     }
 
+    @Test("a new session's name may not hold characters that change how a terminal shows text; joiners are fine")
+    func namesShownSafely() throws {
+        let daemon = try DaemonProcess(config: Self.config)
+        let client = try LLMDClient(socketPath: daemon.socketPath)
+        func refusal(_ method: String, _ params: JSONObject) -> ProtocolError? {
+            do throws(ClientError) {
+                _ = try client.call(method, params)
+            } catch {
+                if case .remote(let error) = error { return error }
+            }
+            return nil
+        }
+        for (name, character) in [("a\u{9B}2J", "U+009B"), ("b\u{85}", "U+0085"), ("txt.\u{202E}exe", "U+202E"), ("l\u{2028}", "U+2028")] {
+            let error = refusal("session.create", ["session": .string(name)])
+            #expect(error?.code == .invalidParams && error?.detail["character"] == .string(character), "\(name.unicodeScalars.map(\.value))")
+            #expect(refusal("send", ["session": .string(name), "text": "hi"])?.detail["character"] == .string(character))
+        }
+        #expect(refusal("session.create", ["session": "family 👨‍👩‍👧"]) == nil, "ZWJ sequences are names")
+        let renamed = refusal("session.rename", ["session": "family 👨‍👩‍👧", "to": "x\u{202E}"])
+        #expect(renamed?.detail["field"] == "to")
+        #expect(try client.call("session.list")["sessions"]?.arrayValue?.count == 1)
+    }
+
     /// What the model expects a session to own.
     private struct Owned {
         var requests: Int64 = 0

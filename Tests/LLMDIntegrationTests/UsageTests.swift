@@ -336,6 +336,10 @@ struct UsageTests {
         #expect(counted.standardError.contains("scripts/fetch-tiktoken-vocab.sh"))
         let reply = try call(daemon, "tokens.count", ["text": "hello world"])
         #expect(reply["estimated"] == true && reply["exact"] == false && reply["encoding"] == .null)
+        // Parameters are checked before anything else.
+        #expect(throws: ClientError.remote(ProtocolError(.invalidParams, "parameter 'text' must be a string, got integer", detail: ["field": "text", "expected": "a string", "got": "integer"]))) {
+            try call(daemon, "tokens.count", ["text": 5, "ids": true])
+        }
         let withIDs = try llmctl(["tokens", "--socket", daemon.socketPath, "--ids", "hello"])
         #expect(withIDs.status == 1)
         #expect(withIDs.standardError.contains("[tokenizer.no_vocabulary]"), "\(withIDs.standardError)")

@@ -38,6 +38,19 @@ struct MessagesTests {
         #expect(failure.error.code == code)
     }
 
+    @Test("an integer parameter is an integer as written: 2.0, 1e3 and 1e-400 are floats and refused")
+    func integerParameters() throws {
+        let params = try #require(
+            try JSONParser.parse(#"{"a":2,"b":2.0,"c":1e3,"d":1e-400,"e":-7,"f":"3"}"#).objectValue)
+        #expect(try params.int("a") == 2)
+        #expect(try params.int("e") == -7)
+        #expect(try params.int("missing") == nil)
+        for key in ["b", "c", "d", "f"] {
+            #expect(throws: ProtocolError.self, "\(key)") { try params.int(key) }
+        }
+        #expect(try params.double("c") == 1000, "a number parameter takes both")
+    }
+
     @Test("request encoding round-trips")
     func requestRoundTrip() throws {
         let request = Request(id: .string("x"), method: "status", params: ["verbose": true])
@@ -196,7 +209,7 @@ struct MessagesTests {
 
     @Test("parameter accessors name the parameter and the types on mismatch")
     func paramAccessors() throws {
-        let params: JSONObject = ["protocol": "one", "client": 5, "n": 2.0]
+        let params: JSONObject = ["protocol": "one", "client": 5, "n": 2]
         #expect(try params.int("n") == 2)
         #expect(try params.int("missing") == nil)
         #expect {

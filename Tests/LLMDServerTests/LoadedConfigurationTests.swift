@@ -1,3 +1,4 @@
+import Foundation
 import LLMDCore
 import LLMDTesting
 import Testing
@@ -48,5 +49,29 @@ struct LoadedConfigurationTests {
         #expect(!LoadedConfiguration.load(mainPath: directory.file("none.conf"), mainFileRequired: false).hasErrors)
         let required = LoadedConfiguration.load(mainPath: directory.file("none.conf"), mainFileRequired: true)
         #expect(required.diagnostics.map(\.description) == ["\(directory.file("none.conf")): error: No such file or directory"])
+    }
+
+    @Test("a key file's line end is trimmed, CRLF too; a key with a control character or a space is refused, unshown")
+    func keyFiles() throws {
+        let directory = try TemporaryDirectory()
+        func load(_ contents: String, environment: [String: String] = [:]) throws -> LoadedConfiguration {
+            let key = try directory.write("key", contents)
+            chmod(key, 0o600)
+            let main = try directory.write(
+                "llmd.conf", "[Provider file]\nAPIKeyFile=\(key)\n[Provider variable]\nAPIKeyEnvironment=LLMD_TEST_KEY\n")
+            return LoadedConfiguration.load(mainPath: main, mainFileRequired: true, environment: { environment[$0] })
+        }
+        let windows = try load("sk-test-1234\r\n", environment: ["LLMD_TEST_KEY": "sk-env-5678\r"])
+        #expect(!windows.hasErrors, "\(windows.diagnostics)")
+        #expect(windows.providers.first { $0.name == "file" }?.apiKey?.secret == "sk-test-1234")
+        #expect(windows.providers.first { $0.name == "variable" }?.apiKey?.secret == "sk-env-5678")
+
+        let broken = try load("sk-te\u{1B}st\n", environment: ["LLMD_TEST_KEY": "sk-a b"])
+        #expect(
+            broken.diagnostics.map(\.message) == [
+                "APIKeyFile=\(directory.file("key")): the key has a control character (U+001B) at character 6",
+                "APIKeyEnvironment=LLMD_TEST_KEY: the key has a space at character 5",
+            ])
+        #expect(broken.providers.allSatisfy { $0.apiKey == nil })
     }
 }
