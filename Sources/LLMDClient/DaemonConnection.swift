@@ -12,6 +12,9 @@ public enum ClientError: Error, CustomStringConvertible, Equatable {
     case permissionDenied(path: String)
     /// The daemon refused this peer (`auth.peer_refused`) before serving it.
     case refused(ProtocolError)
+    /// The daemon could not take this client now, before serving it: it has
+    /// `MaxConnections=` clients, or no file descriptor left.
+    case busy(ProtocolError)
     /// The daemon answered the request with an error.
     case remote(ProtocolError)
     /// The daemon sent something this client cannot read.
@@ -27,7 +30,7 @@ public enum ClientError: Error, CustomStringConvertible, Equatable {
             "no llmd is listening on \(path)"
         case .permissionDenied(let path):
             "permission denied opening \(path)"
-        case .refused(let error), .remote(let error):
+        case .refused(let error), .busy(let error), .remote(let error):
             "\(error.message) [\(error.code)]"
         case .protocolViolation(let what):
             "protocol error: \(what)"
@@ -42,7 +45,7 @@ public enum ClientError: Error, CustomStringConvertible, Equatable {
     public var exitCode: Int32 {
         switch self {
         case .remote: 1
-        case .daemonNotRunning, .connectionClosed: 69  // EX_UNAVAILABLE
+        case .daemonNotRunning, .connectionClosed, .busy: 69  // EX_UNAVAILABLE
         case .protocolViolation: 76  // EX_PROTOCOL
         case .refused, .permissionDenied: 77  // EX_NOPERM
         case .system: 71  // EX_OSERR
@@ -229,6 +232,8 @@ public final class DaemonConnection {
             return hello
         case .error(_, let error) where error.code == .peerRefused:
             throw .refused(error)
+        case .error(_, let error) where error.code == .tooManyConnections || error.code == .outOfDescriptors:
+            throw .busy(error)
         case .error(_, let error):
             throw .remote(error)
         default:

@@ -18,6 +18,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var logLevel: Logger.Level = .info
     /// `[Daemon] MaxLineBytes=`: the longest protocol line accepted from a client.
     public var maximumLineLength: Int = ProtocolVersion.defaultMaximumLineLength
+    /// `[Daemon] MaxConnections=`: clients connected at once; more are refused with
+    /// `daemon.too_many_connections`. nil: no limit but the file descriptors'.
+    public var maximumConnections: Int? = 4096
     /// `[Daemon] ShutdownTimeoutSec=`: how long in-flight work may take after SIGTERM.
     public var shutdownTimeout: Duration = .seconds(10)
     /// `[Daemon] DefaultProvider=`: the provider a call without one goes to; nil picks
@@ -116,6 +119,22 @@ extension DaemonConfiguration {
                 throw ConfigValueError("MaxLineBytes= must be between 1K and 256M, got \(value)")
             }
             config.maximumLineLength = size
+        },
+        Key(name: "MaxConnections") { config, value throws(ConfigValueError) in
+            if value.isEmpty {
+                config.maximumConnections = 4096
+                return
+            }
+            guard let limit = try parseLimit(value, { text throws(ConfigValueError) in
+                guard let count = Int(text), (1...1_000_000).contains(count) else {
+                    throw ConfigValueError("expected a number from 1 to 1000000, or infinity")
+                }
+                return count
+            }) else {
+                config.maximumConnections = nil
+                return
+            }
+            config.maximumConnections = limit
         },
         Key(name: "ShutdownTimeoutSec") { config, value throws(ConfigValueError) in
             config.shutdownTimeout = value.isEmpty ? .seconds(10) : try parseTimeSpan(value)

@@ -109,6 +109,12 @@ extension ErrorCode {
     public static let vocabularyMissing: ErrorCode = "tokenizer.no_vocabulary"
 
     // The daemon itself.
+    /// `MaxConnections=` clients are connected: this one is refused, instead of the
+    /// greeting (detail: `limit`).
+    public static let tooManyConnections: ErrorCode = "daemon.too_many_connections"
+    /// The daemon had no file descriptor for this client: refused at once, instead of the
+    /// greeting (detail: `clients`, `limit`).
+    public static let outOfDescriptors: ErrorCode = "daemon.out_of_descriptors"
     /// The daemon is shutting down and takes no new work.
     public static let shuttingDown: ErrorCode = "daemon.shutting_down"
     /// An unexpected failure inside the daemon; the detail says what.

@@ -74,9 +74,19 @@ final class ConnectionHandler: ChannelInboundHandler {
         outbox = ConnectionOutbox(channel: context.channel, limits: environment.bus.settings.outbox, logger: logger)
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let contextBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        environment.registry.add(
-            id: id, channel: context.channel,
+        let limit = environment.settings.current.maximumConnections
+        let admission = environment.registry.admit(
+            id: id, channel: context.channel, limit: limit,
             beginDraining: { notice in loopBound.value.beginDraining(context: contextBound.value, notice: notice) })
+        if case .refused(let first) = admission, let limit {
+            if first { logger.warning("\(limit) clients are connected (MaxConnections=); refusing new ones until some leave") }
+            refuse(
+                context: context,
+                error: ProtocolError(
+                    .tooManyConnections, "llmd serves \(limit) clients at once (MaxConnections=), all connected now; try again later",
+                    detail: ["limit": .int(Int64(limit))]))
+            return
+        }
         guard let provider = context.channel as? SocketOptionProvider else {
             refuse(context: context, error: ProtocolError(.internalError, "cannot read peer credentials"))
             return

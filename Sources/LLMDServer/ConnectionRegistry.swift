@@ -13,6 +13,8 @@ final class ConnectionRegistry: Sendable {
         var entries: [UInt64: Entry] = [:]
         var nextID: UInt64 = 1
         var shutdownNotice: Notice?
+        /// Connections refused for the limit since the last one admitted.
+        var refusedInARow = 0
     }
 
     private let state = Mutex(State())
@@ -24,10 +26,30 @@ final class ConnectionRegistry: Sendable {
         }
     }
 
+    /// What ``admit(id:channel:limit:beginDraining:)`` decided.
+    enum Admission {
+        case admitted
+        /// Refused for the limit; `first` when the one before was admitted, so the
+        /// refusals of one crowded spell are logged once.
+        case refused(first: Bool)
+    }
+
+    /// Adds the connection unless `limit` connections are there already.
+    ///
     /// - Parameter beginDraining: called on the connection's event loop when the
     ///   daemon starts shutting down.
-    func add(id: UInt64, channel: Channel, beginDraining: @escaping @Sendable (Notice) -> Void) {
-        state.withLock { $0.entries[id] = Entry(channel: channel, beginDraining: beginDraining) }
+    func admit(
+        id: UInt64, channel: Channel, limit: Int?, beginDraining: @escaping @Sendable (Notice) -> Void
+    ) -> Admission {
+        state.withLock { state in
+            if let limit, state.entries.count >= limit {
+                state.refusedInARow += 1
+                return .refused(first: state.refusedInARow == 1)
+            }
+            state.refusedInARow = 0
+            state.entries[id] = Entry(channel: channel, beginDraining: beginDraining)
+            return .admitted
+        }
     }
 
     func remove(id: UInt64) {

@@ -6,6 +6,8 @@ import Synchronization
 public struct ReloadableSettings: Sendable, Equatable {
     public var peerPolicy: PeerPolicy
     public var maximumLineLength: Int
+    /// `MaxConnections=`; nil for no limit.
+    public var maximumConnections: Int?
     public var shutdownTimeout: Duration
     public var providers: [ResolvedProvider]
     public var defaultProvider: String
@@ -22,6 +24,7 @@ public struct ReloadableSettings: Sendable, Equatable {
     public init(_ loaded: LoadedConfiguration, uid: UInt32, group: UInt32?) {
         self.peerPolicy = PeerPolicy(daemonUID: uid, allowedGroup: group)
         self.maximumLineLength = loaded.configuration.maximumLineLength
+        self.maximumConnections = loaded.configuration.maximumConnections
         self.shutdownTimeout = loaded.configuration.shutdownTimeout
         self.providers = loaded.providers
         self.defaultProvider = loaded.defaultProvider

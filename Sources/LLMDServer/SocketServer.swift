@@ -42,7 +42,14 @@ public final class SocketServer: Service {
 
     public func run(shutdown: GracefulShutdown) async throws {
         let environment = self.environment
+        let (listening, logger) = (socket.descriptor, logger)
         let serverChannel = try await ServerBootstrap(group: group)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        OutOfDescriptorsHandler(listening: listening, registry: environment.registry, logger: logger))
+                }
+            }
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -77,6 +77,8 @@ struct LLMDCommand {
             return handler
         }
         let logger = Logger(label: "llmd")
+        let files = OpenFileLimit.raiseToHardLimit()
+        if files.after > files.before { logger.debug("open file limit \(files.after), raised from \(files.before)") }
 
         let listeningSocket: ListeningSocket
         do {

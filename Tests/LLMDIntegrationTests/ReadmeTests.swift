@@ -238,18 +238,17 @@ struct ReadmeTests {
             _ = daemon.wait(timeout: .seconds(10))
         }
         let socket = sandbox.runtime + "/llmd/llmd.sock"
-        var connection: LineConnection?
+        var connection: RawConnection?
         _ = waitUntil(timeout: .seconds(20)) {
-            connection = try? LineConnection(path: socket)
+            connection = try? RawConnection(path: socket)
             return connection != nil
         }
         let session = try #require(connection, "\(origin): no daemon on \(socket)")
-        defer { session.close() }
         for line in lines where !line.isEmpty {
             if line.hasPrefix("→ ") {
                 try session.send(String(line.dropFirst(2)))
             } else if line.hasPrefix("← ") {
-                let received = try session.readLine()
+                let received = try #require(session.readLine(), "\(origin): the daemon sent nothing for \(line)")
                 #expect(
                     Self.matches(received, shown: String(line.dropFirst(2)), runtime: sandbox.runtime),
                     "\(origin): the daemon sent\n\(received)\nwhere the README shows\n\(line)")
@@ -257,47 +256,5 @@ struct ReadmeTests {
                 Issue.record("\(origin): a transcript line is neither '→ ' nor '← ': \(line)")
             }
         }
-    }
-}
-
-/// A blocking line-by-line connection to a Unix socket: the transcript's client, which must
-/// see the protocol's bytes as they are.
-private final class LineConnection {
-    private let descriptor: Int32
-    private var buffer: [UInt8] = []
-
-    init(path: String) throws {
-        descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        let connected = UnixSocketAddress.withAddress(path) { [descriptor] in connect(descriptor, $0, $1) } ?? -1
-        guard connected == 0 else {
-            let error = errno
-            Glibc.close(descriptor)
-            throw POSIXError(POSIXErrorCode(rawValue: error) ?? .EIO)
-        }
-        var timeout = timeval(tv_sec: 20, tv_usec: 0)
-        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    }
-
-    func send(_ line: String) throws {
-        let bytes = Array((line + "\n").utf8)
-        let written = bytes.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, 0) }
-        guard written == bytes.count else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-    }
-
-    func readLine() throws -> String {
-        while true {
-            if let end = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-                defer { buffer.removeSubrange(...end) }
-                return String(decoding: buffer[..<end], as: UTF8.self)
-            }
-            var chunk = [UInt8](repeating: 0, count: 65536)
-            let count = chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
-            guard count > 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .ECONNRESET) }
-            buffer += chunk[..<count]
-        }
-    }
-
-    func close() {
-        Glibc.close(descriptor)
     }
 }
