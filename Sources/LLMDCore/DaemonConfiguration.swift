@@ -18,6 +18,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var logLevel: Logger.Level = .info
     /// `[Daemon] MaxLineBytes=`: the longest protocol line accepted from a client.
     public var maximumLineLength: Int = ProtocolVersion.defaultMaximumLineLength
+    /// `[Daemon] MaxBufferedInput=`: the bytes of unfinished request lines all clients
+    /// together may have the daemon hold; past it the largest holders are disconnected.
+    /// Never less than `MaxLineBytes=`.
+    public var maximumBufferedInput: Int = 64 << 20
     /// `[Daemon] MaxConnections=`: clients connected at once; more are refused with
     /// `daemon.too_many_connections`. nil: no limit but the file descriptors'.
     public var maximumConnections: Int? = 4096
@@ -119,6 +123,17 @@ extension DaemonConfiguration {
                 throw ConfigValueError("MaxLineBytes= must be between 1K and 256M, got \(value)")
             }
             config.maximumLineLength = size
+        },
+        Key(name: "MaxBufferedInput") { config, value throws(ConfigValueError) in
+            if value.isEmpty {
+                config.maximumBufferedInput = 64 << 20
+                return
+            }
+            let size = try parseByteSize(value)
+            guard (64 << 10...(16 << 30)).contains(size) else {
+                throw ConfigValueError("MaxBufferedInput= must be between 64K and 16G, got \(value)")
+            }
+            config.maximumBufferedInput = size
         },
         Key(name: "MaxConnections") { config, value throws(ConfigValueError) in
             if value.isEmpty {

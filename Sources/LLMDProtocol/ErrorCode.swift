@@ -112,6 +112,10 @@ extension ErrorCode {
     /// `MaxConnections=` clients are connected: this one is refused, instead of the
     /// greeting (detail: `limit`).
     public static let tooManyConnections: ErrorCode = "daemon.too_many_connections"
+    /// The unfinished request lines of all clients together passed `MaxBufferedInput=`,
+    /// and this connection held the most: it is disconnected (detail: `buffered`,
+    /// `budget`).
+    public static let inputBudgetExceeded: ErrorCode = "daemon.input_budget_exceeded"
     /// The daemon had no file descriptor for this client: refused at once, instead of the
     /// greeting (detail: `clients`, `limit`).
     public static let outOfDescriptors: ErrorCode = "daemon.out_of_descriptors"

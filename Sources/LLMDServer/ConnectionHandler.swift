@@ -23,6 +23,8 @@ struct ConnectionEnvironment: Sendable {
     var settings: LiveSettings
     var bus: EventBus
     var sessionNames: SessionNameEpochs
+    /// Unfinished request lines held for all clients, within `MaxBufferedInput=`.
+    var inputBudget: InputBudget
     var logger: Logger
 }
 
@@ -39,6 +41,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     private let id: UInt64
     private var logger: Logger
     private var framer: LineFramer
+    /// What this connection last counted against the input budget.
+    private var heldInput = 0
 
     private enum Phase {
         /// Waiting for the peer's credentials; bytes are buffered, not processed.
@@ -77,7 +81,8 @@ final class ConnectionHandler: ChannelInboundHandler {
         let limit = environment.settings.current.maximumConnections
         let admission = environment.registry.admit(
             id: id, channel: context.channel, limit: limit,
-            beginDraining: { notice in loopBound.value.beginDraining(context: contextBound.value, notice: notice) })
+            beginDraining: { notice in loopBound.value.beginDraining(context: contextBound.value, notice: notice) },
+            disconnect: { error in loopBound.value.refuse(context: contextBound.value, error: error) })
         if case .refused(let first) = admission, let limit {
             if first { logger.warning("\(limit) clients are connected (MaxConnections=); refusing new ones until some leave") }
             refuse(
@@ -128,7 +133,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         finishInput(context: context)
     }
 
+    /// Ends the connection with `error`, written first, whatever it was doing.
     private func refuse(context: ChannelHandlerContext, error: ProtocolError) {
+        guard context.channel.isActive else { return }
         phase = .closed
         let line = ServerMessage.error(id: nil, error).encodedLine
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: line))).assumeIsolated()
@@ -139,6 +146,30 @@ final class ConnectionHandler: ChannelInboundHandler {
         let buffer = unwrapInboundIn(data)
         framer.append(buffer.readableBytesView)
         processFrames(context: context)
+        countHeldInput(context: context)
+    }
+
+    /// Counts what is left of an unfinished line against the daemon-wide budget, and ends
+    /// the connections that hold the most when all of them together hold too much.
+    private func countHeldInput(context: ChannelHandlerContext) {
+        let held = framer.bufferedByteCount
+        guard held != heldInput else { return }
+        if case .closed = phase { return }
+        heldInput = held
+        let budget = environment.settings.current.maximumBufferedInput
+        for victim in environment.inputBudget.hold(held, by: id, limit: budget) {
+            logger.warning(
+                "unfinished request lines of all clients passed MaxBufferedInput=\(budget) bytes; disconnecting connection \(victim.id), which held \(victim.held)")
+            let error = ProtocolError(
+                .inputBudgetExceeded,
+                "the unfinished request lines of all clients passed llmd's limit of \(budget) bytes, and this connection's was the largest, \(victim.held) bytes; disconnecting",
+                detail: ["buffered": .int(Int64(victim.held)), "budget": .int(Int64(budget))])
+            if victim.id == id {
+                refuse(context: context, error: error)
+            } else {
+                environment.registry.disconnect(id: victim.id, with: error)
+            }
+        }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -166,6 +197,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         for (id, task) in tasks where !detached.contains(id) { task.cancel() }
         tasks.removeAll()
         environment.bus.connectionClosed(id)
+        environment.inputBudget.release(id)
         environment.registry.remove(id: id)
         environment.state.clientDisconnected()
         logger.debug("client disconnected")

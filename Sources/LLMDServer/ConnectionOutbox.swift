@@ -48,6 +48,8 @@ final class ConnectionOutbox: Sendable {
         var unwritten = 0
         var lastProgress = NIODeadline.now()
         var stallCheckScheduled = false
+        /// Disconnected as stalled: nothing more is queued, the notice goes last.
+        var stalled = false
         var drainWaiters: [@Sendable () -> Void] = []
 
         var queued: Int { pieceBytes + tail.count + unwritten }
@@ -127,7 +129,7 @@ final class ConnectionOutbox: Sendable {
     @discardableResult
     private func enqueue(evenWhenFull: Bool, _ append: (inout State) -> Void) -> Bool {
         let (admitted, schedule, checkStall) = state.withLock { state -> (Bool, Bool, Bool) in
-            guard evenWhenFull || state.queued < limits.highWater else { return (false, false, false) }
+            guard !state.stalled, evenWhenFull || state.queued < limits.highWater else { return (false, false, false) }
             append(&state)
             let schedule = !state.flushScheduled
             state.flushScheduled = true
@@ -261,16 +263,40 @@ final class ConnectionOutbox: Sendable {
         }
     }
 
+    /// How long a stalled connection has to read what was written to it, the notice last,
+    /// before it is closed all the same.
+    var noticeGrace: Duration { min(limits.stallTimeout, .seconds(5)) }
+
+    /// Ends a connection that stalled: nothing more is queued, and what is queued but not
+    /// yet written, whole lines, is dropped; the `subscriber.stalled` notice follows what
+    /// the channel already holds, and the connection closes once the notice is written,
+    /// or after ``noticeGrace``. A client that reads again in time gets the notice; one
+    /// that reads nothing cannot be told, its socket being full, and sees the end of the
+    /// connection.
     private func disconnectStalled() {
+        let queued = state.withLock { state -> Int in
+            state.stalled = true
+            defer { (state.pieces, state.pieceBytes, state.tail) = ([], 0, []) }
+            return state.queued
+        }
         logger.warning(
             "disconnecting a client that read nothing with its queue full",
-            metadata: ["code": "\(ErrorCode.subscriberStalled)", "queued_bytes": "\(queuedBytes)"])
+            metadata: ["code": "\(ErrorCode.subscriberStalled)", "queued_bytes": "\(queued)"])
         let error = ProtocolError(
             .subscriberStalled,
             "this connection read nothing for \(limits.stallTimeout.wholeMilliseconds) ms with its queue full; disconnecting",
-            detail: ["queued_bytes": .int(Int64(queuedBytes)), "limit_bytes": .int(Int64(limits.highWater))])
-        channel.writeAndFlush(channel.allocator.buffer(bytes: ServerMessage.error(id: nil, error).encodedLine), promise: nil)
-        channel.close(promise: nil)
+            detail: ["queued_bytes": .int(Int64(queued)), "limit_bytes": .int(Int64(limits.highWater))])
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        channel.writeAndFlush(
+            channel.allocator.buffer(bytes: ServerMessage.error(id: nil, error).encodedLine), promise: written)
+        let channel = channel
+        let grace = channel.eventLoop.scheduleTask(in: .microseconds(noticeGrace.wholeMicroseconds)) {
+            channel.close(promise: nil)
+        }
+        written.futureResult.whenComplete { _ in
+            grace.cancel()
+            channel.close(promise: nil)
+        }
     }
 }
 

@@ -7,6 +7,7 @@ final class ConnectionRegistry: Sendable {
     private struct Entry {
         var channel: Channel
         var beginDraining: @Sendable (Notice) -> Void
+        var disconnect: @Sendable (ProtocolError) -> Void
     }
 
     private struct State {
@@ -36,10 +37,13 @@ final class ConnectionRegistry: Sendable {
 
     /// Adds the connection unless `limit` connections are there already.
     ///
-    /// - Parameter beginDraining: called on the connection's event loop when the
-    ///   daemon starts shutting down.
+    /// - Parameters:
+    ///   - beginDraining: called on the connection's event loop when the daemon starts
+    ///     shutting down.
+    ///   - disconnect: called on the connection's event loop to end it with an error.
     func admit(
-        id: UInt64, channel: Channel, limit: Int?, beginDraining: @escaping @Sendable (Notice) -> Void
+        id: UInt64, channel: Channel, limit: Int?, beginDraining: @escaping @Sendable (Notice) -> Void,
+        disconnect: @escaping @Sendable (ProtocolError) -> Void
     ) -> Admission {
         state.withLock { state in
             if let limit, state.entries.count >= limit {
@@ -47,9 +51,15 @@ final class ConnectionRegistry: Sendable {
                 return .refused(first: state.refusedInARow == 1)
             }
             state.refusedInARow = 0
-            state.entries[id] = Entry(channel: channel, beginDraining: beginDraining)
+            state.entries[id] = Entry(channel: channel, beginDraining: beginDraining, disconnect: disconnect)
             return .admitted
         }
+    }
+
+    /// Ends connection `id`, if it is still there, with `error`.
+    func disconnect(id: UInt64, with error: ProtocolError) {
+        guard let entry = state.withLock({ $0.entries[id] }) else { return }
+        entry.channel.eventLoop.execute { entry.disconnect(error) }
     }
 
     func remove(id: UInt64) {

@@ -6,6 +6,8 @@ import Synchronization
 public struct ReloadableSettings: Sendable, Equatable {
     public var peerPolicy: PeerPolicy
     public var maximumLineLength: Int
+    /// `MaxBufferedInput=`, at least `MaxLineBytes=`.
+    public var maximumBufferedInput: Int
     /// `MaxConnections=`; nil for no limit.
     public var maximumConnections: Int?
     public var shutdownTimeout: Duration
@@ -25,6 +27,7 @@ public struct ReloadableSettings: Sendable, Equatable {
         self.peerPolicy = PeerPolicy(daemonUID: uid, allowedGroup: group)
         self.maximumLineLength = loaded.configuration.maximumLineLength
         self.maximumConnections = loaded.configuration.maximumConnections
+        self.maximumBufferedInput = max(loaded.configuration.maximumBufferedInput, loaded.configuration.maximumLineLength)
         self.shutdownTimeout = loaded.configuration.shutdownTimeout
         self.providers = loaded.providers
         self.defaultProvider = loaded.defaultProvider

@@ -35,7 +35,7 @@ public final class SocketServer: Service {
         methods.reserve(ConnectionHandler.methods)
         self.environment = ConnectionEnvironment(
             methods: methods, state: state, registry: ConnectionRegistry(), settings: settings, bus: bus,
-            sessionNames: sessionNames, logger: logger)
+            sessionNames: sessionNames, inputBudget: InputBudget(), logger: logger)
         self.notifier = notifier
         self.logger = logger
     }

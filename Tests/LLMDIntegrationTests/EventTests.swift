@@ -282,18 +282,29 @@ struct EventTests {
         #expect(runEvents.map(\.data).elementsEqual(fastSeen.map(\.data)))
     }
 
-    @Test("a subscriber whose queue stays full without reading is disconnected as stalled")
+    @Test("a subscriber whose queue stays full without reading is disconnected as stalled, told so if it reads again in time")
     func stalled() throws {
         let daemon = try DaemonProcess(
-            config: Self.fakeConfig(words: 4000, delayMSec: 0, extra: "[Events]\nQueueSize=64K\nStallTimeoutSec=300ms"))
+            config: Self.fakeConfig(words: 4000, delayMSec: 0, extra: "[Events]\nQueueSize=64K\nStallTimeoutSec=2s"))
+        // One that reads again within the grace period gets the notice, after what was written.
         let slow = try daemon.connect()
         try subscribe(slow)
+        // One that never reads again is closed all the same.
+        let dead = try daemon.connect()
+        try subscribe(dead)
         _ = try complete(daemon.connect())
-        #expect(waitUntil { daemon.log.contains("subscriber.stalled") })
+        #expect(waitUntil(timeout: .seconds(20)) { daemon.log.components(separatedBy: "subscriber.stalled").count == 3 })
         slow.setReadTimeout(.seconds(10))
+        var notice: ProtocolError?
         #expect(throws: ClientError.connectionClosed) {
-            while true { _ = try slow.readMessage() }
+            while true {
+                if case .error(nil, let error) = try slow.readMessage() { notice = error }
+            }
         }
+        #expect(notice?.code == .subscriberStalled, "the notice before the end")
+        #expect(notice?.detail["limit_bytes"] == .int(64 << 10))
+        // Both are gone once the grace period is over: only the caller's own connection is left.
+        #expect(waitUntil(timeout: .seconds(10)) { (try? daemon.connect().call("status"))?["clients"] == 1 })
     }
 
     @Test("seq goes on after a restart, and skips ahead after a crash; replay reads the journal; retention applies at start")

@@ -87,4 +87,35 @@ struct ExhaustionTests {
         #expect(hello(again)?["type"] == "hello")
         #expect(waitUntil { daemon.log.contains("accepting clients again; \(refusals.count) were refused") }, "\(daemon.log)")
     }
+
+    @Test("unfinished lines of all clients together stay within MaxBufferedInput=: the largest holders go, the rest are served")
+    func inputBudget() throws {
+        let daemon = try DaemonProcess(config: "[Daemon]\nMaxLineBytes=128K\nMaxBufferedInput=256K\n")
+        let start = #"{"id":1,"method":"ping","pad":""#
+        // Four clients hold 100K each, one holds 20K: 420K in all, over 256K.
+        var holders: [RawConnection] = []
+        for size in [100_000, 100_000, 20_000, 100_000, 100_000] {
+            let connection = try RawConnection(path: daemon.socketPath)
+            #expect(hello(connection)?["type"] == "hello")
+            try connection.sendRaw(start + String(repeating: "x", count: size))
+            holders.append(connection)
+            usleep(50_000)
+        }
+        var evicted = 0
+        var served: [Int] = []
+        for (index, connection) in holders.enumerated() {
+            try? connection.sendRaw("\"}\n")
+            guard let line = connection.readLine(timeout: .seconds(5)) else { continue }
+            if line.contains("daemon.input_budget_exceeded") {
+                evicted += 1
+                #expect(line.contains(#""budget":262144"#), "\(line)")
+            } else if line.contains(#""pong":true"#) {
+                served.append(index)
+            }
+        }
+        #expect(evicted == 2, "the two largest holders, enough to fit: \(daemon.log)")
+        #expect(served.contains(2), "the small holder is never the one to go")
+        #expect(served.count == 3)
+        #expect(try daemon.connect().call("ping")["pong"] == true)
+    }
 }

@@ -25,7 +25,12 @@ public final class RawConnection: @unchecked Sendable {
     }
 
     public func send(_ line: String) throws {
-        let bytes = Array((line + "\n").utf8)
+        try sendRaw(line + "\n")
+    }
+
+    /// Sends `text` as it is: part of a line, or several.
+    public func sendRaw(_ text: String) throws {
+        let bytes = Array(text.utf8)
         let written = bytes.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         guard written == bytes.count else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
     }
