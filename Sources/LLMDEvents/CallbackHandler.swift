@@ -56,7 +56,7 @@ extension CallbackHandler {
         case .text: try onText(event)
         case .custom: try onCustomEvent(event)
         case .sessionCreated, .sessionDeleted, .sessionRenamed, .sessionUpdated, .memoryUpdated, .usageRecorded, .budgetExceeded,
-            .lagged, .ackTimeout, nil:
+            .lagged, .ackTimeout, .journalGap, nil:
             try onDaemonEvent(event)
         }
     }
@@ -114,7 +114,7 @@ extension AsyncCallbackHandler {
         case .text: try await onText(event)
         case .custom: try await onCustomEvent(event)
         case .sessionCreated, .sessionDeleted, .sessionRenamed, .sessionUpdated, .memoryUpdated, .usageRecorded, .budgetExceeded,
-            .lagged, .ackTimeout, nil:
+            .lagged, .ackTimeout, .journalGap, nil:
             try await onDaemonEvent(event)
         }
     }

@@ -28,6 +28,8 @@ public enum EventType: String, CaseIterable, Sendable, Hashable {
     case lagged
     /// A blocking subscriber did not acknowledge an event in time; the run went on.
     case ackTimeout = "ack_timeout"
+    /// Events went out live but the journal could not keep them (a flood, a full disk).
+    case journalGap = "journal_gap"
 
     /// Events about one subscriber rather than a run: delivered to that subscriber, and to
     /// others only when they name the type in their filter.

@@ -78,6 +78,9 @@ extension ErrorCode {
     public static let subscriptionNotFound: ErrorCode = "subscription.not_found"
     /// A raising callback handler failed, which fails the run.
     public static let callbackFailed: ErrorCode = "callback.handler_failed"
+    /// `publish` waited for the event journal to catch up with a flood, in vain: the
+    /// event was not published (detail: `waited_ms`).
+    public static let journalBacklogFull: ErrorCode = "journal.backlog_full"
     /// The event journal cannot be read or written (a full disk, say); live events go on.
     public static let journalUnavailable: ErrorCode = "journal.unavailable"
 

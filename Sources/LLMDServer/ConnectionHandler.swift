@@ -54,6 +54,12 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     private var phase = Phase.checkingPeer
+
+    /// Requests of one connection that run at once; the lines after wait, unread, so a
+    /// client that sends faster than its requests finish is pushed back by its socket.
+    static let maximumRequestsInFlight = 256
+    /// Reading stopped because `maximumRequestsInFlight` requests run.
+    private var readingPaused = false
     private var tasks: [UInt64: Task<Void, Never>] = [:]
     /// Which task serves which request, for `cancel`; detached ones outlive the connection.
     private var taskIDs: [RequestID: UInt64] = [:]
@@ -185,7 +191,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// After the peer's half-close, handles an unterminated last line and closes once
     /// everything is answered. Waits while the peer check is still pending.
     private func finishInput(context: ChannelHandlerContext) {
-        guard inputClosed, isAcceptingFrames else { return }
+        // While paused, complete lines still wait in the framer: the last one is not yet due.
+        guard inputClosed, isAcceptingFrames, !readingPaused else { return }
         if let last = framer.finish() { handle(frame: last, context: context) }
         closeIfFinished(context: context)
     }
@@ -210,9 +217,28 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     private func processFrames(context: ChannelHandlerContext) {
-        while isAcceptingFrames, let frame = framer.next() {
+        while isAcceptingFrames {
+            guard tasks.count < Self.maximumRequestsInFlight else {
+                pauseReading(context: context)
+                return
+            }
+            guard let frame = framer.next() else { break }
             handle(frame: frame, context: context)
         }
+        resumeReading(context: context)
+    }
+
+    private func pauseReading(context: ChannelHandlerContext) {
+        guard !readingPaused else { return }
+        readingPaused = true
+        context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+    }
+
+    private func resumeReading(context: ChannelHandlerContext) {
+        guard readingPaused else { return }
+        readingPaused = false
+        context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        context.read()
     }
 
     private var isAcceptingFrames: Bool {
@@ -299,6 +325,10 @@ final class ConnectionHandler: ChannelInboundHandler {
                 handler.detached.remove(taskID)
                 if handler.taskIDs[request.id] == taskID { handler.taskIDs[request.id] = nil }
                 environment.state.requestFinished()
+                if handler.readingPaused {
+                    handler.processFrames(context: context)
+                    handler.finishInput(context: context)
+                }
                 handler.closeIfFinished(context: context)
             }
         }

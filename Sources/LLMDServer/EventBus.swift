@@ -43,6 +43,18 @@ struct EventBusSettings: Sendable {
     var journalMaximumBytes: Int64? = 256 << 20
     /// How long events gather before the journal commits them together.
     var journalCommitDelay: Duration = .milliseconds(5)
+    /// Uncommitted events, in bytes, past which clients' `publish` waits for a commit.
+    var journalBacklogSoftLimit = 32 << 20
+    /// Uncommitted events, in bytes, past which events are left out of the journal.
+    var journalBacklogHardLimit = 128 << 20
+    /// The write-ahead log is checkpointed and cut back when it grows past this.
+    var journalLogLimit: Int64 = 32 << 20
+    /// How long the last commit may take at shutdown: the backlog's hard limit is
+    /// written in a second or two; what a slower disk leaves is left out and counted.
+    var finalCommitTime: Duration = .seconds(5)
+    /// How many bytes are committed between retention passes: what the journal may
+    /// exceed `journalMaximumBytes` by, at most 32 MiB.
+    var retentionSlack: Int64 { min(32 << 20, max(1 << 20, (journalMaximumBytes ?? (256 << 20)) / 8)) }
 }
 
 /// The daemon's event bus: numbers every event, journals it, and fans it out to the
@@ -93,7 +105,7 @@ public final class EventBus: EventSink, Sendable {
         /// Made by the publishing thread, whose caches hold the event: the journal's thread
         /// touching the event itself (its fields, its reference count) cost it a cache miss
         /// each, which was most of its work.
-        var journalBatch: [JournalRecord] = []
+        var journalBacklog: JournalBacklog
         var journalFlushScheduled = false
         /// The highest `seq` the journal has committed.
         var durableSeq: UInt64
@@ -139,7 +151,12 @@ public final class EventBus: EventSink, Sendable {
         } else {
             journal = nil
         }
-        state = Mutex(State(nextSeq: next, durableSeq: next - 1))
+        state = Mutex(
+            State(
+                nextSeq: next,
+                journalBacklog: JournalBacklog(
+                    softLimit: settings.journalBacklogSoftLimit, hardLimit: settings.journalBacklogHardLimit),
+                durableSeq: next - 1))
         guard let journal else { return }
         // Retention also runs at start, before anyone can subscribe, so a daemon that was
         // down past the age limit does not replay what it should have dropped.
@@ -225,10 +242,13 @@ public final class EventBus: EventSink, Sendable {
             let first = state.nextSeq
             state.nextSeq += UInt64(count)
             let bodies = encode(first, time)
+            let journaled =
+                journal != nil
+                && state.journalBacklog.reserve(count: count, bodyBytes: bodies.bytes.count, seqs: first...first + UInt64(count - 1))
             for index in 0..<count {
                 let record = JournalRecord(seq: first + UInt64(index), time: time, context: context, body: bodies[index])
                 remember(PublishedEvent(record: record, type: type, addressee: addressee), in: &state)
-                if journal != nil { state.journalBatch.append(record) }
+                if journaled { state.journalBacklog.add(record) }
             }
             if !state.subscriptions.isEmpty {
                 fanOut(
@@ -613,33 +633,28 @@ public final class EventBus: EventSink, Sendable {
         }
     }
 
-    /// Commits everything published since the last commit, in one transaction: on the
-    /// journal's thread, or once it has ended.
+    /// Commits everything published since the last commit: on the journal's thread, or
+    /// once it has ended.
     ///
-    /// - Returns: false when the commit failed (a full disk); the batch is kept, and the
-    ///   thread tries again each second.
+    /// - Parameter deadline: at shutdown, when committing must end; what is left then is
+    ///   left out of the journal (and counted), and its numbers are not given again.
+    /// - Returns: false when the commit failed (a full disk); the batch is kept, within the
+    ///   backlog's hard limit, and the thread tries again each second.
     @discardableResult
-    private func flushJournal() -> Bool {
+    private func flushJournal(until deadline: ContinuousClock.Instant? = nil) -> Bool {
         guard let journal else { return true }
-        return journal.writer.withLock { writer -> Bool in
+        let committed = journal.writer.withLock { writer -> Bool in
             let batch = state.withLock { state -> [JournalRecord] in
                 state.journalFlushScheduled = false
-                // The next batch is likely as large: one allocation instead of one per doubling.
-                let batch = state.journalBatch
-                state.journalBatch = []
-                state.journalBatch.reserveCapacity(batch.count)
-                return batch
+                return state.journalBacklog.take()
             }
             guard let last = batch.last else { return true }
             do {
-                try writer.journal.append(batch)
+                try commit(batch, to: &writer, until: deadline)
             } catch {
                 logger.error("cannot write the event journal, will retry: \(error)", metadata: ["code": "journal.unavailable"])
                 state.withLock { state in
-                    state.journalBatch = batch + state.journalBatch
-                    // Bounded, so a disk that stays full costs memory only up to a limit.
-                    let limit = 1_000_000
-                    if state.journalBatch.count > limit { state.journalBatch.removeFirst(state.journalBatch.count - limit) }
+                    state.journalBacklog.putBack(batch)
                     // Publishers need not wake the thread: it tries again on its own.
                     state.journalFlushScheduled = true
                 }
@@ -652,22 +667,87 @@ public final class EventBus: EventSink, Sendable {
                 return ready.map(\.continuation)
             }
             for continuation in woken { continuation.resume() }
-            writer.batchesSinceRetention += 1
-            if writer.batchesSinceRetention >= 1000 || ContinuousClock.now - writer.lastRetention > .seconds(60) {
+            writer.bytesSinceRetention += Int64(JournalBacklog.size(of: batch))
+            if writer.bytesSinceRetention >= settings.retentionSlack || ContinuousClock.now - writer.lastRetention > .seconds(60) {
                 applyRetention(&writer)
+            }
+            do {
+                if try writer.journal.checkpointIfLogExceeds(settings.journalLogLimit) {
+                    logger.debug("event journal: write-ahead log checkpointed and cut back")
+                }
+            } catch {
+                logger.warning("cannot checkpoint the event journal's write-ahead log: \(error)")
             }
             return true
         }
+        announceGap()
+        return committed
+    }
+
+    /// Commits `batch`; with a deadline, a page's worth at a time, leaving out what the
+    /// deadline does not leave time for.
+    private func commit(
+        _ batch: [JournalRecord], to writer: inout JournalFiles.Writer, until deadline: ContinuousClock.Instant?
+    ) throws(StoreError) {
+        guard let deadline else {
+            try writer.journal.append(batch[...])
+            return
+        }
+        var start = 0
+        while start < batch.count {
+            guard ContinuousClock.now < deadline else {
+                let left = batch[start...]
+                state.withLock { $0.journalBacklog.leftOut(left.first!.seq...left.last!.seq) }
+                // Those numbers went out live: the next start must not give them again.
+                try writer.journal.saveNextSeq(left.last!.seq + 1)
+                return
+            }
+            let end = min(start + EventJournal.pageCapacity, batch.count)
+            try writer.journal.append(batch[start..<end])
+            start = end
+        }
+    }
+
+    /// Says, in the log and as a `journal_gap` event, which events a commit could not
+    /// keep: they went out live, but replay will not have them.
+    private func announceGap() {
+        guard let gap = state.withLock({ $0.journalBacklog.takeGap() }) else { return }
+        logger.warning(
+            "the event journal could not keep up: \(gap.count) events between \(gap.first) and \(gap.last) went out live but were not journaled",
+            metadata: ["code": "journal.gap"])
+        publish(
+            CallbackEvent(
+                name: EventType.journalGap.rawValue, runID: RunID.make(),
+                data: ["count": .int(Int64(gap.count)), "first_seq": .int(Int64(gap.first)), "last_seq": .int(Int64(gap.last))]))
+    }
+
+    /// Whether a publisher that may wait can publish now: true at once while the journal
+    /// keeps up; otherwise after a commit made room, or false after `timeout`.
+    func waitForJournalRoom(timeout: Duration) async -> Bool {
+        guard journal != nil else { return true }
+        let deadline = ContinuousClock.now + timeout
+        while state.withLock({ $0.journalBacklog.isOverSoftLimit }) {
+            // Only while the journal falls behind, which commits every few milliseconds.
+            guard ContinuousClock.now < deadline, (try? await Task.sleep(for: .milliseconds(5))) != nil else { return false }
+        }
+        return true
     }
 
     /// Deletes events past the configured age and size; under the writer's lock.
     private func applyRetention(_ writer: inout JournalFiles.Writer) {
-        writer.batchesSinceRetention = 0
+        writer.bytesSinceRetention = 0
         writer.lastRetention = .now
         let cutoff = settings.journalMaximumAge.map { Timestamp.nowMicroseconds() - $0.wholeMicroseconds }
         do {
             let deleted = try writer.journal.applyRetention(olderThan: cutoff, maximumBytes: settings.journalMaximumBytes)
-            if deleted > 0 { logger.info("event journal retention removed \(deleted) events") }
+            if deleted > 0 {
+                if ContinuousClock.now - writer.lastRetentionReport >= .seconds(60) {
+                    writer.lastRetentionReport = .now
+                    logger.info("event journal retention removed \(deleted) events")
+                } else {
+                    logger.debug("event journal retention removed \(deleted) events")
+                }
+            }
         } catch {
             logger.error("event journal retention failed: \(error)")
         }
@@ -748,7 +828,7 @@ extension EventBus: Service {
     public func run(shutdown: GracefulShutdown) async throws {
         await shutdown.wait()
         journal?.stopCommitting()
-        flushJournal()
+        flushJournal(until: .now + settings.finalCommitTime)
         do {
             try journal?.writer.withLock { writer throws(StoreError) in try writer.journal.endWriting() }
         } catch {
@@ -762,8 +842,11 @@ extension EventBus: Service {
 private final class JournalFiles: Sendable {
     struct Writer {
         var journal: EventJournal
-        var batchesSinceRetention = 0
+        var bytesSinceRetention: Int64 = 0
         var lastRetention = ContinuousClock.now
+        /// Retention that removes events is logged at level info at most once a minute:
+        /// under a flood it runs several times a second.
+        var lastRetentionReport = ContinuousClock.now - .seconds(60)
     }
 
     let writer: Mutex<Writer>

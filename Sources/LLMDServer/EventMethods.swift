@@ -13,6 +13,13 @@ public enum EventMethods {
             guard let name = try params.string("name"), !name.isEmpty else {
                 throw .invalidParam("name", expected: "the custom event's name", got: params["name"])
             }
+            // A client's events wait for the journal to keep up: a flood of them is pushed
+            // back, where a run's events, tokens above all, never wait.
+            guard await bus.waitForJournalRoom(timeout: .seconds(10)) else {
+                throw ProtocolError(
+                    .journalBacklogFull, "the event journal has not caught up with the events published for 10 s; publish again later",
+                    detail: ["waited_ms": 10_000])
+            }
             var data: JSONObject = ["name": .string(name)]
             switch params["data"] {
             case nil, .null?: break

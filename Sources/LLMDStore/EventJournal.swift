@@ -1,5 +1,9 @@
 import CSQLite
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One event as the journal stores it: the columns replay filters on, and the event's
 /// encoded body (``CallbackEvent/encodeBody(into:)``), sent again as it was.
 public struct JournalRecord: Sendable, Equatable {
@@ -68,7 +72,7 @@ public final class EventJournal {
     private let readAfterTime: SQLiteStatement
 
     /// Records per page at most, so a replay read or a retention step stays small.
-    static let pageCapacity = 1024
+    public static let pageCapacity = 1024
 
     static let migrations = [
         """
@@ -192,6 +196,11 @@ public final class EventJournal {
 
     /// Appends `records`, in `seq` order, in one transaction.
     public func append(_ records: [JournalRecord]) throws(StoreError) {
+        try append(records[...])
+    }
+
+    /// Appends `records`, in `seq` order, in one transaction.
+    public func append(_ records: ArraySlice<JournalRecord>) throws(StoreError) {
         guard let last = records.last else { return }
         try database.transaction { () throws(StoreError) in
             var start = records.startIndex
@@ -202,6 +211,25 @@ public final class EventJournal {
             }
             try saveNextSeq.run([.int(Int64(last.seq + 1))])
         }
+    }
+
+    /// Numbers up to `seq` are taken, though not all were journaled: the next start goes
+    /// on from `seq`, not from the highest kept.
+    public func saveNextSeq(_ seq: UInt64) throws(StoreError) {
+        try saveNextSeq.run([.int(Int64(seq))])
+    }
+
+    /// Checkpoints the write-ahead log into the file and cuts it back to nothing when it
+    /// has grown past `limit` bytes: it grows without bound otherwise while readers keep
+    /// SQLite's own checkpoints from starting it over.
+    ///
+    /// - Returns: whether it was over the limit.
+    @discardableResult
+    public func checkpointIfLogExceeds(_ limit: Int64) throws(StoreError) -> Bool {
+        var info = stat()
+        guard stat(database.path + "-wal", &info) == 0, Int64(info.st_size) > limit else { return false }
+        try database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return true
     }
 
     private func insert(_ page: ArraySlice<JournalRecord>) throws(StoreError) {

@@ -118,4 +118,69 @@ struct ExhaustionTests {
         #expect(served.count == 3)
         #expect(try daemon.connect().call("ping")["pong"] == true)
     }
+
+    /// Resident memory of `pid`, from /proc.
+    private func residentBytes(_ pid: Int32) throws -> Int {
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return (Int(line.split(separator: " ")[1]) ?? 0) * 1024
+    }
+
+    private func fileSize(_ path: String) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
+    }
+
+    @Test("a publish flood beside a stalled subscriber: memory, the journal and its log stay bounded, stop is prompt, nothing committed is lost")
+    func publishFlood() throws {
+        let daemon = try DaemonProcess(config: "[Events]\nJournalMaxSize=16M\n")
+        let stalled = try RawConnection(path: daemon.socketPath)
+        #expect(hello(stalled)?["type"] == "hello")
+        try stalled.send(#"{"id":1,"method":"subscribe","params":{}}"#)
+        let publisher = try RawConnection(path: daemon.socketPath)
+        #expect(hello(publisher)?["type"] == "hello")
+        let data = String(repeating: "x", count: 2_000)
+        var id = 0
+        var lastSeq: Int64 = 0
+        var replies = 0
+        var peak = 0
+        let started = ContinuousClock.now
+        while ContinuousClock.now - started < .seconds(4) {
+            let burst = (0..<200).map { _ -> String in
+                id += 1
+                return #"{"id":\#(id),"method":"publish","params":{"name":"flood","data":"\#(data)"}}"#
+            }
+            try publisher.sendRaw(burst.joined(separator: "\n") + "\n")
+            while replies < id - 2_000, let line = publisher.readLine(timeout: .seconds(10)) {
+                replies += 1
+                if let seq = (try? JSONParser.parse(line).objectValue)?["result"]?.objectValue?["seq"]?.intValue { lastSeq = seq }
+            }
+            peak = max(peak, try residentBytes(daemon.pid))
+        }
+        while replies < id, let line = publisher.readLine(timeout: .seconds(20)) {
+            replies += 1
+            if let seq = (try? JSONParser.parse(line).objectValue)?["result"]?.objectValue?["seq"]?.intValue { lastSeq = seq }
+        }
+        print("publish flood: \(id) events in 4 s, peak RSS \(peak >> 20) MiB, journal \(fileSize(daemon.stateDirectory + "/events.db") >> 20) MiB, WAL \(fileSize(daemon.stateDirectory + "/events.db-wal") >> 20) MiB")
+        #expect(replies == id, "every publish answered")
+        #expect(peak < 256 << 20, "peak RSS \(peak >> 20) MiB")
+        let journal = daemon.stateDirectory + "/events.db"
+        #expect(fileSize(journal) < (16 + 2 + 4) << 20, "journal \(fileSize(journal) >> 20) MiB against JournalMaxSize=16M")
+        #expect(fileSize(journal + "-wal") <= (32 << 20) + (4 << 20), "WAL \(fileSize(journal + "-wal") >> 20) MiB")
+
+        let stopping = ContinuousClock.now
+        daemon.send(signal: SIGTERM)
+        #expect(daemon.waitForExit() == .exited(0))
+        #expect(ContinuousClock.now - stopping < .seconds(10), "within ShutdownTimeoutSec=")
+
+        // The last event published is in the journal after a restart.
+        let again = try DaemonProcess(config: "[Events]\nJournalMaxSize=16M\n", stateDirectory: daemon.stateDirectory)
+        let replayed = try LLMDClient(socketPath: again.socketPath)
+        var found = false
+        try replayed.subscribe(["since": .int(lastSeq - 1), "types": ["custom"]]) { message throws(ClientError) in
+            if case .event(let event) = message, Int64(event.seq) == lastSeq { found = true }
+            guard case .ready = message else { return true }
+            return false
+        }
+        #expect(found, "seq \(lastSeq) was committed")
+    }
 }
