@@ -178,7 +178,8 @@ let package = Package(
         ),
         .testTarget(
             name: "LLMDIntegrationTests",
-            dependencies: ["LLMDTesting", "LLMDClient", "LLMDProtocol"]
+            // LLMDStore only to measure the files the daemon writes.
+            dependencies: ["LLMDTesting", "LLMDClient", "LLMDProtocol", "LLMDStore"]
         ),
     ]
 )

@@ -70,6 +70,7 @@ public final class EventJournal {
     private let saveNextSeq: SQLiteStatement
     private let readAfter: SQLiteStatement
     private let readAfterTime: SQLiteStatement
+    private let conversations: JournalConversations
 
     /// Records per page at most, so a replay read or a retention step stays small.
     public static let pageCapacity = 1024
@@ -102,6 +103,8 @@ public final class EventJournal {
         """,
         // How each page is packed (``JournalPage/Format``): the pages before were all full.
         "ALTER TABLE event_pages ADD COLUMN format INTEGER NOT NULL DEFAULT 1",
+        // Chat starts' messages kept once per session (``JournalConversations``).
+        JournalConversations.schema,
     ]
 
     /// Opens or creates the journal at `path`.
@@ -120,6 +123,7 @@ public final class EventJournal {
             "SELECT records, format FROM event_pages WHERE last_seq > ? ORDER BY first_seq LIMIT 1")
         readAfterTime = try database.prepare(
             "SELECT records, format FROM event_pages WHERE last_time >= ? ORDER BY first_seq LIMIT 1")
+        conversations = try JournalConversations(database: database)
         try moveRowsIntoPages()
     }
 
@@ -202,14 +206,23 @@ public final class EventJournal {
     /// Appends `records`, in `seq` order, in one transaction.
     public func append(_ records: ArraySlice<JournalRecord>) throws(StoreError) {
         guard let last = records.last else { return }
-        try database.transaction { () throws(StoreError) in
-            var start = records.startIndex
-            while start < records.endIndex {
-                let end = min(start + Self.pageCapacity, records.endIndex)
-                try insert(records[start..<end])
-                start = end
+        do {
+            try database.transaction { () throws(StoreError) in
+                var stored: [JournalRecord] = []
+                stored.reserveCapacity(records.count)
+                for record in records { stored.append(try conversations.stored(record)) }
+                var start = 0
+                while start < stored.count {
+                    let end = min(start + Self.pageCapacity, stored.count)
+                    try insert(stored[start..<end])
+                    start = end
+                }
+                try saveNextSeq.run([.int(Int64(last.seq + 1))])
             }
-            try saveNextSeq.run([.int(Int64(last.seq + 1))])
+        } catch {
+            // Rolled back: the messages it added to logs are not there.
+            conversations.forgetLogs()
+            throw error
         }
     }
 
@@ -250,7 +263,7 @@ public final class EventJournal {
             guard try readAfter.step() else { break }
             let page = try Self.decodePage(readAfter).filter { $0.seq > cursor }
             guard let last = page.last else { break }
-            records += page
+            for record in page { records.append(try conversations.restored(record)) }
             cursor = last.seq
         }
         return records
@@ -299,7 +312,10 @@ public final class EventJournal {
                 try database.execute("PRAGMA incremental_vacuum")
             }
         }
-        if deleted > 0 { try database.execute("PRAGMA incremental_vacuum") }
+        if deleted > 0 {
+            try conversations.deleteLogs(usedOnlyBefore: UInt64(try database.intValue("SELECT coalesce(min(first_seq), ?) FROM event_pages", [.int(Int64(try nextSeq()))])))
+            try database.execute("PRAGMA incremental_vacuum")
+        }
         return Int(deleted)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import LLMDClient
 import LLMDProtocol
+@testable import LLMDStore
 import LLMDTesting
 import Synchronization
 import Testing
@@ -227,6 +228,51 @@ struct EventTests {
         let replayed = try subscribe(try daemon.connect(), ["types": ["llm_start"], "since": 0]).replayed
         #expect(replayed.map(\.name) == ["llm_start"])
         #expect(replayed.first?.data["prompts"] == start.data["prompts"] && replayed.first?.seq == start.seq)
+    }
+
+    @Test("a long session's turns cost the journal the same at turn 100 as at turn 10; replay gives back each start whole")
+    func longSessionJournal() throws {
+        let daemon = try DaemonProcess(config: "[Provider fake]\nTokenDelayMSec=0\nReply=Noted, thank you.\n")
+        let client = try LLMDClient(socketPath: daemon.socketPath)
+        var live: [UInt64: JSONObject] = [:]
+        var turnStarts: [Int: UInt64] = [:]
+        for turn in 1...110 {
+            _ = try client.send(["session": "long", "text": .string("message \(turn), a few words long")], onToken: { _ in }, onEvent: { event in
+                if event.name == "chat_model_start" || (event.name == "chain_start" && event.parentRunID == nil) {
+                    live[event.seq] = event.data
+                }
+                if event.name == "chain_start", event.parentRunID == nil { turnStarts[turn] = event.seq }
+            })
+        }
+        var replayed: [UInt64: JSONObject] = [:]
+        try subscribe(try daemon.connect(), ["since": 0, "types": ["chat_model_start", "chain_start"]]).replayed.forEach {
+            replayed[$0.seq] = $0.data
+        }
+        #expect(replayed.count == live.count && replayed == live, "every start, whole")
+        let lastHistory = live[turnStarts[110]!]?["inputs"]?.objectValue?["history"]?.arrayValue?.count
+        #expect(lastHistory == 218, "109 exchanges of history")
+
+        // What the journal stores of a turn's starts: the same at turn 100 as at turn 10, not
+        // all of the history again. (Stored bodies, not page bytes: how records share pages
+        // depends on timing.)
+        daemon.send(signal: SIGTERM)
+        _ = daemon.waitForExit()
+        let journal = try SQLiteDatabase(path: daemon.stateDirectory + "/events.db", readOnly: true)
+        let pages = try journal.prepare("SELECT records, format FROM event_pages")
+        var stored: [UInt64: Int] = [:]
+        while try pages.step() {
+            for record in try JournalPage.decode(pages.bytes(0), format: JournalPage.Format(rawValue: pages.int(1))!) {
+                stored[record.seq] = record.body.count
+            }
+        }
+        for (early, late) in [(turnStarts[10]!, turnStarts[100]!)] {
+            #expect(stored[late]! <= stored[early]! + 16, "chain start: \(stored[early]!) bytes at turn 10, \(stored[late]!) at 100")
+        }
+        let chatStarts = live.keys.filter { live[$0]?["messages"] != nil }.sorted()
+        #expect(stored[chatStarts[99]]! <= stored[chatStarts[9]]! + 16, "chat start at turn 10 and 100")
+        #expect(
+            try journal.intValue("SELECT count(*) FROM conversation_messages") <= 221,
+            "each message of the conversation once")
     }
 
     @Test("a vanished blocking subscriber never holds a run")
