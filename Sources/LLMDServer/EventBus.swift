@@ -667,10 +667,39 @@ public final class EventBus: EventSink, Sendable {
                 return ready.map(\.continuation)
             }
             for continuation in woken { continuation.resume() }
-            writer.bytesSinceRetention += Int64(JournalBacklog.size(of: batch))
-            if writer.bytesSinceRetention >= settings.retentionSlack || ContinuousClock.now - writer.lastRetention > .seconds(60) {
-                applyRetention(&writer)
+            if ContinuousClock.now - writer.lastRetention > .seconds(60) { applyRetention(&writer) }
+            return true
+        }
+        announceGap()
+        return committed
+    }
+
+    /// Commits `batch` a page's worth at a time, at most an eighth of JournalMaxSize each,
+    /// with retention between them when due and the write-ahead log cut back when long:
+    /// a backlog of many megabytes, committed at once, would take the files that far past
+    /// their bounds. With a deadline, leaves out what the deadline does not leave time for.
+    private func commit(
+        _ batch: [JournalRecord], to writer: inout JournalFiles.Writer, until deadline: ContinuousClock.Instant?
+    ) throws(StoreError) {
+        var start = 0
+        while start < batch.count {
+            if let deadline, ContinuousClock.now >= deadline {
+                let left = batch[start...]
+                state.withLock { $0.journalBacklog.leftOut(left.first!.seq...left.last!.seq) }
+                // Those numbers went out live: the next start must not give them again.
+                try writer.journal.saveNextSeq(left.last!.seq + 1)
+                return
             }
+            var end = start
+            var bytes: Int64 = 0
+            while end < batch.count, end - start < EventJournal.pageCapacity, end == start || bytes < settings.retentionSlack {
+                bytes += Int64(JournalBacklog.size(of: CollectionOfOne(batch[end])))
+                end += 1
+            }
+            if writer.bytesSinceRetention + bytes > settings.retentionSlack { applyRetention(&writer) }
+            try writer.journal.append(batch[start..<end])
+            writer.bytesSinceRetention += bytes
+            start = end
             do {
                 if try writer.journal.checkpointIfLogExceeds(settings.journalLogLimit) {
                     logger.debug("event journal: write-ahead log checkpointed and cut back")
@@ -678,33 +707,6 @@ public final class EventBus: EventSink, Sendable {
             } catch {
                 logger.warning("cannot checkpoint the event journal's write-ahead log: \(error)")
             }
-            return true
-        }
-        announceGap()
-        return committed
-    }
-
-    /// Commits `batch`; with a deadline, a page's worth at a time, leaving out what the
-    /// deadline does not leave time for.
-    private func commit(
-        _ batch: [JournalRecord], to writer: inout JournalFiles.Writer, until deadline: ContinuousClock.Instant?
-    ) throws(StoreError) {
-        guard let deadline else {
-            try writer.journal.append(batch[...])
-            return
-        }
-        var start = 0
-        while start < batch.count {
-            guard ContinuousClock.now < deadline else {
-                let left = batch[start...]
-                state.withLock { $0.journalBacklog.leftOut(left.first!.seq...left.last!.seq) }
-                // Those numbers went out live: the next start must not give them again.
-                try writer.journal.saveNextSeq(left.last!.seq + 1)
-                return
-            }
-            let end = min(start + EventJournal.pageCapacity, batch.count)
-            try writer.journal.append(batch[start..<end])
-            start = end
         }
     }
 

@@ -109,10 +109,12 @@ public final class EventJournal {
 
     /// Opens or creates the journal at `path`.
     public init(path: String) throws(StoreError) {
-        database = try SQLiteDatabase(path: path)
         // Deleted pages go back to the file system a little at a time, after retention.
-        if try database.intValue("PRAGMA user_version") == 0 {
-            try database.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        database = try SQLiteDatabase(path: path, incrementalVacuum: true)
+        if try database.intValue("PRAGMA auto_vacuum") != 2 {
+            // Earlier journals asked for it after WAL mode, too late, and kept every
+            // freed page: such a file is rebuilt once, which sets it.
+            try database.execute("PRAGMA auto_vacuum=INCREMENTAL; VACUUM")
         }
         try database.migrate(Self.migrations)
         insertPage = try database.prepare(
@@ -208,12 +210,14 @@ public final class EventJournal {
         guard let last = records.last else { return }
         do {
             try database.transaction { () throws(StoreError) in
-                var stored: [JournalRecord] = []
-                stored.reserveCapacity(records.count)
-                for record in records { stored.append(try conversations.stored(record)) }
-                var start = 0
-                while start < stored.count {
-                    let end = min(start + Self.pageCapacity, stored.count)
+                // Copied only when the batch holds a start with messages: tokens pass as they are.
+                var stored = records
+                for index in records.indices where JournalConversations.messageArray(of: records[index].type) != nil {
+                    stored[index] = try conversations.stored(records[index])
+                }
+                var start = stored.startIndex
+                while start < stored.endIndex {
+                    let end = min(start + Self.pageCapacity, stored.endIndex)
                     try insert(stored[start..<end])
                     start = end
                 }

@@ -38,7 +38,11 @@ public final class SQLiteDatabase {
     ///
     /// - Parameter synchronous: `NORMAL` survives a crash of the process; `FULL` also a
     ///   power loss, at one fsync per commit.
-    public init(path: String, readOnly: Bool = false, synchronous: String = "NORMAL") throws(StoreError) {
+    /// - Parameter incrementalVacuum: a new file lets `PRAGMA incremental_vacuum` hand freed
+    ///   pages back; this must be set before WAL mode, which writes the file's first page.
+    public init(
+        path: String, readOnly: Bool = false, synchronous: String = "NORMAL", incrementalVacuum: Bool = false
+    ) throws(StoreError) {
         var pointer: OpaquePointer?
         let flags =
             (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
@@ -55,6 +59,9 @@ public final class SQLiteDatabase {
         // A reader that meets a checkpoint waits instead of failing.
         sqlite3_busy_timeout(handle, 5_000)
         if !readOnly {
+            if incrementalVacuum {
+                try execute("PRAGMA auto_vacuum=INCREMENTAL")
+            }
             try execute("PRAGMA journal_mode=WAL")
         }
         try execute("PRAGMA synchronous=\(synchronous)")
