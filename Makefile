@@ -30,7 +30,7 @@ BENCH_PACKAGES = redis-server hyperfine
 
 MANPAGES = man/llmd.8 man/llmctl.1 man/llmd.conf.5 man/llmd-protocol.7
 
-.PHONY: all deps bench-deps vocab stage-vocab build debug test demo bench fuzz lint install uninstall clean
+.PHONY: all deps bench-deps vocab stage-vocab build debug test demo bench stress fuzz lint install uninstall clean
 
 all: build
 
@@ -74,6 +74,12 @@ demo: build
 
 bench: bench-deps build vocab
 	@scripts/bench.sh "$(RELEASE_BIN)"
+
+# llmd under abuse (floods, exhaustion, bad lines, kill -9, a full disk), each part
+# bounded, checked against the limits llmd(8) documents; under 10 minutes on 2 cores.
+# `make test` runs its short form (--quick) on the debug binaries.
+stress: build
+	@python3 scripts/stress.py "$(RELEASE_BIN)"
 
 # Fuzz the parsers of upstream data (SSE, OpenAI chunks, JSON) with libFuzzer for
 # FUZZ_SECONDS; crashes and their inputs land in fuzz-artifacts/.

@@ -38,6 +38,10 @@ public struct LineFramer: Sendable {
     /// Bytes received but not yet returned as a frame.
     public var bufferedByteCount: Int { buffer.count - start }
 
+    /// Bytes received since the last line was handed out: those held, and those of an
+    /// overlong line already dropped.
+    public var bytesSinceLastLine: Int { bufferedByteCount + (discarded ?? 0) }
+
     public mutating func append(_ bytes: some Sequence<UInt8>) {
         if start > 0, start >= buffer.count / 2 {
             buffer.removeFirst(start)

@@ -25,6 +25,8 @@ struct ConnectionEnvironment: Sendable {
     var sessionNames: SessionNameEpochs
     /// Unfinished request lines held for all clients, within `MaxBufferedInput=`.
     var inputBudget: InputBudget
+    /// Turns among connections in the middle of a long line.
+    var readPacer: ReadPacer
     var logger: Logger
 }
 
@@ -57,9 +59,15 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     /// Requests of one connection that run at once; the lines after wait, unread, so a
     /// client that sends faster than its requests finish is pushed back by its socket.
-    static let maximumRequestsInFlight = 256
-    /// Reading stopped because `maximumRequestsInFlight` requests run.
-    private var readingPaused = false
+    static let maximumRequestsInFlight = 32
+    /// `maximumRequestsInFlight` requests run: lines wait in the framer and the socket.
+    private var atRequestLimit = false
+    /// In the middle of a long line, waiting for a turn to read (``ReadPacer``).
+    private var waitingForTurn = false
+    /// What this connection may still read of its last turn before it asks again.
+    private var readAllowance = 0
+    /// Whether the channel reads on its own, as last set.
+    private var reading = true
     private var tasks: [UInt64: Task<Void, Never>] = [:]
     /// Which task serves which request, for `cancel`; detached ones outlive the connection.
     private var taskIDs: [RequestID: UInt64] = [:]
@@ -143,16 +151,36 @@ final class ConnectionHandler: ChannelInboundHandler {
     private func refuse(context: ChannelHandlerContext, error: ProtocolError) {
         guard context.channel.isActive else { return }
         phase = .closed
+        // Nothing more is read: what the client still sends is not held meanwhile.
+        framer = LineFramer(maximumLineLength: framer.maximumLineLength)
+        environment.inputBudget.release(id)
+        context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
         let line = ServerMessage.error(id: nil, error).encodedLine
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: line))).assumeIsolated()
             .whenComplete { _ in context.close(promise: nil) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .closed = phase { return }
         let buffer = unwrapInboundIn(data)
+        let read = buffer.readableBytes
         framer.append(buffer.readableBytesView)
         processFrames(context: context)
         countHeldInput(context: context)
+        readAllowance = max(0, readAllowance - read)
+        if readAllowance == 0, !waitingForTurn, context.channel.isActive,
+            ReadPacer.mustWait(lineBytes: framer.bytesSinceLastLine, allLinesBytes: environment.inputBudget.total)
+        {
+            waitingForTurn = true
+            updateReading(context: context)
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            environment.readPacer.wait(on: context.eventLoop) { allowance in
+                let (handler, context) = loopBound.value
+                handler.readAllowance = allowance
+                handler.waitingForTurn = false
+                handler.updateReading(context: context)
+            }
+        }
     }
 
     /// Counts what is left of an unfinished line against the daemon-wide budget, and ends
@@ -163,12 +191,15 @@ final class ConnectionHandler: ChannelInboundHandler {
         if case .closed = phase { return }
         heldInput = held
         let budget = environment.settings.current.maximumBufferedInput
-        for victim in environment.inputBudget.hold(held, by: id, limit: budget) {
-            logger.warning(
-                "unfinished request lines of all clients passed MaxBufferedInput=\(budget) bytes; disconnecting connection \(victim.id), which held \(victim.held)")
+        let victims = environment.inputBudget.hold(held, by: id, limit: budget)
+        guard !victims.isEmpty else { return }
+        // One line for the lot: under a flood of long lines, a line each would flood the log too.
+        logger.warning(
+            "unfinished request lines of all clients passed MaxBufferedInput=\(budget) bytes; disconnecting the \(victims.count) connections that held the most, \(victims.reduce(0) { $0 + $1.held }) bytes in all")
+        for victim in victims {
             let error = ProtocolError(
                 .inputBudgetExceeded,
-                "the unfinished request lines of all clients passed llmd's limit of \(budget) bytes, and this connection's was the largest, \(victim.held) bytes; disconnecting",
+                "the unfinished request lines of all clients passed llmd's limit of \(budget) bytes, and this connection's, \(victim.held) bytes, was among the largest; disconnecting",
                 detail: ["buffered": .int(Int64(victim.held)), "budget": .int(Int64(budget))])
             if victim.id == id {
                 refuse(context: context, error: error)
@@ -191,8 +222,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// After the peer's half-close, handles an unterminated last line and closes once
     /// everything is answered. Waits while the peer check is still pending.
     private func finishInput(context: ChannelHandlerContext) {
-        // While paused, complete lines still wait in the framer: the last one is not yet due.
-        guard inputClosed, isAcceptingFrames, !readingPaused else { return }
+        // At the request limit, complete lines still wait in the framer: the last one is not yet due.
+        guard inputClosed, isAcceptingFrames, !atRequestLimit else { return }
         if let last = framer.finish() { handle(frame: last, context: context) }
         closeIfFinished(context: context)
     }
@@ -217,28 +248,25 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     private func processFrames(context: ChannelHandlerContext) {
+        atRequestLimit = false
         while isAcceptingFrames {
             guard tasks.count < Self.maximumRequestsInFlight else {
-                pauseReading(context: context)
-                return
+                atRequestLimit = true
+                break
             }
             guard let frame = framer.next() else { break }
             handle(frame: frame, context: context)
         }
-        resumeReading(context: context)
+        updateReading(context: context)
     }
 
-    private func pauseReading(context: ChannelHandlerContext) {
-        guard !readingPaused else { return }
-        readingPaused = true
-        context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
-    }
-
-    private func resumeReading(context: ChannelHandlerContext) {
-        guard readingPaused else { return }
-        readingPaused = false
-        context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
-        context.read()
+    /// Reads while neither the request limit nor a wait for a turn holds reading back.
+    private func updateReading(context: ChannelHandlerContext) {
+        let wanted = !atRequestLimit && !waitingForTurn
+        guard wanted != reading, context.channel.isActive else { return }
+        reading = wanted
+        context.channel.setOption(ChannelOptions.autoRead, value: wanted).whenFailure { _ in }
+        if wanted { context.read() }
     }
 
     private var isAcceptingFrames: Bool {
@@ -325,7 +353,7 @@ final class ConnectionHandler: ChannelInboundHandler {
                 handler.detached.remove(taskID)
                 if handler.taskIDs[request.id] == taskID { handler.taskIDs[request.id] = nil }
                 environment.state.requestFinished()
-                if handler.readingPaused {
+                if handler.atRequestLimit {
                     handler.processFrames(context: context)
                     handler.finishInput(context: context)
                 }

@@ -35,7 +35,8 @@ public final class SocketServer: Service {
         methods.reserve(ConnectionHandler.methods)
         self.environment = ConnectionEnvironment(
             methods: methods, state: state, registry: ConnectionRegistry(), settings: settings, bus: bus,
-            sessionNames: sessionNames, inputBudget: InputBudget(), logger: logger)
+            sessionNames: sessionNames, inputBudget: InputBudget(), readPacer: ReadPacer(eventLoop: group.next()),
+            logger: logger)
         self.notifier = notifier
         self.logger = logger
     }
@@ -51,6 +52,11 @@ public final class SocketServer: Service {
                 }
             }
             .childChannelOption(.allowRemoteHalfClosure, value: true)
+            // One read of at most 16 KiB per connection per round of the event loop: with
+            // thousands of busy clients a round stays short (ReadPacer), and requests are
+            // small; replies, the bulk of the traffic, are not limited by this.
+            .childChannelOption(.maxMessagesPerRead, value: 1)
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 16384))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = ConnectionHandler(environment: environment, id: environment.registry.makeID())

@@ -187,4 +187,50 @@ struct ExhaustionTests {
         }
         #expect(found, "seq \(lastSeq) was committed")
     }
+
+    @Test("at most 32 requests of one connection run at once: the lines after are read as those finish, and all are answered")
+    func requestsInFlight() throws {
+        let fixture = try FixtureServer()
+        let keys = try TemporaryDirectory()
+        let daemon = try DaemonProcess(config: try fixture.config(keys: keys))
+        let connection = try daemon.connect()
+        for number in 0..<40 {
+            // Five tokens 150 ms apart: each call runs for most of a second.
+            try connection.send(
+                Request(id: .int(Int64(number)), method: "complete", params: ["model": "fixture/tokens:5:150000", "prompt": "p"]))
+        }
+        #expect(waitUntil { (try? fixture.requestLog().count) == 32 })
+        Thread.sleep(forTimeInterval: 0.3)
+        #expect(try fixture.requestLog().count == 32, "the 33rd waits for one of the first to finish")
+        var answered: Set<Int64> = []
+        while answered.count < 40 {
+            if case .reply(.int(let id), _) = try connection.readMessage() { answered.insert(id) }
+        }
+        #expect(try fixture.requestLog().count == 40)
+    }
+
+    @Test("long lines, read in turns, arrive whole and in order among short ones")
+    func longLinesInTurns() throws {
+        let daemon = try DaemonProcess()
+        let watcher = try RawConnection(path: daemon.socketPath)
+        #expect(hello(watcher)?["type"] == "hello")
+        try watcher.send(#"{"id":1,"method":"subscribe","params":{"types":["custom"]}}"#)
+        #expect(watcher.readLine()?.contains(#""type":"reply""#) == true)
+        let publisher = try RawConnection(path: daemon.socketPath)
+        #expect(hello(publisher)?["type"] == "hello")
+        let payloads = [String(repeating: "a", count: 900_000), "short", String(repeating: "b", count: 300_000)]
+        // All three in one write: the long ones are read in turns, a millisecond apart.
+        try publisher.sendRaw(
+            payloads.enumerated().map { #"{"id":\#($0.offset),"method":"publish","params":{"name":"p","data":"\#($0.element)"}}"# }
+                .joined(separator: "\n") + "\n")
+        var received: [String] = []
+        while received.count < payloads.count, let line = watcher.readLine(timeout: .seconds(20)) {
+            let message = try JSONParser.parse(line).objectValue
+            guard message?["type"] == "event" else { continue }
+            received.append(message?["data"]?.objectValue?["data"]?.stringValue ?? "")
+        }
+        // Compared as a whole, not printed: a failure would print megabytes.
+        #expect(received.map(\.count) == payloads.map(\.count))
+        #expect(received.elementsEqual(payloads), "the bytes differ")
+    }
 }

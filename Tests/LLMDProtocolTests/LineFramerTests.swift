@@ -67,6 +67,23 @@ struct LineFramerTests {
         #expect(result == [.oversized(length: 10_000), .line(bytes("ok"))])
     }
 
+    @Test("bytes since the last line count those held and those of an overlong line already dropped")
+    func bytesSinceLastLine() {
+        var framer = LineFramer(maximumLineLength: 16)
+        framer.append(bytes("ab\ncdef"))
+        _ = framer.next()
+        #expect(framer.bytesSinceLastLine == 4)
+        for _ in 0..<10 {
+            framer.append(bytes("0123456789"))
+            _ = framer.next()
+        }
+        #expect(framer.bufferedByteCount <= 18)
+        #expect(framer.bytesSinceLastLine == 104)
+        framer.append(bytes("\n"))
+        #expect(framer.next() == .oversized(length: 104))
+        #expect(framer.bytesSinceLastLine == 0)
+    }
+
     @Test("an oversized line ending in CRLF split across reads is measured without the CR")
     func oversizedCRLF() {
         #expect(frames([bytes(String(repeating: "y", count: 40) + "\r"), bytes("\nz\n")]) == [
