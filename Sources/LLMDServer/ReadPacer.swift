@@ -1,5 +1,4 @@
 import NIOCore
-import Synchronization
 
 /// Takes turns among connections in the middle of long lines, so that a burst of them
 /// does not hold up everyone else's replies.
@@ -7,11 +6,13 @@ import Synchronization
 /// A request line is rarely longer than a few kilobytes. A connection past
 /// ``longLine`` bytes of a line, or past ``shortLine`` while the unfinished lines of all
 /// clients hold ``pressure``, stops reading and waits here; every millisecond those
-/// waiting may read about a megabyte among them, in the order they came, shared
-/// evenly. Without it, 2,000 clients each pushing a megabyte held the event loop in
-/// rounds of copying hundreds of megabytes while every other reply waited (ping p99
-/// 140-500 ms); paced, a round copies about a megabyte of them. A client alone with a
-/// long line gets the whole megabyte at each turn.
+/// waiting may read 256 KiB among them, in the order they came, shared evenly. Without
+/// it, 2,000 clients each pushing a megabyte held the event loop in rounds of copying
+/// hundreds of megabytes while every other reply waited (ping p99 140-500 ms). A
+/// megabyte a turn was still too much: reading it takes about 2 ms here, so turns ran
+/// back to back and a ping waited for two or three of them (p99 11-26 ms); at 256 KiB
+/// a round stays near half a millisecond. A client alone with a long line gets all
+/// 256 KiB at each turn: a 1 MB request is read in about 4 ms.
 final class ReadPacer: Sendable {
     /// Bytes of one line past which a connection reads only in turn.
     static let longLine = 64 << 10
@@ -21,7 +22,7 @@ final class ReadPacer: Sendable {
     static let pressure = 4 << 20
     static let shortLine = 1 << 10
     /// What those waiting read among them at each turn.
-    static let bytesPerTurn = 1 << 20
+    static let bytesPerTurn = 256 << 10
     /// The least a connection reads at its turn: one read (SocketServer's largest).
     static let leastAllowance = 16 << 10
     static let turn = TimeAmount.milliseconds(1)
@@ -32,48 +33,19 @@ final class ReadPacer: Sendable {
         lineBytes >= longLine || (lineBytes >= shortLine && allLinesBytes >= pressure)
     }
 
-    private struct Waiting {
-        var eventLoop: EventLoop
-        var resume: @Sendable (_ allowance: Int) -> Void
-    }
-
-    private struct State {
-        var waiting = CircularBuffer<Waiting>()
-        var turnScheduled = false
-    }
-
-    private let eventLoop: EventLoop
-    private let state = Mutex(State())
+    private let turns: Turns
 
     /// - Parameter eventLoop: where the turns are timed.
     init(eventLoop: EventLoop) {
-        self.eventLoop = eventLoop
+        turns = Turns(eventLoop: eventLoop, interval: Self.turn) { waiting in
+            let allowance = max(Self.leastAllowance, Self.bytesPerTurn / max(1, waiting))
+            return (count: (Self.bytesPerTurn + allowance - 1) / allowance, value: allowance)
+        }
     }
 
     /// Queues a connection. At its turn `resume` runs on `eventLoop` with the bytes the
     /// connection may read before it asks again.
     func wait(on eventLoop: EventLoop, resume: @escaping @Sendable (_ allowance: Int) -> Void) {
-        let schedule = state.withLock { state in
-            state.waiting.append(Waiting(eventLoop: eventLoop, resume: resume))
-            defer { state.turnScheduled = true }
-            return !state.turnScheduled
-        }
-        if schedule { scheduleTurn() }
-    }
-
-    private func scheduleTurn() {
-        eventLoop.scheduleTask(in: Self.turn) { self.takeTurn() }
-    }
-
-    private func takeTurn() {
-        let (turn, allowance, more) = state.withLock { state in
-            let allowance = max(Self.leastAllowance, Self.bytesPerTurn / max(1, state.waiting.count))
-            var turn: [Waiting] = []
-            while turn.count * allowance < Self.bytesPerTurn, let next = state.waiting.popFirst() { turn.append(next) }
-            state.turnScheduled = !state.waiting.isEmpty
-            return (turn, allowance, state.turnScheduled)
-        }
-        for waiting in turn { waiting.eventLoop.execute { waiting.resume(allowance) } }
-        if more { scheduleTurn() }
+        turns.wait(on: eventLoop, resume: resume)
     }
 }

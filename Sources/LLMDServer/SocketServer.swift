@@ -36,6 +36,7 @@ public final class SocketServer: Service {
         self.environment = ConnectionEnvironment(
             methods: methods, state: state, registry: ConnectionRegistry(), settings: settings, bus: bus,
             sessionNames: sessionNames, inputBudget: InputBudget(), readPacer: ReadPacer(eventLoop: group.next()),
+            evictions: Turns(eventLoop: group.next()) { _ in (count: InputBudget.evictionsPerTurn, value: 0) },
             logger: logger)
         self.notifier = notifier
         self.logger = logger

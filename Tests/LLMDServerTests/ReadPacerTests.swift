@@ -16,28 +16,28 @@ struct ReadPacerTests {
         #expect(!ReadPacer.mustWait(lineBytes: 1024, allLinesBytes: (4 << 20) - 1))
     }
 
-    @Test("each millisecond those waiting read a megabyte among them, in the order they came; one alone gets all of it")
+    @Test("each millisecond those waiting read 256 KiB among them, in the order they came; one alone gets all of it")
     func turns() {
         let loop = EmbeddedEventLoop()
         let pacer = ReadPacer(eventLoop: loop)
         let resumed = Mutex<[(connection: Int, allowance: Int)]>([])
-        for connection in 0..<100 {
+        for connection in 0..<20 {
             pacer.wait(on: loop) { allowance in resumed.withLock { $0.append((connection, allowance)) } }
         }
         loop.advanceTime(by: .microseconds(999))
         #expect(resumed.withLock { $0.isEmpty }, "nobody before the first turn")
         loop.advanceTime(by: .microseconds(1))
-        // 100 waiting: a megabyte shared is less than a read each, so 64 read 16 KiB.
-        #expect(resumed.withLock { $0.map(\.connection) } == Array(0..<64))
+        // 20 waiting: 256 KiB shared is less than a read each, so 16 read 16 KiB.
+        #expect(resumed.withLock { $0.map(\.connection) } == Array(0..<16))
         #expect(resumed.withLock { Set($0.map(\.allowance)) } == [16 << 10])
         loop.advanceTime(by: .milliseconds(1))
-        // 36 left share the megabyte.
-        #expect(resumed.withLock { $0.map(\.connection) } == Array(0..<100))
-        #expect(resumed.withLock { $0.last?.allowance } == (1 << 20) / 36)
+        // 4 left share the 256 KiB.
+        #expect(resumed.withLock { $0.map(\.connection) } == Array(0..<20))
+        #expect(resumed.withLock { $0.last?.allowance } == (256 << 10) / 4)
         resumed.withLock { $0.removeAll() }
-        pacer.wait(on: loop) { allowance in resumed.withLock { $0.append((100, allowance)) } }
+        pacer.wait(on: loop) { allowance in resumed.withLock { $0.append((20, allowance)) } }
         loop.advanceTime(by: .milliseconds(1))
-        #expect(resumed.withLock { $0.map(\.allowance) } == [1 << 20])
+        #expect(resumed.withLock { $0.map(\.allowance) } == [256 << 10])
         loop.advanceTime(by: .milliseconds(5))
         #expect(resumed.withLock { $0.count } == 1, "no turn without a connection waiting")
     }
