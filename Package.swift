@@ -11,9 +11,10 @@ let package = Package(
         .executable(name: "llmctl", targets: ["llmctl"]),
         .library(name: "LLMDClient", targets: ["LLMDClient"]),
     ],
+    // Exact versions: Package.resolved is not kept, so these lines alone decide what builds.
     dependencies: [
-        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
-        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
     ],
     targets: [
         // C libraries, each reached only through its Swift wrapper below.
@@ -48,11 +49,11 @@ let package = Package(
             dependencies: ["LLMDProtocol", .product(name: "Logging", package: "swift-log")]
         ),
 
-        // SQLite files: the event journal and, later, sessions and the usage ledger.
+        // SQLite files: the event journal, the sessions with their memory, the usage ledger.
         .target(name: "LLMDStore", dependencies: ["CSQLite"]),
 
-        // OpenAI-compatible wire formats: server-sent events and, later, request and response
-        // bodies. Pure, so every upstream quirk is testable without a socket.
+        // OpenAI-compatible wire formats: request and response bodies, server-sent events,
+        // error bodies and when to retry. Pure, so every upstream quirk is testable without a socket.
         .target(name: "LLMDOpenAI", dependencies: ["LLMDProtocol"]),
 
         // tiktoken's byte-level BPE (cl100k_base, o200k_base): exact token counts for usage
@@ -114,7 +115,8 @@ let package = Package(
             ]
         ),
 
-        // The Unix socket server and the daemon's long-running services.
+        // The daemon: the Unix socket server, sessions and their turns, calls, billing, the event
+        // bus and its journal, and the long-running services.
         .target(
             name: "LLMDServer",
             dependencies: [

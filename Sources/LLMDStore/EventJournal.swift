@@ -75,23 +75,8 @@ public final class EventJournal {
     /// Records per page at most, so a replay read or a retention step stays small.
     public static let pageCapacity = 1024
 
+    /// The schema; a step is added here, never changed, when it changes.
     static let migrations = [
-        """
-        CREATE TABLE events (
-            seq INTEGER PRIMARY KEY,
-            time INTEGER NOT NULL,
-            type TEXT NOT NULL,
-            session TEXT,
-            run_id TEXT NOT NULL,
-            parent_run_id TEXT,
-            tags TEXT NOT NULL,
-            body BLOB NOT NULL
-        );
-        CREATE INDEX events_by_time ON events(time);
-        CREATE TABLE journal_state (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-        """,
-        // Pages of records (``JournalPage``); the rows of version 1 move into them when
-        // the file is opened (``moveRowsIntoPages()``).
         """
         CREATE TABLE event_pages (
             first_seq INTEGER PRIMARY KEY,
@@ -100,71 +85,32 @@ public final class EventJournal {
             records BLOB NOT NULL
         );
         CREATE INDEX event_pages_by_time ON event_pages(last_time);
-        """,
-        // How each page is packed (``JournalPage/Format``): the pages before were all full.
-        "ALTER TABLE event_pages ADD COLUMN format INTEGER NOT NULL DEFAULT 1",
-        // Chat starts' messages kept once per session (``JournalConversations``).
-        JournalConversations.schema,
+        CREATE TABLE journal_state (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+        """
+            // Chat starts' messages kept once per session (``JournalConversations``).
+            + JournalConversations.schema
     ]
 
     /// Opens or creates the journal at `path`.
     public init(path: String) throws(StoreError) {
         // Deleted pages go back to the file system a little at a time, after retention.
         database = try SQLiteDatabase(path: path, incrementalVacuum: true)
-        if try database.intValue("PRAGMA auto_vacuum") != 2 {
-            // Earlier journals asked for it after WAL mode, too late, and kept every
-            // freed page: such a file is rebuilt once, which sets it.
-            try database.execute("PRAGMA auto_vacuum=INCREMENTAL; VACUUM")
-        }
         try database.migrate(Self.migrations)
         insertPage = try database.prepare(
-            "INSERT INTO event_pages (first_seq, last_seq, last_time, records, format) VALUES (?,?,?,?,\(JournalPage.Format.compact.rawValue))")
+            "INSERT INTO event_pages (first_seq, last_seq, last_time, records) VALUES (?,?,?,?)")
         saveNextSeq = try database.prepare(
             "INSERT INTO journal_state (key, value) VALUES ('next_seq', ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value")
         readAfter = try database.prepare(
-            "SELECT records, format FROM event_pages WHERE last_seq > ? ORDER BY first_seq LIMIT 1")
+            "SELECT records FROM event_pages WHERE last_seq > ? ORDER BY first_seq LIMIT 1")
         readAfterTime = try database.prepare(
-            "SELECT records, format FROM event_pages WHERE last_time >= ? ORDER BY first_seq LIMIT 1")
+            "SELECT records FROM event_pages WHERE last_time >= ? ORDER BY first_seq LIMIT 1")
         conversations = try JournalConversations(database: database)
-        try moveRowsIntoPages()
-    }
-
-    /// Version 1 kept a row per event: its rows become pages, in one transaction, and the
-    /// old table goes. Nothing to do once done.
-    private func moveRowsIntoPages() throws(StoreError) {
-        guard try database.intValue("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='events'") > 0 else {
-            return
-        }
-        let read = try database.prepare(
-            "SELECT seq, time, type, session, run_id, parent_run_id, tags, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?")
-        try database.transaction { () throws(StoreError) in
-            var cursor: Int64 = 0
-            while true {
-                try read.bind([.int(cursor), .int(Int64(Self.pageCapacity))])
-                var records: [JournalRecord] = []
-                while try read.step() {
-                    records.append(
-                        JournalRecord(
-                            seq: UInt64(read.int(0)), time: read.int(1), type: read.text(2),
-                            session: read.isNull(3) ? nil : read.text(3), runID: read.text(4),
-                            parentRunID: read.isNull(5) ? nil : read.text(5),
-                            // Each tag was followed by the unit separator.
-                            tags: read.text(6).split(separator: "\u{1F}", omittingEmptySubsequences: false).dropLast()
-                                .map(String.init),
-                            body: read.bytes(7)))
-                }
-                guard let last = records.last else { break }
-                try insert(records[...])
-                cursor = Int64(last.seq)
-            }
-            try database.execute("DROP TABLE events")
-        }
     }
 
     /// How far numbering jumps after a daemon that wrote this journal died without
     /// ``endWriting()``: its last events were numbered and sent live, then lost with their
     /// commit, and their numbers must not name other events. More than a run can leave
-    /// uncommitted (the bus keeps at most a million events waiting for a full disk).
+    /// uncommitted (the bus keeps at most 128 MiB of events waiting for the journal).
     public static let uncleanStopSkip: UInt64 = 1 << 24
 
     /// Marks the journal in use by its one writer; when the writer before did not end
@@ -280,12 +226,9 @@ public final class EventJournal {
         return try Self.decodePage(readAfterTime).first { $0.time >= time }?.seq
     }
 
-    /// The page in the current row of a statement selecting `records, format`.
+    /// The page in the current row of a statement selecting `records`.
     private static func decodePage(_ row: SQLiteStatement) throws(StoreError) -> [JournalRecord] {
-        guard let format = JournalPage.Format(rawValue: row.int(1)) else {
-            throw StoreError(code: SQLITE_CORRUPT, message: "an event journal page of unknown format \(row.int(1))")
-        }
-        return try JournalPage.decode(row.bytes(0), format: format)
+        try JournalPage.decode(row.bytes(0))
     }
 
     /// Bytes the live rows take: pages in use, not free ones.

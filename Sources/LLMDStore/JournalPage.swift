@@ -4,21 +4,9 @@ import CSQLite
 import Glibc
 #endif
 
-/// A page's records packed into one blob (a row of `event_pages`).
-///
-/// Pages are written ``Format/compact``; pages of the ``Format/full`` format, written by
-/// llmd before it, are still read, until retention removes them.
+/// A page's records packed into one blob (a row of `event_pages`), each record as what
+/// changed since the one before it (``encode(_:)``).
 enum JournalPage {
-    /// How a page is packed; stored beside it, in `event_pages.format`.
-    enum Format: Int64 {
-        /// Every field of every record: integers little-endian, strings as a 32-bit length
-        /// and their UTF-8 (an absent one as length 0xFFFFFFFF), then the tag count, the
-        /// tags, and the body with its length.
-        case full = 1
-        /// Each record as what changed since the record before it (``encode(_:)``).
-        case compact = 2
-    }
-
     // MARK: - Compact
 
     /// What a compact record's flags byte says.
@@ -233,14 +221,7 @@ enum JournalPage {
 
     // MARK: - Decoding
 
-    static func decode(_ bytes: [UInt8], format: Format) throws(StoreError) -> [JournalRecord] {
-        switch format {
-        case .full: try decodeFull(bytes)
-        case .compact: try decodeCompact(bytes)
-        }
-    }
-
-    private static func decodeCompact(_ bytes: [UInt8]) throws(StoreError) -> [JournalRecord] {
+    static func decode(_ bytes: [UInt8]) throws(StoreError) -> [JournalRecord] {
         var reader = Reader(bytes: bytes)
         var records: [JournalRecord] = []
         var head: [UInt8] = []
@@ -297,34 +278,9 @@ enum JournalPage {
         return records
     }
 
-    private static func decodeFull(_ bytes: [UInt8]) throws(StoreError) -> [JournalRecord] {
-        var reader = Reader(bytes: bytes)
-        var records: [JournalRecord] = []
-        while reader.offset < bytes.count {
-            guard let seq = reader.uint64(), let time = reader.uint64(), let type = reader.string(),
-                let session = reader.optionalString(), let runID = reader.string(), let parentRunID = reader.optionalString(),
-                let tagCount = reader.uint32()
-            else { throw damaged }
-            var tags: [String] = []
-            for _ in 0..<tagCount {
-                guard let tag = reader.string() else { throw damaged }
-                tags.append(tag)
-            }
-            guard let body = reader.run() else { throw damaged }
-            records.append(
-                JournalRecord(
-                    seq: seq, time: Int64(bitPattern: time), type: type, session: session, runID: runID,
-                    parentRunID: parentRunID, tags: tags, body: Array(body)))
-        }
-        return records
-    }
-
     private static var damaged: StoreError { StoreError(code: SQLITE_CORRUPT, message: "a damaged event journal page") }
 
     private struct Reader {
-        /// The full format's length of an absent string.
-        private static let absent = UInt32.max
-
         let bytes: [UInt8]
         var offset = 0
 
@@ -333,18 +289,6 @@ enum JournalPage {
             defer { offset += 1 }
             return bytes[offset]
         }
-
-        mutating func integer<Integer: FixedWidthInteger>(_: Integer.Type) -> Integer? {
-            let size = MemoryLayout<Integer>.size
-            guard bytes.count - offset >= size else { return nil }
-            var value = Integer.zero
-            for index in (0..<size).reversed() { value = value << 8 | Integer(bytes[offset + index]) }
-            offset += size
-            return value
-        }
-
-        mutating func uint64() -> UInt64? { integer(UInt64.self) }
-        mutating func uint32() -> UInt32? { integer(UInt32.self) }
 
         mutating func varint() -> UInt64? {
             var value: UInt64 = 0
@@ -362,21 +306,6 @@ enum JournalPage {
             guard length >= 0, UInt64(bytes.count - offset) >= UInt64(length) else { return nil }
             defer { offset += Int(length) }
             return bytes[offset..<offset + Int(length)]
-        }
-
-        /// A 32-bit length and that many bytes; nil when damaged.
-        mutating func run() -> ArraySlice<UInt8>? {
-            guard let length = uint32(), length != Self.absent else { return nil }
-            return take(length)
-        }
-
-        mutating func string() -> String? { run().map { String(decoding: $0, as: UTF8.self) } }
-
-        /// nil inside when absent; nil outside when damaged.
-        mutating func optionalString() -> String?? {
-            guard let length = uint32() else { return nil }
-            if length == Self.absent { return .some(nil) }
-            return take(length).map { .some(String(decoding: $0, as: UTF8.self)) }
         }
 
         mutating func varintString() -> String? {

@@ -127,19 +127,6 @@ public final class SQLiteDatabase {
         }
     }
 
-    /// Fails when a row refers to one that does not exist, as after a migration gone wrong.
-    ///
-    /// - Throws: `SQLITE_CONSTRAINT_FOREIGNKEY` (787, a macro Swift does not import) naming
-    ///   the first table with such a row.
-    public func checkForeignKeys() throws(StoreError) {
-        let statement = try prepare("PRAGMA foreign_key_check")
-        if try statement.step() {
-            let table = statement.text(0)
-            while try statement.step() {}
-            throw StoreError(code: SQLITE_CONSTRAINT | (3 << 8), message: "\(path): \(table) has rows whose references are gone")
-        }
-    }
-
     /// The first column of the first row of `sql`, 0 when there is none.
     public func intValue(_ sql: String, _ values: [SQLiteValue] = []) throws(StoreError) -> Int64 {
         let statement = try prepare(sql)

@@ -203,18 +203,29 @@ public final class SessionStore {
     public let interruptedAtOpen: Int
 
     // UNIQUE(session_id, number) already indexes turns by session and number.
+    /// The schema; a step is added here, never changed, when it changes.
     static let migrations = [
         """
+        -- Session ids are never reused (AUTOINCREMENT): the ledger, budgets and events name
+        -- sessions by id, and a deleted session leaves a record, so what it cost stays its own.
         CREATE TABLE sessions (
-            id INTEGER PRIMARY KEY,
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
             name TEXT NOT NULL UNIQUE,
             created INTEGER NOT NULL,
             updated INTEGER NOT NULL,
             settings TEXT NOT NULL,
             summary TEXT NOT NULL DEFAULT '',
             turns INTEGER NOT NULL DEFAULT 0,
-            tokens INTEGER NOT NULL DEFAULT 0
+            tokens INTEGER NOT NULL DEFAULT 0,
+            named INTEGER NOT NULL
         );
+        CREATE TABLE deleted_sessions (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            created INTEGER,
+            deleted INTEGER
+        );
+        CREATE INDEX deleted_sessions_by_name ON deleted_sessions(name);
         CREATE TABLE turns (
             id INTEGER PRIMARY KEY,
             session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
@@ -239,9 +250,7 @@ public final class SessionStore {
         );
         CREATE INDEX messages_in_memory ON messages(session_id, in_memory, id);
         CREATE INDEX messages_by_turn ON messages(turn_id);
-        """,
-        // The usage ledger has no foreign key to sessions: what a deleted session cost stays.
-        """
+        -- The usage ledger has no foreign key to sessions: what a deleted session cost stays.
         CREATE TABLE usage (
             id INTEGER PRIMARY KEY,
             time INTEGER NOT NULL,
@@ -282,66 +291,7 @@ public final class SessionStore {
             cost INTEGER,
             PRIMARY KEY (kind, key)
         ) WITHOUT ROWID;
-        """,
-        // Session ids are never reused: the ledger, budgets and events name sessions by id,
-        // and a new session given a deleted one's id inherited its usage and its budget.
-        // AUTOINCREMENT keeps ids past every id ever used; a deleted session leaves a
-        // record, so what it cost stays its own. Rebuilding the table needs foreign keys
-        // off (dropping it would otherwise cascade to every turn): see `init`.
         """
-        CREATE TABLE sessions_autoincrement (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            name TEXT NOT NULL UNIQUE,
-            created INTEGER NOT NULL,
-            updated INTEGER NOT NULL,
-            settings TEXT NOT NULL,
-            summary TEXT NOT NULL DEFAULT '',
-            turns INTEGER NOT NULL DEFAULT 0,
-            tokens INTEGER NOT NULL DEFAULT 0,
-            named INTEGER NOT NULL
-        );
-        INSERT INTO sessions_autoincrement
-            SELECT id, name, created, updated, settings, summary, turns, tokens, created FROM sessions;
-        DROP TABLE sessions;
-        ALTER TABLE sessions_autoincrement RENAME TO sessions;
-        CREATE TABLE deleted_sessions (
-            id INTEGER PRIMARY KEY,
-            name TEXT NOT NULL,
-            created INTEGER,
-            deleted INTEGER
-        );
-        CREATE INDEX deleted_sessions_by_name ON deleted_sessions(name);
-        -- Repairs what reuse did. Ledger rows of a session that no longer exists go to a
-        -- record of it, named as the rows were; when it was deleted is not known.
-        INSERT INTO deleted_sessions (id, name, created, deleted)
-            SELECT session_id, coalesce(max(session), ''), min(time), NULL FROM usage
-            WHERE session_id IS NOT NULL AND session_id NOT IN (SELECT id FROM sessions)
-            GROUP BY session_id;
-        -- Rows older than the session that holds their id belonged to a deleted session
-        -- whose id it was given: they move to a record of that one, under a fresh id.
-        -- (A table of the file's own, not a TEMP one: that would open SQLite's temporary
-        -- database, and its cache, for the daemon's whole life.)
-        CREATE TABLE reused AS
-            SELECT s.id AS old_id, s.created AS created,
-                (SELECT max(m) FROM (
-                    SELECT max(id) AS m FROM sessions UNION ALL SELECT max(id) FROM deleted_sessions
-                    UNION ALL SELECT max(session_id) FROM usage)) + row_number() OVER (ORDER BY s.id) AS new_id
-            FROM sessions s WHERE EXISTS (SELECT 1 FROM usage u WHERE u.session_id = s.id AND u.time < s.created);
-        INSERT INTO deleted_sessions (id, name, created, deleted)
-            SELECT r.new_id, coalesce(max(u.session), ''), min(u.time), NULL
-            FROM reused r JOIN usage u ON u.session_id = r.old_id AND u.time < r.created GROUP BY r.new_id;
-        UPDATE usage SET session_id = (SELECT new_id FROM reused WHERE old_id = usage.session_id)
-            WHERE session_id IN (SELECT old_id FROM reused)
-                AND time < (SELECT created FROM reused WHERE old_id = usage.session_id);
-        DROP TABLE reused;
-        -- The next session's id comes after every id in use anywhere. (sqlite_sequence has
-        -- no key to replace by.)
-        DELETE FROM sqlite_sequence WHERE name IN ('sessions', 'sessions_autoincrement');
-        INSERT INTO sqlite_sequence (name, seq)
-            SELECT 'sessions', coalesce(max(m), 0) FROM (
-                SELECT max(id) AS m FROM sessions UNION ALL SELECT max(id) FROM deleted_sessions
-                UNION ALL SELECT max(session_id) FROM usage);
-        """,
     ]
 
     static let sessionColumns = "id, name, created, updated, settings, summary, turns, tokens, named"
@@ -358,7 +308,6 @@ public final class SessionStore {
         database = try SQLiteDatabase(path: path, synchronous: synchronous)
         // Off (SQLite's default) while migrating, as SQLite's way of rebuilding a table asks.
         try database.migrate(Self.migrations)
-        try database.checkForeignKeys()
         // Per connection, and a no-op inside a transaction: so here, before any other.
         try database.execute("PRAGMA foreign_keys=ON")
 

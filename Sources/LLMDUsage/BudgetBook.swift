@@ -200,12 +200,6 @@ public struct BudgetBook: Sendable {
             if reserved[key] == .zero { reserved[key] = nil }
         }
     }
-
-    /// Forgets a session's or scope's budget: it was deleted.
-    public mutating func forget(_ key: BudgetKey) {
-        limits[key] = nil
-        spent[key] = nil
-    }
 }
 
 /// UTC calendar days, for daily budgets and `usage --by day`.

@@ -258,10 +258,10 @@ struct EventTests {
         daemon.send(signal: SIGTERM)
         _ = daemon.waitForExit()
         let journal = try SQLiteDatabase(path: daemon.stateDirectory + "/events.db", readOnly: true)
-        let pages = try journal.prepare("SELECT records, format FROM event_pages")
+        let pages = try journal.prepare("SELECT records FROM event_pages")
         var stored: [UInt64: Int] = [:]
         while try pages.step() {
-            for record in try JournalPage.decode(pages.bytes(0), format: JournalPage.Format(rawValue: pages.int(1))!) {
+            for record in try JournalPage.decode(pages.bytes(0)) {
                 stored[record.seq] = record.body.count
             }
         }

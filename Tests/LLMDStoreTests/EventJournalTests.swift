@@ -27,21 +27,6 @@ struct EventJournalTests {
         #expect(try reopened.oldestSeq() == 1)
     }
 
-    @Test("a page of the full format, which llmd wrote before the compact one, still reads back")
-    func fullPage() throws {
-        // seq, time, type, session, run_id, parent_run_id (absent: FFFFFFFF), tag count, tags, body.
-        let page = bytes(
-            "0201000000000000feffffffffffffff040000007465787405000000636166c3a90100000072ffffffff02000000010000006102000000c3bc020000007b7d"
-                + "010000000000000000000000000000000100000078ffffffff00000000ffffffff0000000000000000")
-        #expect(
-            try JournalPage.decode(page, format: .full) == [
-                JournalRecord(
-                    seq: 258, time: -2, type: "text", session: "café", runID: "r", parentRunID: nil, tags: ["a", "ü"],
-                    body: Array("{}".utf8)),
-                JournalRecord(seq: 1, time: 0, type: "x", session: nil, runID: "", parentRunID: nil, tags: [], body: []),
-            ])
-    }
-
     @Test("a compact page holds each record as what changed since the one before, the body's usual head left out")
     func compactLayout() throws {
         let records = [
@@ -63,7 +48,7 @@ struct EventJournalTests {
             + "0401000179027302700101740007" + "7b227a223a317d"
         let page = JournalPage.encode(records[...])
         #expect(hex(page) == expected)
-        #expect(try JournalPage.decode(page, format: .compact) == records)
+        #expect(try JournalPage.decode(page) == records)
         #expect(JournalPage.encode([][...]).isEmpty)
     }
 
@@ -106,10 +91,10 @@ struct EventJournalTests {
         }
         for size in [1, 2, 17, records.count] {
             let page = records.prefix(size)
-            #expect(try JournalPage.decode(JournalPage.encode(page), format: .compact) == Array(page))
+            #expect(try JournalPage.decode(JournalPage.encode(page)) == Array(page))
         }
         let tail = records.suffix(7)
-        #expect(try JournalPage.decode(JournalPage.encode(tail), format: .compact) == Array(tail))
+        #expect(try JournalPage.decode(JournalPage.encode(tail)) == Array(tail))
     }
 
     @Test("a token stream's events take under 24 bytes each in a compact page")
@@ -125,7 +110,7 @@ struct EventJournalTests {
         }
         let page = JournalPage.encode(records[...])
         #expect(page.count < 24 * records.count, "\(page.count / records.count) bytes per event")
-        let decoded = try JournalPage.decode(page, format: .compact)
+        let decoded = try JournalPage.decode(page)
         #expect(decoded == records)
         // The daemon gives a group's records one context: the same page, and a decoded
         // page's records share theirs again.
@@ -184,78 +169,12 @@ struct EventJournalTests {
         #expect(try journal.nextSeq() == UInt64(count) + 1)
     }
 
-    @Test("a version 1 journal, a row per event, moves into pages with its seq and every column")
-    func migratesRows() throws {
+    @Test("a journal gives the pages retention frees back to the file system: auto_vacuum is incremental")
+    func incrementalVacuum() throws {
         let directory = try TemporaryDirectory()
         let path = directory.file("events.db")
-        do {
-            let old = try SQLiteDatabase(path: path)
-            try old.execute(EventJournal.migrations[0])
-            try old.execute("PRAGMA user_version=1")
-            try old.execute(
-                """
-                INSERT INTO events VALUES (7, 70, 'chain_start', 's', 'r7', NULL, 'a\u{1F}b\u{1F}', X'7B7D');
-                INSERT INTO events VALUES (8, 80, 'chain_end', NULL, 'r8', 'r7', '\u{1F}', X'7B2278223A317D');
-                INSERT INTO journal_state VALUES ('next_seq', 12);
-                """)
-        }
         let journal = try EventJournal(path: path)
-        #expect(
-            try journal.records(after: 0, limit: 10) == [
-                JournalRecord(
-                    seq: 7, time: 70, type: "chain_start", session: "s", runID: "r7", parentRunID: nil, tags: ["a", "b"],
-                    body: Array("{}".utf8)),
-                JournalRecord(
-                    seq: 8, time: 80, type: "chain_end", session: nil, runID: "r8", parentRunID: "r7", tags: [""],
-                    body: Array(#"{"x":1}"#.utf8)),
-            ])
-        #expect(try journal.nextSeq() == 12)
-        #expect(try journal.oldestSeq() == 7)
-        #expect(try SQLiteDatabase(path: path).intValue("SELECT count(*) FROM sqlite_master WHERE name='events'") == 0)
-    }
-
-    @Test("a version 2 journal's pages, all of the full format, read back after the format column is added")
-    func migratesFullPages() throws {
-        let directory = try TemporaryDirectory()
-        let path = directory.file("events.db")
-        do {
-            let old = try SQLiteDatabase(path: path)
-            try old.execute(EventJournal.migrations[0] + EventJournal.migrations[1] + "DROP TABLE events;")
-            try old.execute("PRAGMA user_version=2")
-            // One record: seq 3, time 30, chain_start, no session, run "r", no parent, no tags, body "{}".
-            try old.execute(
-                "INSERT INTO event_pages VALUES (3, 3, 30, X'0300000000000000" + "1e00000000000000"
-                    + "0b000000636861696e5f7374617274" + "ffffffff" + "0100000072" + "ffffffff" + "00000000" + "020000007b7d')")
-        }
-        let journal = try EventJournal(path: path)
-        try journal.append([record(4)])
-        #expect(
-            try journal.records(after: 0, limit: 10) == [
-                JournalRecord(
-                    seq: 3, time: 30, type: "chain_start", session: nil, runID: "r", parentRunID: nil, tags: [],
-                    body: Array("{}".utf8)),
-                record(4),
-            ])
-        #expect(try journal.firstSeq(atOrAfter: 25) == 3)
-    }
-
-    @Test("a journal made without incremental vacuum is rebuilt with it once, its events kept")
-    func rebuildsForVacuum() throws {
-        let directory = try TemporaryDirectory()
-        let path = directory.file("events.db")
-        do {
-            // What earlier versions made: the pragma asked for after WAL mode, so ignored.
-            let old = try SQLiteDatabase(path: path)
-            try old.execute("PRAGMA auto_vacuum=INCREMENTAL")
-            try old.migrate(EventJournal.migrations)
-            #expect(try old.intValue("PRAGMA auto_vacuum") == 0)
-        }
-        do {
-            let journal = try EventJournal(path: path)
-            try journal.append([record(1), record(2)])
-        }
-        let journal = try EventJournal(path: path)
-        #expect(try journal.records(after: 0, limit: 10) == [record(1), record(2)])
+        try journal.append([record(1), record(2)])
         #expect(try SQLiteDatabase(path: path).intValue("PRAGMA auto_vacuum") == 2)
     }
 
@@ -306,9 +225,4 @@ struct EventJournalTests {
 
 private func hex(_ bytes: [UInt8]) -> String {
     bytes.map { byte in (byte < 16 ? "0" : "") + String(byte, radix: 16) }.joined()
-}
-
-private func bytes(_ hex: String) -> [UInt8] {
-    let digits = Array(hex.utf8)
-    return stride(from: 0, to: digits.count, by: 2).map { UInt8(String(decoding: digits[$0...$0 + 1], as: UTF8.self), radix: 16)! }
 }
