@@ -50,7 +50,7 @@ let package = Package(
         ),
 
         // SQLite files: the event journal, the sessions with their memory, the usage ledger.
-        .target(name: "LLMDStore", dependencies: ["CSQLite"]),
+        .target(name: "LLMDStore", dependencies: ["CSQLite", "LLMDProtocol"]),
 
         // OpenAI-compatible wire formats: request and response bodies, server-sent events,
         // error bodies and when to retry. Pure, so every upstream quirk is testable without a socket.

@@ -224,7 +224,7 @@ public enum OpenAIWire {
 
     /// ``decodeChunk(_:readingModel:shape:)`` of data where it lies: an event's data
     /// as the stream parser lends it.
-    public static func decodeChunk(
+    package static func decodeChunk(
         _ data: UnsafeRawBufferPointer, readingModel: Bool = true, shape: inout ChunkShape?
     ) throws(UpstreamError) -> StreamChunk {
         // Most chunks are ordinary deltas: read the few members needed without building

@@ -94,7 +94,7 @@ public struct ServerSentEventParser: Sendable {
     /// streams.
     ///
     /// - Throws: ``Failure/eventTooLarge(limit:)``; the parser is then unusable.
-    public mutating func parse(
+    package mutating func parse(
         _ bytes: UnsafeRawBufferPointer, each dispatch: (BorrowedServerSentEvent) -> Void
     ) throws(Failure) {
         defer {
@@ -254,18 +254,18 @@ public struct ServerSentEventParser: Sendable {
 
 /// An event as ``ServerSentEventParser/parse(_:each:)`` dispatches it: its data is where
 /// the parser found or gathered it, valid only until the handler returns.
-public struct BorrowedServerSentEvent {
-    public var type: String?
-    public var data: UnsafeRawBufferPointer
-    public var lastEventID: String?
+package struct BorrowedServerSentEvent {
+    package var type: String?
+    package var data: UnsafeRawBufferPointer
+    package var lastEventID: String?
 
     /// Whether this is OpenAI's end-of-stream marker, `data: [DONE]`.
-    public var isDone: Bool { ServerSentEventParser.isDone(data) }
+    package var isDone: Bool { ServerSentEventParser.isDone(data) }
 }
 
 extension ServerSentEvent {
     /// `event` with its data copied.
-    public init(_ event: BorrowedServerSentEvent) {
+    package init(_ event: BorrowedServerSentEvent) {
         self.init(type: event.type, data: Array(event.data), lastEventID: event.lastEventID)
     }
 }

@@ -226,19 +226,7 @@ public struct CallbackEvent: Sendable {
             line.append(contentsOf: publishedBody)
             return
         }
-        line.append(literal: #"{"type":"event","event":"#)
-        if let type {
-            // A known type's name needs no escapes.
-            line.append(UInt8(ascii: "\""))
-            line.append(contentsOf: type.rawValue.utf8)
-            line.append(UInt8(ascii: "\""))
-        } else {
-            JSONValue.encodeString(name, into: &line)
-        }
-        line.append(literal: #","seq":"#)
-        appendDecimal(seq, to: &line)
-        line.append(literal: #","ts":"#)
-        appendDecimal(UInt64(max(0, time)), to: &line)
+        EventBodyHead.append(name: name, seq: seq, time: time, to: &line)
         if let encodedContext {
             line.append(contentsOf: encodedContext)
         } else {
@@ -258,12 +246,12 @@ public struct CallbackEvent: Sendable {
     public static func encodeTokenBodies(
         _ tokens: [String], firstSeq: UInt64, time: Int64, context: [UInt8]
     ) -> EncodedBodies {
-        let head: StaticString = #"{"type":"event","event":"llm_new_token","seq":"#
+        var head: [UInt8] = []
+        EventBodyHead.appendOpening(name: EventType.llmNewToken.rawValue, to: &head)
         // What follows each token's `seq` up to its text is the same for all of them.
         var middle: [UInt8] = []
         middle.reserveCapacity(context.count + 48)
-        middle.append(literal: #","ts":"#)
-        appendDecimal(UInt64(max(0, time)), to: &middle)
+        EventBodyHead.appendClosing(time: time, to: &middle)
         middle.append(contentsOf: context)
         middle.append(literal: #","data":{"token":"#)
         // Tokens as JSON strings: nearly all go in as they are, between quotes; the others
@@ -282,7 +270,7 @@ public struct CallbackEvent: Sendable {
                 escaped.append((index, string))
                 stringCount = string.count
             }
-            size += head.utf8CodeUnitCount + decimalDigitCount(firstSeq &+ UInt64(index)) + middle.count + stringCount + 1
+            size += head.count + decimalDigitCount(firstSeq &+ UInt64(index)) + middle.count + stringCount + 1
         }
         var ends: [Int] = []
         ends.reserveCapacity(tokens.count)
@@ -290,7 +278,7 @@ public struct CallbackEvent: Sendable {
             var writer = UnsafeByteWriter(buffer.baseAddress!)
             var nextEscaped = escaped.startIndex
             for (index, token) in tokens.enumerated() {
-                writer.write(head)
+                head.withUnsafeBufferPointer { writer.write($0) }
                 writer.writeDecimal(firstSeq &+ UInt64(index))
                 middle.withUnsafeBufferPointer { writer.write($0) }
                 if nextEscaped < escaped.endIndex, escaped[nextEscaped].index == index {
@@ -467,10 +455,6 @@ private struct UnsafeByteWriter {
         guard let base = bytes.baseAddress else { return }
         cursor.update(from: base, count: bytes.count)
         cursor += bytes.count
-    }
-
-    mutating func write(_ literal: StaticString) {
-        write(UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
     }
 
     mutating func write(_ byte: UInt8) {

@@ -36,7 +36,7 @@ public struct JSONParser {
 
     /// Parses bytes in place; the concrete entry point the others lead to, so the hot path
     /// (a streamed chunk per token) runs specialised code.
-    public static func parse(_ buffer: UnsafeBufferPointer<UInt8>) throws(JSONSyntaxError) -> JSONValue {
+    package static func parse(_ buffer: UnsafeBufferPointer<UInt8>) throws(JSONSyntaxError) -> JSONValue {
         var parser = JSONParser(buffer)
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
@@ -50,11 +50,11 @@ public struct JSONParser {
     @usableFromInline let bytes: UnsafeBufferPointer<UInt8>
     @usableFromInline var position = 0
     /// The reading position, for callers that read values one at a time.
-    public var index: Int { position }
+    package var index: Int { position }
 
     /// A reader over `bytes`, for extracting a few values without building the whole tree
     /// (see ``readString()``, ``skipValue()``, ``readValue()``).
-    public init(_ bytes: UnsafeBufferPointer<UInt8>) {
+    package init(_ bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes = bytes
     }
 
@@ -63,7 +63,7 @@ public struct JSONParser {
 
     /// The next byte after white space, without consuming it; nil at the end.
     @inlinable
-    public mutating func peek() -> UInt8? {
+    package mutating func peek() -> UInt8? {
         // Compact JSON has no white space between tokens: no call to skip none.
         if position < bytes.count, bytes[position] > 0x20 { return bytes[position] }
         skipWhitespace()
@@ -72,14 +72,14 @@ public struct JSONParser {
 
     /// Consumes `byte` (after white space) if it comes next.
     @inlinable
-    public mutating func consume(_ byte: UInt8) -> Bool {
+    package mutating func consume(_ byte: UInt8) -> Bool {
         guard peek() == byte else { return false }
         position += 1
         return true
     }
 
     /// Reads a string value.
-    public mutating func readString() throws(JSONSyntaxError) -> String {
+    package mutating func readString() throws(JSONSyntaxError) -> String {
         guard peek() == UInt8(ascii: "\"") else { throw error("expected a string") }
         return try parseString()
     }
@@ -89,7 +89,7 @@ public struct JSONParser {
     /// would cost more than the comparison. A string with escapes throws; callers that
     /// must accept one read it with ``readString()`` instead.
     @inlinable
-    public mutating func readPlainString() throws(JSONSyntaxError) -> UnsafeBufferPointer<UInt8> {
+    package mutating func readPlainString() throws(JSONSyntaxError) -> UnsafeBufferPointer<UInt8> {
         guard peek() == UInt8(ascii: "\"") else { throw error("expected a string") }
         let start = position + 1
         var end = start
@@ -108,13 +108,13 @@ public struct JSONParser {
     }
 
     /// Reads any value, building it.
-    public mutating func readValue() throws(JSONSyntaxError) -> JSONValue {
+    package mutating func readValue() throws(JSONSyntaxError) -> JSONValue {
         skipWhitespace()
         return try parseValue(depth: 0)
     }
 
     /// Steps over a value without building it; strings are checked for their end only.
-    public mutating func skipValue() throws(JSONSyntaxError) {
+    package mutating func skipValue() throws(JSONSyntaxError) {
         guard let first = peek() else { throw error("unexpected end of input") }
         switch first {
         case UInt8(ascii: "\""):
@@ -552,14 +552,14 @@ enum UTF8Validation {
 extension UnsafeBufferPointer<UInt8> {
     /// Whether these bytes are exactly `literal`'s UTF-8.
     @inlinable
-    public func equals(_ literal: StaticString) -> Bool {
+    package func equals(_ literal: StaticString) -> Bool {
         guard count == literal.utf8CodeUnitCount else { return false }
         return count == 0 || memcmp(baseAddress!, literal.utf8Start, count) == 0
     }
 
     /// Whether these bytes are exactly `other`'s.
     @inlinable
-    public func equals(_ other: UnsafeBufferPointer<UInt8>) -> Bool {
+    package func equals(_ other: UnsafeBufferPointer<UInt8>) -> Bool {
         guard count == other.count else { return false }
         return count == 0 || memcmp(baseAddress!, other.baseAddress!, count) == 0
     }

@@ -1,4 +1,5 @@
 import CSQLite
+import LLMDProtocol
 
 #if canImport(Glibc)
 import Glibc
@@ -17,7 +18,7 @@ enum JournalPage {
         static let sameParentRun: UInt8 = 8
         static let sameTags: UInt8 = 16
         static let sameContext: UInt8 = sameType | sameSession | sameRun | sameParentRun | sameTags
-        /// The body began with ``head(type:seq:time:into:)``, which is left out.
+        /// The body began with its head (``EventBodyHead``), which is left out.
         static let headOmitted: UInt8 = 32
         static let all: UInt8 = 63
     }
@@ -76,29 +77,18 @@ enum JournalPage {
         return page
     }
 
-    /// The literal parts of an event body's head, around its type, `seq` and time: what
-    /// `CallbackEvent.encodeBody` writes.
-    private static let headOpening: StaticString = #"{"type":"event","event":""#
-    private static let headBeforeSeq: StaticString = #"","seq":"#
-    private static let headBeforeTime: StaticString = #","ts":"#
-
-    /// Whether the head can hold `type` as it is: JSON would escape these bytes.
-    private static func isPlain(type: UnsafeBufferPointer<UInt8>) -> Bool {
-        !type.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }
-    }
-
-    /// Finds the head ``head(type:seq:time:into:)`` writes at the start of bodies, for
+    /// Finds the head (``EventBodyHead``) at the start of bodies, for
     /// records in order: its parts before and after the `seq` are kept while the records'
     /// type and time stay the same, as they do across a group of tokens, so a body is
     /// checked with two comparisons of bytes and its `seq`'s digits.
     ///
-    /// A body that begins with the head is rebuilt exactly by ``decode(_:format:)``, which
+    /// A body that begins with the head is rebuilt exactly by ``decode(_:)``, which
     /// writes the head again before the rest, whatever follows it.
     private struct HeadMatcher {
         /// The context the parts were made for; another with the same type keeps them too.
         private var context: JournalRecord.Context?
-        /// Up to the `seq`: the opening and the type, or nil for a type JSON would escape.
-        private var opening: [UInt8]?
+        /// Up to the `seq`.
+        private var opening: [UInt8] = []
         private var time: Int64 = -1
         /// After the `seq`: the time.
         private var closing: [UInt8] = []
@@ -109,30 +99,21 @@ enum JournalPage {
             guard record.time >= 0 else { return nil }
             if context !== record.context {
                 if context?.type != record.type {
-                    var type = record.type
-                    opening = nil
-                    if type.withUTF8(JournalPage.isPlain(type:)) {
-                        var bytes: [UInt8] = []
-                        JournalPage.append(headOpening, to: &bytes)
-                        bytes.append(contentsOf: type.utf8)
-                        JournalPage.append(headBeforeSeq, to: &bytes)
-                        opening = bytes
-                    }
+                    opening.removeAll(keepingCapacity: true)
+                    EventBodyHead.appendOpening(name: record.type, to: &opening)
                 }
                 context = record.context
             }
-            guard let opening else { return nil }
             if time != record.time {
                 time = record.time
                 closing.removeAll(keepingCapacity: true)
-                JournalPage.append(headBeforeTime, to: &closing)
-                JournalPage.appendDecimal(UInt64(record.time), to: &closing)
+                EventBodyHead.appendClosing(time: record.time, to: &closing)
             }
             return record.body.withUnsafeBytes { body -> Int? in
                 guard body.count >= opening.count,
                     opening.withUnsafeBytes({ memcmp(body.baseAddress!, $0.baseAddress!, $0.count) == 0 })
                 else { return nil }
-                // The `seq` as head() writes it: its digits, no leading zero, no more.
+                // The `seq` as the head has it: its digits, no leading zero, no more.
                 let start = opening.count
                 var end = start
                 while end < body.count, end - start < 20, body[end] &- UInt8(ascii: "0") < 10 { end += 1 }
@@ -150,22 +131,6 @@ enum JournalPage {
         }
     }
 
-    /// Writes into `head` how ``encode(_:)`` expects an event's body to begin: what
-    /// `CallbackEvent.encodeBody` writes up to its time. False for a type that JSON would
-    /// escape or a time before the epoch, which no body is expected to begin with.
-    private static func head(type: String, seq: UInt64, time: Int64, into head: inout [UInt8]) -> Bool {
-        var type = type
-        guard time >= 0, type.withUTF8(Self.isPlain(type:)) else { return false }
-        head.removeAll(keepingCapacity: true)
-        append(Self.headOpening, to: &head)
-        head.append(contentsOf: type.utf8)
-        append(Self.headBeforeSeq, to: &head)
-        appendDecimal(seq, to: &head)
-        append(Self.headBeforeTime, to: &head)
-        appendDecimal(UInt64(time), to: &head)
-        return true
-    }
-
     private static func sharedPrefixLength(_ a: ArraySlice<UInt8>, _ b: ArraySlice<UInt8>) -> Int {
         a.withUnsafeBytes { a in
             b.withUnsafeBytes { b in
@@ -181,19 +146,6 @@ enum JournalPage {
                 return index
             }
         }
-    }
-
-    private static func append(_ literal: StaticString, to bytes: inout [UInt8]) {
-        bytes.append(contentsOf: UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
-    }
-
-    private static func appendDecimal(_ value: UInt64, to bytes: inout [UInt8]) {
-        var divisor: UInt64 = 1
-        while value / divisor >= 10 { divisor *= 10 }
-        repeat {
-            bytes.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
-            divisor /= 10
-        } while divisor > 0
     }
 
     private static func appendVarint(_ value: UInt64, to bytes: inout [UInt8]) {
@@ -224,7 +176,6 @@ enum JournalPage {
     static func decode(_ bytes: [UInt8]) throws(StoreError) -> [JournalRecord] {
         var reader = Reader(bytes: bytes)
         var records: [JournalRecord] = []
-        var head: [UInt8] = []
         var beforeTail: ArraySlice<UInt8> = []
         while reader.offset < bytes.count {
             let before = records.last
@@ -268,8 +219,9 @@ enum JournalPage {
             let tail = beforeTail.prefix(Int(shared)) + rest
             var body: [UInt8] = []
             if flags & Flag.headOmitted != 0 {
-                guard Self.head(type: context.type, seq: seq, time: time, into: &head) else { throw damaged }
-                body = head
+                guard time >= 0 else { throw damaged }
+                body.reserveCapacity(64 + tail.count)
+                EventBodyHead.append(name: context.type, seq: seq, time: time, to: &body)
             }
             body += tail
             records.append(JournalRecord(seq: seq, time: time, context: context, body: body[...]))

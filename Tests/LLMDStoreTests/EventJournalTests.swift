@@ -1,4 +1,5 @@
 @testable import LLMDStore
+import LLMDProtocol
 import LLMDTesting
 import Testing
 
@@ -50,6 +51,23 @@ struct EventJournalTests {
         #expect(hex(page) == expected)
         #expect(try JournalPage.decode(page) == records)
         #expect(JournalPage.encode([][...]).isEmpty)
+    }
+
+    @Test("the head of a body CallbackEvent writes is left out of the page and written again, whatever the event's name")
+    func headOfEveryName() throws {
+        let names = ["llm_new_token", "custom", #"odd"name"#, "back\\slash", "ünï", "tab\tbed", ""]
+        let records = names.enumerated().map { index, name in
+            var body: [UInt8] = []
+            CallbackEvent(name: name, seq: UInt64(100 + index), time: 1_700_000_000_000_000 + Int64(index), runID: "r")
+                .encodeBody(into: &body)
+            body.append(UInt8(ascii: "}"))
+            return JournalRecord(
+                seq: UInt64(100 + index), time: 1_700_000_000_000_000 + Int64(index), type: name, session: nil, runID: "r",
+                parentRunID: nil, tags: [], body: body)
+        }
+        let page = JournalPage.encode(records[...])
+        #expect(!hex(page).contains(hex(Array(#"{"type":"event","event":"#.utf8))), "no head stored")
+        #expect(try JournalPage.decode(page) == records)
     }
 
     @Test("compact pages give back exactly what went in, whatever the fields")
