@@ -94,6 +94,7 @@ fuzz: deps
 
 lint: debug
 	mandoc -T lint -W warning $(MANPAGES)
+	scripts/check-layers.sh
 	bash systemd/verify-units.sh "$$($(SWIFT) build --show-bin-path)"
 
 install: build vocab

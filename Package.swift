@@ -2,7 +2,8 @@
 import Foundation
 import PackageDescription
 
-// Arrows point one way: protocol types ← core logic ← I/O shells ← executables.
+// Arrows point one way: protocol types ← core logic ← I/O shells ← bus ← application ←
+// transport ← executables.
 // Only the C wrappers (LLMDCurl, LLMDSystemd, LLMDStore, LLMDLineEditor) import the C modules.
 let package = Package(
     name: "llmd",
@@ -115,11 +116,29 @@ let package = Package(
             ]
         ),
 
-        // The daemon: the Unix socket server, sessions and their turns, calls, billing, the event
-        // bus and its journal, and the long-running services.
+        // The event bus: numbers every event, keeps the recent ones, journals them, fans them
+        // out to subscribers' outboxes and replays what a subscriber missed. NIOCore only for
+        // ByteBuffer, the lines shared by all subscribers; no channels.
         .target(
-            name: "LLMDServer",
+            name: "LLMDBus",
             dependencies: [
+                "LLMDCore",
+                "LLMDEvents",
+                "LLMDLifecycle",
+                "LLMDProtocol",
+                "LLMDStore",
+                "LLMDSystemd",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // What the daemon's methods do, whatever carries them: sessions and their turns, calls,
+        // billing and usage, providers, configuration and its reloading. No NIO.
+        .target(
+            name: "LLMDApplication",
+            dependencies: [
+                "LLMDBus",
                 "LLMDCore",
                 "LLMDEvents",
                 "LLMDMemory",
@@ -129,6 +148,21 @@ let package = Package(
                 "LLMDLifecycle",
                 "LLMDSystemd",
                 "LLMDUpstream",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // The Unix socket: listening, connections and their outboxes, the peer check, limits
+        // on what clients may hold. The only code using NIO's channels.
+        .target(
+            name: "LLMDTransport",
+            dependencies: [
+                "LLMDApplication",
+                "LLMDBus",
+                "LLMDCore",
+                "LLMDProtocol",
+                "LLMDLifecycle",
+                "LLMDSystemd",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -141,7 +175,7 @@ let package = Package(
 
         .executableTarget(
             name: "llmd",
-            dependencies: ["LLMDServer", "LLMDCurl"]
+            dependencies: ["LLMDTransport", "LLMDApplication", "LLMDBus", "LLMDCurl"]
         ),
         .executableTarget(
             name: "llmctl",
@@ -165,9 +199,11 @@ let package = Package(
         .testTarget(name: "LLMDCurlTests", dependencies: ["LLMDCurl", "LLMDTesting"]),
         .testTarget(name: "LLMDUpstreamTests", dependencies: ["LLMDUpstream", "LLMDTesting"]),
         .testTarget(name: "LLMDCoreTests", dependencies: ["LLMDCore", "LLMDUsage"]),
+        .testTarget(name: "LLMDBusTests", dependencies: ["LLMDBus"]),
+        .testTarget(name: "LLMDApplicationTests", dependencies: ["LLMDApplication", "LLMDTesting"]),
         .testTarget(
-            name: "LLMDServerTests",
-            dependencies: ["LLMDServer", "LLMDTesting", .product(name: "NIOEmbedded", package: "swift-nio")]),
+            name: "LLMDTransportTests",
+            dependencies: ["LLMDTransport", "LLMDBus", "LLMDTesting", .product(name: "NIOEmbedded", package: "swift-nio")]),
         .testTarget(name: "LLMDLifecycleTests", dependencies: ["LLMDLifecycle"]),
         .testTarget(name: "LLMDSystemdTests", dependencies: ["LLMDSystemd"]),
         .testTarget(name: "LLMDLineEditorTests", dependencies: ["LLMDLineEditor", "LLMDTesting"]),

@@ -1,7 +1,9 @@
 import LLMDCore
 import LLMDCurl
 import LLMDProtocol
-import LLMDServer
+import LLMDApplication
+import LLMDBus
+import LLMDTransport
 import LLMDSystemd
 import Logging
 import NIOPosix
@@ -97,7 +99,8 @@ struct LLMDCommand {
         CoreMethods.register(in: &methods, state: state)
         let stateDirectory = stateDirectory(loaded: loaded, instance: instance)
         let bus: EventBus
-        let upstream = LazyUpstream(tokenBatch: loaded.configuration.events.tokenBatch, logger: logger)
+        let upstream = LazyUpstream(
+            tokenBatch: loaded.configuration.events.tokenBatch, writeBatching: .connectionOutboxes, logger: logger)
         let sessions: Sessions
         do {
             bus = try EventBus.make(

@@ -3,7 +3,7 @@ import LLMDCore
 import LLMDTesting
 import Testing
 
-@testable import LLMDServer
+@testable import LLMDApplication
 
 @Suite("Loaded configuration")
 struct LoadedConfigurationTests {

@@ -5,7 +5,7 @@ import Glibc
 /// `mkdir -p`: creates `path` and whatever parents it lacks, each with `mode`.
 ///
 /// - Returns: nil on success, else the directory that could not be made and why.
-func makeDirectories(_ path: String, mode: UInt32) -> (path: String, errno: Int32)? {
+package func makeDirectories(_ path: String, mode: UInt32) -> (path: String, errno: Int32)? {
     // A relative path stays relative: its first component has no slash before it.
     var prefix = path.hasPrefix("/") ? "/" : ""
     for component in path.split(separator: "/") {
@@ -19,7 +19,7 @@ func makeDirectories(_ path: String, mode: UInt32) -> (path: String, errno: Int3
 /// its group only: the files hold prompts and replies.
 ///
 /// - Returns: the file's path, for SQLite to open.
-func privateStateFile(_ name: String, in stateDirectory: String) throws(EventSetupError) -> String {
+package func privateStateFile(_ name: String, in stateDirectory: String) throws(EventSetupError) -> String {
     if let failure = makeDirectories(stateDirectory, mode: 0o750) {
         throw EventSetupError(
             message: "cannot create the state directory \(failure.path): \(String(cString: strerror(failure.errno)))")

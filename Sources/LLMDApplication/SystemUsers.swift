@@ -17,7 +17,7 @@ public enum SystemUsers {
 
     /// The supplementary groups of the peer's user. SO_PEERCRED carries only the primary
     /// gid, so membership in `SocketGroup=` is looked up in the group database.
-    static func groups(of peer: PeerCredentials) -> [UInt32] {
+    package static func groups(of peer: PeerCredentials) -> [UInt32] {
         var passwd = passwd()
         var result: UnsafeMutablePointer<passwd>?
         var buffer = [CChar](repeating: 0, count: 16 * 1024)

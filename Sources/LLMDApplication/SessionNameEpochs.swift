@@ -29,7 +29,7 @@ public final class SessionNameEpochs: Sendable {
     }
 
     /// The epochs of those of `names` that name a live session.
-    func epochs(of names: Set<String>) -> [String: Int64] {
+    package func epochs(of names: Set<String>) -> [String: Int64] {
         starts.withLock { starts in
             var found: [String: Int64] = [:]
             for name in names { found[name] = starts[name] }

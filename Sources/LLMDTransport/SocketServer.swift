@@ -1,3 +1,5 @@
+import LLMDApplication
+import LLMDBus
 import LLMDCore
 import LLMDProtocol
 import LLMDSystemd

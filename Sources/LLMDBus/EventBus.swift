@@ -14,47 +14,59 @@ import Glibc
 #endif
 
 /// A subscription, named by its connection and its number there.
-struct SubscriptionKey: Hashable, Sendable {
-    var connection: UInt64
-    var id: Int64
+package struct SubscriptionKey: Hashable, Sendable {
+    package var connection: UInt64
+    package var id: Int64
+
+    package init(connection: UInt64, id: Int64) {
+        self.connection = connection
+        self.id = id
+    }
 }
 
 /// What `subscribe` asked for.
-struct SubscriptionRequest: Sendable {
-    var filter: EventFilter
+package struct SubscriptionRequest: Sendable {
+    package var filter: EventFilter
     /// Replay events after this `seq` first; nil starts live.
-    var since: UInt64?
+    package var since: UInt64?
     /// Types whose events the run waits for this subscriber to `ack`.
-    var blocking: Set<EventType>
+    package var blocking: Set<EventType>
     /// After lagging, replay what was missed (true) or go on live (false).
-    var resumeAfterLag: Bool
+    package var resumeAfterLag: Bool
+
+    package init(filter: EventFilter, since: UInt64?, blocking: Set<EventType>, resumeAfterLag: Bool) {
+        self.filter = filter
+        self.since = since
+        self.blocking = blocking
+        self.resumeAfterLag = resumeAfterLag
+    }
 }
 
 /// Settings of the event machinery, from `[Events]` in llmd.conf(5).
-struct EventBusSettings: Sendable {
+package struct EventBusSettings: Sendable {
     /// Recent events kept in memory, so catch-up rarely reads the journal.
-    var recentCapacity = 8192
-    var outbox = OutboxLimits()
+    package var recentCapacity = 8192
+    package var outbox = OutboxLimits()
     /// How long a run waits for a blocking subscriber's `ack`.
-    var ackTimeout: Duration = .seconds(5)
+    package var ackTimeout: Duration = .seconds(5)
     /// Retention: events older than this go, when set.
-    var journalMaximumAge: Duration? = .seconds(30 * 24 * 3600)
+    package var journalMaximumAge: Duration? = .seconds(30 * 24 * 3600)
     /// Retention: the oldest events go while the journal is larger than this, when set.
-    var journalMaximumBytes: Int64? = 256 << 20
+    package var journalMaximumBytes: Int64? = 256 << 20
     /// How long events gather before the journal commits them together.
-    var journalCommitDelay: Duration = .milliseconds(5)
+    package var journalCommitDelay: Duration = .milliseconds(5)
     /// Uncommitted events, in bytes, past which clients' `publish` waits for a commit.
-    var journalBacklogSoftLimit = 32 << 20
+    package var journalBacklogSoftLimit = 32 << 20
     /// Uncommitted events, in bytes, past which events are left out of the journal.
-    var journalBacklogHardLimit = 128 << 20
+    package var journalBacklogHardLimit = 128 << 20
     /// The write-ahead log is checkpointed and cut back when it grows past this.
-    var journalLogLimit: Int64 = 32 << 20
+    package var journalLogLimit: Int64 = 32 << 20
     /// How long the last commit may take at shutdown: the backlog's hard limit is
     /// written in a second or two; what a slower disk leaves is left out and counted.
-    var finalCommitTime: Duration = .seconds(5)
+    package var finalCommitTime: Duration = .seconds(5)
     /// How many bytes are committed between retention passes: what the journal may
     /// exceed `journalMaximumBytes` by, at most 32 MiB.
-    var retentionSlack: Int64 { min(32 << 20, max(1 << 20, (journalMaximumBytes ?? (256 << 20)) / 8)) }
+    package var retentionSlack: Int64 { min(32 << 20, max(1 << 20, (journalMaximumBytes ?? (256 << 20)) / 8)) }
 }
 
 /// The daemon's event bus: numbers every event, journals it, and fans it out to the
@@ -79,14 +91,14 @@ public final class EventBus: EventSink, Sendable {
     /// only under the bus's lock.
     private final class Subscription {
         let request: SubscriptionRequest
-        let outbox: ConnectionOutbox
+        let outbox: any SubscriberOutbox
         var flow: SubscriptionFlow
         var readySent = false
         /// What follows a published body in this subscription's lines: its id, the
         /// closing brace and the newline, encoded once instead of for every event.
         let lineEnd: [UInt8]
 
-        init(id: Int64, request: SubscriptionRequest, outbox: ConnectionOutbox, flow: SubscriptionFlow) {
+        init(id: Int64, request: SubscriptionRequest, outbox: any SubscriberOutbox, flow: SubscriptionFlow) {
             self.request = request
             self.outbox = outbox
             self.flow = flow
@@ -115,7 +127,7 @@ public final class EventBus: EventSink, Sendable {
         var oldestRecentSeq: UInt64? { recent.isEmpty ? nil : recent[recentStart].record.seq }
     }
 
-    let settings: EventBusSettings
+    package let settings: EventBusSettings
     private let state: Mutex<State>
     private let journal: JournalFiles?
     private let handlers: [FilteredCallbackHandler]
@@ -171,7 +183,7 @@ public final class EventBus: EventSink, Sendable {
     }
 
     /// The `seq` of the newest event, 0 before any.
-    var latestSeq: UInt64 { state.withLock { $0.nextSeq - 1 } }
+    package var latestSeq: UInt64 { state.withLock { $0.nextSeq - 1 } }
 
     // MARK: - Publishing
 
@@ -234,7 +246,7 @@ public final class EventBus: EventSink, Sendable {
         count: Int, type: EventType?, context: JournalRecord.Context, addressee: SubscriptionKey?,
         encode: (_ firstSeq: UInt64, _ time: Int64) -> EncodedBodies
     ) -> AcknowledgementGate? {
-        var refused: [(SubscriptionKey, ConnectionOutbox)] = []
+        var refused: [(SubscriptionKey, any SubscriberOutbox)] = []
         var gate: AcknowledgementGate?
         let wakeJournal = state.withLock { state -> Bool in
             // One time for the group: its events were read together.
@@ -284,7 +296,7 @@ public final class EventBus: EventSink, Sendable {
     /// the lock.
     private func fanOut(
         _ bodies: EncodedBodies, seqs: ClosedRange<UInt64>, type: EventType?, context: JournalRecord.Context,
-        addressee: SubscriptionKey?, in state: inout State, refused: inout [(SubscriptionKey, ConnectionOutbox)],
+        addressee: SubscriptionKey?, in state: inout State, refused: inout [(SubscriptionKey, any SubscriberOutbox)],
         gate: inout AcknowledgementGate?
     ) {
         var lines = GroupLines(bodies: bodies)
@@ -405,8 +417,8 @@ public final class EventBus: EventSink, Sendable {
     /// the reply to `subscribe` is written.
     ///
     /// - Returns: the cursor replay starts after, and the oldest `seq` still retained.
-    func subscribe(
-        _ key: SubscriptionKey, _ request: SubscriptionRequest, outbox: ConnectionOutbox
+    package func subscribe(
+        _ key: SubscriptionKey, _ request: SubscriptionRequest, outbox: any SubscriberOutbox
     ) -> (cursor: UInt64, oldest: UInt64?) {
         let oldest = oldestRetainedSeq()
         return state.withLock { state in
@@ -419,13 +431,13 @@ public final class EventBus: EventSink, Sendable {
     }
 
     /// Starts delivery: replay from the cursor, the `ready` marker, then live events.
-    func start(_ key: SubscriptionKey) {
+    package func start(_ key: SubscriptionKey) {
         Task { await self.catchUp(key) }
     }
 
     /// - Returns: false when there was no such subscription.
     @discardableResult
-    func unsubscribe(_ key: SubscriptionKey) -> Bool {
+    package func unsubscribe(_ key: SubscriptionKey) -> Bool {
         let (found, gates) = state.withLock { state in
             (state.subscriptions.removeValue(forKey: key) != nil, Array(state.acknowledgements.values))
         }
@@ -435,7 +447,7 @@ public final class EventBus: EventSink, Sendable {
     }
 
     /// Ends every subscription of a connection that closed.
-    func connectionClosed(_ connection: UInt64) {
+    package func connectionClosed(_ connection: UInt64) {
         let keys = state.withLock { $0.subscriptions.keys.filter { $0.connection == connection } }
         for key in keys { unsubscribe(key) }
     }
@@ -443,12 +455,12 @@ public final class EventBus: EventSink, Sendable {
     /// `ack`: a blocking subscriber has handled event `seq`.
     ///
     /// - Returns: false when that subscription has no such event outstanding.
-    func acknowledge(_ key: SubscriptionKey, seq: UInt64) -> Bool {
+    package func acknowledge(_ key: SubscriptionKey, seq: UInt64) -> Bool {
         guard let gate = state.withLock({ $0.acknowledgements[seq] }) else { return false }
         return gate.acknowledge(key)
     }
 
-    func hasSubscription(_ key: SubscriptionKey) -> Bool {
+    package func hasSubscription(_ key: SubscriptionKey) -> Bool {
         state.withLock { $0.subscriptions[key] != nil }
     }
 
@@ -496,7 +508,7 @@ public final class EventBus: EventSink, Sendable {
     private enum CatchUpStep {
         case stop
         case done
-        case waitForDrain(ConnectionOutbox)
+        case waitForDrain(any SubscriberOutbox)
         case readJournal(after: UInt64, before: UInt64)
     }
 
@@ -568,7 +580,7 @@ public final class EventBus: EventSink, Sendable {
                 logger.error("cannot read the event journal: \(error)")
                 page = []
             }
-            guard let (filter, outbox) = state.withLock({ state -> (EventFilter, ConnectionOutbox)? in
+            guard let (filter, outbox) = state.withLock({ state -> (EventFilter, any SubscriberOutbox)? in
                 guard let subscription = state.subscriptions[key], subscription.flow.mode == .catchingUp else { return nil }
                 return (subscription.request.filter, subscription.outbox)
             }) else { return }
@@ -609,7 +621,7 @@ public final class EventBus: EventSink, Sendable {
     }
 
     /// The first `seq` at or after `time` (microseconds since the epoch).
-    func firstSeq(atOrAfter time: Int64) -> UInt64? {
+    package func firstSeq(atOrAfter time: Int64) -> UInt64? {
         if let journal, let seq = try? journal.reader.withLock({ reader throws(StoreError) in try reader.firstSeq(atOrAfter: time) }) {
             return seq
         }
@@ -725,7 +737,7 @@ public final class EventBus: EventSink, Sendable {
 
     /// Whether a publisher that may wait can publish now: true at once while the journal
     /// keeps up; otherwise after a commit made room, or false after `timeout`.
-    func waitForJournalRoom(timeout: Duration) async -> Bool {
+    package func waitForJournalRoom(timeout: Duration) async -> Bool {
         guard journal != nil else { return true }
         let deadline = ContinuousClock.now + timeout
         while state.withLock({ $0.journalBacklog.isOverSoftLimit }) {
@@ -823,6 +835,10 @@ extension JournalRecord.Context {
 public struct EventSetupError: Error, CustomStringConvertible {
     public var message: String
     public var description: String { message }
+
+    package init(message: String) {
+        self.message = message
+    }
 }
 
 extension EventBus: Service {

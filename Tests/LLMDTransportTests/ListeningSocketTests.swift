@@ -2,7 +2,7 @@ import Foundation
 import LLMDTesting
 import Testing
 
-@testable import LLMDServer
+@testable import LLMDTransport
 
 @Suite("Listening socket")
 struct ListeningSocketTests {

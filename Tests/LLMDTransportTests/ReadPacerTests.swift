@@ -3,7 +3,7 @@ import NIOEmbedded
 import Synchronization
 import Testing
 
-@testable import LLMDServer
+@testable import LLMDTransport
 
 @Suite("Read pacer")
 struct ReadPacerTests {

@@ -1,3 +1,4 @@
+import LLMDBus
 import LLMDCore
 import LLMDEvents
 import LLMDProtocol
@@ -37,7 +38,7 @@ public enum EventMethods {
 
     /// `subscribe`'s parameters: the filter, `since` (a seq) or `since_time` (microseconds
     /// since the epoch), `blocking` (event types to wait for acks on) and `on_lag`.
-    static func subscriptionRequest(_ params: JSONObject, bus: EventBus) throws(ProtocolError) -> SubscriptionRequest {
+    package static func subscriptionRequest(_ params: JSONObject, bus: EventBus) throws(ProtocolError) -> SubscriptionRequest {
         let filter = try EventFilter(params: params)
         var since: UInt64?
         switch (try params.int("since"), try params.int("since_time")) {
@@ -71,14 +72,14 @@ public enum EventMethods {
         return SubscriptionRequest(filter: filter, since: since, blocking: blocking, resumeAfterLag: resume)
     }
 
-    static func subscriptionNumber(_ params: JSONObject) throws(ProtocolError) -> Int64 {
+    package static func subscriptionNumber(_ params: JSONObject) throws(ProtocolError) -> Int64 {
         guard let number = try params.int("subscription") else {
             throw .invalidParam("subscription", expected: "the number subscribe returned", got: params["subscription"])
         }
         return number
     }
 
-    static func notFound(_ number: Int64) -> ProtocolError {
+    package static func notFound(_ number: Int64) -> ProtocolError {
         ProtocolError(
             .subscriptionNotFound, "this connection has no subscription \(number)", detail: ["subscription": .int(number)])
     }

@@ -1,7 +1,7 @@
 import LLMDStore
 import Testing
 
-@testable import LLMDServer
+@testable import LLMDBus
 
 @Suite("Journal backlog")
 struct JournalBacklogTests {

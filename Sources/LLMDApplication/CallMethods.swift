@@ -1,3 +1,4 @@
+import LLMDBus
 import LLMDCore
 import LLMDCurl
 import LLMDEvents
@@ -9,6 +10,27 @@ import LLMDUpstream
 import Logging
 import Synchronization
 
+/// How the HTTP engine's thread holds back the writes to clients that its events cause,
+/// so a burst of tokens read together goes out in one write: the transport's to provide.
+public struct WriteBatching: Sendable {
+    /// From now on, writes caused on this thread wait for ``release``.
+    public var holdOnThisThread: @Sendable () -> Void
+    /// Lets this thread's held writes go.
+    public var release: @Sendable () -> Void
+    /// Lets them go once the oldest has waited `limit`: for a stream that may never reach
+    /// the end of its batch.
+    public var releaseIfHeldFor: @Sendable (_ limit: Duration) -> Void
+
+    public init(
+        holdOnThisThread: @escaping @Sendable () -> Void, release: @escaping @Sendable () -> Void,
+        releaseIfHeldFor: @escaping @Sendable (_ limit: Duration) -> Void
+    ) {
+        self.holdOnThisThread = holdOnThisThread
+        self.release = release
+        self.releaseIfHeldFor = releaseIfHeldFor
+    }
+}
+
 /// The HTTP engine and upstream client, started on the first call: an idle daemon that
 /// never calls a provider never initialises libcurl and its TLS library.
 public final class LazyUpstream: Sendable {
@@ -19,9 +41,11 @@ public final class LazyUpstream: Sendable {
     /// and, once read, for the tokens read after it, so that they go out together
     /// (`TokenBatchSec=`).
     let tokenBatch: Duration
+    let writeBatching: WriteBatching
 
-    public init(tokenBatch: Duration, logger: Logger) {
+    public init(tokenBatch: Duration, writeBatching: WriteBatching, logger: Logger) {
         self.tokenBatch = tokenBatch
+        self.writeBatching = writeBatching
         self.logger = logger
     }
 
@@ -31,8 +55,7 @@ public final class LazyUpstream: Sendable {
             let engine = CurlEngine(
                 batching: ReadBatching(
                     readInterval: tokenBatch,
-                    threadStarted: { ConnectionOutbox.holdFlushesOnThisThread() },
-                    endBatch: { ConnectionOutbox.releaseHeldFlushes() }))
+                    threadStarted: writeBatching.holdOnThisThread, endBatch: writeBatching.release))
             let client = UpstreamClient(engine: engine, logger: logger)
             state = (engine, client)
             return client
@@ -162,7 +185,7 @@ public enum CallMethods {
         let observer = CallObserver(
             tokens: { tokens in
                 llm.emitTokens(tokens)
-                ConnectionOutbox.releaseHeldFlushes(heldFor: upstream.tokenBatch)
+                upstream.writeBatching.releaseIfHeldFor(upstream.tokenBatch)
             },
             retry: { notice in
                 llm.emitNow(

@@ -1,19 +1,10 @@
+import LLMDApplication
+import LLMDBus
 import LLMDProtocol
 import Logging
 import NIOCore
 import NIOPosix
 import Synchronization
-
-/// How much a connection may have queued, and for how long it may stall.
-struct OutboxLimits: Sendable, Equatable {
-    /// Above this many queued bytes, subscription events are no longer queued: the
-    /// subscription lags.
-    var highWater: Int = 4 << 20
-    /// A lagging subscription catches up once the queue falls to this.
-    var lowWater: Int { highWater / 4 }
-    /// A connection over its high mark that writes nothing for this long is closed.
-    var stallTimeout: Duration = .seconds(30)
-}
 
 /// Lines waiting to be written to one connection, produced on any thread, bounded.
 ///
@@ -29,7 +20,7 @@ struct OutboxLimits: Sendable, Equatable {
 /// A burst of events that several connections get is queued by each as one shared buffer
 /// (``offer(shared:)``), not copied: with hundreds of subscribers, copies are most of the
 /// cost of fan-out, and a backlog of them most of the daemon's memory.
-final class ConnectionOutbox: Sendable {
+final class ConnectionOutbox: SubscriberOutbox {
     /// What a flush writes, in order.
     private enum Piece {
         /// Lines of this connection's own, copied in.
@@ -74,7 +65,7 @@ final class ConnectionOutbox: Sendable {
     var queuedBytes: Int { state.withLock { $0.queued } }
 
     /// Queues `messages` as lines, whatever the queue holds; they go out in order.
-    func send(_ messages: [ServerMessage]) {
+    package func send(_ messages: [ServerMessage]) {
         enqueue(evenWhenFull: true) { state in
             for message in messages { message.encodeLine(into: &state.tail) }
         }
@@ -92,7 +83,7 @@ final class ConnectionOutbox: Sendable {
     /// Queues the lines `write` appends, unless the queue is over its high mark.
     ///
     /// - Returns: false when refused; the caller counts the events as missed.
-    func offer(_ write: (inout [UInt8]) -> Void) -> Bool {
+    package func offer(_ write: (inout [UInt8]) -> Void) -> Bool {
         enqueue(evenWhenFull: false) { state in write(&state.tail) }
     }
 
@@ -100,12 +91,12 @@ final class ConnectionOutbox: Sendable {
     /// high mark.
     ///
     /// - Returns: false when refused; the caller counts the events as missed.
-    func offer(shared lines: ByteBuffer) -> Bool {
+    package func offer(shared lines: ByteBuffer) -> Bool {
         enqueue(shared: lines, evenWhenFull: false)
     }
 
     /// Queues `lines`, which other connections may queue too, whatever the queue holds.
-    func send(shared lines: ByteBuffer) {
+    package func send(shared lines: ByteBuffer) {
         enqueue(shared: lines, evenWhenFull: true)
     }
 
@@ -190,7 +181,7 @@ final class ConnectionOutbox: Sendable {
     }
 
     /// Runs `action` once the queue is at or under its low mark: at once when it is.
-    func whenDrained(_ action: @escaping @Sendable () -> Void) {
+    package func whenDrained(_ action: @escaping @Sendable () -> Void) {
         let now = state.withLock { state -> Bool in
             if state.queued <= limits.lowWater { return true }
             state.drainWaiters.append(action)
@@ -310,4 +301,12 @@ private final class HeldFlushes {
 extension ConnectionOutbox {
     // Unsafe only in name: each thread reads and writes its own value.
     fileprivate nonisolated(unsafe) static let heldFlushes = ThreadSpecificVariable<HeldFlushes>()
+}
+
+extension WriteBatching {
+    /// Holding back the flushes of connections' outboxes.
+    public static let connectionOutboxes = WriteBatching(
+        holdOnThisThread: { ConnectionOutbox.holdFlushesOnThisThread() },
+        release: { ConnectionOutbox.releaseHeldFlushes() },
+        releaseIfHeldFor: { ConnectionOutbox.releaseHeldFlushes(heldFor: $0) })
 }

@@ -1,3 +1,5 @@
+import LLMDApplication
+import LLMDBus
 import LLMDProtocol
 import Logging
 import NIOCore

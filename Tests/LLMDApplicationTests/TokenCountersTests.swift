@@ -2,7 +2,7 @@ import LLMDTokenizer
 import Logging
 import Testing
 
-@testable import LLMDServer
+@testable import LLMDApplication
 
 @Suite("Token counters")
 struct TokenCountersTests {

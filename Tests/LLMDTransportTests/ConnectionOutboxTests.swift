@@ -1,3 +1,4 @@
+import LLMDBus
 import LLMDProtocol
 import Logging
 import NIOCore
@@ -5,7 +6,7 @@ import NIOEmbedded
 import Synchronization
 import Testing
 
-@testable import LLMDServer
+@testable import LLMDTransport
 
 #if canImport(Glibc)
 import Glibc

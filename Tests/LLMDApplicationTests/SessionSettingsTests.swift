@@ -2,7 +2,7 @@ import LLMDMemory
 import LLMDProtocol
 import Testing
 
-@testable import LLMDServer
+@testable import LLMDApplication
 
 @Suite("Session settings")
 struct SessionSettingsTests {

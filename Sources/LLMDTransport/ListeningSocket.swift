@@ -1,3 +1,5 @@
+import LLMDApplication
+import LLMDBus
 import LLMDProtocol
 
 #if canImport(Glibc)

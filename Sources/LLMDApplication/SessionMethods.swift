@@ -1,3 +1,4 @@
+import LLMDBus
 import LLMDCore
 import LLMDEvents
 import LLMDMemory

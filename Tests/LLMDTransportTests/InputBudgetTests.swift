@@ -1,6 +1,6 @@
 import Testing
 
-@testable import LLMDServer
+@testable import LLMDTransport
 
 @Suite("Input budget")
 struct InputBudgetTests {
