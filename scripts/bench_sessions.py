@@ -93,7 +93,7 @@ def commit_latency():
 
 
 def measure_commits(work, fs):
-    proc, sock, state, sockdir = start_daemon(BIN, work)
+    proc, sock, state, sockdir = start_daemon(BIN, work, timings=True)
     try:
         baseline = SqliteBaseline(os.path.join(state, "baseline.db"))
         client = Client(sock)
@@ -204,7 +204,7 @@ def many_sessions():
 
 
 def measure_store(work):
-    proc, sock, state, sockdir = start_daemon(BIN, work)
+    proc, sock, state, sockdir = start_daemon(BIN, work, timings=True)
     out = {}
     try:
         out["idle_rss_mib"] = round(status_field(proc.pid, "VmRSS") / 1024, 1)

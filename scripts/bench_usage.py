@@ -65,7 +65,7 @@ class SqliteBaseline:
 
 
 def ledger_inserts(work):
-    proc, sock, state, sockdir = start_daemon(BIN, work)
+    proc, sock, state, sockdir = start_daemon(BIN, work, timings=True)
     try:
         client = Client(sock)
         outer = client.call("scope.begin", {"name": "bench"})[0]["scope"]

@@ -95,8 +95,10 @@ def start_fixture(command=None):
     return proc, port
 
 
-def start_daemon(bin_dir, work, config_text=""):
-    """llmd with `config_text` as its config and its state in `work`/state; the socket in a short /tmp path."""
+def start_daemon(bin_dir, work, config_text="", timings=False):
+    """llmd with `config_text` as its config and its state in `work`/state; the socket in a short /tmp path.
+
+    `timings`: `llmd --timings`, whose replies carry the daemon's own `commit_us` and `record_us`."""
     config = os.path.join(work, "llmd.conf")
     with open(config, "w") as f:
         f.write(config_text)
@@ -104,7 +106,8 @@ def start_daemon(bin_dir, work, config_text=""):
     sockdir = tempfile.mkdtemp(prefix="llmd-bench-sock-")
     sock = os.path.join(sockdir, "llmd.sock")
     proc = subprocess.Popen(
-        [os.path.join(bin_dir, "llmd"), "--socket", sock, "--config", config, "--state-dir", state],
+        [os.path.join(bin_dir, "llmd"), "--socket", sock, "--config", config, "--state-dir", state]
+        + (["--timings"] if timings else []),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for_path(sock, timeout=10)
     if not os.path.exists(sock):

@@ -105,14 +105,14 @@ public enum CallMethods {
                 logger: logger)
             return try await run(
                 chain: chain, model: model, input: input, options: options, stream: stream, provider: provider,
-                upstream: upstream, billing: billing, account: account)
+                upstream: upstream, billing: billing, account: account, reportsTimings: settings.current.reportsTimings)
         }
     }
 
     /// Runs the call inside its chain run, emitting the run tree's events.
     static func run(
         chain: CallbackManager, model: String, input: ModelInput, options: GenerationOptions, stream: Bool,
-        provider: ResolvedProvider, upstream: LazyUpstream, billing: Billing, account: CallAccount
+        provider: ResolvedProvider, upstream: LazyUpstream, billing: Billing, account: CallAccount, reportsTimings: Bool
     ) async throws(ProtocolError) -> JSONObject {
         var inputs: JSONObject = [:]
         switch input {
@@ -134,7 +134,7 @@ public enum CallMethods {
             let recordStart = ContinuousClock.now
             try await billing.record([pending])
             // The ledger write (one fsync'd transaction), for `make bench`.
-            object["record_us"] = .int((ContinuousClock.now - recordStart).wholeMicroseconds)
+            if reportsTimings { object["record_us"] = .int((ContinuousClock.now - recordStart).wholeMicroseconds) }
         } catch {
             throw await chainFailed(chain, error)
         }

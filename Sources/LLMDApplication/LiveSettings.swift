@@ -19,6 +19,8 @@ public struct ReloadableSettings: Sendable, Equatable {
     public var prices: PriceTable
     /// `[Budget]`.
     public var budget: BudgetConfiguration
+    /// `llmd --timings`: replies carry the daemon's own timings (`commit_us`, `record_us`).
+    public var reportsTimings = false
 
     /// - Parameters:
     ///   - uid: the daemon's effective uid, always admitted.

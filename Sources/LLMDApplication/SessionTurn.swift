@@ -265,8 +265,8 @@ extension Sessions {
         if let summaryError { reply["summary_error"] = summaryError.json }
         if !summaries.isEmpty { reply["summary_usage"] = .array(summaries) }
         reply["prompt_tokens_counted"] = .int(Int64(turn.promptTokens))
-        // The durable commit (one fsync'd transaction), for `make bench` and the curious.
-        reply["commit_us"] = .int(commitDuration.wholeMicroseconds)
+        // The durable commit (one fsync'd transaction), for `make bench`.
+        if self.settings.current.reportsTimings { reply["commit_us"] = .int(commitDuration.wholeMicroseconds) }
         return reply
     }
 

@@ -12,6 +12,8 @@ public struct DaemonOptions: Sendable, Equatable {
     public var stateDirectory: String?
     /// Print the run tree as LangChain's `StdOutCallbackHandler` does.
     public var verbose = false
+    /// Replies carry the daemon's own timings, for benchmarks.
+    public var timings = false
 
     /// What the command line asks for.
     public enum Action: Sendable, Equatable {
@@ -42,6 +44,9 @@ public struct DaemonOptions: Sendable, Equatable {
             .flag(
                 "--verbose",
                 help: "Print each run on standard output as LangChain's StdOutCallbackHandler does (> Entering new chain...)."),
+            .flag(
+                "--timings",
+                help: "Add the daemon's own timings to replies, for benchmarks: commit_us to a session turn's, record_us to a call's."),
             .flag("--system", help: "Run as the system instance (the default for root)."),
             .flag("--user", help: "Run as a user's own instance (the default for others)."),
             .flag("--check-config", help: "Check the configuration, print what is wrong with file and line, and exit."),
@@ -85,6 +90,7 @@ public struct DaemonOptions: Sendable, Equatable {
         }
         options.stateDirectory = parsed.value("--state-dir")
         options.verbose = parsed.flag("--verbose")
+        options.timings = parsed.flag("--timings")
         return .run(options)
     }
 }

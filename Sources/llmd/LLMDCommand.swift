@@ -90,7 +90,9 @@ struct LLMDCommand {
             throw DaemonExit(status: 1)
         }
         let settingsFor: @Sendable (LoadedConfiguration) -> ReloadableSettings = { loaded in
-            ReloadableSettings(loaded, uid: uid, group: loaded.socketGroupID ?? listeningSocket.activationGroup)
+            var settings = ReloadableSettings(loaded, uid: uid, group: loaded.socketGroupID ?? listeningSocket.activationGroup)
+            settings.reportsTimings = options.timings
+            return settings
         }
 
         let state = DaemonState(pid: getpid(), socketPath: listeningSocket.path)

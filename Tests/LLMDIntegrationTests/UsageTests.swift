@@ -17,7 +17,7 @@ struct UsageTests {
     }
 
     /// A daemon whose provider `local` is the fixture; `fixture/cached:4:3` has a price.
-    private func daemon(_ fixture: FixtureServer, extra: String = "") throws -> DaemonProcess {
+    private func daemon(_ fixture: FixtureServer, extra: String = "", arguments: [String] = []) throws -> DaemonProcess {
         try DaemonProcess(
             config: try fixture.config(
                 keys: keys,
@@ -32,7 +32,8 @@ struct UsageTests {
                     CachedInputPrice=0.5
                     OutputPrice=8
                     \(extra)
-                    """))
+                    """),
+            arguments: arguments)
     }
 
     private func complete(_ daemon: DaemonProcess, _ params: JSONObject) throws -> Result<JSONObject, ProtocolError> {
@@ -68,7 +69,7 @@ struct UsageTests {
         // (prompt − 4) × $2 + 4 × $0.50 + completion × $8, per million tokens.
         let picodollars = (prompt - 4) * 2_000_000 + 4 * 500_000 + completion * 8_000_000
         #expect(usage["cost"] == .double(Double(picodollars) / 1e12), "\(usage)")
-        #expect(result["record_us"]?.intValue != nil)
+        #expect(result["record_us"] == nil, "the ledger write's timing only under llmd --timings")
 
         let total = try #require(try call(daemon, "usage", [:])["total"]?.objectValue)
         #expect(total["requests"] == 1)
@@ -76,6 +77,17 @@ struct UsageTests {
         #expect(total["cached_prompt_tokens"] == 4 && total["reasoning_tokens"] == 3)
         #expect(total["cost"] == usage["cost"])
         #expect(total["estimated_requests"] == 0 && total["unpriced_requests"] == 0)
+    }
+
+    @Test("under llmd --timings a call's reply says how long its ledger write took, and a turn's its commit")
+    func timings() throws {
+        let fixture = try FixtureServer()
+        let daemon = try daemon(fixture, arguments: ["--timings"])
+        let result = try complete(daemon, ["model": "fixture/cached:4:3", "messages": Self.messages("a b c")]).get()
+        #expect((result["record_us"]?.intValue ?? -1) >= 0)
+        let client = try LLMDClient(socketPath: daemon.socketPath)
+        let turn = try client.send(["session": "t", "text": "hi"], onToken: { _ in })
+        #expect((turn["commit_us"]?.intValue ?? -1) >= 0, "\(turn)")
     }
 
     @Test("a stream without usage is counted with the tokenizer; an unknown model's cost is unknown, not $0")
