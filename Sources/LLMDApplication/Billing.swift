@@ -264,7 +264,7 @@ public final class Billing: Sendable {
     /// The offline provider is free; other models are priced by configuration, then the
     /// built-in table, else unknown, with a warning once per model.
     private func price(of model: String, provider: ResolvedProvider, _ prices: PriceTable) -> Price? {
-        if provider.configuration.kind == .fake { return .free }
+        if provider.server.isFree { return .free }
         if let price = prices.price(for: model) { return price }
         if warnedUnpriced.withLock({ $0.insert(model).inserted }) { logger.warning("\(Self.unpricedMessage(model))") }
         return nil

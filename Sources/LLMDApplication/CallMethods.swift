@@ -163,7 +163,7 @@ public enum CallMethods {
     ) async throws(ProtocolError) -> (CallResult, JSONObject, PendingUsage) {
         var options = options
         let bill = try await billing.open(account, model: model, provider: provider, input: input, options: &options, llm: llm)
-        let offline = provider.configuration.kind == .fake
+        let offline = provider.server.isOffline
         do throws(CallbackError) {
             var start: JSONObject = [
                 "model": .string(model), "provider": .string(provider.name), "stream": .bool(stream),

@@ -22,10 +22,10 @@ extension ReloadableSettings {
 }
 
 extension ResolvedProvider {
-    /// The model a call uses: the one asked for, else `DefaultModel=`, else the offline
-    /// provider's own; nil when none applies.
+    /// The model a call uses: the one asked for, else `DefaultModel=`, else its server's
+    /// own (the offline provider's); nil when none applies.
     func model(_ requested: String?) -> String? {
-        requested ?? configuration.defaultModel ?? (configuration.kind == .fake ? "fake" : nil)
+        requested ?? configuration.defaultModel ?? server.builtInModel
     }
 
     /// `provider.no_model`, saying how to name one and, when the provider answers

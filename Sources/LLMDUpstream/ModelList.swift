@@ -70,13 +70,17 @@ final class BufferedResponse: HTTPResponseHandler {
 }
 
 extension UpstreamClient {
-    /// The models the provider's `GET /models` lists; for the offline provider, `fake`.
+    /// The models the provider's server offers.
     ///
     /// Meant for messages (a call that names no model), so it waits a few seconds at most
     /// and is not retried.
     public func listModels(provider: ResolvedProvider, timeout: Duration = .seconds(5)) async throws(UpstreamError) -> [String] {
+        try await provider.server.listModels(provider: provider, client: self, timeout: timeout)
+    }
+
+    /// What an OpenAI-compatible server's `GET /models` lists.
+    func listOpenAICompatibleModels(provider: ResolvedProvider, timeout: Duration) async throws(UpstreamError) -> [String] {
         let configuration = provider.configuration
-        guard configuration.kind != .fake else { return ["fake"] }
         var headers = ["Accept: application/json"]
         if let key = provider.apiKey { headers.append("Authorization: Bearer \(key.secret)") }
         headers += configuration.headers

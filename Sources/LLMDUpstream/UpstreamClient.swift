@@ -53,19 +53,29 @@ public struct CallObserver: Sendable {
     }
 }
 
-/// Makes LLM calls against OpenAI-compatible providers, with retries, and against the
-/// offline `fake` provider.
+/// Makes LLM calls: within each provider's concurrency limit, through the provider's
+/// ``ModelServer`` (an OpenAI-compatible API, with retries, or the offline provider).
 public final class UpstreamClient: Sendable {
     let engine: CurlEngine
     private let logger: Logger
     /// Providers found to reject `stream_options`, so later calls do not ask again.
     private let noStreamUsage = Mutex<Set<String>>([])
-    private let fakeTurns = Mutex<[String: Int]>([:])
+    /// The offline provider's turn through its configured replies, by provider name.
+    private let offlineTurns = Mutex<[String: Int]>([:])
     private let limiters = Mutex<[String: CallLimiter]>([:])
 
     public init(engine: CurlEngine, logger: Logger) {
         self.engine = engine
         self.logger = logger
+    }
+
+    /// Which of its configured replies the offline provider `name` gives next: they go in
+    /// turn, across reloads.
+    func nextOfflineTurn(provider name: String) -> Int {
+        offlineTurns.withLock { turns in
+            defer { turns[name, default: 0] += 1 }
+            return turns[name, default: 0]
+        }
     }
 
     /// Runs one call to completion, streaming tokens to `observer` as they arrive.
@@ -88,9 +98,17 @@ public final class UpstreamClient: Sendable {
                 error: UpstreamError(.cancelled, "the call was cancelled"), partialText: "", tokensDelivered: 0, attempts: 0)
         }
         defer { limiter.release() }
-        if configuration.kind == .fake {
-            return try await fakeCall(model: model, input: input, stream: stream, provider: configuration, observer: observer)
-        }
+        return try await provider.server.call(
+            ModelCall(model: model, input: input, options: options, stream: stream, provider: provider, observer: observer),
+            client: self)
+    }
+
+    /// A call to an OpenAI-compatible server: attempts, and retries as ``RetryPolicy``
+    /// allows, never once a token has been delivered.
+    func callOpenAICompatible(_ call: ModelCall) async throws(CallFailure) -> CallResult {
+        let (model, input, options, stream, provider, observer) =
+            (call.model, call.input, call.options, call.stream, call.provider, call.observer)
+        let configuration = provider.configuration
         let policy = RetryPolicy(
             maximumRetries: configuration.maximumRetries, baseBackoff: configuration.retryBackoff,
             maximumBackoff: configuration.retryBackoffMaximum)
@@ -183,99 +201,5 @@ public final class UpstreamClient: Sendable {
         } onCancel: {
             engine.cancel(id)
         }
-    }
-
-    // MARK: - The offline provider
-
-    /// A summarising memory's prompt (LangChain's progressive summary) gets a summary, not
-    /// an echo, so offline sessions show what summarising memories keep: the previous
-    /// summary, then what the human said in each new line.
-    static func fakeSummary(of prompt: String) -> String? {
-        let marker = "New lines of conversation:\n"
-        guard prompt.hasPrefix("Progressively summarize the lines of conversation provided"),
-            let linesStart = prompt.ranges(of: marker).last?.upperBound,
-            let summaryStart = prompt.ranges(of: "Current summary:\n").last?.upperBound,
-            summaryStart < linesStart
-        else { return nil }
-        let previous = prompt[summaryStart..<prompt.ranges(of: "\n\n" + marker).last!.lowerBound]
-        let lines = prompt[linesStart...].split(separator: "\n").compactMap { line -> String? in
-            if line.hasPrefix("Human: ") { return "The human said \"\(line.dropFirst(7))\"." }
-            if line.hasPrefix("AI: ") { return "The AI answered." }
-            return nil
-        }
-        return ([String(previous)].filter { !$0.isEmpty } + lines).joined(separator: " ")
-    }
-
-    /// How many tokens of a stream without pauses the offline provider hands over at once:
-    /// about what one read of such a stream from a real server holds.
-    static let flatOutTokensPerRead = 64
-
-    /// LangChain's `FakeListChatModel`, daemon-side: the configured replies in turn, or,
-    /// with none, a reply derived from the input, streamed word by word.
-    private func fakeCall(
-        model: String, input: ModelInput, stream: Bool, provider: ProviderConfiguration, observer: CallObserver
-    ) async throws(CallFailure) -> CallResult {
-        let started = ContinuousClock.now
-        let text: String
-        if provider.fakeReplies.isEmpty {
-            let said: String
-            switch input {
-            case .messages(let messages): said = messages.last { $0.role == "user" }?.content ?? ""
-            case .prompt(let prompt): said = prompt
-            }
-            text = Self.fakeSummary(of: said) ?? "[fake] You said: " + said
-        } else {
-            let turn = fakeTurns.withLock { turns -> Int in
-                defer { turns[provider.name, default: 0] += 1 }
-                return turns[provider.name, default: 0]
-            }
-            text = provider.fakeReplies[turn % provider.fakeReplies.count]
-        }
-        var firstToken: Duration?
-        var delivered = ""
-        if stream {
-            // Without a delay the stream runs flat out, as fast as the daemon takes it, and
-            // is handed over as a server's would be read then: many tokens at a time.
-            let tokens = FakeTokens.split(text)
-            let groupSize = provider.fakeTokenDelay > .zero ? 1 : Self.flatOutTokensPerRead
-            for start in stride(from: 0, to: tokens.count, by: groupSize) {
-                do {
-                    if provider.fakeTokenDelay > .zero {
-                        try await Task.sleep(for: provider.fakeTokenDelay)
-                    } else {
-                        try Task.checkCancellation()
-                    }
-                } catch {
-                    throw CallFailure(
-                        error: UpstreamError(.cancelled, "the call was cancelled"), partialText: delivered,
-                        tokensDelivered: start, attempts: 1)
-                }
-                if firstToken == nil { firstToken = ContinuousClock.now - started }
-                let group = Array(tokens[start..<min(start + groupSize, tokens.count)])
-                delivered += group.joined()
-                observer.tokens(group)
-            }
-        }
-        return CallResult(
-            text: text, finishReason: "stop", usage: nil, model: model, provider: provider.name, attempts: 1, timeToFirstToken: firstToken,
-            duration: ContinuousClock.now - started)
-    }
-}
-
-/// Word-sized tokens for the offline provider's stream; the daemon counts its usage.
-enum FakeTokens {
-    /// Splits after each space, so the pieces join back to the text.
-    static func split(_ text: String) -> [String] {
-        var tokens: [String] = []
-        var current = ""
-        for character in text {
-            current.append(character)
-            if character == " " {
-                tokens.append(current)
-                current = ""
-            }
-        }
-        if !current.isEmpty { tokens.append(current) }
-        return tokens
     }
 }

@@ -15,11 +15,11 @@ struct FakeSummaryTests {
     @Test("a summarising prompt gets the previous summary plus what the human said; anything else gets none")
     func summary() {
         #expect(
-            UpstreamClient.fakeSummary(of: prompt(summary: "", lines: "Human: I want roses\nAI: [fake] You said: I want roses"))
+            OfflineModelServer.fakeSummary(of: prompt(summary: "", lines: "Human: I want roses\nAI: [fake] You said: I want roses"))
                 == "The human said \"I want roses\". The AI answered.")
         #expect(
-            UpstreamClient.fakeSummary(of: prompt(summary: "Earlier.", lines: "Human: pink"))
+            OfflineModelServer.fakeSummary(of: prompt(summary: "Earlier.", lines: "Human: pink"))
                 == "Earlier. The human said \"pink\".")
-        #expect(UpstreamClient.fakeSummary(of: "hello") == nil)
+        #expect(OfflineModelServer.fakeSummary(of: "hello") == nil)
     }
 }
