@@ -163,6 +163,29 @@ public enum CallMethods {
     ) async throws(ProtocolError) -> (CallResult, JSONObject, PendingUsage) {
         var options = options
         let bill = try await billing.open(account, model: model, provider: provider, input: input, options: &options, llm: llm)
+        do throws(CallFailed) {
+            return try await callReserved(
+                llm: llm, bill: bill, model: model, input: input, options: options, stream: stream, provider: provider,
+                upstream: upstream, billing: billing)
+        } catch {
+            // Nothing of the call was recorded: what it reserved goes back.
+            if !error.recorded { await billing.release(bill) }
+            throw error.error
+        }
+    }
+
+    /// How a call failed, and whether what it received was recorded (billed) already.
+    private struct CallFailed: Error {
+        var error: ProtocolError
+        var recorded = false
+    }
+
+    /// ``callModel(llm:model:input:options:stream:provider:upstream:billing:account:)`` once
+    /// its budgets are reserved in `bill`.
+    private static func callReserved(
+        llm: CallbackManager, bill: CallBill, model: String, input: ModelInput, options: GenerationOptions, stream: Bool,
+        provider: ResolvedProvider, upstream: LazyUpstream, billing: Billing
+    ) async throws(CallFailed) -> (CallResult, JSONObject, PendingUsage) {
         let offline = provider.server.isOffline
         do throws(CallbackError) {
             var start: JSONObject = [
@@ -179,8 +202,7 @@ public enum CallMethods {
                 try await llm.emit(.llmStart, start)
             }
         } catch {
-            await billing.release(bill)
-            throw callbackFailure(error, chain: llm)
+            throw CallFailed(error: callbackFailure(error, chain: llm))
         }
         let observer = CallObserver(
             tokens: { tokens in
@@ -206,9 +228,7 @@ public enum CallMethods {
             var data: JSONObject = [
                 "error": protocolError.json, "partial_text": .string(error.partialText), "attempts": .int(Int64(error.attempts)),
             ]
-            if error.partialText.isEmpty {
-                await billing.release(bill)
-            } else {
+            if !error.partialText.isEmpty {
                 // The text that arrived is billed: record it now, whatever becomes of the run.
                 let pending = bill.pending(
                     bill.usage(nil, received: error.partialText), status: error.error.code == .cancelled ? "cancelled" : "failed",
@@ -222,7 +242,7 @@ public enum CallMethods {
                 }
             }
             _ = try? await llm.emit(.llmError, data)
-            throw protocolError
+            throw CallFailed(error: protocolError, recorded: !error.partialText.isEmpty)
         }
         let pending = bill.pending(bill.usage(result.usage, received: result.text), status: "completed", llm: llm)
         let object = resultObject(result, usage: pending.json, offline: offline)
@@ -230,8 +250,7 @@ public enum CallMethods {
             try llm.checkRaised()
             try await llm.emit(.llmEnd, object)
         } catch {
-            await billing.release(bill)
-            throw callbackFailure(error, chain: llm)
+            throw CallFailed(error: callbackFailure(error, chain: llm))
         }
         return (result, object, await billing.resize(pending))
     }
