@@ -68,6 +68,23 @@ public final class LazyUpstream: Sendable {
     }
 }
 
+/// A model call that finished: what it produced, the reply object built from it, and
+/// its usage, for the caller to record.
+struct ModelCallOutcome {
+    var result: CallResult
+    var reply: JSONObject
+    var usage: PendingUsage
+}
+
+/// A model call that failed: the error as clients get it, the text that had arrived
+/// when the model was called at all (nil when it was not), and whether that text was
+/// recorded (billed) already.
+struct ModelCallError: Error {
+    var error: ProtocolError
+    var partialText: String?
+    var recorded = false
+}
+
 /// The requesting client's own callbacks (LangChain's request callbacks): every event of
 /// its run tree, on its connection, addressed to its request.
 struct RequestCallbacks: CallbackHandler {
@@ -124,15 +141,18 @@ public enum CallMethods {
         } catch {
             throw callbackFailure(error, chain: chain)
         }
-        let result: CallResult
-        var object: JSONObject
-        do throws(ProtocolError) {
-            let pending: PendingUsage
-            (result, object, pending) = try await callModel(
+        let call: ModelCallOutcome
+        do throws(ModelCallError) {
+            call = try await callModel(
                 llm: chain.child(), model: model, input: input, options: options, stream: stream, provider: provider,
                 upstream: upstream, billing: billing, account: account)
+        } catch {
+            throw await chainFailed(chain, error.error)
+        }
+        var object = call.reply
+        do throws(ProtocolError) {
             let recordStart = ContinuousClock.now
-            try await billing.record([pending])
+            try await billing.record([call.usage])
             // The ledger write (one fsync'd transaction), for `make bench`.
             if reportsTimings { object["record_us"] = .int((ContinuousClock.now - recordStart).wholeMicroseconds) }
         } catch {
@@ -140,7 +160,7 @@ public enum CallMethods {
         }
         object["run_id"] = .string(chain.runID)
         do throws(CallbackError) {
-            try await chain.emit(.chainEnd, ["outputs": ["text": .string(result.text)]])
+            try await chain.emit(.chainEnd, ["outputs": ["text": .string(call.result.text)]])
         } catch {
             throw callbackFailure(error, chain: chain)
         }
@@ -154,30 +174,28 @@ public enum CallMethods {
     /// what it received; a finished one is left to the caller to record (a turn commits it
     /// with the turn).
     ///
-    /// - Returns: the call's result, the reply object built from it, and its usage to record.
-    /// - Throws: the call's error with `partial_text` and `attempts` in its detail,
-    ///   `budget.exceeded`, or `callback.handler_failed`.
+    /// - Throws: the call's error (with `partial_text` and `attempts` in its detail, as
+    ///   clients get it), `budget.exceeded`, or `callback.handler_failed`.
     static func callModel(
         llm: CallbackManager, model: String, input: ModelInput, options: GenerationOptions, stream: Bool,
         provider: ResolvedProvider, upstream: LazyUpstream, billing: Billing, account: CallAccount
-    ) async throws(ProtocolError) -> (CallResult, JSONObject, PendingUsage) {
+    ) async throws(ModelCallError) -> ModelCallOutcome {
         var options = options
-        let bill = try await billing.open(account, model: model, provider: provider, input: input, options: &options, llm: llm)
-        do throws(CallFailed) {
+        let bill: CallBill
+        do throws(ProtocolError) {
+            bill = try await billing.open(account, model: model, provider: provider, input: input, options: &options, llm: llm)
+        } catch {
+            throw ModelCallError(error: error)
+        }
+        do throws(ModelCallError) {
             return try await callReserved(
                 llm: llm, bill: bill, model: model, input: input, options: options, stream: stream, provider: provider,
                 upstream: upstream, billing: billing)
         } catch {
             // Nothing of the call was recorded: what it reserved goes back.
             if !error.recorded { await billing.release(bill) }
-            throw error.error
+            throw error
         }
-    }
-
-    /// How a call failed, and whether what it received was recorded (billed) already.
-    private struct CallFailed: Error {
-        var error: ProtocolError
-        var recorded = false
     }
 
     /// ``callModel(llm:model:input:options:stream:provider:upstream:billing:account:)`` once
@@ -185,7 +203,7 @@ public enum CallMethods {
     private static func callReserved(
         llm: CallbackManager, bill: CallBill, model: String, input: ModelInput, options: GenerationOptions, stream: Bool,
         provider: ResolvedProvider, upstream: LazyUpstream, billing: Billing
-    ) async throws(CallFailed) -> (CallResult, JSONObject, PendingUsage) {
+    ) async throws(ModelCallError) -> ModelCallOutcome {
         let offline = provider.server.isOffline
         do throws(CallbackError) {
             var start: JSONObject = [
@@ -202,7 +220,7 @@ public enum CallMethods {
                 try await llm.emit(.llmStart, start)
             }
         } catch {
-            throw CallFailed(error: callbackFailure(error, chain: llm))
+            throw ModelCallError(error: callbackFailure(error, chain: llm))
         }
         let observer = CallObserver(
             tokens: { tokens in
@@ -242,7 +260,7 @@ public enum CallMethods {
                 }
             }
             _ = try? await llm.emit(.llmError, data)
-            throw CallFailed(error: protocolError, recorded: !error.partialText.isEmpty)
+            throw ModelCallError(error: protocolError, partialText: error.partialText, recorded: !error.partialText.isEmpty)
         }
         let pending = bill.pending(bill.usage(result.usage, received: result.text), status: "completed", llm: llm)
         let object = resultObject(result, usage: pending.json, offline: offline)
@@ -250,9 +268,9 @@ public enum CallMethods {
             try llm.checkRaised()
             try await llm.emit(.llmEnd, object)
         } catch {
-            throw CallFailed(error: callbackFailure(error, chain: llm))
+            throw ModelCallError(error: callbackFailure(error, chain: llm))
         }
-        return (result, object, await billing.resize(pending))
+        return ModelCallOutcome(result: result, reply: object, usage: await billing.resize(pending))
     }
 
     /// Reports `error` as the chain's (`chain_error`) and names the chain's run in it.

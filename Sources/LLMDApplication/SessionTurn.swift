@@ -118,7 +118,7 @@ extension Sessions {
             inheritableHandlers: requestEvents ? [.sync(RequestCallbacks(request: request.id, context: context))] : [],
             sink: bus, logger: logger)
 
-        do throws(ProtocolError) {
+        do throws(TurnFailure) {
             let account = CallAccount(sessionID: session.id, session: session.name, turnID: stored.id, scopes: scopes)
             var result = try await runTurn(
                 turn, chain: chain, input: input, turnID: stored.id, account: account, options: options, stream: stream,
@@ -130,8 +130,8 @@ extension Sessions {
             result["settings"] = .object(turn.settings.json)
             return result
         } catch {
+            let (error, partial) = (error.error, error.partialText)
             let status: TurnStatus = error.code == .cancelled ? .cancelled : .failed
-            let partial = error.detail["partial_text"]?.stringValue
             let errorText = error.json.encodedString
             let ended = Timestamp.nowMicroseconds()
             do throws(ProtocolError) {
@@ -148,11 +148,73 @@ extension Sessions {
         }
     }
 
-    /// The turn's chain run: prompt, model call, memory, commit.
+    /// A turn that failed: the error as clients get it, and the reply text that had
+    /// arrived, which the failed turn keeps.
+    struct TurnFailure: Error {
+        var error: ProtocolError
+        var partialText: String?
+    }
+
+    /// What the memory became after a turn, and what to say of it.
+    private struct TurnMemory {
+        var memory: ConversationMemory
+        /// The summarising calls' usage objects, for the reply.
+        var summaries: [JSONValue] = []
+        var usage: [PendingUsage] = []
+        var summaryError: ProtocolError?
+        /// `memory` of the reply, and of `memory_updated`.
+        var report: JSONObject = [:]
+    }
+
+    /// The turn's chain run: its start, the context window checked, the model call, the
+    /// memory updated (and summarised), the commit, its end.
     private func runTurn(
         _ turn: TurnContext, chain: CallbackManager, input: String, turnID: Int64, account: CallAccount,
         options: GenerationOptions, stream: Bool, peer: PeerCredentials
-    ) async throws(ProtocolError) -> JSONObject {
+    ) async throws(TurnFailure) -> JSONObject {
+        do throws(ProtocolError) {
+            try await startChain(turn, chain: chain, input: input, peer: peer)
+            try checkContextWindow(turn, replyTokens: options.maximumTokens ?? 0)
+        } catch {
+            throw TurnFailure(error: await CallMethods.chainFailed(chain, error))
+        }
+        let call: ModelCallOutcome
+        do throws(ModelCallError) {
+            call = try await CallMethods.callModel(
+                llm: chain.child(), model: turn.model, input: turn.modelInput, options: options, stream: stream,
+                provider: turn.provider, upstream: upstream, billing: billing, account: account)
+        } catch {
+            throw TurnFailure(error: await CallMethods.chainFailed(chain, error.error), partialText: error.partialText)
+        }
+        let memory = await updateMemory(turn, input: input, output: call.result.text, chain: chain, account: account, options: options)
+        let commitDuration: Duration
+        do throws(ProtocolError) {
+            commitDuration = try await commit(turn, turnID: turnID, input: input, call: call, memory: memory)
+        } catch {
+            throw TurnFailure(error: await CallMethods.chainFailed(chain, error), partialText: call.result.text)
+        }
+        do throws(CallbackError) {
+            try await chain.emit(.chainEnd, ["outputs": ["response": .string(call.result.text)]])
+        } catch {
+            // The turn is committed; a raising handler still fails the request, as LangChain's would.
+            throw TurnFailure(error: CallMethods.callbackFailure(error, chain: chain))
+        }
+        var reply = call.reply
+        reply["run_id"] = .string(chain.runID)
+        reply["memory"] = .object(memory.report)
+        if let summaryError = memory.summaryError { reply["summary_error"] = summaryError.json }
+        if !memory.summaries.isEmpty { reply["summary_usage"] = .array(memory.summaries) }
+        reply["prompt_tokens_counted"] = .int(Int64(turn.promptTokens))
+        // The durable commit (one fsync'd transaction), for `make bench`.
+        if settings.current.reportsTimings { reply["commit_us"] = .int(commitDuration.wholeMicroseconds) }
+        return reply
+    }
+
+    /// `chain_start` with the input and the history as the memory gives it, then the
+    /// prompt as formatted, as LangChain's `ConversationChain` reports them.
+    private func startChain(_ turn: TurnContext, chain: CallbackManager, input: String, peer: PeerCredentials)
+        async throws(ProtocolError)
+    {
         let strategy = turn.settings.memory
         let history: JSONValue =
             turn.settings.promptStyle == .conversation
@@ -171,103 +233,99 @@ extension Sessions {
                 try await chain.emit(.text, ["text": .string(last.content), "title": "Prompt after formatting"])
             }
         } catch {
-            throw await CallMethods.chainFailed(chain, CallMethods.callbackFailure(error, chain: chain))
+            throw CallMethods.callbackFailure(error, chain: chain)
         }
-        let replyTokens = options.maximumTokens ?? 0
-        if let window = turn.contextWindow,
+    }
+
+    /// `context.window_exceeded` when the prompt and the reply's limit do not fit the
+    /// model's context window: nothing is sent then, nothing cut short.
+    private func checkContextWindow(_ turn: TurnContext, replyTokens: Int) throws(ProtocolError) {
+        guard let window = turn.contextWindow,
             let overflow = ContextWindow.overflow(prompt: turn.promptTokens, reply: replyTokens, window: window)
-        {
-            throw await CallMethods.chainFailed(
-                chain,
-                ProtocolError(
-                    .contextWindowExceeded,
-                    "the prompt needs \(overflow.promptTokens) tokens\(replyTokens > 0 ? " plus \(replyTokens) for the reply" : ""), "
-                        + "\(overflow.excess) more than \(turn.model)'s context window of \(window); "
-                        + "choose a memory that keeps less (--memory window, token-buffer, summary-buffer)",
-                    detail: [
-                        "prompt_tokens": .int(Int64(overflow.promptTokens)), "reply_tokens": .int(Int64(replyTokens)),
-                        "context_window": .int(Int64(window)), "excess": .int(Int64(overflow.excess)),
-                        "model": .string(turn.model), "counted": .object(Self.countedJSON(turn.counter)),
-                    ]))
-        }
+        else { return }
+        throw ProtocolError(
+            .contextWindowExceeded,
+            "the prompt needs \(overflow.promptTokens) tokens\(replyTokens > 0 ? " plus \(replyTokens) for the reply" : ""), "
+                + "\(overflow.excess) more than \(turn.model)'s context window of \(window); "
+                + "choose a memory that keeps less (--memory window, token-buffer, summary-buffer)",
+            detail: [
+                "prompt_tokens": .int(Int64(overflow.promptTokens)), "reply_tokens": .int(Int64(replyTokens)),
+                "context_window": .int(Int64(window)), "excess": .int(Int64(overflow.excess)),
+                "model": .string(turn.model), "counted": .object(Self.countedJSON(turn.counter)),
+            ])
+    }
 
-        let (result, callObject, callUsage): (CallResult, JSONObject, PendingUsage)
-        do throws(ProtocolError) {
-            (result, callObject, callUsage) = try await CallMethods.callModel(
-                llm: chain.child(), model: turn.model, input: turn.modelInput, options: options, stream: stream,
-                provider: turn.provider, upstream: upstream, billing: billing, account: account)
-        } catch {
-            throw await CallMethods.chainFailed(chain, error)
-        }
-
+    /// The memory with the exchange recorded by the session's strategy, summarised when it
+    /// folds messages into its summary, and `memory_updated` when anything changed. A
+    /// failed summary leaves the messages unfolded; the turn goes on.
+    private func updateMemory(
+        _ turn: TurnContext, input: String, output: String, chain: CallbackManager, account: CallAccount,
+        options: GenerationOptions
+    ) async -> TurnMemory {
+        let strategy = turn.settings.memory
         let update = turn.memory.recording(
-            input: input, output: result.text, strategy: strategy, counter: turn.counter, endpoint: turn.endpoint)
-        var memory = update.memory
-        var summaries: [JSONValue] = []
-        var summaryError: ProtocolError?
-        var usage = [callUsage]
+            input: input, output: output, strategy: strategy, counter: turn.counter, endpoint: turn.endpoint)
+        var result = TurnMemory(memory: update.memory)
         if !update.toSummarize.isEmpty {
             switch await summarise(update, turn: turn, chain: chain, account: account, options: options) {
             case .success(let (summary, summaryUsage, pending)):
-                memory = update.folding(summary: summary)
-                summaries.append(.object(summaryUsage))
-                usage.append(pending)
+                result.memory = update.folding(summary: summary)
+                result.summaries.append(.object(summaryUsage))
+                result.usage.append(pending)
             case .failure(let error):
-                memory = update.unfolded
-                summaryError = error
+                result.memory = update.unfolded
+                result.summaryError = error
             }
         }
-        var memoryReport: JSONObject = [
+        let memory = result.memory
+        result.report = [
             "strategy": .string(strategy.name), "kept_messages": .int(Int64(memory.messages.count)),
             "dropped": .int(Int64(update.dropped.count)), "left_window": .int(Int64(update.leftWindow.count)),
-            "summarized": .int(Int64(summaryError == nil ? update.toSummarize.count : 0)),
+            "summarized": .int(Int64(result.summaryError == nil ? update.toSummarize.count : 0)),
             "history_tokens": .int(Int64(turn.counter.count(memory.historyMessages(strategy), endpoint: turn.endpoint))),
             "counted": .object(Self.countedJSON(turn.counter)),
         ]
-        if let k = strategy.k { memoryReport["k"] = .int(Int64(k)) }
-        if let limit = strategy.maxTokens { memoryReport["max_tokens"] = .int(Int64(limit)) }
+        if let k = strategy.k { result.report["k"] = .int(Int64(k)) }
+        if let limit = strategy.maxTokens { result.report["max_tokens"] = .int(Int64(limit)) }
         if update.changed {
-            var event = memoryReport
+            var event = result.report
             event["dropped_messages"] = Self.messagesJSON(update.dropped)
             event["left_window_messages"] = Self.messagesJSON(update.leftWindow)
-            event["summarized_messages"] = Self.messagesJSON(summaryError == nil ? update.toSummarize : [])
+            event["summarized_messages"] = Self.messagesJSON(result.summaryError == nil ? update.toSummarize : [])
             event["summary"] = .string(memory.summary)
-            if let summaryError { event["summary_error"] = summaryError.json }
+            if let summaryError = result.summaryError { event["summary_error"] = summaryError.json }
             chain.emitNow(.memoryUpdated, event)
         }
+        return result
+    }
 
-        var outcome = callObject
-        outcome["summaries"] = .array(summaries)
+    /// Commits the turn: its messages, its reply, its calls' usage and the new memory in
+    /// one transaction, on disk before the turn ends.
+    ///
+    /// - Returns: how long the commit took.
+    private func commit(
+        _ turn: TurnContext, turnID: Int64, input: String, call: ModelCallOutcome, memory: TurnMemory
+    ) async throws(ProtocolError) -> Duration {
+        var outcome = call.reply
+        outcome["summaries"] = .array(memory.summaries)
+        let usage = [call.usage] + memory.usage
         let completion = TurnCompletion(
-            turnID: turnID, output: result.text, outcome: JSONValue.object(outcome).encodedString,
+            turnID: turnID, output: call.result.text, outcome: JSONValue.object(outcome).encodedString,
             tokens: usage.reduce(0) { $0 + Int64($1.usage.totalTokens) },
-            messages: [NewMessage(role: "user", content: input), NewMessage(role: "assistant", content: result.text)],
-            keepInMemory: memory.messages.count, summary: memory.summary == turn.memory.summary ? nil : memory.summary,
+            messages: [NewMessage(role: "user", content: input), NewMessage(role: "assistant", content: call.result.text)],
+            keepInMemory: memory.memory.messages.count,
+            summary: memory.memory.summary == turn.memory.summary ? nil : memory.memory.summary,
             usage: usage.map(\.entry), now: Timestamp.nowMicroseconds())
-        let commitStart = ContinuousClock.now
+        let started = ContinuousClock.now
         do throws(ProtocolError) {
             try await billing.recording(usage) { store throws(StoreError) in ((), try store.completeTurn(completion)) }
         } catch {
             var error = error
-            error.detail["partial_text"] = .string(result.text)
-            throw await CallMethods.chainFailed(chain, error)
+            // As a failed call's: the reply that arrived, though the turn could not keep it.
+            error.detail["partial_text"] = .string(call.result.text)
+            throw error
         }
-        let commitDuration = ContinuousClock.now - commitStart
-        do throws(CallbackError) {
-            try await chain.emit(.chainEnd, ["outputs": ["response": .string(result.text)]])
-        } catch {
-            // The turn is committed; a raising handler still fails the request, as LangChain's would.
-            throw CallMethods.callbackFailure(error, chain: chain)
-        }
-        var reply = callObject
-        reply["run_id"] = .string(chain.runID)
-        reply["memory"] = .object(memoryReport)
-        if let summaryError { reply["summary_error"] = summaryError.json }
-        if !summaries.isEmpty { reply["summary_usage"] = .array(summaries) }
-        reply["prompt_tokens_counted"] = .int(Int64(turn.promptTokens))
-        // The durable commit (one fsync'd transaction), for `make bench`.
-        if self.settings.current.reportsTimings { reply["commit_us"] = .int(commitDuration.wholeMicroseconds) }
-        return reply
+        return ContinuousClock.now - started
     }
 
     /// The summarising call, as a child chain of the turn (LangChain's `predict_new_summary`,
@@ -297,17 +355,17 @@ extension Sessions {
             } catch {
                 throw CallMethods.callbackFailure(error, chain: summaryChain)
             }
-            let (result, object, pending): (CallResult, JSONObject, PendingUsage)
-            do throws(ProtocolError) {
-                (result, object, pending) = try await CallMethods.callModel(
+            let call: ModelCallOutcome
+            do throws(ModelCallError) {
+                call = try await CallMethods.callModel(
                     llm: summaryChain.child(), model: turn.model,
                     input: TurnContext.modelInput(TurnPrompt(text: text, endpoint: turn.endpoint)), options: options,
                     stream: true, provider: turn.provider, upstream: upstream, billing: billing, account: account)
             } catch {
-                throw await CallMethods.chainFailed(summaryChain, error)
+                throw await CallMethods.chainFailed(summaryChain, error.error)
             }
-            _ = try? await summaryChain.emit(.chainEnd, ["outputs": ["text": .string(result.text)]])
-            return .success((result.text, object["usage"]?.objectValue ?? [:], pending))
+            _ = try? await summaryChain.emit(.chainEnd, ["outputs": ["text": .string(call.result.text)]])
+            return .success((call.result.text, call.reply["usage"]?.objectValue ?? [:], call.usage))
         } catch {
             logger.warning("summarising session '\(turn.session.name)' failed: \(error); the messages stay in memory")
             return .failure(error)
