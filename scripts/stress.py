@@ -533,13 +533,15 @@ def part_disk(work):
         print("  disk: skipped: this machine does not let a tmpfs be mounted here", flush=True)
         REPORT.append(("disk", {"skipped": "no tmpfs"}))
         return
+    daemon = None
     try:
         daemon = Daemon(work, "[Provider fake]\nTokenDelayMSec=0\n", state=os.path.join(mount, "state"))
         client = Line(daemon.sock)
         before = [client.call("send", {"session": "disk", "text": f"before {n}", "events": False}, request_id=n + 1)
                   for n in range(5)]
         filler = os.path.join(mount, "filler")
-        with open(filler, "wb") as f:
+        # Unbuffered: a buffered file keeps what did not fit and fails again at close.
+        with open(filler, "wb", buffering=0) as f:
             try:
                 while True:
                     f.write(b"\0" * 65536)
@@ -554,7 +556,8 @@ def part_disk(work):
         os.remove(filler)
         after = client.call("send", {"session": "disk", "text": "after", "events": False}, request_id=201)
         daemon.stop()
-        result = ", ".join(integrity(os.path.join(daemon.state, name)) for name in ("sessions.db", "events.db"))
+        state, daemon = daemon.state, None
+        result = ", ".join(integrity(os.path.join(state, name)) for name in ("sessions.db", "events.db"))
         report("disk", errors=sorted(codes), served_while_full=alive, integrity=result)
         check(all(m.get("type") == "reply" for m in before), "disk: turns before the disk filled failed")
         check(codes and codes <= {"store.unavailable"}, f"disk: full disk answered {codes or 'nothing'}")
@@ -562,6 +565,8 @@ def part_disk(work):
         check(after.get("type") == "reply", f"disk: no turn once there was room: {after}")
         check(result == "ok, ok", f"disk: sessions.db, events.db: {result}")
     finally:
+        if daemon:
+            daemon.stop()  # else the mount stays busy
         subprocess.run(["umount", mount])
 
 
