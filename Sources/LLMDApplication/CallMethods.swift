@@ -103,7 +103,7 @@ public enum CallMethods {
         in table: inout MethodTable, upstream: LazyUpstream, settings: LiveSettings, bus: EventBus, billing: Billing,
         logger: Logger
     ) {
-        table.register("complete") { request, context throws(ProtocolError) in
+        table.register(.complete) { request, context throws(ProtocolError) in
             let params = request.params
             let provider = try settings.current.provider(named: try params.string("provider"))
             guard let model = provider.model(try params.string("model")) else {

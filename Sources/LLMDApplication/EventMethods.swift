@@ -9,7 +9,7 @@ public enum EventMethods {
     public static func register(in table: inout MethodTable, bus: EventBus) {
         // `publish {name, data?, session?, run_id?, parent_run_id?, tags?, metadata?}`: a
         // `custom` event from a client, as LangChain's `dispatch_custom_event`.
-        table.register("publish") { request, _ throws(ProtocolError) in
+        table.register(.publish) { request, _ throws(ProtocolError) in
             let params = request.params
             guard let name = try params.string("name"), !name.isEmpty else {
                 throw .invalidParam("name", expected: "the custom event's name", got: params["name"])

@@ -55,11 +55,11 @@ public final class Sessions: Sendable {
     }
 
     public func register(in table: inout MethodTable) {
-        table.register("session.list") { _, _ throws(ProtocolError) in
+        table.register(.sessionList) { _, _ throws(ProtocolError) in
             let sessions = try await self.database.perform { store throws(StoreError) in try store.list() }
             return ["sessions": .array(sessions.map { .object(Self.describe($0)) })]
         }
-        table.register("session.create") { request, _ throws(ProtocolError) in
+        table.register(.sessionCreate) { request, _ throws(ProtocolError) in
             let name = try Self.sessionName(request.params)
             let (session, created, _) = try await self.resolve(
                 name, settings: try request.params.object("settings") ?? [:], creating: true, changingExisting: false)
@@ -68,7 +68,7 @@ public final class Sessions: Sendable {
             }
             return Self.describe(session)
         }
-        table.register("session.update") { request, _ throws(ProtocolError) in
+        table.register(.sessionUpdate) { request, _ throws(ProtocolError) in
             let name = try Self.sessionName(request.params)
             guard let changes = try request.params.object("settings") else {
                 throw .invalidParam("settings", expected: "an object of session settings", got: request.params["settings"])
@@ -78,22 +78,22 @@ public final class Sessions: Sendable {
             result["changed"] = .array(changed.map(JSONValue.string))
             return result
         }
-        table.register("session.show") { request, _ throws(ProtocolError) in
+        table.register(.sessionShow) { request, _ throws(ProtocolError) in
             try await self.show(request.params)
         }
-        table.register("session.rename") { request, _ throws(ProtocolError) in
+        table.register(.sessionRename) { request, _ throws(ProtocolError) in
             try await self.rename(request.params)
         }
-        table.register("session.delete") { request, _ throws(ProtocolError) in
+        table.register(.sessionDelete) { request, _ throws(ProtocolError) in
             try await self.delete(request.params)
         }
-        table.register("session.export") { request, _ throws(ProtocolError) in
+        table.register(.sessionExport) { request, _ throws(ProtocolError) in
             try await self.export(request.params)
         }
-        table.register("memory.show") { request, _ throws(ProtocolError) in
+        table.register(.memoryShow) { request, _ throws(ProtocolError) in
             try await self.showMemory(request.params)
         }
-        table.register("send") { request, context throws(ProtocolError) in
+        table.register(.send) { request, context throws(ProtocolError) in
             try await self.send(request, context: context)
         }
     }

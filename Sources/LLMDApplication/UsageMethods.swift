@@ -10,10 +10,10 @@ import LLMDUsage
 /// budgets, and token counts.
 extension Billing {
     public func register(in table: inout MethodTable) {
-        table.register("scope.begin") { request, _ throws(ProtocolError) in
+        table.register(.scopeBegin) { request, _ throws(ProtocolError) in
             try await self.beginScope(request.params)
         }
-        table.register("scope.end") { request, _ throws(ProtocolError) in
+        table.register(.scopeEnd) { request, _ throws(ProtocolError) in
             let id = try Self.scopeID(request.params)
             let now = Timestamp.nowMicroseconds()
             let ended = try await self.database.perform { store throws(StoreError) -> Bool in
@@ -24,19 +24,19 @@ extension Billing {
             guard ended else { throw Self.scopeNotFound(id) }
             return try await self.describeScope(id)
         }
-        table.register("scope.show") { request, _ throws(ProtocolError) in
+        table.register(.scopeShow) { request, _ throws(ProtocolError) in
             try await self.describeScope(try Self.scopeID(request.params))
         }
-        table.register("usage") { request, _ throws(ProtocolError) in
+        table.register(.usage) { request, _ throws(ProtocolError) in
             try await self.usage(request.params)
         }
-        table.register("budget.set") { request, _ throws(ProtocolError) in
+        table.register(.budgetSet) { request, _ throws(ProtocolError) in
             try await self.setBudget(request.params)
         }
-        table.register("budget.show") { request, _ throws(ProtocolError) in
+        table.register(.budgetShow) { request, _ throws(ProtocolError) in
             try await self.showBudgets(request.params)
         }
-        table.register("tokens.count") { request, _ throws(ProtocolError) in
+        table.register(.tokensCount) { request, _ throws(ProtocolError) in
             try self.countTokens(request.params)
         }
     }

@@ -202,6 +202,14 @@ public final class DaemonConnection {
     /// - Parameter onNotice: notices about this request (`queued`) and the connection
     ///   (`shutting_down`).
     public func call(
+        _ method: ProtocolMethod, params: JSONObject = [:], onEvent: (CallbackEvent) -> Void = { _ in },
+        onNotice: (Notice) -> Void = { _ in }
+    ) throws(ClientError) -> JSONObject {
+        try call(method.rawValue, params: params, onEvent: onEvent, onNotice: onNotice)
+    }
+
+    /// ``call(_:params:onEvent:onNotice:)`` by name, for a method this client does not know.
+    public func call(
         _ method: String, params: JSONObject = [:], onEvent: (CallbackEvent) -> Void = { _ in },
         onNotice: (Notice) -> Void = { _ in }
     ) throws(ClientError) -> JSONObject {

@@ -46,7 +46,7 @@ public struct LLMDClient {
 
     /// The raw `status` result, for `--json` output.
     public func statusObject() throws(ClientError) -> JSONObject {
-        try connection.call("status")
+        try connection.call(.status)
     }
 
     public func status() throws(ClientError) -> DaemonStatus {
@@ -61,7 +61,7 @@ public struct LLMDClient {
         _ params: JSONObject, onToken: (String) -> Void, onRetry: (JSONObject) -> Void = { _ in }
     ) throws(ClientError) -> JSONObject {
         var reply = ReplyTokens()
-        return try connection.call("complete", params: params) { event in
+        return try connection.call(.complete, params: params) { event in
             reply.handle(event, onToken: onToken, onRetry: onRetry)
         }
     }
@@ -78,7 +78,7 @@ public struct LLMDClient {
         onQueued: (Int) -> Void = { _ in }, onEvent: (CallbackEvent) -> Void = { _ in }
     ) throws(ClientError) -> JSONObject {
         var reply = ReplyTokens()
-        return try connection.call("send", params: params) { event in
+        return try connection.call(.send, params: params) { event in
             reply.handle(event, onToken: onToken, onRetry: onRetry)
             onEvent(event)
         } onNotice: { notice in
@@ -88,13 +88,13 @@ public struct LLMDClient {
 
     /// Calls `method` and returns its result: the session and memory methods, whose results
     /// llmctl prints as they are.
-    public func call(_ method: String, _ params: JSONObject = [:]) throws(ClientError) -> JSONObject {
+    public func call(_ method: ProtocolMethod, _ params: JSONObject = [:]) throws(ClientError) -> JSONObject {
         try connection.call(method, params: params)
     }
 
     /// Sends `ping` and returns the daemon's reply.
     public func ping() throws(ClientError) -> JSONObject {
-        try connection.call("ping")
+        try connection.call(.ping)
     }
 }
 
@@ -116,7 +116,7 @@ extension LLMDClient {
         _ params: JSONObject, onReply: (JSONObject) -> Void = { _ in },
         onMessage: (SubscriptionMessage) throws(ClientError) -> Bool
     ) throws(ClientError) -> JSONObject {
-        let reply = try connection.call("subscribe", params: params)
+        let reply = try connection.call(.subscribe, params: params)
         onReply(reply)
         guard let number = reply["subscription"]?.intValue else {
             throw .protocolViolation("subscribe reply lacks 'subscription'")

@@ -3,7 +3,7 @@ import LLMDProtocol
 /// The methods every daemon answers: `hello`, `ping`, `status`.
 public enum CoreMethods {
     public static func register(in table: inout MethodTable, state: DaemonState) {
-        table.register("hello") { request, _ throws(ProtocolError) in
+        table.register(.hello) { request, _ throws(ProtocolError) in
             if let version = try request.params.int("protocol"), version != ProtocolVersion.current {
                 throw ProtocolError(
                     .unsupportedVersion,
@@ -15,10 +15,10 @@ public enum CoreMethods {
                 "pid": .int(Int64(state.pid)),
             ]
         }
-        table.register("ping") { _, _ in
+        table.register(.ping) { _, _ in
             ["pong": true, "time": .string(Timestamp.rfc3339(milliseconds: Timestamp.nowMilliseconds()))]
         }
-        table.register("status") { _, _ in
+        table.register(.status) { _, _ in
             state.statusResult()
         }
     }

@@ -29,29 +29,24 @@ public struct RequestContext: Sendable {
 public struct MethodTable: Sendable {
     public typealias Handler = @Sendable (Request, RequestContext) async throws(ProtocolError) -> JSONObject
 
-    private var handlers: [String: Handler] = [:]
-    /// Methods the connection itself answers (`cancel`, `subscribe`…), listed with the rest.
-    private var connectionMethods: Set<String> = []
+    private var handlers: [ProtocolMethod: Handler] = [:]
 
     public init() {}
 
-    /// Names methods that never reach ``handle(_:context:)`` because the connection answers
-    /// them, so the list of methods in an `unknown_method` error is complete.
-    public mutating func reserve(_ methods: [String]) {
-        connectionMethods.formUnion(methods)
-    }
-
-    public mutating func register(_ method: String, _ handler: @escaping Handler) {
-        precondition(handlers[method] == nil, "method \(method) registered twice")
+    public mutating func register(_ method: ProtocolMethod, _ handler: @escaping Handler) {
+        precondition(!method.isConnectionLevel, "\(method.rawValue) is answered by the connection")
+        precondition(handlers[method] == nil, "method \(method.rawValue) registered twice")
         handlers[method] = handler
     }
 
-    /// Names of all methods, sorted.
-    public var methods: [String] { Set(handlers.keys).union(connectionMethods).sorted() }
+    /// Names of all methods, sorted: those registered and those the connection answers.
+    public var methods: [String] {
+        ProtocolMethod.allCases.filter { $0.isConnectionLevel || handlers[$0] != nil }.map(\.rawValue).sorted()
+    }
 
     /// Runs the request's handler and returns the reply or error to send.
     public func handle(_ request: Request, context: RequestContext) async -> ServerMessage {
-        guard let handler = handlers[request.method] else {
+        guard let handler = ProtocolMethod(rawValue: request.method).flatMap({ handlers[$0] }) else {
             return .error(
                 id: request.id,
                 ProtocolError(

@@ -336,22 +336,27 @@ final class ConnectionHandler: ChannelInboundHandler {
         case .checkingPeer, .closed: return
         }
         guard let outbox else { return }
-        switch request.method {
-        case "cancel":
+        switch ProtocolMethod(rawValue: request.method) {
+        case .cancel?:
             cancel(request, context: context)
             return
-        case "subscribe", "unsubscribe", "ack":
+        case let method? where method.isConnectionLevel:
             // Connection-level: their replies must precede the events they start.
+            var started: SubscriptionKey?
             let reply: ServerMessage
             do throws(ProtocolError) {
-                reply = .reply(id: request.id, result: try subscriptionMethod(request, outbox: outbox))
+                let result: JSONObject
+                switch method {
+                case .subscribe: (result, started) = try subscribe(request.params, outbox: outbox)
+                case .unsubscribe: result = try unsubscribe(request.params)
+                default: result = try acknowledge(request.params)
+                }
+                reply = .reply(id: request.id, result: result)
             } catch {
                 reply = .error(id: request.id, error)
             }
             outbox.send([reply])
-            if request.method == "subscribe", case .reply(_, let result) = reply, let number = result["subscription"]?.intValue {
-                environment.bus.start(SubscriptionKey(connection: id, id: number))
-            }
+            if let started { environment.bus.start(started) }
             return
         default:
             break
@@ -391,38 +396,38 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// The methods answered here rather than through the method table.
-    static let methods = ["cancel", "subscribe", "unsubscribe", "ack"]
-
     private var nextSubscription: Int64 = 1
 
-    /// `subscribe`, `unsubscribe` and `ack` (llmd-protocol(7)).
-    private func subscriptionMethod(_ request: Request, outbox: ConnectionOutbox) throws(ProtocolError) -> JSONObject {
-        let params = request.params
-        switch request.method {
-        case "subscribe":
-            var subscription = try EventMethods.subscriptionRequest(params, bus: environment.bus)
-            if let sessions = subscription.filter.sessions {
-                subscription.filter.sessionStarts = environment.sessionNames.epochs(of: sessions)
-            }
-            let key = SubscriptionKey(connection: id, id: nextSubscription)
-            nextSubscription += 1
-            let (cursor, oldest) = environment.bus.subscribe(key, subscription, outbox: outbox)
-            var result: JSONObject = ["subscription": .int(key.id), "cursor": .int(Int64(cursor))]
-            result["oldest_seq"] = oldest.map { .int(Int64($0)) } ?? .null
-            return result
-        case "unsubscribe":
-            let key = SubscriptionKey(connection: id, id: try EventMethods.subscriptionNumber(params))
-            guard environment.bus.unsubscribe(key) else { throw EventMethods.notFound(key.id) }
-            return ["unsubscribed": true]
-        default:
-            let key = SubscriptionKey(connection: id, id: try EventMethods.subscriptionNumber(params))
-            guard let seq = try params.int("seq"), seq > 0 else {
-                throw .invalidParam("seq", expected: "the seq of the event acknowledged", got: params["seq"])
-            }
-            guard environment.bus.hasSubscription(key) else { throw EventMethods.notFound(key.id) }
-            return ["acknowledged": .bool(environment.bus.acknowledge(key, seq: UInt64(seq)))]
+    /// `subscribe` (llmd-protocol(7)): the reply, and the subscription to start once the
+    /// reply is queued.
+    private func subscribe(_ params: JSONObject, outbox: ConnectionOutbox) throws(ProtocolError) -> (JSONObject, SubscriptionKey) {
+        var subscription = try EventMethods.subscriptionRequest(params, bus: environment.bus)
+        if let sessions = subscription.filter.sessions {
+            subscription.filter.sessionStarts = environment.sessionNames.epochs(of: sessions)
         }
+        let key = SubscriptionKey(connection: id, id: nextSubscription)
+        nextSubscription += 1
+        let (cursor, oldest) = environment.bus.subscribe(key, subscription, outbox: outbox)
+        var result: JSONObject = ["subscription": .int(key.id), "cursor": .int(Int64(cursor))]
+        result["oldest_seq"] = oldest.map { .int(Int64($0)) } ?? .null
+        return (result, key)
+    }
+
+    /// `unsubscribe` (llmd-protocol(7)).
+    private func unsubscribe(_ params: JSONObject) throws(ProtocolError) -> JSONObject {
+        let key = SubscriptionKey(connection: id, id: try EventMethods.subscriptionNumber(params))
+        guard environment.bus.unsubscribe(key) else { throw EventMethods.notFound(key.id) }
+        return ["unsubscribed": true]
+    }
+
+    /// `ack` (llmd-protocol(7)).
+    private func acknowledge(_ params: JSONObject) throws(ProtocolError) -> JSONObject {
+        let key = SubscriptionKey(connection: id, id: try EventMethods.subscriptionNumber(params))
+        guard let seq = try params.int("seq"), seq > 0 else {
+            throw .invalidParam("seq", expected: "the seq of the event acknowledged", got: params["seq"])
+        }
+        guard environment.bus.hasSubscription(key) else { throw EventMethods.notFound(key.id) }
+        return ["acknowledged": .bool(environment.bus.acknowledge(key, seq: UInt64(seq)))]
     }
 
     /// `cancel {request}`: cancels this connection's request with that id; its own reply

@@ -33,8 +33,6 @@ public final class SocketServer: Service {
     ) {
         self.socket = socket
         self.group = group
-        var methods = methods
-        methods.reserve(ConnectionHandler.methods)
         self.environment = ConnectionEnvironment(
             methods: methods, state: state, registry: ConnectionRegistry(), settings: settings, bus: bus,
             sessionNames: sessionNames, inputBudget: InputBudget(), readPacer: ReadPacer(eventLoop: group.next()),

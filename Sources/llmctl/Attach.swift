@@ -118,7 +118,7 @@ extension LLMCtl {
         let client = try LLMDClient(socketPath: parsed.value("--socket"))
         let json = parsed.flag("--json")
         // The session must exist; its recent turns set the scene.
-        let session = try client.call("session.show", ["session": .string(name), "turns": .int(turns)])
+        let session = try client.call(.sessionShow, ["session": .string(name), "turns": .int(turns)])
         if !json {
             for turn in session["recent_turns"]?.arrayValue?.compactMap(\.objectValue) ?? [] {
                 // Written like the live turns, unbuffered, so the order holds in a pipe too.

@@ -166,16 +166,16 @@ private struct ChatLoop {
 
                     """)
             case "/memory":
-                editor.printAbove(LLMCtl.memoryText(try commands.call("memory.show", ["session": .string(session)])))
+                editor.printAbove(LLMCtl.memoryText(try commands.call(.memoryShow, ["session": .string(session)])))
             case "/session":
-                editor.printAbove(LLMCtl.sessionText(try commands.call("session.show", ["session": .string(session), "turns": 3])))
+                editor.printAbove(LLMCtl.sessionText(try commands.call(.sessionShow, ["session": .string(session), "turns": 3])))
             case "/prompt":
-                let result = try commands.call("session.show", ["session": .string(session), "prompt": true])
+                let result = try commands.call(.sessionShow, ["session": .string(session), "prompt": true])
                 let (header, body) = LLMCtl.promptText(result["prompt"]?.objectValue ?? [:])
                 editor.printAbove(header + "\n" + body)
             case "/usage":
-                let result = try commands.call("session.show", ["session": .string(session), "turns": 0])
-                let totals = try commands.call("usage", ["session": .string(session)])["total"]?.objectValue ?? [:]
+                let result = try commands.call(.sessionShow, ["session": .string(session), "turns": 0])
+                let totals = try commands.call(.usage, ["session": .string(session)])["total"]?.objectValue ?? [:]
                 let count = { (key: String) in totals[key]?.intValue ?? 0 }
                 editor.printAbove(
                     "session '\(session)': \(result["turns"]?.intValue ?? 0) turns completed; \(count("requests")) LLM calls, "
@@ -215,11 +215,11 @@ extension LLMCtl {
         if !settings.isEmpty {
             let params: JSONObject = ["session": .string(session), "settings": .object(settings)]
             do {
-                let result = try commands.call("session.update", params)
+                let result = try commands.call(.sessionUpdate, params)
                 reportSessionChanges(result)
             } catch {
                 guard case .remote(let remote) = error, remote.code.rawValue == "session.not_found" else { throw error }
-                var created = try commands.call("session.create", params)
+                var created = try commands.call(.sessionCreate, params)
                 created["created"] = true
                 reportSessionChanges(created)
             }

@@ -78,7 +78,7 @@ extension LLMCtl {
                 settings["memory"] = .string(strategy.name)
                 if let parameter = strategy.parameter { settings[parameter.name] = JSONValue(parameter.value) }
                 // Created apart from its first turn, so a session of that name from before is refused, not reused.
-                _ = try client.call("session.create", ["session": .string(session), "settings": .object(settings)])
+                _ = try client.call(.sessionCreate, ["session": .string(session), "settings": .object(settings)])
                 sessions.append(session)
                 for (index, text) in turns.enumerated() {
                     turnNumber = index + 1
@@ -136,7 +136,7 @@ extension LLMCtl {
         var firstFailure: ClientError?
         for session in sessions {
             do {
-                _ = try client.call("session.delete", ["session": .string(session)])
+                _ = try client.call(.sessionDelete, ["session": .string(session)])
             } catch {
                 printError("llmctl: could not delete session '\(session)': \(error)")
                 firstFailure = firstFailure ?? error

@@ -96,7 +96,7 @@ extension LLMCtl {
     }
 
     static func sessions(_ parsed: ParsedCommandLine) throws(ClientError) {
-        let result = try LLMDClient(socketPath: parsed.value("--socket")).call("session.list")
+        let result = try LLMDClient(socketPath: parsed.value("--socket")).call(.sessionList)
         if parsed.flag("--json") { return print(JSONValue.object(result).encodedString) }
         let sessions = result["sessions"]?.arrayValue?.compactMap(\.objectValue) ?? []
         guard !sessions.isEmpty else { return print("No sessions yet. Start one with: llmctl send -s NAME TEXT") }
@@ -132,14 +132,14 @@ extension LLMCtl {
                 params["prompt"] = true
                 let words = Array(parsed.positionals.dropFirst())
                 if !words.isEmpty { params["input"] = .string(words.joined(separator: " ")) }
-                result = try client().call("session.show", params)
+                result = try client().call(.sessionShow, params)
                 if !json {
                     let (header, body) = promptText(result["prompt"]?.objectValue ?? [:])
                     printError(header)
                     return writeOut(body)
                 }
             } else {
-                result = try client().call("session.show", params)
+                result = try client().call(.sessionShow, params)
                 if !json { return writeOut(sessionText(result)) }
             }
         case "create", "set":
@@ -149,20 +149,20 @@ extension LLMCtl {
             } catch {
                 usageFailure(error.message)
             }
-            result = try client().call(parsed.path[1] == "create" ? "session.create" : "session.update", ["session": .string(name), "settings": .object(settings)])
+            result = try client().call(parsed.path[1] == "create" ? .sessionCreate : .sessionUpdate, ["session": .string(name), "settings": .object(settings)])
             if !json {
                 let changed = result["changed"]?.arrayValue?.compactMap(\.stringValue) ?? []
                 if parsed.path[1] == "set", changed.isEmpty { return print("session '\(name)': nothing changed") }
                 return writeOut(sessionText(result))
             }
         case "rename":
-            result = try client().call("session.rename", ["session": .string(name), "to": .string(parsed.positionals[1])])
+            result = try client().call(.sessionRename, ["session": .string(name), "to": .string(parsed.positionals[1])])
             if !json { return print("renamed session '\(name)' to '\(parsed.positionals[1])'") }
         case "rm":
-            result = try client().call("session.delete", ["session": .string(name)])
+            result = try client().call(.sessionDelete, ["session": .string(name)])
             if !json { return print("deleted session '\(name)'") }
         case "export":
-            result = try client().call("session.export", ["session": .string(name), "format": .string(json ? "json" : "markdown")])
+            result = try client().call(.sessionExport, ["session": .string(name), "format": .string(json ? "json" : "markdown")])
             if !json { return writeOut(result["markdown"]?.stringValue ?? "") }
         default:
             preconditionFailure("session \(parsed.path[1]) is declared but not handled")
@@ -172,7 +172,7 @@ extension LLMCtl {
 
     static func memory(_ parsed: ParsedCommandLine) throws(ClientError) {
         let result = try LLMDClient(socketPath: parsed.value("--socket")).call(
-            "memory.show", ["session": .string(parsed.positionals[0])])
+            .memoryShow, ["session": .string(parsed.positionals[0])])
         if parsed.flag("--json") { return print(JSONValue.object(result).encodedString) }
         writeOut(memoryText(result))
     }

@@ -104,7 +104,7 @@ extension LLMCtl {
             }
             params["by"] = .string(by)
         }
-        let result = try LLMDClient(socketPath: parsed.value("--socket")).call("usage", params)
+        let result = try LLMDClient(socketPath: parsed.value("--socket")).call(.usage, params)
         if parsed.flag("--json") { return print(JSONValue.object(result).encodedString) }
         let total = result["total"]?.objectValue ?? [:]
         var rows = [[by?.uppercased() ?? "", "REQUESTS", "PROMPT", "CACHED", "COMPLETION", "REASONING", "TOTAL", "COST"]]
@@ -166,10 +166,10 @@ extension LLMCtl {
             params["max_cost"] = .double(dollars)
         }
         let socket = parsed.value("--socket")
-        let begun = try LLMDClient(socketPath: socket).call("scope.begin", params)
+        let begun = try LLMDClient(socketPath: socket).call(.scopeBegin, params)
         guard let id = begun["scope"]?.stringValue else { throw .protocolViolation("scope.begin answered without a scope id") }
         let status = run(parsed.positionals, scopes: ([id] + outer.dropFirst()).joined(separator: ","))
-        let ended = try LLMDClient(socketPath: socket).call("scope.end", ["scope": .string(id)])
+        let ended = try LLMDClient(socketPath: socket).call(.scopeEnd, ["scope": .string(id)])
         let totals = ended["totals"]?.objectValue ?? [:]
         var report: String
         if parsed.flag("--json") {
@@ -252,7 +252,7 @@ extension LLMCtl {
             }
             guard params["max_tokens"] != nil || params["max_cost"] != nil else { usageFailure("give --max-tokens or --max-cost") }
         }
-        let result = try LLMDClient(socketPath: parsed.value("--socket")).call(parsed.path[1] == "set" ? "budget.set" : "budget.show", params)
+        let result = try LLMDClient(socketPath: parsed.value("--socket")).call(parsed.path[1] == "set" ? .budgetSet : .budgetShow, params)
         if parsed.flag("--json") { return print(JSONValue.object(result).encodedString) }
         var rows = [["BUDGET", "TOKENS", "COST"]]
         for budget in result["budgets"]?.arrayValue?.compactMap(\.objectValue) ?? [] {
@@ -293,7 +293,7 @@ extension LLMCtl {
         if let model = parsed.value("--model") { params["model"] = .string(model) }
         if let encoding = parsed.value("--encoding") { params["encoding"] = .string(encoding) }
         if parsed.flag("--ids") { params["ids"] = true }
-        let result = try LLMDClient(socketPath: parsed.value("--socket")).call("tokens.count", params)
+        let result = try LLMDClient(socketPath: parsed.value("--socket")).call(.tokensCount, params)
         if parsed.flag("--json") { return print(JSONValue.object(result).encodedString) }
         print(result["tokens"]?.intValue ?? 0)
         if let ids = result["ids"]?.arrayValue { print(ids.compactMap(\.intValue).map(String.init).joined(separator: " ")) }

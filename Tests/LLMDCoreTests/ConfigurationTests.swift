@@ -375,7 +375,7 @@ struct MethodTableTests {
     @Test("unknown methods get request.unknown_method listing what exists")
     func unknown() async {
         var table = MethodTable()
-        table.register("ping") { _, _ in ["pong": true] }
+        table.register(.ping) { _, _ in ["pong": true] }
         let reply = await table.handle(Request(id: .int(4), method: "pong"), context: context)
         guard case .error(let id, let error) = reply else {
             Issue.record("expected an error, got \(reply)")
@@ -383,17 +383,18 @@ struct MethodTableTests {
         }
         #expect(id == .int(4))
         #expect(error.code == .unknownMethod)
-        #expect(error.detail["methods"] == ["ping"])
+        // Those registered, and those every connection answers itself.
+        #expect(error.detail["methods"] == ["ack", "cancel", "ping", "subscribe", "unsubscribe"])
     }
 
     @Test("handler errors become error replies with the request id")
     func handlerErrors() async {
         var table = MethodTable()
-        table.register("fail") { request, _ throws(ProtocolError) in
+        table.register(.status) { request, _ throws(ProtocolError) in
             _ = try request.params.int("n")
             return [:]
         }
-        let reply = await table.handle(Request(id: .string("r"), method: "fail", params: ["n": "x"]), context: context)
+        let reply = await table.handle(Request(id: .string("r"), method: "status", params: ["n": "x"]), context: context)
         #expect(reply == .error(id: .string("r"), .invalidParam("n", expected: "an integer", got: "x")))
     }
 
@@ -402,7 +403,7 @@ struct MethodTableTests {
         var table = MethodTable()
         let state = DaemonState(pid: 77, socketPath: "/tmp/s.sock")
         CoreMethods.register(in: &table, state: state)
-        #expect(table.methods == ["hello", "ping", "status"])
+        #expect(table.methods == ["ack", "cancel", "hello", "ping", "status", "subscribe", "unsubscribe"])
 
         let hello = await table.handle(Request(id: .int(1), method: "hello", params: ["protocol": 1]), context: context)
         guard case .reply(_, let result) = hello else { throw Failure("hello failed: \(hello)") }

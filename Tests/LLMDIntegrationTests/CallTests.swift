@@ -79,7 +79,7 @@ struct CallTests {
         _ = try firstToken(connection)
         connection.close()
         #expect(waitUntil { (try? fixture.requestLog())?.first?["client_gone"] == true }, "\(daemon.log)")
-        #expect(waitUntil { (try? daemon.connect().call("status")["requests_in_flight"]) == 1 }, "only the status request")
+        #expect(waitUntil { (try? daemon.connect().call(.status)["requests_in_flight"]) == 1 }, "only the status request")
     }
 
     @Test("cancel by id stops a call: its reply is request.cancelled, the server sees the client go")
@@ -116,7 +116,7 @@ struct CallTests {
         connection.close()
         // In flight: only the status request asking. Had the call been cancelled with its
         // client, the fixture would have seen the connection go.
-        #expect(waitUntil { (try? daemon.connect().call("status")["requests_in_flight"]) == 1 }, "\(daemon.log)")
+        #expect(waitUntil { (try? daemon.connect().call(.status)["requests_in_flight"]) == 1 }, "\(daemon.log)")
         let entry = try #require(try fixture.requestLog().first)
         #expect(entry["client_gone"] == false)
     }
@@ -223,9 +223,9 @@ struct CallTests {
         let daemon = try daemon(fixture)
         let watcher = try daemon.connect()
         watcher.setReadTimeout(.seconds(20))
-        _ = try watcher.call("subscribe", params: ["types": .array(["retry", "llm_error", "chat_model_start", "llm_end", "chain_error"].map(JSONValue.string))])
+        _ = try watcher.call(.subscribe, params: ["types": .array(["retry", "llm_error", "chat_model_start", "llm_end", "chain_error"].map(JSONValue.string))])
         for model in ["fixture", "fixture/500-then-ok:1", "fixture/401"] {
-            _ = try? daemon.connect().call("complete", params: ["model": .string(model), "prompt": "hi"])
+            _ = try? daemon.connect().call(.complete, params: ["model": .string(model), "prompt": "hi"])
         }
         var lines: [String] = []
         while lines.filter({ $0.contains("\"chain_error\"") || $0.contains("\"llm_end\"") }).count < 3 {

@@ -27,7 +27,7 @@ struct CompareMemoryTests {
     }
 
     private func sessionNames(_ daemon: DaemonProcess) throws -> [String] {
-        let list = try LLMDClient(socketPath: daemon.socketPath).call("session.list")
+        let list = try LLMDClient(socketPath: daemon.socketPath).call(.sessionList)
         return list["sessions"]?.arrayValue?.compactMap { $0.objectValue?["session"]?.stringValue } ?? []
     }
 
@@ -91,7 +91,7 @@ struct CompareMemoryTests {
         let kept = try #require(try sessionNames(daemon).first { $0.hasPrefix("compare-memory-") })
         #expect(kept.hasSuffix("-window") && run.standardOutput.contains("Kept the sessions: \(kept)"))
         // k=0: the second turn's prompt held no history.
-        let shown = try LLMDClient(socketPath: daemon.socketPath).call("session.show", ["session": .string(kept), "prompt": true])
+        let shown = try LLMDClient(socketPath: daemon.socketPath).call(.sessionShow, ["session": .string(kept), "prompt": true])
         #expect(shown["settings"]?.objectValue?["k"] == 0)
         #expect(shown["prompt"]?.objectValue?["messages"]?.arrayValue?.count == 1, "\(shown)")
     }

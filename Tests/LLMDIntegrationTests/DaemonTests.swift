@@ -49,13 +49,13 @@ struct DaemonTests {
         let second = try daemon.connect()
         #expect(first.hello.pid == Int64(daemon.pid))
         for _ in 0..<20 {
-            _ = try first.call("ping")
-            _ = try second.call("ping")
+            _ = try first.call(.ping)
+            _ = try second.call(.ping)
         }
-        let status = try first.call("status")
+        let status = try first.call(.status)
         #expect(status["clients"] == 2)
         second.close()
-        #expect(waitUntil { (try? first.call("status")["clients"]) == 1 })
+        #expect(waitUntil { (try? first.call(.status)["clients"]) == 1 })
     }
 
     @Test("malformed, oversized and unknown input on one connection leaves it and others working")
@@ -76,8 +76,8 @@ struct DaemonTests {
         #expect(throws: ClientError.remote(unknownMethodError)) { try bad.call("no_such_method") }
 
         // The other connection never noticed, and the bad one still works.
-        #expect(try good.call("ping")["pong"] == true)
-        #expect(try bad.call("ping")["pong"] == true)
+        #expect(try good.call(.ping)["pong"] == true)
+        #expect(try bad.call(.ping)["pong"] == true)
     }
 
     private var expectedParamsError: ProtocolError {
@@ -150,7 +150,7 @@ struct DaemonTests {
         #expect(
             result.standardError.contains(
                 "another llmd (pid \(daemon.pid)) is already serving \(daemon.socketPath)"))
-        #expect(try daemon.connect().call("ping")["pong"] == true)
+        #expect(try daemon.connect().call(.ping)["pong"] == true)
     }
 
     @Test("configuration errors name file and line and exit 78; --check-config validates")

@@ -24,7 +24,7 @@ struct EventTests {
     /// Subscribes on `connection` and reads up to the `ready` marker.
     @discardableResult
     func subscribe(_ connection: DaemonConnection, _ params: JSONObject = [:]) throws -> (number: Int64, reply: JSONObject, replayed: [CallbackEvent]) {
-        let reply = try connection.call("subscribe", params: params)
+        let reply = try connection.call(.subscribe, params: params)
         let number = try #require(reply["subscription"]?.intValue)
         var replayed: [CallbackEvent] = []
         while true {
@@ -50,7 +50,7 @@ struct EventTests {
     func complete(_ connection: DaemonConnection, _ params: JSONObject = [:], onEvent: (CallbackEvent) -> Void = { _ in }) throws -> JSONObject {
         var params = params
         params["messages"] = params["messages"] ?? [["role": "user", "content": "hi"]]
-        return try connection.call("complete", params: params, onEvent: onEvent)
+        return try connection.call(.complete, params: params, onEvent: onEvent)
     }
 
     @Test("a streamed call: run tree in order, the same events to the caller and to a subscriber")
@@ -108,7 +108,7 @@ struct EventTests {
         let watcher = try daemon.connect()
         watcher.setReadTimeout(.seconds(20))
         // The status request counts itself.
-        #expect(waitUntil { (try? daemon.connect().call("status"))?["requests_in_flight"]?.intValue ?? 0 > 1 })
+        #expect(waitUntil { (try? daemon.connect().call(.status))?["requests_in_flight"]?.intValue ?? 0 > 1 })
         let (_, reply, replayed) = try subscribe(watcher, ["since": 0])
         #expect(reply["cursor"] == 0)
         var ends = replayed.filter { $0.name == "chain_end" }.count
@@ -140,9 +140,9 @@ struct EventTests {
         #expect(seen.map(\.name).sorted() == ["chain_end", "chain_start", "llm_end"])
         #expect(seen.first { $0.name == "llm_end" }?.subscription == tagged)
         #expect(seen.filter { $0.name.hasPrefix("chain") }.allSatisfy { $0.subscription == session && $0.session == "s2" })
-        #expect(throws: ClientError.self) { try watcher.call("subscribe", params: ["types": ["llm_finish"]]) }
-        #expect(try watcher.call("unsubscribe", params: ["subscription": .int(tagged)])["unsubscribed"] == true)
-        #expect(throws: ClientError.self) { try watcher.call("unsubscribe", params: ["subscription": .int(tagged)]) }
+        #expect(throws: ClientError.self) { try watcher.call(.subscribe, params: ["types": ["llm_finish"]]) }
+        #expect(try watcher.call(.unsubscribe, params: ["subscription": .int(tagged)])["unsubscribed"] == true)
+        #expect(throws: ClientError.self) { try watcher.call(.unsubscribe, params: ["subscription": .int(tagged)]) }
     }
 
     @Test("a blocking subscriber holds the first token until it acks; without an ack the run goes on after the timeout")
@@ -160,7 +160,7 @@ struct EventTests {
         var early: [String] = []
         while case .event(let event)? = try? caller.readMessage() { early.append(event.name) }
         #expect(early == ["chain_start", "chat_model_start"])
-        #expect(try gate.call("ack", params: ["subscription": .int(number), "seq": .int(Int64(start.seq))])["acknowledged"] == true)
+        #expect(try gate.call(.ack, params: ["subscription": .int(number), "seq": .int(Int64(start.seq))])["acknowledged"] == true)
         caller.setReadTimeout(.seconds(10))
         var tokens = 0
         while true {
@@ -179,7 +179,7 @@ struct EventTests {
         let blockedStart = try #require(events.first { $0.name == "chat_model_start" })
         #expect(timeout.data["seq"]?.intValue == Int64(blockedStart.seq))
         #expect(events.filter { $0.name == "llm_new_token" }.allSatisfy { $0.seq > timeout.seq })
-        #expect(throws: ClientError.self) { try gate.call("subscribe", params: ["blocking": ["llm_new_token"]]) }
+        #expect(throws: ClientError.self) { try gate.call(.subscribe, params: ["blocking": ["llm_new_token"]]) }
     }
 
     @Test("LangChain's fallback: asking for llm_start and not chat_model_start, chat calls come as llm_start, live, replayed and blocking")
@@ -207,9 +207,9 @@ struct EventTests {
         #expect(start.data["provider"] == "fake", "the rest of the start as it was")
         usleep(300_000)
         let acknowledged = Timestamp.nowMicroseconds()
-        _ = try handler.call("ack", params: ["subscription": .int(number), "seq": .int(Int64(start.seq))])
+        _ = try handler.call(.ack, params: ["subscription": .int(number), "seq": .int(Int64(start.seq))])
         let end = try read(handler) { $0.name == "llm_end" }.last!
-        _ = try handler.call("ack", params: ["subscription": .int(number), "seq": .int(Int64(end.seq))])
+        _ = try handler.call(.ack, params: ["subscription": .int(number), "seq": .int(Int64(end.seq))])
         var tokens: [CallbackEvent] = []
         while true {
             let message = try caller.readMessage()
@@ -284,7 +284,7 @@ struct EventTests {
         caller.setReadTimeout(.seconds(20))
         try caller.send(Request(id: .int(1), method: "complete", params: ["messages": [["role": "user", "content": "x"]]]))
         // The status request counts itself.
-        #expect(waitUntil { (try? daemon.connect().call("status"))?["requests_in_flight"]?.intValue == 2 })
+        #expect(waitUntil { (try? daemon.connect().call(.status))?["requests_in_flight"]?.intValue == 2 })
         gate.close()
         while true {
             if case .reply = try caller.readMessage() { break }
@@ -350,7 +350,7 @@ struct EventTests {
         #expect(notice?.code == .subscriberStalled, "the notice before the end")
         #expect(notice?.detail["limit_bytes"] == .int(64 << 10))
         // Both are gone once the grace period is over: only the caller's own connection is left.
-        #expect(waitUntil(timeout: .seconds(10)) { (try? daemon.connect().call("status"))?["clients"] == 1 })
+        #expect(waitUntil(timeout: .seconds(10)) { (try? daemon.connect().call(.status))?["clients"] == 1 })
     }
 
     @Test("seq goes on after a restart, and skips ahead after a crash; replay reads the journal; retention applies at start")
@@ -432,10 +432,10 @@ struct EventTests {
         let watcher = try daemon.connect()
         try subscribe(watcher)
         // One event, so one commit: a retry is the only way it can land.
-        let seq = try #require(try daemon.connect().call("publish", params: ["name": "stuck"])["seq"]?.intValue)
+        let seq = try #require(try daemon.connect().call(.publish, params: ["name": "stuck"])["seq"]?.intValue)
         #expect(try read(watcher) { $0.name == "custom" }.map(\.seq) == [UInt64(seq)])
         #expect(waitUntil(timeout: .seconds(20)) { daemon.log.contains("cannot write the event journal, will retry") })
-        #expect(try daemon.connect().call("ping")["pong"] == true)
+        #expect(try daemon.connect().call(.ping)["pong"] == true)
         _ = try state.write("release", "\(seq)")
         #expect(locker.wait(timeout: .seconds(30)) == .exited(0))
         #expect(try String(contentsOfFile: lockerLog, encoding: .utf8).contains("committed"))
@@ -530,7 +530,7 @@ struct EventTests {
             return event
         })
         // A turn whose caller takes no events: the handler still gets every token.
-        _ = try daemon.connect().call("send", params: ["session": "quiet", "text": "hi", "events": false])
+        _ = try daemon.connect().call(.send, params: ["session": "quiet", "text": "hi", "events": false])
         #expect(waitUntil { loggedTokens().count == 2 * streamed.count })
         let quiet = loggedTokens().dropFirst(streamed.count)
         #expect(quiet.map(\.data) == streamed.map(\.data))

@@ -116,7 +116,7 @@ struct ExhaustionTests {
         #expect(evicted == 2, "the two largest holders, enough to fit: \(daemon.log)")
         #expect(served.contains(2), "the small holder is never the one to go")
         #expect(served.count == 3)
-        #expect(try daemon.connect().call("ping")["pong"] == true)
+        #expect(try daemon.connect().call(.ping)["pong"] == true)
     }
 
     /// Resident memory of `pid`, from /proc.

@@ -60,7 +60,7 @@ struct SessionIdentityTests {
     func namesShownSafely() throws {
         let daemon = try DaemonProcess(config: Self.config)
         let client = try LLMDClient(socketPath: daemon.socketPath)
-        func refusal(_ method: String, _ params: JSONObject) -> ProtocolError? {
+        func refusal(_ method: ProtocolMethod, _ params: JSONObject) -> ProtocolError? {
             do throws(ClientError) {
                 _ = try client.call(method, params)
             } catch {
@@ -69,14 +69,14 @@ struct SessionIdentityTests {
             return nil
         }
         for (name, character) in [("a\u{9B}2J", "U+009B"), ("b\u{85}", "U+0085"), ("txt.\u{202E}exe", "U+202E"), ("l\u{2028}", "U+2028")] {
-            let error = refusal("session.create", ["session": .string(name)])
+            let error = refusal(.sessionCreate, ["session": .string(name)])
             #expect(error?.code == .invalidParams && error?.detail["character"] == .string(character), "\(name.unicodeScalars.map(\.value))")
-            #expect(refusal("send", ["session": .string(name), "text": "hi"])?.detail["character"] == .string(character))
+            #expect(refusal(.send, ["session": .string(name), "text": "hi"])?.detail["character"] == .string(character))
         }
-        #expect(refusal("session.create", ["session": "family 👨‍👩‍👧"]) == nil, "ZWJ sequences are names")
-        let renamed = refusal("session.rename", ["session": "family 👨‍👩‍👧", "to": "x\u{202E}"])
+        #expect(refusal(.sessionCreate, ["session": "family 👨‍👩‍👧"]) == nil, "ZWJ sequences are names")
+        let renamed = refusal(.sessionRename, ["session": "family 👨‍👩‍👧", "to": "x\u{202E}"])
         #expect(renamed?.detail["field"] == "to")
-        #expect(try client.call("session.list")["sessions"]?.arrayValue?.count == 1)
+        #expect(try client.call(.sessionList)["sessions"]?.arrayValue?.count == 1)
     }
 
     /// What the model expects a session to own.
@@ -121,9 +121,9 @@ struct SessionIdentityTests {
         }
 
         func check(_ step: Int) throws {
-            let listed = try client.call("session.list")["sessions"]?.arrayValue?.compactMap { $0.objectValue?["session"]?.stringValue }
+            let listed = try client.call(.sessionList)["sessions"]?.arrayValue?.compactMap { $0.objectValue?["session"]?.stringValue }
             #expect(Set(listed ?? []) == Set(live.keys), "step \(step)")
-            let grouped = try client.call("usage", ["by": "session"])["groups"]?.arrayValue?.compactMap(\.objectValue) ?? []
+            let grouped = try client.call(.usage, ["by": "session"])["groups"]?.arrayValue?.compactMap(\.objectValue) ?? []
             var liveGroups: [String: (Int64, Int64)] = [:]
             var deletedGroups: [String] = []
             for group in grouped {
@@ -133,14 +133,14 @@ struct SessionIdentityTests {
             }
             #expect(deletedGroups.sorted() == deleted.sorted(), "step \(step)")
             for (name, owned) in live {
-                let total = try client.call("usage", ["session": .string(name)])["total"]?.objectValue
+                let total = try client.call(.usage, ["session": .string(name)])["total"]?.objectValue
                 #expect(total?["requests"]?.intValue == owned.requests, "step \(step): requests of '\(name)'")
                 #expect(total?["total_tokens"]?.intValue == owned.tokens, "step \(step): tokens of '\(name)'")
                 if owned.requests > 0 { #expect(liveGroups[name].map { [$0.0, $0.1] } == [owned.requests, owned.tokens]) }
-                let shown = try client.call("session.show", ["session": .string(name), "turns": 0])
+                let shown = try client.call(.sessionShow, ["session": .string(name), "turns": 0])
                 #expect(shown["turn_count"]?.intValue == Int64(owned.turns), "step \(step): turns of '\(name)'")
             }
-            let budgets = try client.call("budget.show")["budgets"]?.arrayValue?.compactMap(\.objectValue) ?? []
+            let budgets = try client.call(.budgetShow)["budgets"]?.arrayValue?.compactMap(\.objectValue) ?? []
             let sessionBudgets = budgets.filter { $0["kind"] == "session" }
             #expect(
                 Set(sessionBudgets.compactMap { $0["session"]?.stringValue }) == Set(live.filter(\.value.budget).keys),
@@ -156,7 +156,7 @@ struct SessionIdentityTests {
             let name = names.randomElement(using: &random)!
             switch Int.random(in: 0..<100, using: &random) {
             case 0..<15:
-                let code = remote { () throws(ClientError) in _ = try client.call("session.create", ["session": .string(name)]) }
+                let code = remote { () throws(ClientError) in _ = try client.call(.sessionCreate, ["session": .string(name)]) }
                 if live[name] != nil {
                     #expect(code == .sessionExists, "step \(step)")
                 } else {
@@ -178,7 +178,7 @@ struct SessionIdentityTests {
                 live[name, default: Owned()].turnsUnderName += 1
             case 60..<75:
                 let to = names.randomElement(using: &random)!
-                let code = remote { () throws(ClientError) in _ = try client.call("session.rename", ["session": .string(name), "to": .string(to)]) }
+                let code = remote { () throws(ClientError) in _ = try client.call(.sessionRename, ["session": .string(name), "to": .string(to)]) }
                 if live[name] == nil {
                     #expect(code == .sessionNotFound, "step \(step)")
                 } else if live[to] != nil {
@@ -190,7 +190,7 @@ struct SessionIdentityTests {
                     born(to)
                 }
             case 75..<90:
-                let code = remote { () throws(ClientError) in _ = try client.call("session.delete", ["session": .string(name)]) }
+                let code = remote { () throws(ClientError) in _ = try client.call(.sessionDelete, ["session": .string(name)]) }
                 if let owned = live.removeValue(forKey: name) {
                     #expect(code == nil, "step \(step)")
                     if owned.requests > 0 { deleted.append("\(name) \(owned.requests) \(owned.tokens)") }
@@ -199,7 +199,7 @@ struct SessionIdentityTests {
                 }
             default:
                 let code = remote { () throws(ClientError) in
-                    _ = try client.call("budget.set", ["session": .string(name), "max_tokens": 1_000_000_000])
+                    _ = try client.call(.budgetSet, ["session": .string(name), "max_tokens": 1_000_000_000])
                 }
                 if live[name] != nil {
                     #expect(code == nil, "step \(step)")

@@ -93,7 +93,7 @@ struct SessionTests {
         let fixture = try FixtureServer()
         let daemon = try DaemonProcess(config: try config(fixture))
         let watcher = try daemon.connect()
-        _ = try watcher.call("subscribe", params: ["sessions": ["sb"], "types": ["memory_updated", "chain_start"]])
+        _ = try watcher.call(.subscribe, params: ["sessions": ["sb"], "types": ["memory_updated", "chain_start"]])
         _ = try send(daemon, ["-s", "sb", "--memory", "summary-buffer", "--max-tokens", "25", "alpha beta gamma"])
         let second = try send(daemon, ["-s", "sb", "--json", "delta epsilon zeta"])
         let result = try json(second)
@@ -181,7 +181,7 @@ struct SessionTests {
         let daemon = try DaemonProcess(config: try config(fixture))
         _ = try send(daemon, ["-s", "team", "-m", "fixture/slow:150", "hello"])
         let (alice, bob) = (try daemon.connect(), try daemon.connect())
-        for watcher in [alice, bob] { _ = try watcher.call("subscribe", params: ["sessions": ["team"]]) }
+        for watcher in [alice, bob] { _ = try watcher.call(.subscribe, params: ["sessions": ["team"]]) }
         try alice.send(Request(id: .string("a"), method: "send", params: ["session": "team", "text": "from alice", "events": false]))
         // Wait until alice's turn runs, then bob's arrives behind it.
         #expect(try waitUntil { if case .event(let event) = try alice.readMessage() { return event.name == "llm_new_token" }; return false })

@@ -83,7 +83,7 @@ struct SystemdTests {
         let refused = try run(asNobody[0], Array(asNobody.dropFirst()) + ["status", "--socket", daemon.socketPath])
         #expect(refused.status == 77, "\(refused.standardError)")
         #expect(refused.standardError.contains("[auth.peer_refused]"))
-        #expect(try daemon.connect().call("ping")["pong"] == true)
+        #expect(try daemon.connect().call(.ping)["pong"] == true)
 
         let grouped = try DaemonProcess(config: "[Daemon]\nSocketMode=0660\nSocketGroup=nogroup\n", directoryMode: 0o755)
         let admitted = try run(asNobody[0], Array(asNobody.dropFirst()) + ["status", "--socket", grouped.socketPath])

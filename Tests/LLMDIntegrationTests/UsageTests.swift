@@ -45,12 +45,12 @@ struct UsageTests {
         }
     }
 
-    private func call(_ daemon: DaemonProcess, _ method: String, _ params: JSONObject) throws -> JSONObject {
+    private func call(_ daemon: DaemonProcess, _ method: ProtocolMethod, _ params: JSONObject) throws -> JSONObject {
         try LLMDClient(socketPath: daemon.socketPath).call(method, params)
     }
 
     private func tokens(_ daemon: DaemonProcess, _ params: JSONObject) throws -> Int64 {
-        try #require(try call(daemon, "tokens.count", params)["tokens"]?.intValue)
+        try #require(try call(daemon, .tokensCount, params)["tokens"]?.intValue)
     }
 
     private static func messages(_ text: String) -> JSONValue { [["role": "user", "content": .string(text)]] }
@@ -71,7 +71,7 @@ struct UsageTests {
         #expect(usage["cost"] == .double(Double(picodollars) / 1e12), "\(usage)")
         #expect(result["record_us"] == nil, "the ledger write's timing only under llmd --timings")
 
-        let total = try #require(try call(daemon, "usage", [:])["total"]?.objectValue)
+        let total = try #require(try call(daemon, .usage, [:])["total"]?.objectValue)
         #expect(total["requests"] == 1)
         #expect(total["prompt_tokens"] == .int(prompt) && total["completion_tokens"] == .int(completion))
         #expect(total["cached_prompt_tokens"] == 4 && total["reasoning_tokens"] == 3)
@@ -114,7 +114,7 @@ struct UsageTests {
         #expect(listed.standardOutput.contains("1 request(s) were counted by llmd's tokenizer"))
 
         // A cost budget cannot be checked without a price: the call is refused, not let through.
-        _ = try call(daemon, "budget.set", ["daily": true, "max_cost": 5])
+        _ = try call(daemon, .budgetSet, ["daily": true, "max_cost": 5])
         guard case .failure(let refused) = try complete(daemon, ["model": "fixture", "messages": Self.messages("x")]) else {
             Issue.record("an unpriced call passed a cost budget")
             return
@@ -138,7 +138,7 @@ struct UsageTests {
         let usage = try #require(error.detail["usage"]?.objectValue)
         #expect(usage["source"] == "estimated")
         #expect(usage["completion_tokens"] == .int(try tokens(daemon, ["text": .string(partial), "model": "fixture/cut"])))
-        let total = try #require(try call(daemon, "usage", [:])["total"]?.objectValue)
+        let total = try #require(try call(daemon, .usage, [:])["total"]?.objectValue)
         #expect(total["requests"] == 1)
         #expect(total["completion_tokens"] == usage["completion_tokens"])
     }
@@ -147,8 +147,8 @@ struct UsageTests {
     func nestedScopes() throws {
         let fixture = try FixtureServer()
         let daemon = try daemon(fixture)
-        let outer = try #require(try call(daemon, "scope.begin", ["name": "outer"])["scope"])
-        let inner = try #require(try call(daemon, "scope.begin", ["name": "inner", "parent": outer])["scope"])
+        let outer = try #require(try call(daemon, .scopeBegin, ["name": "outer"])["scope"])
+        let inner = try #require(try call(daemon, .scopeBegin, ["name": "inner", "parent": outer])["scope"])
         let totals = Mutex<[Int64]>([])
         let errors = Mutex<[String]>([])
         let threads = (0..<3).map { index in
@@ -169,10 +169,10 @@ struct UsageTests {
         let outside = try complete(daemon, ["messages": Self.messages("outer only"), "scopes": [outer]]).get()
         let outsideTokens = try #require(outside["usage"]?.objectValue?["total_tokens"]?.intValue)
 
-        let innerTotals = try #require(try call(daemon, "scope.end", ["scope": inner])["totals"]?.objectValue)
+        let innerTotals = try #require(try call(daemon, .scopeEnd, ["scope": inner])["totals"]?.objectValue)
         #expect(innerTotals["requests"] == 3)
         #expect(innerTotals["total_tokens"] == .int(totals.withLock { $0.reduce(0, +) }))
-        let outerTotals = try #require(try call(daemon, "scope.end", ["scope": outer])["totals"]?.objectValue)
+        let outerTotals = try #require(try call(daemon, .scopeEnd, ["scope": outer])["totals"]?.objectValue)
         #expect(outerTotals["requests"] == 4)
         #expect(outerTotals["total_tokens"] == .int(totals.withLock { $0.reduce(0, +) } + outsideTokens))
 
@@ -210,7 +210,7 @@ struct UsageTests {
         #expect(totals["exit_status"] == 3)
         let nested = try #require(try JSONParser.parse(String(contentsOfFile: nestedReport, encoding: .utf8)).objectValue)
         #expect(nested["requests"] == 1)
-        let all = try #require(try call(daemon, "usage", [:])["total"]?.objectValue)
+        let all = try #require(try call(daemon, .usage, [:])["total"]?.objectValue)
         #expect(totals["total_tokens"] == all["total_tokens"], "every call of the command was counted, and nothing else")
 
         let human = try llmctl(["scope", "--socket", daemon.socketPath, "--", "true"])
@@ -234,23 +234,23 @@ struct UsageTests {
         #expect(recorded.count == 2, "the reply and the memory's summary: \(recorded)")
         #expect(Set(recorded.compactMap { $0["id"]?.intValue }).count == 2)
         #expect(reply["summary_usage"]?.arrayValue?.count == 1)
-        let bySession = try #require(try call(daemon, "usage", ["by": "session"])["groups"]?.arrayValue?.first?.objectValue)
+        let bySession = try #require(try call(daemon, .usage, ["by": "session"])["groups"]?.arrayValue?.first?.objectValue)
         #expect(bySession["key"] == "s")
         #expect(bySession["requests"] == 3)
         // Renamed, the session is still one group; deleted, its usage stays under its old name.
-        _ = try call(daemon, "session.rename", ["session": "s", "to": "t"])
+        _ = try call(daemon, .sessionRename, ["session": "s", "to": "t"])
         var again = 0
         _ = try client.send(
             ["session": "t", "text": "again"], onToken: { _ in },
             onEvent: { event in
                 if event.name == "usage_recorded" { again += 1 }
             })
-        let renamed = try #require(try call(daemon, "usage", ["by": "session"])["groups"]?.arrayValue)
+        let renamed = try #require(try call(daemon, .usage, ["by": "session"])["groups"]?.arrayValue)
         #expect(renamed.count == 1 && renamed.first?.objectValue?["key"] == "t")
         #expect(renamed.first?.objectValue?["requests"] == .int(3 + Int64(again)))
-        _ = try call(daemon, "session.delete", ["session": "t"])
-        #expect(try call(daemon, "usage", ["session": "t"])["total"]?.objectValue?["requests"] == .int(Int64(again)))
-        #expect(try call(daemon, "usage", ["session": "s"])["total"]?.objectValue?["requests"] == 3)
+        _ = try call(daemon, .sessionDelete, ["session": "t"])
+        #expect(try call(daemon, .usage, ["session": "t"])["total"]?.objectValue?["requests"] == .int(Int64(again)))
+        #expect(try call(daemon, .usage, ["session": "s"])["total"]?.objectValue?["requests"] == 3)
     }
 
     @Test("20 concurrent calls at a scope's token limit: reservations keep the total within it")
@@ -258,11 +258,11 @@ struct UsageTests {
         let fixture = try FixtureServer()
         let daemon = try daemon(fixture)
         let watcher = try daemon.connect()
-        _ = try watcher.call("subscribe", params: ["types": ["budget_exceeded"]])
+        _ = try watcher.call(.subscribe, params: ["types": ["budget_exceeded"]])
         // Each call reserves its prompt plus 20 reply tokens; the limit holds about five.
         let prompt = try tokens(daemon, ["messages": Self.messages("go"), "model": "fake"])
         let limit = (prompt + 20) * 5 + 3
-        let scope = try #require(try call(daemon, "scope.begin", ["max_tokens": .int(limit)])["scope"])
+        let scope = try #require(try call(daemon, .scopeBegin, ["max_tokens": .int(limit)])["scope"])
         let outcomes = Mutex<[Result<Int64, ProtocolError>]>([])
         let threads = (0..<20).map { _ in
             Thread {
@@ -284,7 +284,7 @@ struct UsageTests {
         let refused = results.compactMap { if case .failure(let error) = $0 { error } else { nil } }
         #expect(refused.allSatisfy { $0.code == .budgetExceeded && $0.detail["reason"] == "tokens" }, "\(refused)")
         #expect(succeeded.count >= 5 && !refused.isEmpty, "\(succeeded.count) succeeded")
-        let totals = try #require(try call(daemon, "scope.show", ["scope": scope])["totals"]?.objectValue)
+        let totals = try #require(try call(daemon, .scopeShow, ["scope": scope])["totals"]?.objectValue)
         let spent = try #require(totals["total_tokens"]?.intValue)
         #expect(spent <= limit, "the scope spent \(spent) tokens over its limit of \(limit)")
         #expect(spent == succeeded.reduce(0, +), "exactly the successful calls were counted")
@@ -295,7 +295,7 @@ struct UsageTests {
             exceededEvents += 1
         }
         #expect(exceededEvents == refused.count)
-        let shown = try #require(try call(daemon, "budget.show", ["scope": scope])["budgets"]?.arrayValue?.first?.objectValue)
+        let shown = try #require(try call(daemon, .budgetShow, ["scope": scope])["budgets"]?.arrayValue?.first?.objectValue)
         #expect(shown["spent"]?.objectValue?["tokens"] == .int(spent))
         #expect(shown["reserved"]?.objectValue?["tokens"] == 0, "every reservation was settled or given back")
     }
@@ -304,8 +304,8 @@ struct UsageTests {
     func sessionBudget() throws {
         let fixture = try FixtureServer()
         let first = try daemon(fixture)
-        _ = try call(first, "session.create", ["session": "b"])
-        _ = try call(first, "budget.set", ["session": "b", "max_tokens": 30])
+        _ = try call(first, .sessionCreate, ["session": "b"])
+        _ = try call(first, .budgetSet, ["session": "b", "max_tokens": 30])
         let ok = try llmctl(["send", "--socket", first.socketPath, "-s", "b", "--max-reply-tokens", "5", "hi"])
         #expect(ok.status == 0, "\(ok.standardError)")
         let refused = try llmctl(["send", "--socket", first.socketPath, "-s", "b", "hello again, a longer message"])
@@ -346,11 +346,11 @@ struct UsageTests {
         #expect(counted.standardError.contains("an estimate"), "\(counted.standardError)")
         #expect(counted.standardError.contains(empty.path))
         #expect(counted.standardError.contains("scripts/fetch-tiktoken-vocab.sh"))
-        let reply = try call(daemon, "tokens.count", ["text": "hello world"])
+        let reply = try call(daemon, .tokensCount, ["text": "hello world"])
         #expect(reply["estimated"] == true && reply["exact"] == false && reply["encoding"] == .null)
         // Parameters are checked before anything else.
         #expect(throws: ClientError.remote(ProtocolError(.invalidParams, "parameter 'text' must be a string, got integer", detail: ["field": "text", "expected": "a string", "got": "integer"]))) {
-            try call(daemon, "tokens.count", ["text": 5, "ids": true])
+            try call(daemon, .tokensCount, ["text": 5, "ids": true])
         }
         let withIDs = try llmctl(["tokens", "--socket", daemon.socketPath, "--ids", "hello"])
         #expect(withIDs.status == 1)

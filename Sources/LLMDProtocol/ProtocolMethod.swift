@@ -1,0 +1,39 @@
+/// The protocol's methods, named once: the daemon registers its handlers under these, the
+/// connection answers the ones that are its own, and clients call them by these names.
+/// llmd-protocol(7) describes each under *METHODS*, which a test holds to this list.
+public enum ProtocolMethod: String, CaseIterable, Sendable {
+    case hello
+    case ping
+    case status
+    case complete
+    case cancel
+    case subscribe
+    case unsubscribe
+    case ack
+    case publish
+    case send
+    case sessionCreate = "session.create"
+    case sessionUpdate = "session.update"
+    case sessionList = "session.list"
+    case sessionShow = "session.show"
+    case sessionRename = "session.rename"
+    case sessionDelete = "session.delete"
+    case sessionExport = "session.export"
+    case memoryShow = "memory.show"
+    case scopeBegin = "scope.begin"
+    case scopeEnd = "scope.end"
+    case scopeShow = "scope.show"
+    case usage
+    case budgetSet = "budget.set"
+    case budgetShow = "budget.show"
+    case tokensCount = "tokens.count"
+
+    /// Answered by the connection itself, not by a registered handler: `cancel` and the
+    /// subscription methods, which act on the connection's own requests and queue.
+    public var isConnectionLevel: Bool {
+        switch self {
+        case .cancel, .subscribe, .unsubscribe, .ack: true
+        default: false
+        }
+    }
+}

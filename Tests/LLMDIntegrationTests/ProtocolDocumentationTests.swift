@@ -1,0 +1,39 @@
+import Foundation
+import LLMDProtocol
+import Testing
+
+/// llmd-protocol(7) describes the protocol the code speaks: each method the code knows
+/// has its section under METHODS and no other does, and ERROR CODES lists exactly the
+/// codes `ErrorCode` names.
+@Suite("Protocol documentation")
+struct ProtocolDocumentationTests {
+    /// The page's lines between section `name` and the next section.
+    private func section(_ name: String) throws -> [Substring] {
+        let page = try String(contentsOfFile: sourceRoot + "/man/llmd-protocol.7", encoding: .utf8)
+        let lines = page.split(separator: "\n", omittingEmptySubsequences: false)
+        guard let start = lines.firstIndex(of: ".Sh \(name)"[...]) else { return [] }
+        let end = lines[(start + 1)...].firstIndex { $0.hasPrefix(".Sh ") } ?? lines.endIndex
+        return Array(lines[(start + 1)..<end])
+    }
+
+    @Test("METHODS has a section for each method the code knows, and for no other")
+    func methods() throws {
+        let documented = try section("METHODS").filter { $0.hasPrefix(".Ss ") }.map { String($0.dropFirst(4)) }
+        #expect(Set(documented) == Set(ProtocolMethod.allCases.map(\.rawValue)))
+        #expect(documented.count == Set(documented).count, "a method described twice")
+    }
+
+    @Test("ERROR CODES lists exactly the codes ErrorCode names")
+    func errorCodes() throws {
+        // The codes are the list's dotted names; nested lists name detail members.
+        let code = try Regex(#"^\.It Cm ([a-z_]+\.[a-z_]+)$"#)
+        let documented = try section("ERROR CODES").compactMap { line in
+            String(line).firstMatch(of: code).map { String($0.output[1].substring!) }
+        }
+        let source = try String(contentsOfFile: sourceRoot + "/Sources/LLMDProtocol/ErrorCode.swift", encoding: .utf8)
+        let named = try Regex(#"ErrorCode = "([a-z_]+\.[a-z_]+)""#)
+        let codes = source.matches(of: named).map { String($0.output[1].substring!) }
+        #expect(!codes.isEmpty)
+        #expect(Set(documented) == Set(codes), "only documented: \(Set(documented).subtracting(codes)); only in code: \(Set(codes).subtracting(documented))")
+    }
+}
