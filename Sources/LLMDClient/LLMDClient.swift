@@ -1,40 +1,5 @@
 import LLMDProtocol
 
-/// The daemon's `status` reply, typed.
-public struct DaemonStatus: Sendable, Equatable {
-    public var version: String
-    public var protocolVersion: Int64
-    public var pid: Int64
-    public var socket: String
-    public var startedAt: String
-    public var uptimeMilliseconds: Int64
-    public var clients: Int64
-    public var sessions: Int64
-    public var requestsInFlight: Int64
-    public var requestsServed: Int64
-
-    init(_ result: JSONObject) throws(ClientError) {
-        func int(_ key: String) throws(ClientError) -> Int64 {
-            guard let value = result[key]?.intValue else { throw .protocolViolation("status reply lacks '\(key)'") }
-            return value
-        }
-        func string(_ key: String) throws(ClientError) -> String {
-            guard let value = result[key]?.stringValue else { throw .protocolViolation("status reply lacks '\(key)'") }
-            return value
-        }
-        version = try string("version")
-        protocolVersion = try int("protocol")
-        pid = try int("pid")
-        socket = try string("socket")
-        startedAt = try string("started_at")
-        uptimeMilliseconds = try int("uptime_ms")
-        clients = try int("clients")
-        sessions = try int("sessions")
-        requestsInFlight = try int("requests_in_flight")
-        requestsServed = try int("requests_served")
-    }
-}
-
 /// Typed calls over a ``DaemonConnection``: what llmctl is built on, and tests too.
 public struct LLMDClient {
     public let connection: DaemonConnection
@@ -44,13 +9,24 @@ public struct LLMDClient {
         self.connection = try DaemonConnection(socketPath: SocketLocation.resolve(explicit: socketPath))
     }
 
+    /// Calls a typed method: its parameters and result as the types llmd-protocol(7)
+    /// describes, a result that is not one of them a protocol violation.
+    public func call<Method: TypedMethod>(_: Method.Type, _ params: Method.Params) throws(ClientError) -> Method.Result {
+        let result = try connection.call(Method.method, params: params.json)
+        do throws(ProtocolError) {
+            return try Method.Result(json: result)
+        } catch {
+            throw .protocolViolation("\(Method.method.rawValue) reply: \(error.message)")
+        }
+    }
+
     /// The raw `status` result, for `--json` output.
     public func statusObject() throws(ClientError) -> JSONObject {
         try connection.call(.status)
     }
 
-    public func status() throws(ClientError) -> DaemonStatus {
-        try DaemonStatus(statusObject())
+    public func status() throws(ClientError) -> StatusMethod.Result {
+        try call(StatusMethod.self, NoParams())
     }
 
     /// Runs one LLM call (`complete`); `onToken` receives the reply as it streams.
@@ -93,8 +69,8 @@ public struct LLMDClient {
     }
 
     /// Sends `ping` and returns the daemon's reply.
-    public func ping() throws(ClientError) -> JSONObject {
-        try connection.call(.ping)
+    public func ping() throws(ClientError) -> PingMethod.Result {
+        try call(PingMethod.self, NoParams())
     }
 }
 

@@ -3,23 +3,20 @@ import LLMDProtocol
 /// The methods every daemon answers: `hello`, `ping`, `status`.
 public enum CoreMethods {
     public static func register(in table: inout MethodTable, state: DaemonState) {
-        table.register(.hello) { request, _ throws(ProtocolError) in
-            if let version = try request.params.int("protocol"), version != ProtocolVersion.current {
+        table.register(HelloMethod.self) { params, _ throws(ProtocolError) in
+            if let version = params.protocolVersion, version != ProtocolVersion.current {
                 throw ProtocolError(
                     .unsupportedVersion,
                     "this llmd speaks protocol \(ProtocolVersion.current), the client asked for \(version)",
                     detail: ["supported": [.int(ProtocolVersion.current)]])
             }
-            return [
-                "protocol": .int(ProtocolVersion.current), "version": .string(LLMDVersion.string),
-                "pid": .int(Int64(state.pid)),
-            ]
+            return HelloMethod.Result(protocolVersion: ProtocolVersion.current, version: LLMDVersion.string, pid: Int64(state.pid))
         }
-        table.register(.ping) { _, _ in
-            ["pong": true, "time": .string(Timestamp.rfc3339(milliseconds: Timestamp.nowMilliseconds()))]
+        table.register(PingMethod.self) { _, _ in
+            PingMethod.Result(time: Timestamp.rfc3339(milliseconds: Timestamp.nowMilliseconds()))
         }
-        table.register(.status) { _, _ in
-            state.statusResult()
+        table.register(StatusMethod.self) { _, _ in
+            state.status()
         }
     }
 }

@@ -51,19 +51,12 @@ public final class DaemonState: Sendable {
     }
 
     /// The `status` method's result.
-    public func statusResult() -> JSONObject {
+    public func status() -> StatusMethod.Result {
         let counters = snapshot
-        return [
-            "version": .string(LLMDVersion.string),
-            "protocol": .int(ProtocolVersion.current),
-            "pid": .int(Int64(pid)),
-            "socket": .string(socketPath),
-            "started_at": .string(Timestamp.rfc3339(milliseconds: startedAtMilliseconds)),
-            "uptime_ms": .int(uptime.wholeMilliseconds),
-            "clients": .int(Int64(counters.clients)),
-            "sessions": .int(Int64(counters.sessions)),
-            "requests_in_flight": .int(Int64(counters.requestsInFlight)),
-            "requests_served": .int(Int64(counters.requestsServed)),
-        ]
+        return StatusMethod.Result(
+            version: LLMDVersion.string, protocolVersion: ProtocolVersion.current, pid: Int64(pid), socket: socketPath,
+            startedAt: Timestamp.rfc3339(milliseconds: startedAtMilliseconds), uptimeMilliseconds: uptime.wholeMilliseconds,
+            clients: Int64(counters.clients), sessions: Int64(counters.sessions),
+            requestsInFlight: Int64(counters.requestsInFlight), requestsServed: Int64(counters.requestsServed))
     }
 }

@@ -39,6 +39,16 @@ public struct MethodTable: Sendable {
         handlers[method] = handler
     }
 
+    /// Registers a typed method: its parameters decoded before `handler` runs, its result
+    /// encoded after.
+    public mutating func register<Method: TypedMethod>(
+        _: Method.Type, _ handler: @escaping @Sendable (Method.Params, RequestContext) async throws(ProtocolError) -> Method.Result
+    ) {
+        register(Method.method) { request, context throws(ProtocolError) in
+            try await handler(try Method.Params(json: request.params), context).json
+        }
+    }
+
     /// Names of all methods, sorted: those registered and those the connection answers.
     public var methods: [String] {
         ProtocolMethod.allCases.filter { $0.isConnectionLevel || handlers[$0] != nil }.map(\.rawValue).sorted()

@@ -137,7 +137,7 @@ enum LLMCtl {
     static func ping(_ parsed: ParsedCommandLine) throws(ClientError) {
         let client = try LLMDClient(socketPath: parsed.value("--socket"))
         let start = ContinuousClock.now
-        var reply = try client.ping()
+        var reply = try client.ping().json
         let elapsed = ContinuousClock.now - start
         let microseconds = elapsed.wholeMicroseconds
         if parsed.flag("--json") {
