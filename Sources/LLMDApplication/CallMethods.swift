@@ -76,13 +76,12 @@ struct ModelCallOutcome {
     var usage: PendingUsage
 }
 
-/// A model call that failed: the error as clients get it, the text that had arrived
-/// when the model was called at all (nil when it was not), and whether that text was
-/// recorded (billed) already.
+/// A model call that failed: the error as clients get it, and the text that had arrived
+/// when the model was called at all (nil when it was not). Text that arrived was
+/// recorded in the ledger, billed, before this was thrown.
 struct ModelCallError: Error {
     var error: ProtocolError
     var partialText: String?
-    var recorded = false
 }
 
 /// The requesting client's own callbacks (LangChain's request callbacks): every event of
@@ -193,7 +192,7 @@ public enum CallMethods {
                 upstream: upstream, billing: billing)
         } catch {
             // Nothing of the call was recorded: what it reserved goes back.
-            if !error.recorded { await billing.release(bill) }
+            if error.partialText?.isEmpty ?? true { await billing.release(bill) }
             throw error
         }
     }
@@ -260,7 +259,7 @@ public enum CallMethods {
                 }
             }
             _ = try? await llm.emit(.llmError, data)
-            throw ModelCallError(error: protocolError, partialText: error.partialText, recorded: !error.partialText.isEmpty)
+            throw ModelCallError(error: protocolError, partialText: error.partialText)
         }
         let pending = bill.pending(bill.usage(result.usage, received: result.text), status: "completed", llm: llm)
         let object = resultObject(result, usage: pending.json, offline: offline)

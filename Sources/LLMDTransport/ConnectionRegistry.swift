@@ -1,5 +1,3 @@
-import LLMDApplication
-import LLMDBus
 import LLMDProtocol
 import NIOCore
 import Synchronization

@@ -1,4 +1,3 @@
-import LLMDApplication
 import LLMDBus
 import LLMDProtocol
 

@@ -9,10 +9,10 @@ import NIOCore
 /// waiting may read 256 KiB among them, in the order they came, shared evenly. Without
 /// it, 2,000 clients each pushing a megabyte held the event loop in rounds of copying
 /// hundreds of megabytes while every other reply waited (ping p99 140-500 ms). A
-/// megabyte a turn was still too much: reading it takes about 2 ms here, so turns ran
-/// back to back and a ping waited for two or three of them (p99 11-26 ms); at 256 KiB
-/// a round stays near half a millisecond. A client alone with a long line gets all
-/// 256 KiB at each turn: a 1 MB request is read in about 4 ms.
+/// megabyte a turn was still too much: rounds that read one ran 4-9 ms with the closes
+/// beside them, and a ping waited for them (p99 11-26 ms); at 256 KiB no round passed
+/// 2.3 ms. A client alone with a long line gets all 256 KiB at each turn: a 1 MB
+/// request takes about 6 ms.
 final class ReadPacer: Sendable {
     /// Bytes of one line past which a connection reads only in turn.
     static let longLine = 64 << 10
@@ -28,9 +28,10 @@ final class ReadPacer: Sendable {
     static let turn = TimeAmount.milliseconds(1)
 
     /// Whether a connection `lineBytes` into a line must wait for its turn to read on,
-    /// when all connections hold `allLinesBytes` of unfinished lines.
-    static func mustWait(lineBytes: Int, allLinesBytes: Int) -> Bool {
-        lineBytes >= longLine || (lineBytes >= shortLine && allLinesBytes >= pressure)
+    /// when all connections hold `allLinesBytes` of unfinished lines: asked only of a
+    /// connection in the middle of a line, since reading the total takes a lock.
+    static func mustWait(lineBytes: Int, allLinesBytes: @autoclosure () -> Int) -> Bool {
+        lineBytes >= longLine || (lineBytes >= shortLine && allLinesBytes() >= pressure)
     }
 
     private let turns: Turns
