@@ -37,3 +37,6 @@ public enum ProtocolMethod: String, CaseIterable, Sendable {
         }
     }
 }
+
+/// Every typed method: what a test holds llmd-protocol(7) to, and ``ProtocolMethod`` too.
+public let typedMethods: [any TypedMethod.Type] = [HelloMethod.self, PingMethod.self, StatusMethod.self]

@@ -23,6 +23,25 @@ struct ProtocolDocumentationTests {
         #expect(documented.count == Set(documented).count, "a method described twice")
     }
 
+    @Test("each method's section names every parameter its Params type reads")
+    func parameters() throws {
+        let lines = try section("METHODS")
+        for method in typedMethods {
+            guard let start = lines.firstIndex(of: ".Ss \(method.method.rawValue)"[...]) else {
+                Issue.record("no section for \(method.method.rawValue)")
+                continue
+            }
+            let end = lines[(start + 1)...].firstIndex { $0.hasPrefix(".Ss ") } ?? lines.endIndex
+            // `.It Cm name`, `.It Cm params.name`, or a list: `.It Cm temperature , top_p`.
+            let items = lines[start..<end].filter { $0.hasPrefix(".It Cm ") }.flatMap { line in
+                line.dropFirst(7).split(separator: " ").filter { $0 != "," && $0 != "Cm" && $0 != "Ns" }
+                    .map { String($0.hasPrefix("params.") ? $0.dropFirst(7) : $0) }
+            }
+            let missing = Set(method.parameterNames).subtracting(items)
+            #expect(missing.isEmpty, "\(method.method.rawValue): parameters not described: \(missing.sorted())")
+        }
+    }
+
     @Test("ERROR CODES lists exactly the codes ErrorCode names")
     func errorCodes() throws {
         // The codes are the list's dotted names; nested lists name detail members.
