@@ -51,17 +51,12 @@ struct CallBill: Sendable {
     /// The ledger row of the call's `usage`, made as the call ends.
     func pending(_ usage: TokenUsage, status: String, llm: CallbackManager) -> PendingUsage {
         let cost = price?.cost(of: usage)
-        var json: JSONObject = [
-            "prompt_tokens": .int(Int64(usage.promptTokens)), "completion_tokens": .int(Int64(usage.completionTokens)),
-            "total_tokens": .int(Int64(usage.totalTokens)), "cached_prompt_tokens": .int(Int64(usage.cachedPromptTokens)),
-            "reasoning_tokens": .int(Int64(usage.reasoningTokens)), "source": .string(usage.source.rawValue),
-            "cost": cost.map { .double($0.dollars) } ?? .null,
-        ]
-        if usage.source == .estimated {
-            json["exact"] = .bool(usage.isExact)
-            json["encoding"] = usage.encoding.map(JSONValue.string) ?? .null
-        }
-        if cost == nil { json["cost_unknown"] = .string(Billing.unpricedMessage(model)) }
+        let reported = CallUsage(
+            promptTokens: Int64(usage.promptTokens), completionTokens: Int64(usage.completionTokens),
+            totalTokens: Int64(usage.totalTokens), cachedPromptTokens: Int64(usage.cachedPromptTokens),
+            reasoningTokens: Int64(usage.reasoningTokens), source: usage.source.rawValue,
+            estimate: usage.source == .estimated ? TokenCounting(exact: usage.isExact, encoding: usage.encoding) : nil,
+            cost: cost?.dollars, costUnknown: cost == nil ? Billing.unpricedMessage(model) : nil)
         return PendingUsage(
             entry: UsageEntry(
                 time: Timestamp.nowMicroseconds(), sessionID: account.sessionID, session: account.session,
@@ -70,7 +65,7 @@ struct CallBill: Sendable {
                 cachedTokens: Int64(usage.cachedPromptTokens), reasoningTokens: Int64(usage.reasoningTokens),
                 source: usage.source.rawValue, exact: usage.isExact, cost: cost?.picodollars, status: status,
                 scopes: account.scopes),
-            usage: usage, json: json, account: account, reservation: reservation, llm: llm)
+            usage: usage, reported: reported, account: account, reservation: reservation, llm: llm)
     }
 }
 
@@ -79,7 +74,7 @@ struct PendingUsage: Sendable {
     var entry: UsageEntry
     var usage: TokenUsage
     /// The usage as `llm_end`, `llm_error`, replies and `usage_recorded` carry it.
-    var json: JSONObject
+    var reported: CallUsage
     var account: CallAccount
     var reservation: Reservation?
     /// The call's run, which `usage_recorded` is reported on.
@@ -322,7 +317,7 @@ public final class Billing: Sendable {
             throw error
         }
         for (call, id) in zip(pending, ids) {
-            var data = call.json
+            var data = call.reported.json
             data["id"] = .int(id)
             data["provider"] = .string(call.entry.provider)
             data["model"] = .string(call.entry.model)

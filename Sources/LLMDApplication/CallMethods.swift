@@ -72,7 +72,7 @@ public final class LazyUpstream: Sendable {
 /// its usage, for the caller to record.
 struct ModelCallOutcome {
     var result: CallResult
-    var reply: JSONObject
+    var reply: CallReply
     var usage: PendingUsage
 }
 
@@ -87,11 +87,10 @@ struct ModelCallError: Error {
 /// The requesting client's own callbacks (LangChain's request callbacks): every event of
 /// its run tree, on its connection, addressed to its request.
 struct RequestCallbacks: CallbackHandler {
-    var request: RequestID
     var context: RequestContext
 
     func handle(_ event: CallbackEvent) {
-        context.sendEvent(event, request)
+        context.sendEvent(event, context.requestID)
     }
 }
 
@@ -102,26 +101,21 @@ public enum CallMethods {
         in table: inout MethodTable, upstream: LazyUpstream, settings: LiveSettings, bus: EventBus, billing: Billing,
         logger: Logger
     ) {
-        table.register(.complete) { request, context throws(ProtocolError) in
-            let params = request.params
-            let provider = try settings.current.provider(named: try params.string("provider"))
-            guard let model = provider.model(try params.string("model")) else {
+        table.register(CompleteMethod.self) { params, context throws(ProtocolError) in
+            let provider = try settings.current.provider(named: params.provider)
+            guard let model = provider.model(params.model) else {
                 throw await provider.noModelError(session: nil, upstream: upstream)
             }
-            let input = try modelInput(params, endpoint: try endpoint(params) ?? Endpoint(model: model))
-            let options = try generationOptions(params)
-            let stream = try params.bool("stream") ?? true
-            let label = try params.string("session")
+            let input = try modelInput(params.input, endpoint: try endpoint(params.endpoint), model: model)
             let account = CallAccount(
-                sessionID: nil, session: label, turnID: nil, scopes: try await billing.expand(scopes: try params.strings("scopes") ?? []))
+                sessionID: nil, session: params.session, turnID: nil, scopes: try await billing.expand(scopes: params.scopes))
             let chain = CallbackManager(
-                session: label, tags: try params.strings("tags") ?? [],
-                metadata: try params.object("metadata") ?? [:],
-                inheritableHandlers: [.sync(RequestCallbacks(request: request.id, context: context))], sink: bus,
-                logger: logger)
+                session: params.session, tags: params.tags, metadata: params.metadata,
+                inheritableHandlers: [.sync(RequestCallbacks(context: context))], sink: bus, logger: logger)
             return try await run(
-                chain: chain, model: model, input: input, options: options, stream: stream, provider: provider,
-                upstream: upstream, billing: billing, account: account, reportsTimings: settings.current.reportsTimings)
+                chain: chain, model: model, input: input, options: GenerationOptions(params.generation), stream: params.stream,
+                provider: provider, upstream: upstream, billing: billing, account: account,
+                reportsTimings: settings.current.reportsTimings)
         }
     }
 
@@ -129,7 +123,7 @@ public enum CallMethods {
     static func run(
         chain: CallbackManager, model: String, input: ModelInput, options: GenerationOptions, stream: Bool,
         provider: ResolvedProvider, upstream: LazyUpstream, billing: Billing, account: CallAccount, reportsTimings: Bool
-    ) async throws(ProtocolError) -> JSONObject {
+    ) async throws(ProtocolError) -> CompleteMethod.Result {
         var inputs: JSONObject = [:]
         switch input {
         case .messages(let messages): inputs["messages"] = messagesJSON(messages)
@@ -148,22 +142,21 @@ public enum CallMethods {
         } catch {
             throw await chainFailed(chain, error.error)
         }
-        var object = call.reply
+        var result = CompleteMethod.Result(reply: call.reply, runID: chain.runID)
         do throws(ProtocolError) {
             let recordStart = ContinuousClock.now
             try await billing.record([call.usage])
             // The ledger write (one fsync'd transaction), for `make bench`.
-            if reportsTimings { object["record_us"] = .int((ContinuousClock.now - recordStart).wholeMicroseconds) }
+            if reportsTimings { result.recordMicroseconds = (ContinuousClock.now - recordStart).wholeMicroseconds }
         } catch {
             throw await chainFailed(chain, error)
         }
-        object["run_id"] = .string(chain.runID)
         do throws(CallbackError) {
             try await chain.emit(.chainEnd, ["outputs": ["text": .string(call.result.text)]])
         } catch {
             throw callbackFailure(error, chain: chain)
         }
-        return object
+        return result
     }
 
     /// One model call as the run `llm`: its budgets reserved, its start event, tokens and
@@ -250,7 +243,7 @@ public enum CallMethods {
                 let pending = bill.pending(
                     bill.usage(nil, received: error.partialText), status: error.error.code == .cancelled ? "cancelled" : "failed",
                     llm: llm)
-                data["usage"] = .object(pending.json)
+                data["usage"] = .object(pending.reported.json)
                 protocolError.detail["usage"] = data["usage"]
                 do throws(ProtocolError) {
                     try await billing.record([pending])
@@ -262,14 +255,14 @@ public enum CallMethods {
             throw ModelCallError(error: protocolError, partialText: error.partialText)
         }
         let pending = bill.pending(bill.usage(result.usage, received: result.text), status: "completed", llm: llm)
-        let object = resultObject(result, usage: pending.json, offline: offline)
+        let reply = reply(result, usage: pending.reported, offline: offline)
         do throws(CallbackError) {
             try llm.checkRaised()
-            try await llm.emit(.llmEnd, object)
+            try await llm.emit(.llmEnd, reply.json)
         } catch {
             throw ModelCallError(error: callbackFailure(error, chain: llm))
         }
-        return ModelCallOutcome(result: result, reply: object, usage: await billing.resize(pending))
+        return ModelCallOutcome(result: result, reply: reply, usage: await billing.resize(pending))
     }
 
     /// Reports `error` as the chain's (`chain_error`) and names the chain's run in it.
@@ -291,11 +284,10 @@ public enum CallMethods {
     }
 
     /// The `endpoint` parameter: `chat` or `completions`; nil when not given.
-    static func endpoint(_ params: JSONObject) throws(ProtocolError) -> Endpoint? {
-        guard let name = try params.string("endpoint") else { return nil }
+    static func endpoint(_ name: String?) throws(ProtocolError) -> Endpoint? {
+        guard let name else { return nil }
         guard let endpoint = Endpoint(rawValue: name) else {
-            throw .invalidParam(
-                "endpoint", expected: Endpoint.allCases.map(\.rawValue).joined(separator: " or "), got: params["endpoint"])
+            throw .invalidParam("endpoint", expected: Endpoint.allCases.map(\.rawValue).joined(separator: " or "), got: .string(name))
         }
         return endpoint
     }
@@ -306,16 +298,17 @@ public enum CallMethods {
     /// rendered as `Human: …` lines for a completion model, a prompt as the user's message
     /// for a chat model.
     ///
-    /// - Parameter endpoint: the endpoint for `text`; for the others, when the caller named it.
-    static func modelInput(_ params: JSONObject, endpoint: Endpoint) throws(ProtocolError) -> ModelInput {
-        if let text = try params.string("text") {
-            guard params["messages"] == nil, params["prompt"] == nil else {
+    /// - Parameter endpoint: the endpoint the caller named, if any; else the model's.
+    static func modelInput(_ given: PromptInput, endpoint named: Endpoint?, model: String) throws(ProtocolError) -> ModelInput {
+        let endpoint = named ?? Endpoint(model: model)
+        if let text = given.text {
+            guard given.messages == nil, given.prompt == nil else {
                 throw ProtocolError(.invalidParams, "pass one of 'text', 'messages' and 'prompt'", detail: ["field": "text"])
             }
             return endpoint == .chat ? .messages([ChatMessage(role: "user", content: text)]) : .prompt(text)
         }
-        let input = try modelInput(params)
-        guard params["endpoint"] != nil else { return input }
+        let input = try modelInput(given)
+        guard named != nil else { return input }
         switch (input, endpoint) {
         case (.messages(let messages), .completions):
             return .prompt(
@@ -328,23 +321,14 @@ public enum CallMethods {
         }
     }
 
-    static func modelInput(_ params: JSONObject) throws(ProtocolError) -> ModelInput {
-        switch (params["messages"], try params.string("prompt")) {
-        case (let messages?, nil) where !messages.isNull:
-            guard let array = messages.arrayValue, !array.isEmpty else {
-                throw .invalidParam("messages", expected: "a non-empty array of {role, content}", got: messages)
-            }
-            var parsed: [ChatMessage] = []
-            for message in array {
-                guard let object = message.objectValue, let role = object["role"]?.stringValue,
-                    let content = object["content"]?.stringValue
-                else { throw .invalidParam("messages", expected: "objects with string role and content", got: message) }
-                parsed.append(ChatMessage(role: role, content: content))
-            }
-            return .messages(parsed)
-        case (nil, let prompt?), (.null?, let prompt?):
+    /// `messages` or `prompt`, exactly one of them.
+    static func modelInput(_ given: PromptInput) throws(ProtocolError) -> ModelInput {
+        switch (given.messages, given.prompt) {
+        case (let messages?, nil):
+            return .messages(messages.map { ChatMessage(role: $0.role, content: $0.content) })
+        case (nil, let prompt?):
             return .prompt(prompt)
-        case (nil, nil), (.null?, nil):
+        case (nil, nil):
             throw ProtocolError(
                 .invalidParams, "pass 'text', 'messages' (chat) or 'prompt' (legacy completions)", detail: ["field": "messages"])
         default:
@@ -352,34 +336,22 @@ public enum CallMethods {
         }
     }
 
-    static func generationOptions(_ params: JSONObject) throws(ProtocolError) -> GenerationOptions {
-        var options = GenerationOptions()
-        options.temperature = try params.double("temperature")
-        options.maximumTokens = try params.int("max_tokens").map { Int($0) }
-        options.seed = try params.int("seed")
-        options.topP = try params.double("top_p")
-        switch params["stop"] {
-        case nil, .null?: break
-        case .string(let stop)?: options.stop = [stop]
-        case .array(let stops)? where stops.allSatisfy({ $0.stringValue != nil }): options.stop = stops.compactMap(\.stringValue)
-        case let other?: throw .invalidParam("stop", expected: "a string or an array of strings", got: other)
-        }
-        switch params["extra"] {
-        case nil, .null?: break
-        case .object(let extra)?: options.passThrough = extra
-        case let other?: throw .invalidParam("extra", expected: "an object", got: other)
-        }
-        return options
+    static func reply(_ result: CallResult, usage: CallUsage, offline: Bool) -> CallReply {
+        CallReply(
+            text: result.text, finishReason: result.finishReason, model: result.model, provider: result.provider, usage: usage,
+            attempts: Int64(result.attempts), durationMilliseconds: result.duration.wholeMilliseconds,
+            timeToFirstTokenMilliseconds: result.timeToFirstToken?.wholeMilliseconds, offline: offline)
     }
+}
 
-    static func resultObject(_ result: CallResult, usage: JSONObject, offline: Bool) -> JSONObject {
-        var object: JSONObject = [
-            "text": .string(result.text), "finish_reason": JSONValue(result.finishReason), "model": .string(result.model),
-            "provider": .string(result.provider), "usage": .object(usage), "attempts": .int(Int64(result.attempts)),
-            "duration_ms": .int(result.duration.wholeMilliseconds),
-        ]
-        if let ttft = result.timeToFirstToken { object["ttft_ms"] = .int(ttft.wholeMilliseconds) }
-        if offline { object["offline"] = true }
-        return object
+extension GenerationOptions {
+    init(_ params: GenerationParams) {
+        self.init()
+        temperature = params.temperature
+        maximumTokens = params.maxTokens.map { Int($0) }
+        seed = params.seed
+        topP = params.topP
+        if let stop = params.stop { self.stop = stop }
+        if let extra = params.extra { passThrough = extra }
     }
 }

@@ -55,61 +55,43 @@ public final class Sessions: Sendable {
     }
 
     public func register(in table: inout MethodTable) {
-        table.register(.sessionList) { _, _ throws(ProtocolError) in
+        table.register(SessionListMethod.self) { _, _ throws(ProtocolError) in
             let sessions = try await self.database.perform { store throws(StoreError) in try store.list() }
-            return ["sessions": .array(sessions.map { .object(Self.describe($0)) })]
+            return SessionListMethod.Result(sessions: sessions.map(Self.describe))
         }
-        table.register(.sessionCreate) { request, _ throws(ProtocolError) in
-            let name = try Self.sessionName(request.params)
+        table.register(SessionCreateMethod.self) { params, _ throws(ProtocolError) in
             let (session, created, _) = try await self.resolve(
-                name, settings: try request.params.object("settings") ?? [:], creating: true, changingExisting: false)
+                params.session, settings: params.settings, creating: true, changingExisting: false)
             guard created else {
-                throw ProtocolError(.sessionExists, "session '\(name)' exists", detail: ["session": .string(name)])
+                throw ProtocolError(.sessionExists, "session '\(params.session)' exists", detail: ["session": .string(params.session)])
             }
             return Self.describe(session)
         }
-        table.register(.sessionUpdate) { request, _ throws(ProtocolError) in
-            let name = try Self.sessionName(request.params)
-            guard let changes = try request.params.object("settings") else {
-                throw .invalidParam("settings", expected: "an object of session settings", got: request.params["settings"])
-            }
-            let (session, _, changed) = try await self.resolve(name, settings: changes, creating: false)
-            var result = Self.describe(session)
-            result["changed"] = .array(changed.map(JSONValue.string))
-            return result
+        table.register(SessionUpdateMethod.self) { params, _ throws(ProtocolError) in
+            let (session, _, changed) = try await self.resolve(params.session, settings: params.settings, creating: false)
+            return SessionUpdateMethod.Result(session: Self.describe(session), changed: changed)
         }
-        table.register(.sessionShow) { request, _ throws(ProtocolError) in
-            try await self.show(request.params)
+        table.register(SessionShowMethod.self) { params, _ throws(ProtocolError) in
+            try await self.show(params)
         }
-        table.register(.sessionRename) { request, _ throws(ProtocolError) in
-            try await self.rename(request.params)
+        table.register(SessionRenameMethod.self) { params, _ throws(ProtocolError) in
+            try await self.rename(params)
         }
-        table.register(.sessionDelete) { request, _ throws(ProtocolError) in
-            try await self.delete(request.params)
+        table.register(SessionDeleteMethod.self) { params, _ throws(ProtocolError) in
+            try await self.delete(params)
         }
-        table.register(.sessionExport) { request, _ throws(ProtocolError) in
-            try await self.export(request.params)
+        table.register(SessionExportMethod.self) { params, _ throws(ProtocolError) in
+            try await self.export(params)
         }
-        table.register(.memoryShow) { request, _ throws(ProtocolError) in
-            try await self.showMemory(request.params)
+        table.register(MemoryShowMethod.self) { params, _ throws(ProtocolError) in
+            try await self.showMemory(params)
         }
-        table.register(.send) { request, context throws(ProtocolError) in
-            try await self.send(request, context: context)
+        table.register(SendMethod.self) { params, context throws(ProtocolError) in
+            try await self.send(params, context: context)
         }
     }
 
     // MARK: - Looking sessions up
-
-    /// The `session` parameter: a name of 1 to 200 bytes without control characters.
-    static func sessionName(_ params: JSONObject) throws(ProtocolError) -> String {
-        guard let name = try params.string("session"), !name.isEmpty, name.utf8.count <= 200,
-            !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
-        else {
-            throw .invalidParam(
-                "session", expected: "a session name of 1 to 200 bytes without control characters", got: params["session"])
-        }
-        return name
-    }
 
     /// Refuses a name a new session may not take: one with a character that changes how a
     /// terminal shows what follows it (C1 controls such as U+009B CSI, line and paragraph
@@ -214,41 +196,32 @@ public final class Sessions: Sendable {
         _ = bus.publish(CallbackEvent(name: type.rawValue, session: session, runID: RunID.make(), data: data))
     }
 
-    static func describe(_ session: StoredSession) -> JSONObject {
-        [
-            "session": .string(session.name),
-            "created": .string(Timestamp.rfc3339(milliseconds: session.createdAt / 1000)),
-            "last_activity": .string(Timestamp.rfc3339(milliseconds: session.updatedAt / 1000)),
-            "last_activity_us": .int(session.updatedAt),
-            "turns": .int(Int64(session.turns)), "tokens": .int(session.tokens),
-            "settings": .object(settings(of: session).json),
-        ]
+    static func describe(_ session: StoredSession) -> SessionDescription {
+        SessionDescription(
+            session: session.name, created: Timestamp.rfc3339(milliseconds: session.createdAt / 1000),
+            lastActivity: Timestamp.rfc3339(milliseconds: session.updatedAt / 1000), lastActivityMicroseconds: session.updatedAt,
+            turns: Int64(session.turns), tokens: session.tokens, settings: settings(of: session).json)
     }
 
     // MARK: - Methods
 
-    private func show(_ params: JSONObject) async throws(ProtocolError) -> JSONObject {
-        let session = try await find(try Self.sessionName(params))
-        let limit = try params.int("turns") ?? 10
+    private func show(_ params: SessionShowMethod.Params) async throws(ProtocolError) -> SessionShowMethod.Result {
+        let session = try await find(params.session)
         let turns = try await database.perform { store throws(StoreError) in try store.turns(sessionID: session.id) }
-        var result = Self.describe(session)
-        result["turn_count"] = .int(Int64(turns.count))
-        result["recent_turns"] = .array(turns.suffix(Int(max(0, limit))).map { .object(Self.describe($0)) })
-        result["busy"] = .bool(lanes.isBusy(session.id))
-        if try params.bool("prompt") == true {
+        var prompt: NextPrompt?
+        if params.prompt {
             // `{input}` stands for the next message unless one is given.
-            let context = try await turnContext(session, input: try params.string("input") ?? "{input}")
-            result["prompt"] = .object(context.promptJSON)
+            prompt = try await turnContext(session, input: params.input ?? "{input}").nextPrompt
         }
-        return result
+        return SessionShowMethod.Result(
+            session: Self.describe(session), turnCount: Int64(turns.count),
+            recentTurns: turns.suffix(Int(max(0, params.turns ?? 10))).map(Self.describe), busy: lanes.isBusy(session.id),
+            prompt: prompt)
     }
 
-    private func rename(_ params: JSONObject) async throws(ProtocolError) -> JSONObject {
-        let session = try await find(try Self.sessionName(params))
-        guard let to = try params.string("to"), !to.isEmpty else {
-            throw .invalidParam("to", expected: "the new session name", got: params["to"])
-        }
-        _ = try Self.sessionName(["session": .string(to)])
+    private func rename(_ params: SessionRenameMethod.Params) async throws(ProtocolError) -> SessionRenameMethod.Result {
+        let session = try await find(params.session)
+        let to = params.to
         try Self.checkNewName(to, field: "to")
         let now = Timestamp.nowMicroseconds()
         let renamed = try await database.perform { store throws(StoreError) -> Bool in
@@ -261,11 +234,11 @@ public final class Sessions: Sendable {
         nameEpochs.began(to, at: now)
         // Under the old name, so those following the session learn where it went.
         publish(.sessionRenamed, session: session.name, ["from": .string(session.name), "to": .string(to)])
-        return ["session": .string(to), "renamed_from": .string(session.name)]
+        return SessionRenameMethod.Result(session: to, renamedFrom: session.name)
     }
 
-    private func delete(_ params: JSONObject) async throws(ProtocolError) -> JSONObject {
-        let session = try await find(try Self.sessionName(params))
+    private func delete(_ params: SessionParams) async throws(ProtocolError) -> SessionDeleteMethod.Result {
+        let session = try await find(params.session)
         guard !lanes.isBusy(session.id) else {
             throw ProtocolError(
                 .sessionBusy, "session '\(session.name)' has a turn running; cancel it or wait",
@@ -280,11 +253,11 @@ public final class Sessions: Sendable {
         state.setSessions(count)
         nameEpochs.ended(session.name)
         publish(.sessionDeleted, session: session.name, ["turns": .int(Int64(session.turns))])
-        return ["deleted": .string(session.name)]
+        return SessionDeleteMethod.Result(deleted: session.name)
     }
 
-    private func showMemory(_ params: JSONObject) async throws(ProtocolError) -> JSONObject {
-        let session = try await find(try Self.sessionName(params))
+    private func showMemory(_ params: SessionParams) async throws(ProtocolError) -> MemoryShowMethod.Result {
+        let session = try await find(params.session)
         let settings = Self.settings(of: session)
         let memory = try await storedMemory(session)
         // Counted as the next turn will count, when its provider still resolves a model.
@@ -293,57 +266,44 @@ public final class Sessions: Sendable {
         let counter = counters.counter(model: model, models: current.models)
         let strategy = settings.memory
         let history = memory.historyMessages(strategy)
-        var result: JSONObject = [
-            "session": .string(session.name), "strategy": .string(strategy.name),
-            "summary": .string(memory.summary),
-            "messages": Self.messagesJSON(memory.messages),
-            "history": Self.messagesJSON(history),
-            "history_text": .string(memory.historyText(strategy)),
-            "history_tokens": .int(Int64(counter.count(history, endpoint: settings.endpoint ?? Endpoint(model: model)))),
-            "counted": .object(Self.countedJSON(counter)),
-        ]
-        if let k = strategy.k { result["k"] = .int(Int64(k)) }
-        if let limit = strategy.maxTokens { result["max_tokens"] = .int(Int64(limit)) }
-        return result
+        return MemoryShowMethod.Result(
+            session: session.name, strategy: strategy.name, summary: memory.summary,
+            messages: Self.promptMessages(memory.messages), history: Self.promptMessages(history),
+            historyText: memory.historyText(strategy),
+            historyTokens: Int64(counter.count(history, endpoint: settings.endpoint ?? Endpoint(model: model))),
+            counted: Self.counting(counter), k: strategy.k.map(Int64.init), maxTokens: strategy.maxTokens.map(Int64.init))
     }
 
-    private func export(_ params: JSONObject) async throws(ProtocolError) -> JSONObject {
-        let session = try await find(try Self.sessionName(params))
-        let format = try params.string("format") ?? "json"
-        guard format == "json" || format == "markdown" else {
-            throw .invalidParam("format", expected: "json or markdown", got: params["format"])
-        }
+    private func export(_ params: SessionExportMethod.Params) async throws(ProtocolError) -> SessionExportMethod.Result {
+        let session = try await find(params.session)
         let (turns, messages) = try await database.perform { store throws(StoreError) in
             (try store.turns(sessionID: session.id), try store.messages(sessionID: session.id))
         }
-        if format == "markdown" { return ["markdown": .string(Self.markdown(session, turns: turns))] }
-        var result = Self.describe(session)
-        result["summary"] = .string(session.summary)
-        result["turn_list"] = .array(turns.map { .object(Self.describe($0)) })
+        if params.format == .markdown { return .markdown(Self.markdown(session, turns: turns)) }
         let numbers = Dictionary(uniqueKeysWithValues: turns.map { ($0.id, $0.number) })
         // Every stored message, and whether the memory still holds it.
-        result["messages"] = .array(
-            messages.map {
-                [
-                    "turn": .int(Int64(numbers[$0.turnID] ?? 0)), "role": .string($0.role), "content": .string($0.content),
-                    "in_memory": .bool($0.inMemory),
-                ]
-            })
-        return result
+        return .json(
+            SessionExport(
+                session: Self.describe(session), summary: session.summary, turns: turns.map(Self.describe),
+                messages: messages.map {
+                    ExportedMessage(turn: Int64(numbers[$0.turnID] ?? 0), role: $0.role, content: $0.content, inMemory: $0.inMemory)
+                }))
     }
 
-    static func describe(_ turn: StoredTurn) -> JSONObject {
-        var object: JSONObject = [
-            "turn": .int(Int64(turn.number)), "run_id": .string(turn.runID), "status": .string(turn.status.rawValue),
-            "started": .string(Timestamp.rfc3339(milliseconds: turn.startedAt / 1000)), "input": .string(turn.input),
-        ]
-        if let ended = turn.endedAt { object["ended"] = .string(Timestamp.rfc3339(milliseconds: ended / 1000)) }
-        if let output = turn.output { object["output"] = .string(output) }
-        if let error = turn.error { object["error"] = (try? JSONParser.parse(error)) ?? .string(error) }
+    static func describe(_ turn: StoredTurn) -> TurnRecord {
+        var record = TurnRecord(
+            turn: Int64(turn.number), runID: turn.runID, status: turn.status.rawValue,
+            started: Timestamp.rfc3339(milliseconds: turn.startedAt / 1000), input: turn.input)
+        record.ended = turn.endedAt.map { Timestamp.rfc3339(milliseconds: $0 / 1000) }
+        record.output = turn.output
+        record.error = turn.error.map { error in (try? JSONParser.parse(error)) ?? .string(error) }
         if let outcome = turn.outcome, let parsed = (try? JSONParser.parse(outcome))?.objectValue {
-            for key in ["usage", "model", "provider", "summaries"] { object[key] = parsed[key] }
+            record.usage = parsed["usage"]?.objectValue
+            record.model = parsed["model"]?.stringValue
+            record.provider = parsed["provider"]?.stringValue
+            record.summaries = parsed["summaries"]
         }
-        return object
+        return record
     }
 
     /// The conversation as Markdown: a heading per turn, the human's words and the reply.
@@ -370,11 +330,15 @@ public final class Sessions: Sendable {
         return text
     }
 
-    static func messagesJSON(_ messages: [ConversationMessage]) -> JSONValue {
-        .array(messages.map { ["role": .string($0.role.rawValue), "content": .string($0.content)] })
+    static func promptMessages(_ messages: [ConversationMessage]) -> [PromptMessage] {
+        messages.map { PromptMessage(role: $0.role.rawValue, content: $0.content) }
     }
 
-    static func countedJSON(_ counter: TokenCounter) -> JSONObject {
-        ["exact": .bool(counter.isExact), "encoding": counter.encodingName.map(JSONValue.string) ?? .null]
+    static func messagesJSON(_ messages: [ConversationMessage]) -> JSONValue {
+        .objects(promptMessages(messages))
+    }
+
+    static func counting(_ counter: TokenCounter) -> TokenCounting {
+        TokenCounting(exact: counter.isExact, encoding: counter.encodingName)
     }
 }

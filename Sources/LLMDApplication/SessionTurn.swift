@@ -29,17 +29,16 @@ struct TurnContext {
     }
 
     /// What `session.show --prompt` reports: exactly what the next turn sends.
-    var promptJSON: JSONObject {
-        var object: JSONObject = [
-            "endpoint": .string(endpoint.rawValue), "model": .string(model), "provider": .string(provider.name),
-            "tokens": .int(Int64(promptTokens)), "counted": .object(Sessions.countedJSON(counter)),
-        ]
+    var nextPrompt: NextPrompt {
+        var messages: [PromptMessage]?
+        var text: String?
         switch prompt {
-        case .chat(let messages): object["messages"] = Sessions.messagesJSON(messages)
-        case .completion(let text): object["prompt"] = .string(text)
+        case .chat(let chat): messages = Sessions.promptMessages(chat)
+        case .completion(let completion): text = completion
         }
-        object["context_window"] = contextWindow.map { .int(Int64($0)) } ?? .null
-        return object
+        return NextPrompt(
+            endpoint: endpoint.rawValue, model: model, provider: provider.name, tokens: Int64(promptTokens),
+            counted: Sessions.counting(counter), messages: messages, prompt: text, contextWindow: contextWindow.map(Int64.init))
     }
 }
 
@@ -78,26 +77,20 @@ extension Sessions {
     /// The turn waits for the session's earlier turns, builds its prompt from memory,
     /// calls the model, lets the memory strategy prune or summarise, and commits the
     /// exchange, its usage and the new memory in one transaction before `chain_end`.
-    func send(_ request: Request, context: RequestContext) async throws(ProtocolError) -> JSONObject {
-        let params = request.params
-        let name = try Self.sessionName(params)
-        guard let input = try params.string("text"), !input.isEmpty else {
-            throw .invalidParam("text", expected: "the message, a non-empty string", got: params["text"])
-        }
-        let options = try CallMethods.generationOptions(params)
-        let stream = try params.bool("stream") ?? true
-        let requestTags = try params.strings("tags") ?? []
-        var metadata = try params.object("metadata") ?? [:]
-        let requestEvents = try params.bool("events") ?? true
-        let scopes = try await billing.expand(scopes: try params.strings("scopes") ?? [])
-        let (found, created, changed) = try await resolve(name, settings: try params.object("settings") ?? [:], creating: true)
+    func send(_ params: SendMethod.Params, context: RequestContext) async throws(ProtocolError) -> SendMethod.Result {
+        let name = params.session
+        let input = params.text
+        let options = GenerationOptions(params.generation)
+        var metadata = params.metadata
+        let scopes = try await billing.expand(scopes: params.scopes)
+        let (found, created, changed) = try await resolve(name, settings: params.settings, creating: true)
 
         try await lanes.enter(found.id) { position in
             context.send([
                 .notice(
                     Notice(
                         name: "queued", message: "waiting for \(position) turn(s) ahead on session '\(name)'",
-                        fields: ["request": request.id.json, "session": .string(name), "position": .int(Int64(position))]))
+                        fields: ["request": context.requestID.json, "session": .string(name), "position": .int(Int64(position))]))
             ])
         }
         defer { lanes.leave(found.id) }
@@ -113,22 +106,22 @@ extension Sessions {
         }
         metadata["turn"] = .int(Int64(stored.number))
         let chain = CallbackManager(
-            runID: chainRunID, session: session.name, tags: turn.settings.tags + requestTags.filter { !turn.settings.tags.contains($0) },
-            metadata: metadata,
-            inheritableHandlers: requestEvents ? [.sync(RequestCallbacks(request: request.id, context: context))] : [],
+            runID: chainRunID, session: session.name,
+            tags: turn.settings.tags + params.tags.filter { !turn.settings.tags.contains($0) }, metadata: metadata,
+            inheritableHandlers: params.events ? [.sync(RequestCallbacks(context: context))] : [],
             sink: bus, logger: logger)
 
         do throws(TurnFailure) {
             let account = CallAccount(sessionID: session.id, session: session.name, turnID: stored.id, scopes: scopes)
-            var result = try await runTurn(
-                turn, chain: chain, input: input, turnID: stored.id, account: account, options: options, stream: stream,
+            let ran = try await runTurn(
+                turn, chain: chain, input: input, turnID: stored.id, account: account, options: options, stream: params.stream,
                 peer: context.peer)
-            result["session"] = .string(session.name)
-            result["turn"] = .int(Int64(stored.number))
-            result["created"] = .bool(created)
-            result["changed"] = .array(changed.map(JSONValue.string))
-            result["settings"] = .object(turn.settings.json)
-            return result
+            return SendMethod.Result(
+                reply: ran.call.reply, runID: chain.runID, memory: ran.memory.report,
+                summaryError: ran.memory.summaryError?.json.objectValue, summaryUsage: ran.memory.summaries,
+                promptTokensCounted: Int64(turn.promptTokens), commitMicroseconds: ran.commitMicroseconds,
+                session: session.name, turn: Int64(stored.number), created: created, changed: changed,
+                settings: turn.settings.json)
         } catch {
             let (error, partial) = (error.error, error.partialText)
             let status: TurnStatus = error.code == .cancelled ? .cancelled : .failed
@@ -158,12 +151,20 @@ extension Sessions {
     /// What the memory became after a turn, and what to say of it.
     private struct TurnMemory {
         var memory: ConversationMemory
-        /// The summarising calls' usage objects, for the reply.
-        var summaries: [JSONValue] = []
+        /// The summarising calls' usage, for the reply.
+        var summaries: [CallUsage] = []
         var usage: [PendingUsage] = []
         var summaryError: ProtocolError?
         /// `memory` of the reply, and of `memory_updated`.
-        var report: JSONObject = [:]
+        var report: MemoryReport
+    }
+
+    /// A turn that ran to its end: its call, the memory after it, and the commit's time
+    /// when `--timings` asks for it.
+    private struct FinishedTurn {
+        var call: ModelCallOutcome
+        var memory: TurnMemory
+        var commitMicroseconds: Int64?
     }
 
     /// The turn's chain run: its start, the context window checked, the model call, the
@@ -171,7 +172,7 @@ extension Sessions {
     private func runTurn(
         _ turn: TurnContext, chain: CallbackManager, input: String, turnID: Int64, account: CallAccount,
         options: GenerationOptions, stream: Bool, peer: PeerCredentials
-    ) async throws(TurnFailure) -> JSONObject {
+    ) async throws(TurnFailure) -> FinishedTurn {
         do throws(ProtocolError) {
             try await startChain(turn, chain: chain, input: input, peer: peer)
             try checkContextWindow(turn, replyTokens: options.maximumTokens ?? 0)
@@ -199,15 +200,9 @@ extension Sessions {
             // The turn is committed; a raising handler still fails the request, as LangChain's would.
             throw TurnFailure(error: CallMethods.callbackFailure(error, chain: chain))
         }
-        var reply = call.reply
-        reply["run_id"] = .string(chain.runID)
-        reply["memory"] = .object(memory.report)
-        if let summaryError = memory.summaryError { reply["summary_error"] = summaryError.json }
-        if !memory.summaries.isEmpty { reply["summary_usage"] = .array(memory.summaries) }
-        reply["prompt_tokens_counted"] = .int(Int64(turn.promptTokens))
         // The durable commit (one fsync'd transaction), for `make bench`.
-        if settings.current.reportsTimings { reply["commit_us"] = .int(commitDuration.wholeMicroseconds) }
-        return reply
+        let commitMicroseconds = settings.current.reportsTimings ? commitDuration.wholeMicroseconds : nil
+        return FinishedTurn(call: call, memory: memory, commitMicroseconds: commitMicroseconds)
     }
 
     /// `chain_start` with the input and the history as the memory gives it, then the
@@ -251,7 +246,7 @@ extension Sessions {
             detail: [
                 "prompt_tokens": .int(Int64(overflow.promptTokens)), "reply_tokens": .int(Int64(replyTokens)),
                 "context_window": .int(Int64(window)), "excess": .int(Int64(overflow.excess)),
-                "model": .string(turn.model), "counted": .object(Self.countedJSON(turn.counter)),
+                "model": .string(turn.model), "counted": .object(Self.counting(turn.counter).json),
             ])
     }
 
@@ -265,30 +260,29 @@ extension Sessions {
         let strategy = turn.settings.memory
         let update = turn.memory.recording(
             input: input, output: output, strategy: strategy, counter: turn.counter, endpoint: turn.endpoint)
-        var result = TurnMemory(memory: update.memory)
+        var memory = update.memory
+        var summaries: [CallUsage] = []
+        var usage: [PendingUsage] = []
+        var summaryError: ProtocolError?
         if !update.toSummarize.isEmpty {
             switch await summarise(update, turn: turn, chain: chain, account: account, options: options) {
-            case .success(let (summary, summaryUsage, pending)):
-                result.memory = update.folding(summary: summary)
-                result.summaries.append(.object(summaryUsage))
-                result.usage.append(pending)
+            case .success(let (summary, pending)):
+                memory = update.folding(summary: summary)
+                summaries.append(pending.reported)
+                usage.append(pending)
             case .failure(let error):
-                result.memory = update.unfolded
-                result.summaryError = error
+                memory = update.unfolded
+                summaryError = error
             }
         }
-        let memory = result.memory
-        result.report = [
-            "strategy": .string(strategy.name), "kept_messages": .int(Int64(memory.messages.count)),
-            "dropped": .int(Int64(update.dropped.count)), "left_window": .int(Int64(update.leftWindow.count)),
-            "summarized": .int(Int64(result.summaryError == nil ? update.toSummarize.count : 0)),
-            "history_tokens": .int(Int64(turn.counter.count(memory.historyMessages(strategy), endpoint: turn.endpoint))),
-            "counted": .object(Self.countedJSON(turn.counter)),
-        ]
-        if let k = strategy.k { result.report["k"] = .int(Int64(k)) }
-        if let limit = strategy.maxTokens { result.report["max_tokens"] = .int(Int64(limit)) }
+        let report = MemoryReport(
+            strategy: strategy.name, keptMessages: Int64(memory.messages.count), dropped: Int64(update.dropped.count),
+            leftWindow: Int64(update.leftWindow.count), summarized: Int64(summaryError == nil ? update.toSummarize.count : 0),
+            historyTokens: Int64(turn.counter.count(memory.historyMessages(strategy), endpoint: turn.endpoint)),
+            counted: Self.counting(turn.counter), k: strategy.k.map(Int64.init), maxTokens: strategy.maxTokens.map(Int64.init))
+        let result = TurnMemory(memory: memory, summaries: summaries, usage: usage, summaryError: summaryError, report: report)
         if update.changed {
-            var event = result.report
+            var event = report.json
             event["dropped_messages"] = Self.messagesJSON(update.dropped)
             event["left_window_messages"] = Self.messagesJSON(update.leftWindow)
             event["summarized_messages"] = Self.messagesJSON(result.summaryError == nil ? update.toSummarize : [])
@@ -306,8 +300,8 @@ extension Sessions {
     private func commit(
         _ turn: TurnContext, turnID: Int64, input: String, call: ModelCallOutcome, memory: TurnMemory
     ) async throws(ProtocolError) -> Duration {
-        var outcome = call.reply
-        outcome["summaries"] = .array(memory.summaries)
+        var outcome = call.reply.json
+        outcome["summaries"] = .objects(memory.summaries)
         let usage = [call.usage] + memory.usage
         let completion = TurnCompletion(
             turnID: turnID, output: call.result.text, outcome: JSONValue.object(outcome).encodedString,
@@ -334,7 +328,7 @@ extension Sessions {
     /// - Returns: the new summary and the call's usage, or the error that left memory unfolded.
     private func summarise(
         _ update: MemoryUpdate, turn: TurnContext, chain: CallbackManager, account: CallAccount, options: GenerationOptions
-    ) async -> Result<(String, JSONObject, PendingUsage), ProtocolError> {
+    ) async -> Result<(String, PendingUsage), ProtocolError> {
         let summaryChain = chain.child(tags: ["memory"], metadata: ["memory": .string(turn.settings.memory.name)])
         let text = SummaryPrompt.render(summary: update.memory.summary, messages: update.toSummarize)
         // The reply's length limit and stop sequences are the turn's; a summary has its own length.
@@ -365,7 +359,7 @@ extension Sessions {
                 throw await CallMethods.chainFailed(summaryChain, error.error)
             }
             _ = try? await summaryChain.emit(.chainEnd, ["outputs": ["text": .string(call.result.text)]])
-            return .success((call.result.text, call.reply["usage"]?.objectValue ?? [:], call.usage))
+            return .success((call.result.text, call.usage))
         } catch {
             logger.warning("summarising session '\(turn.session.name)' failed: \(error); the messages stay in memory")
             return .failure(error)

@@ -278,7 +278,7 @@ extension Billing {
             object["tokens"] = .int(Int64(ids.count))
             if try params.bool("ids") == true { object["ids"] = .array(ids.map { .int(Int64($0)) }) }
         } else {
-            guard case .messages(let messages) = try CallMethods.modelInput(params) else {
+            guard case .messages(let messages) = try CallMethods.modelInput(PromptInput(json: params)) else {
                 throw ProtocolError(.invalidParams, "pass 'text' or 'messages'", detail: ["field": "text"])
             }
             object["tokens"] = .int(Int64(tokenizer.countChat(messages.map { ChatMessage(role: $0.role, content: $0.content) })))
@@ -297,7 +297,7 @@ extension Billing {
         if let text = try params.string("text") {
             tokens = TokenCounter.estimate.count(text)
         } else {
-            guard case .messages(let messages) = try CallMethods.modelInput(params) else {
+            guard case .messages(let messages) = try CallMethods.modelInput(PromptInput(json: params)) else {
                 throw ProtocolError(.invalidParams, "pass 'text' or 'messages'", detail: ["field": "text"])
             }
             tokens = TokenCounter.estimate.count(

@@ -12,7 +12,11 @@ public struct LLMDClient {
     /// Calls a typed method: its parameters and result as the types llmd-protocol(7)
     /// describes, a result that is not one of them a protocol violation.
     public func call<Method: TypedMethod>(_: Method.Type, _ params: Method.Params) throws(ClientError) -> Method.Result {
-        let result = try connection.call(Method.method, params: params.json)
+        try decode(Method.self, try connection.call(Method.method, params: params.json))
+    }
+
+    /// A typed method's result; one that is not of its type is a protocol violation.
+    private func decode<Method: TypedMethod>(_: Method.Type, _ result: JSONObject) throws(ClientError) -> Method.Result {
         do throws(ProtocolError) {
             return try Method.Result(json: result)
         } catch {
@@ -32,14 +36,13 @@ public struct LLMDClient {
     /// Runs one LLM call (`complete`); `onToken` receives the reply as it streams.
     ///
     /// - Parameter onRetry: told about each retry the daemon makes (its `retry` events).
-    /// - Returns: the daemon's result: `text`, `usage`, `model`, `provider`…
     public func complete(
-        _ params: JSONObject, onToken: (String) -> Void, onRetry: (JSONObject) -> Void = { _ in }
-    ) throws(ClientError) -> JSONObject {
+        _ params: CompleteMethod.Params, onToken: (String) -> Void, onRetry: (JSONObject) -> Void = { _ in }
+    ) throws(ClientError) -> CompleteMethod.Result {
         var reply = ReplyTokens()
-        return try connection.call(.complete, params: params) { event in
+        return try decode(CompleteMethod.self, try connection.call(.complete, params: params.json) { event in
             reply.handle(event, onToken: onToken, onRetry: onRetry)
-        }
+        })
     }
 
     /// Runs one conversation turn (`send` with a `session`); `onToken` receives the reply
@@ -48,18 +51,18 @@ public struct LLMDClient {
     /// - Parameters:
     ///   - onQueued: told the place in the session's queue when other turns run first.
     ///   - onEvent: every event of the turn's run tree.
-    /// - Returns: the daemon's result: `text`, `usage`, `session`, `turn`, `memory`…
     public func send(
-        _ params: JSONObject, onToken: (String) -> Void, onRetry: (JSONObject) -> Void = { _ in },
+        _ params: SendMethod.Params, onToken: (String) -> Void, onRetry: (JSONObject) -> Void = { _ in },
         onQueued: (Int) -> Void = { _ in }, onEvent: (CallbackEvent) -> Void = { _ in }
-    ) throws(ClientError) -> JSONObject {
+    ) throws(ClientError) -> SendMethod.Result {
         var reply = ReplyTokens()
-        return try connection.call(.send, params: params) { event in
+        let result = try connection.call(.send, params: params.json) { event in
             reply.handle(event, onToken: onToken, onRetry: onRetry)
             onEvent(event)
         } onNotice: { notice in
             if notice.name == "queued", let position = notice.fields["position"]?.intValue { onQueued(Int(position)) }
         }
+        return try decode(SendMethod.self, result)
     }
 
     /// Calls `method` and returns its result: the session and memory methods, whose results

@@ -27,14 +27,13 @@ public struct MemoryComparison: Sendable, Equatable {
 
         /// The tokens of a `send` result: its `usage`, and the `summary_usage` of the
         /// memory's summarising calls.
-        public init(turnResult result: JSONObject) {
-            let usage = result["usage"]?.objectValue ?? [:]
-            let summaries = result["summary_usage"]?.arrayValue?.compactMap(\.objectValue) ?? []
+        public init(turnResult result: SendMethod.Result) {
+            let usage = result.reply.usage
+            let summaries = result.summaryUsage
             self.init(
-                prompt: Int(usage["prompt_tokens"]?.intValue ?? 0),
-                completion: Int(usage["completion_tokens"]?.intValue ?? 0),
-                summarising: summaries.reduce(0) { $0 + Int($1["total_tokens"]?.intValue ?? 0) },
-                usageSources: Set(([usage] + summaries).compactMap { $0["source"]?.stringValue }))
+                prompt: Int(usage.promptTokens), completion: Int(usage.completionTokens),
+                summarising: summaries.reduce(0) { $0 + Int($1.totalTokens) },
+                usageSources: Set(([usage] + summaries).map(\.source)))
         }
 
         /// Everything the turn cost: reply and summarising calls.

@@ -2,6 +2,8 @@ import LLMDProtocol
 
 /// What a method handler knows about the connection a request came on.
 public struct RequestContext: Sendable {
+    /// The request's id, which its callback events carry.
+    public var requestID: RequestID
     public var connectionID: UInt64
     public var peer: PeerCredentials
     /// Sends lines to the requesting client ahead of the reply (callback events), in one
@@ -13,9 +15,10 @@ public struct RequestContext: Sendable {
     public var sendEvent: @Sendable (_ event: CallbackEvent, _ id: RequestID) -> Void
 
     public init(
-        connectionID: UInt64, peer: PeerCredentials, send: @escaping @Sendable ([ServerMessage]) -> Void = { _ in },
+        requestID: RequestID = .int(0), connectionID: UInt64, peer: PeerCredentials, send: @escaping @Sendable ([ServerMessage]) -> Void = { _ in },
         sendEvent: @escaping @Sendable (CallbackEvent, RequestID) -> Void = { _, _ in }
     ) {
+        self.requestID = requestID
         self.connectionID = connectionID
         self.peer = peer
         self.send = send

@@ -39,4 +39,8 @@ public enum ProtocolMethod: String, CaseIterable, Sendable {
 }
 
 /// Every typed method: what a test holds llmd-protocol(7) to, and ``ProtocolMethod`` too.
-public let typedMethods: [any TypedMethod.Type] = [HelloMethod.self, PingMethod.self, StatusMethod.self]
+public let typedMethods: [any TypedMethod.Type] = [
+    HelloMethod.self, PingMethod.self, StatusMethod.self, CompleteMethod.self, SendMethod.self, SessionCreateMethod.self,
+    SessionUpdateMethod.self, SessionListMethod.self, SessionShowMethod.self, SessionRenameMethod.self,
+    SessionDeleteMethod.self, SessionExportMethod.self, MemoryShowMethod.self,
+]

@@ -10,6 +10,12 @@ public protocol JSONObjectConvertible: Sendable {
 /// encoding use them, and a test holds each method's section of llmd-protocol(7) to them.
 public protocol MethodParameters: JSONObjectConvertible {
     associatedtype Key: RawRepresentable<String>, CaseIterable
+    /// Every parameter's name: `Key`'s, and those of any parameter groups read with it.
+    static var parameterNames: [String] { get }
+}
+
+extension MethodParameters {
+    public static var parameterNames: [String] { Key.allCases.map(\.rawValue) }
 }
 
 /// A method with typed parameters and result: the daemon registers a handler of these
@@ -22,7 +28,7 @@ public protocol TypedMethod {
 
 extension TypedMethod {
     /// The names of the parameters, as llmd-protocol(7) gives them.
-    public static var parameterNames: [String] { Params.Key.allCases.map(\.rawValue) }
+    public static var parameterNames: [String] { Params.parameterNames }
 }
 
 /// Parameters of a method that takes none.

@@ -366,7 +366,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         let environment = self.environment
         let channel = context.channel
         let requestContext = RequestContext(
-            connectionID: id, peer: peer, send: { messages in outbox.send(messages) },
+            requestID: request.id, connectionID: id, peer: peer, send: { messages in outbox.send(messages) },
             sendEvent: { event, id in outbox.send(event, request: id) })
         do throws(ProtocolError) {
             if try request.params.bool("detach") == true { detached.insert(taskID) }

@@ -102,11 +102,11 @@ private struct ChatLoop {
         // The reply streams through the subscription, like other shells' turns.
         try follower.connection.send(
             Request(
-                id: id, method: "send",
-                params: LLMCtl.scoped([
-                    "session": .string(session), "text": .string(text), "events": false,
-                    "metadata": ["llmctl_chat": .string(marker)],
-                ])))
+                id: id, method: SendMethod.method.rawValue,
+                params: SendMethod.Params(
+                    session: session, text: text, metadata: ["llmctl_chat": .string(marker)], scopes: LLMCtl.environmentScopes,
+                    events: false
+                ).json))
         runningTurn = id
         editor.suspend()
     }
@@ -124,7 +124,7 @@ private struct ChatLoop {
             // as `llmctl events` says where it starts.
             if !editor.isTerminal { printError("-- following session '\(session)' --") }
         case .reply(let id, let result) where id == runningTurn:
-            if let error = result["summary_error"]?.objectValue?["message"]?.stringValue {
+            if let error = (try? SendMethod.Result(json: result))?.summaryError?["message"]?.stringValue {
                 editor.printAbove("(the memory's summary failed: \(error); the exchange stays in memory verbatim)\n")
             }
             endTurn()
@@ -166,19 +166,21 @@ private struct ChatLoop {
 
                     """)
             case "/memory":
-                editor.printAbove(LLMCtl.memoryText(try commands.call(.memoryShow, ["session": .string(session)])))
+                editor.printAbove(LLMCtl.memoryText(try commands.call(MemoryShowMethod.self, SessionParams(session: session))))
             case "/session":
-                editor.printAbove(LLMCtl.sessionText(try commands.call(.sessionShow, ["session": .string(session), "turns": 3])))
+                let shown = try commands.call(SessionShowMethod.self, SessionShowMethod.Params(session: session, turns: 3))
+                editor.printAbove(LLMCtl.sessionText(shown.session, busy: shown.busy, turns: shown.recentTurns))
             case "/prompt":
-                let result = try commands.call(.sessionShow, ["session": .string(session), "prompt": true])
-                let (header, body) = LLMCtl.promptText(result["prompt"]?.objectValue ?? [:])
+                let shown = try commands.call(SessionShowMethod.self, SessionShowMethod.Params(session: session, prompt: true))
+                guard let prompt = shown.prompt else { throw .protocolViolation("session.show reply lacks 'prompt'") }
+                let (header, body) = LLMCtl.promptText(prompt)
                 editor.printAbove(header + "\n" + body)
             case "/usage":
-                let result = try commands.call(.sessionShow, ["session": .string(session), "turns": 0])
+                let result = try commands.call(SessionShowMethod.self, SessionShowMethod.Params(session: session, turns: 0)).session
                 let totals = try commands.call(.usage, ["session": .string(session)])["total"]?.objectValue ?? [:]
                 let count = { (key: String) in totals[key]?.intValue ?? 0 }
                 editor.printAbove(
-                    "session '\(session)': \(result["turns"]?.intValue ?? 0) turns completed; \(count("requests")) LLM calls, "
+                    "session '\(session)': \(result.turns) turns completed; \(count("requests")) LLM calls, "
                         + "\(count("prompt_tokens")) prompt + \(count("completion_tokens")) completion tokens, "
                         + "cost \(LLMCtl.costText(totals))\n")
             case "/switch" where words.count == 2:
@@ -213,15 +215,13 @@ extension LLMCtl {
         let follower = try LLMDClient(socketPath: parsed.value("--socket"))
         // Settings apply at once, to a new session or an existing one.
         if !settings.isEmpty {
-            let params: JSONObject = ["session": .string(session), "settings": .object(settings)]
             do {
-                let result = try commands.call(.sessionUpdate, params)
-                reportSessionChanges(result)
+                let result = try commands.call(SessionUpdateMethod.self, SessionUpdateMethod.Params(session: session, settings: settings))
+                reportSessionChanges(session: session, created: false, changed: result.changed, settings: result.session.settings)
             } catch {
-                guard case .remote(let remote) = error, remote.code.rawValue == "session.not_found" else { throw error }
-                var created = try commands.call(.sessionCreate, params)
-                created["created"] = true
-                reportSessionChanges(created)
+                guard case .remote(let remote) = error, remote.code == .sessionNotFound else { throw error }
+                let created = try commands.call(SessionCreateMethod.self, SessionCreateMethod.Params(session: session, settings: settings))
+                reportSessionChanges(session: session, created: true, changed: [], settings: created.settings)
             }
         }
         var pipeEnds: [Int32] = [0, 0]

@@ -78,12 +78,12 @@ extension LLMCtl {
                 settings["memory"] = .string(strategy.name)
                 if let parameter = strategy.parameter { settings[parameter.name] = JSONValue(parameter.value) }
                 // Created apart from its first turn, so a session of that name from before is refused, not reused.
-                _ = try client.call(.sessionCreate, ["session": .string(session), "settings": .object(settings)])
+                _ = try client.call(SessionCreateMethod.self, SessionCreateMethod.Params(session: session, settings: settings))
                 sessions.append(session)
                 for (index, text) in turns.enumerated() {
                     turnNumber = index + 1
                     let result = try client.send(
-                        scoped(["session": .string(session), "text": .string(text), "stream": false, "events": false]),
+                        SendMethod.Params(session: session, text: text, stream: false, scopes: environmentScopes, events: false),
                         onToken: { _ in })
                     strategy.turns.append(MemoryComparison.Tokens(turnResult: result))
                 }
@@ -136,7 +136,7 @@ extension LLMCtl {
         var firstFailure: ClientError?
         for session in sessions {
             do {
-                _ = try client.call(.sessionDelete, ["session": .string(session)])
+                _ = try client.call(SessionDeleteMethod.self, SessionParams(session: session))
             } catch {
                 printError("llmctl: could not delete session '\(session)': \(error)")
                 firstFailure = firstFailure ?? error

@@ -154,15 +154,13 @@ enum LLMCtl {
 extension LLMCtl {
     static func send(_ parsed: ParsedCommandLine) throws(ClientError) {
         let text: String
-        var params: JSONObject = [:]
+        var settings: JSONObject = [:]
+        var generation = GenerationParams()
         let session = parsed.value("--session")
         do throws(UsageError) {
             text = try messageText(parsed.positionals)
-            let settings = try sessionSettings(parsed)
-            if let session {
-                params = ["session": .string(session), "text": .string(text)]
-                if !settings.isEmpty { params["settings"] = .object(settings) }
-            } else {
+            settings = try sessionSettings(parsed)
+            if session == nil {
                 let oneOff: Set<String> = ["provider", "model", "endpoint"]
                 let sessionOnly = settings.keys.filter { !oneOff.contains($0) }.sorted()
                 guard sessionOnly.isEmpty else {
@@ -170,26 +168,23 @@ extension LLMCtl {
                         "session settings (\(sessionOnly.joined(separator: ", "))) need a session: add -s NAME"
                             + (sessionOnly.contains("max_tokens") ? "; the reply's length is --max-reply-tokens" : ""))
                 }
-                // The daemon sends the text as the model's endpoint takes it, or as --endpoint says.
-                params = ["text": .string(text)]
-                for key in oneOff { params[key] = settings[key] }
             }
             if let value = parsed.value("--temperature") {
                 guard let temperature = Double(value), temperature.isFinite else {
                     throw UsageError("--temperature needs a number, got '\(value)'")
                 }
-                params["temperature"] = .double(temperature)
+                generation.temperature = temperature
             }
             if let value = parsed.value("--max-reply-tokens") {
                 guard let maximum = Int64(value), maximum > 0 else {
                     throw UsageError("--max-reply-tokens needs a positive whole number, got '\(value)'")
                 }
-                params["max_tokens"] = .int(maximum)
+                generation.maxTokens = maximum
             }
         } catch {
             usageFailure(error.message)
         }
-        if parsed.flag("--no-stream") { params["stream"] = false }
+        let stream = !parsed.flag("--no-stream")
         let json = parsed.flag("--json")
         let client = try LLMDClient(socketPath: parsed.value("--socket"))
         var streamed = false
@@ -205,25 +200,34 @@ extension LLMCtl {
             printError("llmctl: retrying in \(delay) s after \(reason)")
         }
         do {
-            let result: JSONObject
+            let reply: CallReply
+            var summaryError: JSONObject?
             if let session {
-                result = try client.send(scoped(params), onToken: onToken, onRetry: onRetry) { position in
+                let params = SendMethod.Params(
+                    session: session, text: text, settings: settings, stream: stream, generation: generation,
+                    scopes: environmentScopes)
+                let result = try client.send(params, onToken: onToken, onRetry: onRetry) { position in
                     printError("llmctl: session '\(session)' is busy; waiting for \(position) turn(s) ahead")
                 }
-                if !json { reportSessionChanges(result) }
+                if json { return print(JSONValue.object(result.json).encodedString) }
+                reportSessionChanges(result)
+                (reply, summaryError) = (result.reply, result.summaryError)
             } else {
-                result = try client.complete(scoped(params), onToken: onToken, onRetry: onRetry)
+                // The daemon sends the text as the model's endpoint takes it, or as --endpoint says.
+                let params = CompleteMethod.Params(
+                    provider: settings["provider"]?.stringValue, model: settings["model"]?.stringValue,
+                    input: PromptInput(text: text), endpoint: settings["endpoint"]?.stringValue, stream: stream,
+                    generation: generation, scopes: environmentScopes)
+                let result = try client.complete(params, onToken: onToken, onRetry: onRetry)
+                if json { return print(JSONValue.object(result.json).encodedString) }
+                reply = result.reply
             }
-            if json {
-                print(JSONValue.object(result).encodedString)
-                return
-            }
-            if !streamed { writeOut(result["text"]?.stringValue ?? "") }
+            if !streamed { writeOut(reply.text) }
             writeOut("\n")
-            if result["offline"] == true {
-                printError("(reply from the offline '\(result["provider"]?.stringValue ?? "fake")' provider: no LLM was called)")
+            if reply.offline {
+                printError("(reply from the offline '\(reply.provider)' provider: no LLM was called)")
             }
-            if let error = result["summary_error"]?.objectValue?["message"]?.stringValue {
+            if let error = summaryError?["message"]?.stringValue {
                 printError("llmctl: the memory's summarising call failed (\(error)); the exchange stays in memory verbatim")
             }
         } catch {
@@ -233,13 +237,14 @@ extension LLMCtl {
     }
 
     /// Tells the user on standard error that a session was created or its settings changed.
-    static func reportSessionChanges(_ result: JSONObject) {
-        let name = result["session"]?.stringValue ?? ""
-        let settings = result["settings"]?.objectValue ?? [:]
-        if result["created"] == true {
+    static func reportSessionChanges(_ result: SendMethod.Result) {
+        reportSessionChanges(session: result.session, created: result.created, changed: result.changed, settings: result.settings)
+    }
+
+    static func reportSessionChanges(session name: String, created: Bool, changed: [String], settings: JSONObject) {
+        if created {
             printError("llmctl: created session '\(name)' (memory \(memoryDescription(settings)))")
         }
-        let changed = result["changed"]?.arrayValue?.compactMap(\.stringValue) ?? []
         guard !changed.isEmpty else { return }
         let described = changed.map { key -> String in
             switch key {

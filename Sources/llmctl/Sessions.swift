@@ -96,19 +96,16 @@ extension LLMCtl {
     }
 
     static func sessions(_ parsed: ParsedCommandLine) throws(ClientError) {
-        let result = try LLMDClient(socketPath: parsed.value("--socket")).call(.sessionList)
-        if parsed.flag("--json") { return print(JSONValue.object(result).encodedString) }
-        let sessions = result["sessions"]?.arrayValue?.compactMap(\.objectValue) ?? []
-        guard !sessions.isEmpty else { return print("No sessions yet. Start one with: llmctl send -s NAME TEXT") }
+        let result = try LLMDClient(socketPath: parsed.value("--socket")).call(SessionListMethod.self, NoParams())
+        if parsed.flag("--json") { return print(JSONValue.object(result.json).encodedString) }
+        guard !result.sessions.isEmpty else { return print("No sessions yet. Start one with: llmctl send -s NAME TEXT") }
         let now = Timestamp.nowMilliseconds()
         var rows = [["SESSION", "LAST ACTIVITY", "TURNS", "TOKENS", "MEMORY", "MODEL"]]
-        for session in sessions {
-            let settings = session["settings"]?.objectValue ?? [:]
+        for session in result.sessions {
             rows.append([
-                session["session"]?.stringValue ?? "",
-                session["last_activity_us"]?.intValue.map { formatDuration(milliseconds: max(0, now - $0 / 1000)) + " ago" } ?? "",
-                String(session["turns"]?.intValue ?? 0), String(session["tokens"]?.intValue ?? 0),
-                memoryDescription(settings), settings["model"]?.stringValue ?? "(default)",
+                session.session, formatDuration(milliseconds: max(0, now - session.lastActivityMicroseconds / 1000)) + " ago",
+                String(session.turns), String(session.tokens), memoryDescription(session.settings),
+                session.settings["model"]?.stringValue ?? "(default)",
             ])
         }
         print(table(rows))
@@ -120,28 +117,27 @@ extension LLMCtl {
         func client() throws(ClientError) -> LLMDClient { try LLMDClient(socketPath: parsed.value("--socket")) }
         let name = parsed.positionals[0]
         let json = parsed.flag("--json")
-        var result: JSONObject
+        let result: any JSONObjectConvertible
         switch parsed.path[1] {
         case "show":
-            var params: JSONObject = ["session": .string(name)]
+            var params = SessionShowMethod.Params(session: name)
             if let turns = parsed.value("--turns") {
                 guard let count = Int64(turns), count >= 0 else { usageFailure("--turns needs a whole number, got '\(turns)'") }
-                params["turns"] = .int(count)
+                params.turns = count
             }
             if parsed.flag("--prompt") {
-                params["prompt"] = true
+                params.prompt = true
                 let words = Array(parsed.positionals.dropFirst())
-                if !words.isEmpty { params["input"] = .string(words.joined(separator: " ")) }
-                result = try client().call(.sessionShow, params)
-                if !json {
-                    let (header, body) = promptText(result["prompt"]?.objectValue ?? [:])
-                    printError(header)
-                    return writeOut(body)
-                }
-            } else {
-                result = try client().call(.sessionShow, params)
-                if !json { return writeOut(sessionText(result)) }
+                if !words.isEmpty { params.input = words.joined(separator: " ") }
             }
+            let shown = try client().call(SessionShowMethod.self, params)
+            if !json {
+                guard let prompt = shown.prompt else { return writeOut(sessionText(shown.session, busy: shown.busy, turns: shown.recentTurns)) }
+                let (header, body) = promptText(prompt)
+                printError(header)
+                return writeOut(body)
+            }
+            result = shown
         case "create", "set":
             let settings: JSONObject
             do {
@@ -149,68 +145,70 @@ extension LLMCtl {
             } catch {
                 usageFailure(error.message)
             }
-            result = try client().call(parsed.path[1] == "create" ? .sessionCreate : .sessionUpdate, ["session": .string(name), "settings": .object(settings)])
-            if !json {
-                let changed = result["changed"]?.arrayValue?.compactMap(\.stringValue) ?? []
-                if parsed.path[1] == "set", changed.isEmpty { return print("session '\(name)': nothing changed") }
-                return writeOut(sessionText(result))
+            if parsed.path[1] == "create" {
+                let created = try client().call(SessionCreateMethod.self, SessionCreateMethod.Params(session: name, settings: settings))
+                if !json { return writeOut(sessionText(created)) }
+                result = created
+            } else {
+                let updated = try client().call(SessionUpdateMethod.self, SessionUpdateMethod.Params(session: name, settings: settings))
+                if !json {
+                    if updated.changed.isEmpty { return print("session '\(name)': nothing changed") }
+                    return writeOut(sessionText(updated.session))
+                }
+                result = updated
             }
         case "rename":
-            result = try client().call(.sessionRename, ["session": .string(name), "to": .string(parsed.positionals[1])])
+            result = try client().call(SessionRenameMethod.self, SessionRenameMethod.Params(session: name, to: parsed.positionals[1]))
             if !json { return print("renamed session '\(name)' to '\(parsed.positionals[1])'") }
         case "rm":
-            result = try client().call(.sessionDelete, ["session": .string(name)])
+            result = try client().call(SessionDeleteMethod.self, SessionParams(session: name))
             if !json { return print("deleted session '\(name)'") }
         case "export":
-            result = try client().call(.sessionExport, ["session": .string(name), "format": .string(json ? "json" : "markdown")])
-            if !json { return writeOut(result["markdown"]?.stringValue ?? "") }
+            let exported = try client().call(
+                SessionExportMethod.self, SessionExportMethod.Params(session: name, format: json ? .json : .markdown))
+            if case .markdown(let text) = exported { return writeOut(text) }
+            result = exported
         default:
             preconditionFailure("session \(parsed.path[1]) is declared but not handled")
         }
-        print(JSONValue.object(result).encodedString)
+        print(JSONValue.object(result.json).encodedString)
     }
 
     static func memory(_ parsed: ParsedCommandLine) throws(ClientError) {
         let result = try LLMDClient(socketPath: parsed.value("--socket")).call(
-            .memoryShow, ["session": .string(parsed.positionals[0])])
-        if parsed.flag("--json") { return print(JSONValue.object(result).encodedString) }
+            MemoryShowMethod.self, SessionParams(session: parsed.positionals[0]))
+        if parsed.flag("--json") { return print(JSONValue.object(result.json).encodedString) }
         writeOut(memoryText(result))
     }
 
     /// `memory.show`'s result for people: the strategy, the summary, what the next prompt keeps.
-    static func memoryText(_ result: JSONObject) -> String {
-        let counted = result["counted"]?.objectValue ?? [:]
-        var strategy = result["strategy"]?.stringValue ?? "?"
-        if let k = result["k"]?.intValue { strategy += " (k=\(k))" }
-        if let limit = result["max_tokens"]?.intValue { strategy += " (max_tokens=\(limit))" }
+    static func memoryText(_ result: MemoryShowMethod.Result) -> String {
+        var strategy = result.strategy
+        if let k = result.k { strategy += " (k=\(k))" }
+        if let limit = result.maxTokens { strategy += " (max_tokens=\(limit))" }
         var text = "memory:   \(strategy)\n"
-        text += "history:  \(result["history_tokens"]?.intValue ?? 0) tokens\(countNote(counted))\n"
-        let summary = result["summary"]?.stringValue ?? ""
-        if !summary.isEmpty { text += "summary:\n" + indent(summary) + "\n" }
-        let stored = result["messages"]?.arrayValue ?? []
-        let history = result["history"]?.arrayValue ?? []
-        let shown = history.filter { $0.objectValue?["role"]?.stringValue != "system" }.count
-        text += "messages: \(stored.count) in memory, \(shown) in the next prompt\n"
-        let buffer = result["history_text"]?.stringValue ?? ""
-        if !buffer.isEmpty { text += "buffer:\n" + indent(buffer) + "\n" }
+        text += "history:  \(result.historyTokens) tokens\(countNote(result.counted))\n"
+        if !result.summary.isEmpty { text += "summary:\n" + indent(result.summary) + "\n" }
+        let shown = result.history.filter { $0.role != "system" }.count
+        text += "messages: \(result.messages.count) in memory, \(shown) in the next prompt\n"
+        if !result.historyText.isEmpty { text += "buffer:\n" + indent(result.historyText) + "\n" }
         return text
     }
 
     /// `  (exact, o200k_base)` or `  (estimated)`.
-    static func countNote(_ counted: JSONObject) -> String {
-        let encoding = counted["encoding"]?.stringValue
-        if counted["exact"] == true { return " (exact, \(encoding ?? "?"))" }
-        return encoding.map { " (approximate: \($0) stands in for the model's unknown encoding)" } ?? " (estimated: no vocabulary)"
+    static func countNote(_ counted: TokenCounting) -> String {
+        if counted.exact { return " (exact, \(counted.encoding ?? "?"))" }
+        return counted.encoding.map { " (approximate: \($0) stands in for the model's unknown encoding)" } ?? " (estimated: no vocabulary)"
     }
 
     /// A session's description for people: settings, counters, recent turns.
-    static func sessionText(_ result: JSONObject) -> String {
-        let settings = result["settings"]?.objectValue ?? [:]
+    static func sessionText(_ session: SessionDescription, busy: Bool = false, turns: [TurnRecord] = []) -> String {
+        let settings = session.settings
         var lines = [
-            "session:       \(result["session"]?.stringValue ?? "")",
-            "created:       \(result["created"]?.stringValue ?? "")",
-            "last activity: \(result["last_activity"]?.stringValue ?? "")",
-            "turns:         \(result["turns"]?.intValue ?? 0) completed, \(result["tokens"]?.intValue ?? 0) tokens",
+            "session:       \(session.session)",
+            "created:       \(session.created)",
+            "last activity: \(session.lastActivity)",
+            "turns:         \(session.turns) completed, \(session.tokens) tokens",
             "model:         \(settings["model"]?.stringValue ?? "(provider default)") via "
                 + (settings["provider"]?.stringValue ?? "(default provider)"),
             "memory:        \(memoryDescription(settings))",
@@ -220,30 +218,23 @@ extension LLMCtl {
         if let system = settings["system"]?.stringValue { lines.append("system prompt: \(system)") }
         let tags = settings["tags"]?.arrayValue?.compactMap(\.stringValue) ?? []
         if !tags.isEmpty { lines.append("tags:          \(tags.joined(separator: ", "))") }
-        if result["busy"] == true { lines.append("busy:          a turn is running") }
-        for turn in result["recent_turns"]?.arrayValue?.compactMap(\.objectValue) ?? [] {
-            let status = turn["status"]?.stringValue ?? ""
-            lines.append(
-                "\nturn \(turn["turn"]?.intValue ?? 0) · \(turn["started"]?.stringValue ?? "")"
-                    + (status == "completed" ? "" : " · " + status))
-            lines.append("  > " + oneLine(turn["input"]?.stringValue ?? ""))
-            if let output = turn["output"]?.stringValue, !output.isEmpty { lines.append("  " + oneLine(output)) }
-            if let message = turn["error"]?.objectValue?["message"]?.stringValue { lines.append("  ! " + message) }
+        if busy { lines.append("busy:          a turn is running") }
+        for turn in turns {
+            lines.append("\nturn \(turn.turn) · \(turn.started)" + (turn.status == "completed" ? "" : " · " + turn.status))
+            lines.append("  > " + oneLine(turn.input))
+            if let output = turn.output, !output.isEmpty { lines.append("  " + oneLine(output)) }
+            if let message = turn.error?.objectValue?["message"]?.stringValue { lines.append("  ! " + message) }
         }
         return lines.joined(separator: "\n") + "\n"
     }
 
     /// What the next turn sends, and a header line with its size.
-    static func promptText(_ prompt: JSONObject) -> (header: String, body: String) {
-        let window = prompt["context_window"]?.intValue.map { " of \($0)" } ?? ""
-        let header =
-            "-- \(prompt["endpoint"]?.stringValue ?? "") endpoint, \(prompt["model"]?.stringValue ?? ""): "
-            + "\(prompt["tokens"]?.intValue ?? 0) tokens\(window)\(countNote(prompt["counted"]?.objectValue ?? [:])) --"
-        if let text = prompt["prompt"]?.stringValue { return (header, text + "\n") }
+    static func promptText(_ prompt: NextPrompt) -> (header: String, body: String) {
+        let window = prompt.contextWindow.map { " of \($0)" } ?? ""
+        let header = "-- \(prompt.endpoint) endpoint, \(prompt.model): \(prompt.tokens) tokens\(window)\(countNote(prompt.counted)) --"
+        if let text = prompt.prompt { return (header, text + "\n") }
         var body = ""
-        for message in prompt["messages"]?.arrayValue?.compactMap(\.objectValue) ?? [] {
-            body += "[\(message["role"]?.stringValue ?? "")]\n\(message["content"]?.stringValue ?? "")\n"
-        }
+        for message in prompt.messages ?? [] { body += "[\(message.role)]\n\(message.content)\n" }
         return (header, body)
     }
 

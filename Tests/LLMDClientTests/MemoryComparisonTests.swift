@@ -32,19 +32,28 @@ let sample = MemoryComparison(
 struct MemoryComparisonTableTests {
     @Test("a turn's tokens are the reply's usage plus every summarising call's total")
     func turnResult() throws {
-        let result = try #require(
-            try JSONParser.parse(
-                """
-                {"usage":{"source":"estimated","prompt_tokens":20,"completion_tokens":20,"total_tokens":40},
-                 "summary_usage":[{"source":"estimated","prompt_tokens":220,"completion_tokens":25,"total_tokens":245},
-                                  {"source":"provider","prompt_tokens":20,"completion_tokens":10,"total_tokens":30}]}
-                """
-            ).objectValue)
-        let tokens = Tokens(turnResult: result)
+        func usage(_ source: String, _ prompt: Int64, _ completion: Int64) -> CallUsage {
+            CallUsage(
+                promptTokens: prompt, completionTokens: completion, totalTokens: prompt + completion, cachedPromptTokens: 0,
+                reasoningTokens: 0, source: source, estimate: nil, cost: nil, costUnknown: nil)
+        }
+        func turn(_ reply: CallUsage, summaries: [CallUsage]) -> SendMethod.Result {
+            SendMethod.Result(
+                reply: CallReply(
+                    text: "", finishReason: nil, model: "m", provider: "p", usage: reply, attempts: 1, durationMilliseconds: 0,
+                    timeToFirstTokenMilliseconds: nil, offline: false),
+                runID: "r", memory: MemoryReport(
+                    strategy: "buffer", keptMessages: 0, dropped: 0, leftWindow: 0, summarized: 0, historyTokens: 0,
+                    counted: TokenCounting(exact: false, encoding: nil), k: nil, maxTokens: nil),
+                summaryError: nil, summaryUsage: summaries, promptTokensCounted: 0, commitMicroseconds: nil, session: "s",
+                turn: 1, created: false, changed: [], settings: [:])
+        }
+        let tokens = Tokens(
+            turnResult: turn(usage("estimated", 20, 20), summaries: [usage("estimated", 220, 25), usage("provider", 20, 10)]))
         #expect(tokens == Tokens(prompt: 20, completion: 20, summarising: 275, usageSources: ["estimated", "provider"]))
         #expect(tokens.total == 315)
-        let bare = Tokens(turnResult: [:])
-        #expect(bare == Tokens(prompt: 0, completion: 0))
+        let bare = Tokens(turnResult: turn(usage("provider", 0, 0), summaries: []))
+        #expect(bare == Tokens(prompt: 0, completion: 0, usageSources: ["provider"]))
     }
 
     @Test("a row per strategy: each turn's tokens, right-aligned, then their total; then the split by call")

@@ -237,7 +237,7 @@ struct EventTests {
         var live: [UInt64: JSONObject] = [:]
         var turnStarts: [Int: UInt64] = [:]
         for turn in 1...110 {
-            _ = try client.send(["session": "long", "text": .string("message \(turn), a few words long")], onToken: { _ in }, onEvent: { event in
+            _ = try client.send(SendMethod.Params(session: "long", text: "message \(turn), a few words long"), onToken: { _ in }, onEvent: { event in
                 if event.name == "chat_model_start" || (event.name == "chain_start" && event.parentRunID == nil) {
                     live[event.seq] = event.data
                 }

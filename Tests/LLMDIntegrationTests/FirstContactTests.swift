@@ -63,7 +63,7 @@ struct FirstContactTests {
         let client = try LLMDClient(socketPath: daemon.socketPath)
         let failure: ProtocolError? = {
             do throws(ClientError) {
-                _ = try client.complete(["provider": "gone", "text": "hello"], onToken: { _ in })
+                _ = try client.complete(CompleteMethod.Params(provider: "gone", input: PromptInput(text: "hello")), onToken: { _ in })
             } catch {
                 if case .remote(let error) = error { return error }
             }

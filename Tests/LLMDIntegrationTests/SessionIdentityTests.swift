@@ -167,8 +167,8 @@ struct SessionIdentityTests {
             case 15..<60:
                 var usage: Int64 = 0
                 let code = remote { () throws(ClientError) in
-                    let result = try client.send(["session": .string(name), "text": .string("turn \(step)")], onToken: { _ in })
-                    usage = result["usage"]?.objectValue?["total_tokens"]?.intValue ?? -1
+                    let result = try client.send(SendMethod.Params(session: name, text: "turn \(step)"), onToken: { _ in })
+                    usage = result.reply.usage.totalTokens
                 }
                 #expect(code == nil, "step \(step)")
                 if live[name] == nil { born(name) }

@@ -38,8 +38,9 @@ struct UsageTests {
 
     private func complete(_ daemon: DaemonProcess, _ params: JSONObject) throws -> Result<JSONObject, ProtocolError> {
         let client = try LLMDClient(socketPath: daemon.socketPath)
+        let typed = try CompleteMethod.Params(json: params)
         do {
-            return .success(try client.complete(params, onToken: { _ in }))
+            return .success(try client.complete(typed, onToken: { _ in }).json)
         } catch .remote(let error) {
             return .failure(error)
         }
@@ -86,8 +87,8 @@ struct UsageTests {
         let result = try complete(daemon, ["model": "fixture/cached:4:3", "messages": Self.messages("a b c")]).get()
         #expect((result["record_us"]?.intValue ?? -1) >= 0)
         let client = try LLMDClient(socketPath: daemon.socketPath)
-        let turn = try client.send(["session": "t", "text": "hi"], onToken: { _ in })
-        #expect((turn["commit_us"]?.intValue ?? -1) >= 0, "\(turn)")
+        let turn = try client.send(SendMethod.Params(session: "t", text: "hi"), onToken: { _ in })
+        #expect((turn.commitMicroseconds ?? -1) >= 0, "\(turn)")
     }
 
     @Test("a stream without usage is counted with the tokenizer; an unknown model's cost is unknown, not $0")
@@ -225,15 +226,15 @@ struct UsageTests {
         let daemon = try daemon(fixture)
         let client = try LLMDClient(socketPath: daemon.socketPath)
         var recorded: [JSONObject] = []
-        _ = try client.send(["session": "s", "text": "alpha beta gamma"], onToken: { _ in })
+        _ = try client.send(SendMethod.Params(session: "s", text: "alpha beta gamma"), onToken: { _ in })
         let reply = try client.send(
-            ["session": "s", "text": "delta", "settings": ["memory": "summary-buffer", "max_tokens": 10]], onToken: { _ in },
+            SendMethod.Params(session: "s", text: "delta", settings: ["memory": "summary-buffer", "max_tokens": 10]), onToken: { _ in },
             onEvent: { event in
                 if event.name == "usage_recorded" { recorded.append(event.data) }
             })
         #expect(recorded.count == 2, "the reply and the memory's summary: \(recorded)")
         #expect(Set(recorded.compactMap { $0["id"]?.intValue }).count == 2)
-        #expect(reply["summary_usage"]?.arrayValue?.count == 1)
+        #expect(reply.summaryUsage.count == 1)
         let bySession = try #require(try call(daemon, .usage, ["by": "session"])["groups"]?.arrayValue?.first?.objectValue)
         #expect(bySession["key"] == "s")
         #expect(bySession["requests"] == 3)
@@ -241,7 +242,7 @@ struct UsageTests {
         _ = try call(daemon, .sessionRename, ["session": "s", "to": "t"])
         var again = 0
         _ = try client.send(
-            ["session": "t", "text": "again"], onToken: { _ in },
+            SendMethod.Params(session: "t", text: "again"), onToken: { _ in },
             onEvent: { event in
                 if event.name == "usage_recorded" { again += 1 }
             })
