@@ -74,7 +74,7 @@ let package = Package(
 
         // What calls cost: usage with its source, estimates for calls the server did not
         // count, the price table, and budgets with reservations. Pure.
-        .target(name: "LLMDUsage", dependencies: ["LLMDMemory"]),
+        .target(name: "LLMDUsage", dependencies: ["LLMDMemory", "LLMDProtocol"]),
 
         // Command lines of llmd and llmctl, parsed without reflection so the CLI starts fast.
         .target(name: "LLMDCommandLine"),
@@ -201,7 +201,7 @@ let package = Package(
         .testTarget(name: "LLMDTokenizerTests", dependencies: ["LLMDTokenizer"]),
         .testTarget(name: "LLMDEventsTests", dependencies: ["LLMDEvents"]),
         .testTarget(name: "LLMDMemoryTests", dependencies: ["LLMDMemory"]),
-        .testTarget(name: "LLMDUsageTests", dependencies: ["LLMDUsage"]),
+        .testTarget(name: "LLMDUsageTests", dependencies: ["LLMDUsage", "LLMDProtocol"]),
         .testTarget(name: "LLMDStoreTests", dependencies: ["LLMDStore", "LLMDTesting"]),
         .testTarget(name: "LLMDCommandLineTests", dependencies: ["LLMDCommandLine"]),
         .testTarget(name: "LLMDOpenAITests", dependencies: ["LLMDOpenAI", "LLMDTesting"]),

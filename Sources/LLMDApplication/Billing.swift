@@ -39,40 +39,27 @@ struct CallBill: Sendable {
 
     /// The provider's counts when it sent them; else counted here, from the prompt and
     /// the text received.
-    func usage(_ counts: Usage?, received text: String) -> TokenUsage {
-        guard let counts else {
-            return .estimated(promptTokens: promptTokens ?? prompt.tokens(counter), received: text, counter: counter)
-        }
-        return TokenUsage(
-            promptTokens: counts.promptTokens, completionTokens: counts.completionTokens,
-            cachedPromptTokens: counts.cachedPromptTokens ?? 0, reasoningTokens: counts.reasoningTokens ?? 0, source: .provider)
+    func usage(_ counts: TokenUsage?, received text: String) -> TokenUsage {
+        counts ?? .estimated(promptTokens: promptTokens ?? prompt.tokens(counter), received: text, counter: counter)
     }
 
     /// The ledger row of the call's `usage`, made as the call ends.
     func pending(_ usage: TokenUsage, status: String, llm: CallbackManager) -> PendingUsage {
         let cost = price?.cost(of: usage)
-        let reported = CallUsage(
-            promptTokens: Int64(usage.promptTokens), completionTokens: Int64(usage.completionTokens),
-            totalTokens: Int64(usage.totalTokens), cachedPromptTokens: Int64(usage.cachedPromptTokens),
-            reasoningTokens: Int64(usage.reasoningTokens), source: usage.source.rawValue,
-            estimate: usage.source == .estimated ? TokenCounting(exact: usage.isExact, encoding: usage.encoding) : nil,
-            cost: cost?.dollars, costUnknown: cost == nil ? Billing.unpricedMessage(model) : nil)
+        let reported = CallUsage(tokens: usage, cost: cost?.dollars, costUnknown: cost == nil ? Billing.unpricedMessage(model) : nil)
         return PendingUsage(
             entry: UsageEntry(
                 time: Timestamp.nowMicroseconds(), sessionID: account.sessionID, session: account.session,
                 turnID: account.turnID, runID: llm.runID, parentRunID: llm.parentRunID, provider: provider, model: model,
-                promptTokens: Int64(usage.promptTokens), completionTokens: Int64(usage.completionTokens),
-                cachedTokens: Int64(usage.cachedPromptTokens), reasoningTokens: Int64(usage.reasoningTokens),
-                source: usage.source.rawValue, exact: usage.isExact, cost: cost?.picodollars, status: status,
+                usage: usage, cost: cost?.picodollars, status: status,
                 scopes: account.scopes),
-            usage: usage, reported: reported, account: account, reservation: reservation, llm: llm)
+            reported: reported, account: account, reservation: reservation, llm: llm)
     }
 }
 
 /// A finished call's usage, waiting to be written to the ledger.
 struct PendingUsage: Sendable {
     var entry: UsageEntry
-    var usage: TokenUsage
     /// The usage as `llm_end`, `llm_error`, replies and `usage_recorded` carry it.
     var reported: CallUsage
     var account: CallAccount
@@ -80,6 +67,7 @@ struct PendingUsage: Sendable {
     /// The call's run, which `usage_recorded` is reported on.
     var llm: CallbackManager
 
+    var usage: TokenUsage { entry.usage }
     var amount: Amount { Amount(tokens: Int64(usage.totalTokens), cost: USD(picodollars: entry.cost ?? 0)) }
 }
 

@@ -28,12 +28,12 @@ public struct MemoryComparison: Sendable, Equatable {
         /// The tokens of a `send` result: its `usage`, and the `summary_usage` of the
         /// memory's summarising calls.
         public init(turnResult result: SendMethod.Result) {
-            let usage = result.reply.usage
-            let summaries = result.summaryUsage
+            let usage = result.reply.usage.tokens
+            let summaries = result.summaryUsage.map(\.tokens)
             self.init(
-                prompt: Int(usage.promptTokens), completion: Int(usage.completionTokens),
-                summarising: summaries.reduce(0) { $0 + Int($1.totalTokens) },
-                usageSources: Set(([usage] + summaries).map(\.source)))
+                prompt: usage.promptTokens, completion: usage.completionTokens,
+                summarising: summaries.reduce(0) { $0 + $1.totalTokens },
+                usageSources: Set(([usage] + summaries).map(\.source.rawValue)))
         }
 
         /// Everything the turn cost: reply and summarising calls.

@@ -103,33 +103,17 @@ public struct CompletionRequest: Sendable, Equatable {
     }
 }
 
-/// Token counts a server reported for a call.
-public struct Usage: Sendable, Equatable {
-    public var promptTokens: Int
-    public var completionTokens: Int
-    /// Prompt tokens served from the provider's cache (billed at a lower rate).
-    public var cachedPromptTokens: Int?
-    /// Completion tokens spent on hidden reasoning.
-    public var reasoningTokens: Int?
-
-    public init(promptTokens: Int, completionTokens: Int, cachedPromptTokens: Int? = nil, reasoningTokens: Int? = nil) {
-        self.promptTokens = promptTokens
-        self.completionTokens = completionTokens
-        self.cachedPromptTokens = cachedPromptTokens
-        self.reasoningTokens = reasoningTokens
-    }
-
-    public var totalTokens: Int { promptTokens + completionTokens }
-
+extension TokenUsage {
     /// Reads an OpenAI `usage` object; nil when it is absent, null or lacks the counts.
-    init?(json: JSONValue?) {
+    init?(openAI json: JSONValue?) {
         guard let object = json?.objectValue, let prompt = object["prompt_tokens"]?.intValue,
             let completion = object["completion_tokens"]?.intValue
         else { return nil }
         self.init(
             promptTokens: Int(prompt), completionTokens: Int(completion),
-            cachedPromptTokens: object["prompt_tokens_details"]?.objectValue?["cached_tokens"]?.intValue.map(Int.init),
-            reasoningTokens: object["completion_tokens_details"]?.objectValue?["reasoning_tokens"]?.intValue.map(Int.init))
+            cachedPromptTokens: Int(object["prompt_tokens_details"]?.objectValue?["cached_tokens"]?.intValue ?? 0),
+            reasoningTokens: Int(object["completion_tokens_details"]?.objectValue?["reasoning_tokens"]?.intValue ?? 0),
+            source: .provider)
     }
 }
 
@@ -137,7 +121,7 @@ public struct Usage: Sendable, Equatable {
 public struct Completion: Sendable, Equatable {
     public var text: String
     public var finishReason: String?
-    public var usage: Usage?
+    public var usage: TokenUsage?
     public var model: String?
 }
 
@@ -146,10 +130,10 @@ public struct StreamChunk: Sendable, Equatable {
     /// New text (a chat delta's `content`, or a legacy choice's `text`); empty when none.
     public var text: String
     public var finishReason: String?
-    public var usage: Usage?
+    public var usage: TokenUsage?
     public var model: String?
 
-    public init(text: String = "", finishReason: String? = nil, usage: Usage? = nil, model: String? = nil) {
+    public init(text: String = "", finishReason: String? = nil, usage: TokenUsage? = nil, model: String? = nil) {
         self.text = text
         self.finishReason = finishReason
         self.usage = usage
@@ -241,7 +225,7 @@ public enum OpenAIWire {
         let choice = object["choices"]?.arrayValue?.first?.objectValue
         let text = choice?["delta"]?.objectValue?["content"]?.stringValue ?? choice?["text"]?.stringValue ?? ""
         return StreamChunk(
-            text: text, finishReason: choice?["finish_reason"]?.stringValue, usage: Usage(json: object["usage"]),
+            text: text, finishReason: choice?["finish_reason"]?.stringValue, usage: TokenUsage(openAI: object["usage"]),
             model: object["model"]?.stringValue)
     }
 
@@ -276,7 +260,7 @@ public enum OpenAIWire {
                 } else if readingModel, key.equals("model"), reader.peek() == UInt8(ascii: "\"") {
                     chunk.model = try reader.readString()
                 } else if key.equals("usage") {
-                    chunk.usage = Usage(json: try reader.readValue())
+                    chunk.usage = TokenUsage(openAI: try reader.readValue())
                 } else if key.equals("error") {
                     throw JSONSyntaxError(offset: reader.index, reason: "error object")  // the full path reports it
                 } else if key.equals("object"), reader.peek() == UInt8(ascii: "\"") {
@@ -361,7 +345,7 @@ public enum OpenAIWire {
         }
         let text = choice["message"]?.objectValue?["content"]?.stringValue ?? choice["text"]?.stringValue ?? ""
         return Completion(
-            text: text, finishReason: choice["finish_reason"]?.stringValue, usage: Usage(json: object["usage"]),
+            text: text, finishReason: choice["finish_reason"]?.stringValue, usage: TokenUsage(openAI: object["usage"]),
             model: object["model"]?.stringValue)
     }
 

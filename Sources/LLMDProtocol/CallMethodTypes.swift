@@ -1,54 +1,41 @@
 /// A model call's token usage and cost, as replies, `llm_end`, `llm_error` and
 /// `usage_recorded` carry it.
 public struct CallUsage: JSONObjectConvertible, Equatable {
-    public var promptTokens: Int64
-    public var completionTokens: Int64
-    public var totalTokens: Int64
-    public var cachedPromptTokens: Int64
-    public var reasoningTokens: Int64
-    /// `provider` when the provider counted, `estimated` when llmd did.
-    public var source: String
-    /// How llmd counted, when it did.
-    public var estimate: TokenCounting?
+    public var tokens: TokenUsage
     /// In USD; nil when the model has no price.
     public var cost: Double?
     /// Why the cost is unknown.
     public var costUnknown: String?
 
-    public init(
-        promptTokens: Int64, completionTokens: Int64, totalTokens: Int64, cachedPromptTokens: Int64, reasoningTokens: Int64,
-        source: String, estimate: TokenCounting?, cost: Double?, costUnknown: String?
-    ) {
-        self.promptTokens = promptTokens
-        self.completionTokens = completionTokens
-        self.totalTokens = totalTokens
-        self.cachedPromptTokens = cachedPromptTokens
-        self.reasoningTokens = reasoningTokens
-        self.source = source
-        self.estimate = estimate
-        self.cost = cost
-        self.costUnknown = costUnknown
+    public init(tokens: TokenUsage, cost: Double?, costUnknown: String?) {
+        (self.tokens, self.cost, self.costUnknown) = (tokens, cost, costUnknown)
     }
 
     public init(json: JSONObject) throws(ProtocolError) {
-        promptTokens = try json.requiredInt("prompt_tokens")
-        completionTokens = try json.requiredInt("completion_tokens")
-        totalTokens = try json.requiredInt("total_tokens")
-        cachedPromptTokens = try json.requiredInt("cached_prompt_tokens")
-        reasoningTokens = try json.requiredInt("reasoning_tokens")
-        source = try json.requiredString("source")
-        estimate = json["exact"] == nil ? nil : try TokenCounting(json: json)
+        guard let source = UsageSource(rawValue: try json.requiredString("source")) else {
+            throw .invalidParam("source", expected: "provider or estimated", got: json["source"])
+        }
+        tokens = TokenUsage(
+            promptTokens: Int(try json.requiredInt("prompt_tokens")), completionTokens: Int(try json.requiredInt("completion_tokens")),
+            cachedPromptTokens: Int(try json.requiredInt("cached_prompt_tokens")),
+            reasoningTokens: Int(try json.requiredInt("reasoning_tokens")), source: source, isExact: try json.bool("exact") ?? true,
+            encoding: try json.string("encoding"))
         cost = try json.double("cost")
         costUnknown = try json.string("cost_unknown")
     }
 
+    /// `total_tokens` is the sum; `exact` and `encoding` are there for estimates only.
     public var json: JSONObject {
         var object: JSONObject = [
-            "prompt_tokens": .int(promptTokens), "completion_tokens": .int(completionTokens), "total_tokens": .int(totalTokens),
-            "cached_prompt_tokens": .int(cachedPromptTokens), "reasoning_tokens": .int(reasoningTokens),
-            "source": .string(source), "cost": cost.map(JSONValue.double) ?? .null,
+            "prompt_tokens": .int(Int64(tokens.promptTokens)), "completion_tokens": .int(Int64(tokens.completionTokens)),
+            "total_tokens": .int(Int64(tokens.totalTokens)), "cached_prompt_tokens": .int(Int64(tokens.cachedPromptTokens)),
+            "reasoning_tokens": .int(Int64(tokens.reasoningTokens)), "source": .string(tokens.source.rawValue),
+            "cost": cost.map(JSONValue.double) ?? .null,
         ]
-        for member in estimate?.json ?? [:] { object[member.key] = member.value }
+        if tokens.source == .estimated {
+            object["exact"] = .bool(tokens.isExact)
+            object["encoding"] = JSONValue(tokens.encoding)
+        }
         object["cost_unknown"] = costUnknown.map(JSONValue.string)
         return object
     }

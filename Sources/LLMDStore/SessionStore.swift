@@ -544,8 +544,9 @@ public final class SessionStore {
                 .int(entry.time), entry.sessionID.map(SQLiteValue.int) ?? .null, entry.session.map(SQLiteValue.text) ?? .null,
                 entry.turnID.map(SQLiteValue.int) ?? .null, .text(entry.runID),
                 entry.parentRunID.map(SQLiteValue.text) ?? .null, .text(entry.provider), .text(entry.model),
-                .int(entry.promptTokens), .int(entry.completionTokens), .int(entry.cachedTokens),
-                .int(entry.reasoningTokens), .text(entry.source), .int(entry.exact ? 1 : 0),
+                .int(Int64(entry.usage.promptTokens)), .int(Int64(entry.usage.completionTokens)),
+                .int(Int64(entry.usage.cachedPromptTokens)), .int(Int64(entry.usage.reasoningTokens)),
+                .text(entry.usage.source.rawValue), .int(entry.usage.isExact ? 1 : 0),
                 entry.cost.map(SQLiteValue.int) ?? .null, .text(entry.status),
             ])
             guard let id = try rows(of: insertUsage, { $0.int(0) }).first else {

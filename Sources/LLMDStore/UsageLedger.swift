@@ -1,4 +1,5 @@
 import CSQLite
+import LLMDProtocol
 
 /// One LLM call in the usage ledger.
 public struct UsageEntry: Sendable, Equatable {
@@ -12,14 +13,8 @@ public struct UsageEntry: Sendable, Equatable {
     public var parentRunID: String?
     public var provider: String
     public var model: String
-    public var promptTokens: Int64
-    public var completionTokens: Int64
-    public var cachedTokens: Int64
-    public var reasoningTokens: Int64
-    /// `provider` or `estimated`.
-    public var source: String
-    /// False for an estimate counted without the model's own encoding.
-    public var exact: Bool
+    /// The counts, their source and exactness (the encoding is not kept).
+    public var usage: TokenUsage
     /// Picodollars; nil when the model's price is unknown.
     public var cost: Int64?
     /// `completed`, `failed` or `cancelled`: a failed call is billed for what it received.
@@ -29,8 +24,7 @@ public struct UsageEntry: Sendable, Equatable {
 
     public init(
         time: Int64, sessionID: Int64?, session: String?, turnID: Int64?, runID: String, parentRunID: String?,
-        provider: String, model: String, promptTokens: Int64, completionTokens: Int64, cachedTokens: Int64,
-        reasoningTokens: Int64, source: String, exact: Bool, cost: Int64?, status: String, scopes: [String]
+        provider: String, model: String, usage: TokenUsage, cost: Int64?, status: String, scopes: [String]
     ) {
         self.time = time
         self.sessionID = sessionID
@@ -40,12 +34,7 @@ public struct UsageEntry: Sendable, Equatable {
         self.parentRunID = parentRunID
         self.provider = provider
         self.model = model
-        self.promptTokens = promptTokens
-        self.completionTokens = completionTokens
-        self.cachedTokens = cachedTokens
-        self.reasoningTokens = reasoningTokens
-        self.source = source
-        self.exact = exact
+        self.usage = usage
         self.cost = cost
         self.status = status
         self.scopes = scopes

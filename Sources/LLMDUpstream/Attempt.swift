@@ -16,7 +16,7 @@ final class Attempt: HTTPResponseHandler {
         var text: [UInt8] = []
         var tokens = 0
         var finishReason: String?
-        var usage: Usage?
+        var usage: TokenUsage?
         var model: String?
         var sawDone = false
         var failure: UpstreamError?

@@ -10,7 +10,7 @@ public struct CallResult: Sendable, Equatable {
     public var text: String
     public var finishReason: String?
     /// The server's counts; nil when it sent none (the daemon counts them then).
-    public var usage: Usage?
+    public var usage: TokenUsage?
     public var model: String
     public var provider: String
     /// Attempts made, 1 when the first succeeded.

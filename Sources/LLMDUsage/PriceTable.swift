@@ -1,3 +1,4 @@
+import LLMDProtocol
 import LLMDMemory
 
 /// What a model's tokens cost, in USD per million tokens.

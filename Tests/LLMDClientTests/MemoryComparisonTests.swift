@@ -32,10 +32,8 @@ let sample = MemoryComparison(
 struct MemoryComparisonTableTests {
     @Test("a turn's tokens are the reply's usage plus every summarising call's total")
     func turnResult() throws {
-        func usage(_ source: String, _ prompt: Int64, _ completion: Int64) -> CallUsage {
-            CallUsage(
-                promptTokens: prompt, completionTokens: completion, totalTokens: prompt + completion, cachedPromptTokens: 0,
-                reasoningTokens: 0, source: source, estimate: nil, cost: nil, costUnknown: nil)
+        func usage(_ source: UsageSource, _ prompt: Int, _ completion: Int) -> CallUsage {
+            CallUsage(tokens: TokenUsage(promptTokens: prompt, completionTokens: completion, source: source), cost: nil, costUnknown: nil)
         }
         func turn(_ reply: CallUsage, summaries: [CallUsage]) -> SendMethod.Result {
             SendMethod.Result(
@@ -49,10 +47,10 @@ struct MemoryComparisonTableTests {
                 turn: 1, created: false, changed: [], settings: [:])
         }
         let tokens = Tokens(
-            turnResult: turn(usage("estimated", 20, 20), summaries: [usage("estimated", 220, 25), usage("provider", 20, 10)]))
+            turnResult: turn(usage(.estimated, 20, 20), summaries: [usage(.estimated, 220, 25), usage(.provider, 20, 10)]))
         #expect(tokens == Tokens(prompt: 20, completion: 20, summarising: 275, usageSources: ["estimated", "provider"]))
         #expect(tokens.total == 315)
-        let bare = Tokens(turnResult: turn(usage("provider", 0, 0), summaries: []))
+        let bare = Tokens(turnResult: turn(usage(.provider, 0, 0), summaries: []))
         #expect(bare == Tokens(prompt: 0, completion: 0, usageSources: ["provider"]))
     }
 

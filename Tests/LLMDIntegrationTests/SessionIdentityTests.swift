@@ -168,7 +168,7 @@ struct SessionIdentityTests {
                 var usage: Int64 = 0
                 let code = remote { () throws(ClientError) in
                     let result = try client.send(SendMethod.Params(session: name, text: "turn \(step)"), onToken: { _ in })
-                    usage = result.reply.usage.totalTokens
+                    usage = Int64(result.reply.usage.tokens.totalTokens)
                 }
                 #expect(code == nil, "step \(step)")
                 if live[name] == nil { born(name) }

@@ -65,7 +65,7 @@ struct OpenAIWireTests {
         #expect(legacy.text == " world")
         let usage = try OpenAIWire.decodeChunk(
             Array(#"{"choices":[],"usage":{"prompt_tokens":12,"completion_tokens":5,"total_tokens":17,"prompt_tokens_details":{"cached_tokens":8},"completion_tokens_details":{"reasoning_tokens":2}}}"#.utf8))
-        #expect(usage.usage == Usage(promptTokens: 12, completionTokens: 5, cachedPromptTokens: 8, reasoningTokens: 2))
+        #expect(usage.usage == TokenUsage(promptTokens: 12, completionTokens: 5, cachedPromptTokens: 8, reasoningTokens: 2, source: .provider))
         #expect(usage.usage?.totalTokens == 17)
     }
 
@@ -94,7 +94,7 @@ struct OpenAIWireTests {
     func completions() throws {
         let chat = try OpenAIWire.decodeCompletion(
             Array(#"{"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"Hello!"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11}}"#.utf8))
-        #expect(chat == Completion(text: "Hello!", finishReason: "stop", usage: Usage(promptTokens: 9, completionTokens: 2), model: "gpt-4o"))
+        #expect(chat == Completion(text: "Hello!", finishReason: "stop", usage: TokenUsage(promptTokens: 9, completionTokens: 2, source: .provider), model: "gpt-4o"))
         let legacy = try OpenAIWire.decodeCompletion(
             Array(#"{"choices":[{"text":"Hi","index":0,"finish_reason":"length"}]}"#.utf8))
         #expect(legacy.text == "Hi" && legacy.finishReason == "length" && legacy.usage == nil)
@@ -136,7 +136,7 @@ struct DeltaFastPathTests {
         let choice = object["choices"]?.arrayValue?.first?.objectValue
         return StreamChunk(
             text: choice?["delta"]?.objectValue?["content"]?.stringValue ?? choice?["text"]?.stringValue ?? "",
-            finishReason: choice?["finish_reason"]?.stringValue, usage: Usage(json: object["usage"]),
+            finishReason: choice?["finish_reason"]?.stringValue, usage: TokenUsage(openAI: object["usage"]),
             model: object["model"]?.stringValue)
     }
 

@@ -55,13 +55,12 @@ struct SessionMethodsTests {
     @Test("a call's usage keeps exact and encoding only when llmd counted, and cost as null when unknown")
     func callUsage() throws {
         let provider = CallUsage(
-            promptTokens: 3, completionTokens: 2, totalTokens: 5, cachedPromptTokens: 0, reasoningTokens: 0, source: "provider",
-            estimate: nil, cost: 0.25, costUnknown: nil)
-        #expect(provider.json["exact"] == nil && provider.json["cost"] == 0.25)
+            tokens: TokenUsage(promptTokens: 3, completionTokens: 2, source: .provider), cost: 0.25, costUnknown: nil)
+        #expect(provider.json["exact"] == nil && provider.json["cost"] == 0.25 && provider.json["total_tokens"] == 5)
         #expect(try CallUsage(json: provider.json) == provider)
         let estimated = CallUsage(
-            promptTokens: 3, completionTokens: 2, totalTokens: 5, cachedPromptTokens: 0, reasoningTokens: 0, source: "estimated",
-            estimate: TokenCounting(exact: false, encoding: nil), cost: nil, costUnknown: "no price")
+            tokens: TokenUsage(promptTokens: 3, completionTokens: 2, source: .estimated, isExact: false), cost: nil,
+            costUnknown: "no price")
         #expect(estimated.json["encoding"] == .null && estimated.json["exact"] == false && estimated.json["cost"] == .null)
         #expect(try CallUsage(json: estimated.json) == estimated)
     }

@@ -1,3 +1,4 @@
+import LLMDProtocol
 import LLMDTesting
 import Testing
 
@@ -9,8 +10,7 @@ struct SessionIdentityTests {
     private func call(_ session: StoredSession?, label: String? = nil, tokens: Int64, time: Int64) -> UsageEntry {
         UsageEntry(
             time: time, sessionID: session?.id, session: session?.name ?? label, turnID: nil, runID: "run-\(time)",
-            parentRunID: nil, provider: "p", model: "m", promptTokens: tokens, completionTokens: 0, cachedTokens: 0,
-            reasoningTokens: 0, source: "provider", exact: true, cost: nil, status: "completed", scopes: [])
+            parentRunID: nil, provider: "p", model: "m", usage: TokenUsage(promptTokens: Int(tokens), completionTokens: 0, source: .provider), cost: nil, status: "completed", scopes: [])
     }
 
     @Test("a session created after a delete gets a new id, also after reopening; the deleted one's calls stay its own")

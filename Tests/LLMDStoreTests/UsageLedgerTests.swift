@@ -1,3 +1,4 @@
+import LLMDProtocol
 import LLMDStore
 import LLMDTesting
 import Testing
@@ -10,8 +11,10 @@ struct UsageLedgerTests {
     ) -> UsageEntry {
         UsageEntry(
             time: time, sessionID: session?.id, session: session?.name, turnID: turn, runID: "run", parentRunID: nil,
-            provider: "p", model: model, promptTokens: prompt, completionTokens: completion, cachedTokens: 1,
-            reasoningTokens: 0, source: cost == nil ? "estimated" : "provider", exact: true, cost: cost, status: "completed",
+            provider: "p", model: model, usage: TokenUsage(
+                promptTokens: Int(prompt), completionTokens: Int(completion), cachedPromptTokens: 1,
+                source: cost == nil ? .estimated : .provider),
+            cost: cost, status: "completed",
             scopes: scopes)
     }
 

@@ -61,7 +61,7 @@ struct UpstreamClientTests {
         #expect(collected.tokens == ["echo: ", "hello ", "there"])
         #expect(result.text == "echo: hello there")
         #expect(result.finishReason == "stop")
-        #expect(result.usage == Usage(promptTokens: 6, completionTokens: 3, cachedPromptTokens: 0, reasoningTokens: 0))
+        #expect(result.usage == TokenUsage(promptTokens: 6, completionTokens: 3, source: .provider))
         #expect(result.usage != nil)
         #expect(result.attempts == 1)
         #expect(result.timeToFirstToken != nil)

@@ -1,4 +1,5 @@
 import LLMDUsage
+import LLMDProtocol
 import Testing
 
 @Suite("Prices and costs")
