@@ -88,23 +88,20 @@ extension LLMDClient {
     /// Subscribes with `params` (filter, `since`…) and hands every message of the
     /// subscription to `onMessage` until it returns false or the connection ends.
     ///
-    /// - Returns: the `subscribe` reply (`subscription`, `cursor`, `oldest_seq`).
+    /// - Returns: the `subscribe` reply.
     /// - Throws: the daemon's error, or `.connectionClosed` when the daemon closes.
     @discardableResult
     public func subscribe(
-        _ params: JSONObject, onReply: (JSONObject) -> Void = { _ in },
+        _ params: SubscribeMethod.Params, onReply: (SubscribeMethod.Result) -> Void = { _ in },
         onMessage: (SubscriptionMessage) throws(ClientError) -> Bool
-    ) throws(ClientError) -> JSONObject {
-        let reply = try connection.call(.subscribe, params: params)
+    ) throws(ClientError) -> SubscribeMethod.Result {
+        let reply = try call(SubscribeMethod.self, params)
         onReply(reply)
-        guard let number = reply["subscription"]?.intValue else {
-            throw .protocolViolation("subscribe reply lacks 'subscription'")
-        }
         while true {
             switch try connection.readMessage() {
-            case .event(let event) where event.subscription == number:
+            case .event(let event) where event.subscription == reply.subscription:
                 guard try onMessage(.event(event)) else { return reply }
-            case .ready(number, let seq):
+            case .ready(reply.subscription, let seq):
                 guard try onMessage(.ready(seq: seq)) else { return reply }
             case .error(nil, let error):
                 throw .remote(error)

@@ -55,13 +55,12 @@ public struct EventFilter: Sendable, Equatable {
         return time < start
     }
 
-    /// The filter in `subscribe`'s parameters: `sessions`, `types`, `tags` (arrays of
-    /// strings) and `run_id`.
+    /// The filter of `subscribe`'s parameters: `sessions`, `types`, `tags` and `run_id`.
     ///
-    /// - Throws: `request.invalid_params` for a wrong type or an unknown event type.
-    public init(params: JSONObject) throws(ProtocolError) {
+    /// - Throws: `request.invalid_params` for a type that is no event type.
+    public init(params: SubscribeMethod.Params) throws(ProtocolError) {
         var types: Set<EventType>?
-        if let names = try params.strings("types") {
+        if let names = params.types {
             types = []
             for name in names {
                 guard let type = EventType(rawValue: name) else {
@@ -72,8 +71,6 @@ public struct EventFilter: Sendable, Equatable {
                 types?.insert(type)
             }
         }
-        self.init(
-            sessions: try params.strings("sessions").map(Set.init), types: types,
-            tags: try params.strings("tags").map(Set.init), runID: try params.string("run_id"))
+        self.init(sessions: params.sessions.map(Set.init), types: types, tags: params.tags.map(Set.init), runID: params.runID)
     }
 }

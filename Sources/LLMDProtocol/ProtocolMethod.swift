@@ -39,8 +39,11 @@ public enum ProtocolMethod: String, CaseIterable, Sendable {
 }
 
 /// Every typed method: what a test holds llmd-protocol(7) to, and ``ProtocolMethod`` too.
-public let typedMethods: [any TypedMethod.Type] = [
-    HelloMethod.self, PingMethod.self, StatusMethod.self, CompleteMethod.self, SendMethod.self, SessionCreateMethod.self,
-    SessionUpdateMethod.self, SessionListMethod.self, SessionShowMethod.self, SessionRenameMethod.self,
-    SessionDeleteMethod.self, SessionExportMethod.self, MemoryShowMethod.self,
-]
+public var typedMethods: [any TypedMethod.Type] {
+    [
+        HelloMethod.self, PingMethod.self, StatusMethod.self, CompleteMethod.self, SendMethod.self, SessionCreateMethod.self,
+        SessionUpdateMethod.self, SessionListMethod.self, SessionShowMethod.self, SessionRenameMethod.self,
+        SessionDeleteMethod.self, SessionExportMethod.self, MemoryShowMethod.self,
+        PublishMethod.self, SubscribeMethod.self, UnsubscribeMethod.self, AckMethod.self, CancelMethod.self,
+    ]
+}

@@ -347,9 +347,12 @@ final class ConnectionHandler: ChannelInboundHandler {
             do throws(ProtocolError) {
                 let result: JSONObject
                 switch method {
-                case .subscribe: (result, started) = try subscribe(request.params, outbox: outbox)
-                case .unsubscribe: result = try unsubscribe(request.params)
-                default: result = try acknowledge(request.params)
+                case .subscribe:
+                    let subscribed = try subscribe(try SubscribeMethod.Params(json: request.params), outbox: outbox)
+                    started = SubscriptionKey(connection: id, id: subscribed.subscription)
+                    result = subscribed.json
+                case .unsubscribe: result = try unsubscribe(try UnsubscribeMethod.Params(json: request.params)).json
+                default: result = try acknowledge(try AckMethod.Params(json: request.params)).json
                 }
                 reply = .reply(id: request.id, result: result)
             } catch {
@@ -398,9 +401,8 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     private var nextSubscription: Int64 = 1
 
-    /// `subscribe` (llmd-protocol(7)): the reply, and the subscription to start once the
-    /// reply is queued.
-    private func subscribe(_ params: JSONObject, outbox: ConnectionOutbox) throws(ProtocolError) -> (JSONObject, SubscriptionKey) {
+    /// `subscribe` (llmd-protocol(7)): the reply; the subscription starts once it is queued.
+    private func subscribe(_ params: SubscribeMethod.Params, outbox: ConnectionOutbox) throws(ProtocolError) -> SubscribeMethod.Result {
         var subscription = try EventMethods.subscriptionRequest(params, bus: environment.bus)
         if let sessions = subscription.filter.sessions {
             subscription.filter.sessionStarts = environment.sessionNames.epochs(of: sessions)
@@ -408,40 +410,36 @@ final class ConnectionHandler: ChannelInboundHandler {
         let key = SubscriptionKey(connection: id, id: nextSubscription)
         nextSubscription += 1
         let (cursor, oldest) = environment.bus.subscribe(key, subscription, outbox: outbox)
-        var result: JSONObject = ["subscription": .int(key.id), "cursor": .int(Int64(cursor))]
-        result["oldest_seq"] = oldest.map { .int(Int64($0)) } ?? .null
-        return (result, key)
+        return SubscribeMethod.Result(subscription: key.id, cursor: cursor, oldestSeq: oldest)
     }
 
     /// `unsubscribe` (llmd-protocol(7)).
-    private func unsubscribe(_ params: JSONObject) throws(ProtocolError) -> JSONObject {
-        let key = SubscriptionKey(connection: id, id: try EventMethods.subscriptionNumber(params))
+    private func unsubscribe(_ params: UnsubscribeMethod.Params) throws(ProtocolError) -> UnsubscribeMethod.Result {
+        let key = SubscriptionKey(connection: id, id: params.subscription)
         guard environment.bus.unsubscribe(key) else { throw EventMethods.notFound(key.id) }
-        return ["unsubscribed": true]
+        return UnsubscribeMethod.Result()
     }
 
     /// `ack` (llmd-protocol(7)).
-    private func acknowledge(_ params: JSONObject) throws(ProtocolError) -> JSONObject {
-        let key = SubscriptionKey(connection: id, id: try EventMethods.subscriptionNumber(params))
-        guard let seq = try params.int("seq"), seq > 0 else {
-            throw .invalidParam("seq", expected: "the seq of the event acknowledged", got: params["seq"])
-        }
+    private func acknowledge(_ params: AckMethod.Params) throws(ProtocolError) -> AckMethod.Result {
+        let key = SubscriptionKey(connection: id, id: params.subscription)
         guard environment.bus.hasSubscription(key) else { throw EventMethods.notFound(key.id) }
-        return ["acknowledged": .bool(environment.bus.acknowledge(key, seq: UInt64(seq)))]
+        return AckMethod.Result(acknowledged: environment.bus.acknowledge(key, seq: params.seq))
     }
 
     /// `cancel {request}`: cancels this connection's request with that id; its own reply
     /// then says `request.cancelled`.
     private func cancel(_ request: Request, context: ChannelHandlerContext) {
-        guard let target = request.params["request"].flatMap(RequestID.init(json:)) else {
-            write(
-                context: context,
-                .error(id: request.id, .invalidParam("request", expected: "a string or an integer", got: request.params["request"])))
+        let target: RequestID
+        do throws(ProtocolError) {
+            target = try CancelMethod.Params(json: request.params).request
+        } catch {
+            write(context: context, .error(id: request.id, error))
             return
         }
         let task = taskIDs[target].flatMap { tasks[$0] }
         task?.cancel()
-        write(context: context, .reply(id: request.id, result: ["cancelled": .bool(task != nil)]))
+        write(context: context, .reply(id: request.id, result: CancelMethod.Result(cancelled: task != nil).json))
     }
 
     private func write(context: ChannelHandlerContext, _ message: ServerMessage) {

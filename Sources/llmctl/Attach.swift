@@ -130,7 +130,7 @@ extension LLMCtl {
         }
         var transcript = SessionTranscript(color: isatty(STDOUT_FILENO) == 1 && getenv("NO_COLOR") == nil)
         do {
-            try client.subscribe(["sessions": [.string(name)]]) { message throws(ClientError) in
+            try client.subscribe(SubscribeMethod.Params(sessions: [name])) { message throws(ClientError) in
                 guard case .event(let event) = message else { return true }
                 if json {
                     writeOut(String(decoding: ServerMessage.event(event).encodedLine, as: UTF8.self))

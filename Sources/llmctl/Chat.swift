@@ -74,7 +74,8 @@ private struct ChatLoop {
         var drained = [UInt8](repeating: 0, count: 64)
         _ = read(interruptPipe.read, &drained, drained.count)
         if let runningTurn {
-            try follower.connection.send(Request(id: nextRequestID(), method: "cancel", params: ["request": runningTurn.json]))
+            try follower.connection.send(
+                Request(id: nextRequestID(), method: CancelMethod.method.rawValue, params: CancelMethod.Params(request: runningTurn).json))
         } else {
             editor.discardLine()
         }
@@ -88,10 +89,13 @@ private struct ChatLoop {
     private mutating func subscribe() throws(ClientError) {
         if let subscription {
             try follower.connection.send(
-                Request(id: nextRequestID(), method: "unsubscribe", params: ["subscription": .int(subscription)]))
+                Request(
+                    id: nextRequestID(), method: UnsubscribeMethod.method.rawValue,
+                    params: UnsubscribeMethod.Params(subscription: subscription).json))
             self.subscription = nil
         }
-        try follower.connection.send(Request(id: .string("subscribe"), method: "subscribe", params: ["sessions": [.string(session)]]))
+        try follower.connection.send(
+            Request(id: .string("subscribe"), method: SubscribeMethod.method.rawValue, params: SubscribeMethod.Params(sessions: [session]).json))
     }
 
     private mutating func entered(_ line: String) throws(ClientError) {
@@ -119,7 +123,7 @@ private struct ChatLoop {
             }
             if let text = transcript.render(event) { editor.printAbove(text) }
         case .reply(.string("subscribe"), let result):
-            subscription = result["subscription"]?.intValue
+            subscription = (try? SubscribeMethod.Result(json: result))?.subscription
             // Without a terminal there is no banner; say when other shells' turns will show,
             // as `llmctl events` says where it starts.
             if !editor.isTerminal { printError("-- following session '\(session)' --") }

@@ -28,23 +28,22 @@ let eventsCommand = Command(
 
 extension LLMCtl {
     static func events(_ parsed: ParsedCommandLine) throws(ClientError) {
-        var params: JSONObject = [:]
-        let sessions = parsed.allValues("--session")
-        if !sessions.isEmpty { params["sessions"] = .array(sessions.map(JSONValue.string)) }
-        let types = parsed.allValues("--type")
-        if !types.isEmpty { params["types"] = .array(types.map(JSONValue.string)) }
-        let tags = parsed.allValues("--tag")
-        if !tags.isEmpty { params["tags"] = .array(tags.map(JSONValue.string)) }
-        if let run = parsed.value("--run") { params["run_id"] = .string(run) }
+        // An option not given leaves its condition out, as an empty list would match nothing.
+        let values = { (option: String) -> [String]? in
+            let given = parsed.allValues(option)
+            return given.isEmpty ? nil : given
+        }
+        var params = SubscribeMethod.Params(
+            sessions: values("--session"), types: values("--type"), tags: values("--tag"), runID: parsed.value("--run"))
         let follow = parsed.flag("--follow")
         switch parsed.value("--since").map({ EventCursor.parse($0) }) {
-        case .seq(let seq)??: params["since"] = .int(Int64(seq))
-        case .time(let microseconds)??: params["since_time"] = .int(microseconds)
+        case .seq(let seq)??: params.since = seq
+        case .time(let microseconds)??: params.sinceTime = microseconds
         case nil?:
             printError("llmctl: --since needs a seq or a time such as 2026-11-21T10:00:00Z, '2026-11-21 10:00' or -10min")
             exit(64)
         case nil:
-            if !follow { params["since"] = 0 }
+            if !follow { params.since = 0 }
         }
         let pretty = !parsed.flag("--json") && isatty(STDOUT_FILENO) == 1
         var printer = EventPrinter(pretty: pretty, color: pretty && getenv("NO_COLOR") == nil)
@@ -54,12 +53,11 @@ extension LLMCtl {
             do {
                 let client = try LLMDClient(socketPath: parsed.value("--socket"))
                 if let lastSeq {
-                    params["since"] = .int(Int64(lastSeq))
-                    params["since_time"] = nil
+                    params.since = lastSeq
+                    params.sinceTime = nil
                 }
                 try client.subscribe(params) { reply in
-                    let cursor = reply["cursor"]?.intValue ?? 0
-                    let oldest = reply["oldest_seq"]?.intValue
+                    let (cursor, oldest) = (reply.cursor, reply.oldestSeq)
                     var note = reconnecting ? "-- reconnected; resuming after seq \(cursor)" : "-- events after seq \(cursor)"
                     if let oldest, cursor + 1 < oldest { note += " (journal begins at seq \(oldest))" }
                     printError(note + " --")

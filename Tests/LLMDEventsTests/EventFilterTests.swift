@@ -30,9 +30,9 @@ struct EventFilterTests {
         #expect(!matches(filter, .llmEnd, session: "work", run: "other", parent: "x", tags: ["a"]))
     }
 
-    @Test("parameters parse; unknown types and wrong shapes are named errors")
+    @Test("subscribe's parameters make the filter; an unknown type is a named error")
     func parsing() throws {
-        let filter = try EventFilter(params: ["sessions": ["a"], "types": ["llm_end"], "tags": ["t"], "run_id": "r"])
+        let filter = try EventFilter(params: SubscribeMethod.Params(sessions: ["a"], types: ["llm_end"], tags: ["t"], runID: "r"))
         #expect(filter == EventFilter(sessions: ["a"], types: [.llmEnd], tags: ["t"], runID: "r"))
         #expect(filter.types == [.llmEnd])
         var changed = filter
@@ -42,14 +42,10 @@ struct EventFilterTests {
         #expect(!matches(changed, .llmEnd, session: "a", run: "r", parent: nil, tags: ["t"]))
         changed.types = nil
         #expect(changed.types == nil)
-        #expect(throws: ProtocolError.self) { try EventFilter(params: ["types": ["llm_finish"]]) }
-        do {
-            _ = try EventFilter(params: ["types": ["llm_finish"]])
-        } catch {
-            #expect(error.code == .invalidParams)
-            #expect(error.message.contains("llm_finish"))
+        #expect(try EventFilter(params: SubscribeMethod.Params()) == EventFilter())
+        let allTypes = JSONValue.array(EventType.allCases.map { .string($0.rawValue) })
+        #expect(throws: ProtocolError(.invalidParams, "unknown event type 'llm_finish'", detail: ["field": "types", "types": allTypes])) {
+            try EventFilter(params: SubscribeMethod.Params(types: ["llm_end", "llm_finish"]))
         }
-        #expect(throws: ProtocolError.self) { try EventFilter(params: ["sessions": 3]) }
-        #expect(throws: ProtocolError.self) { try EventFilter(params: ["tags": "t"]) }
     }
 }

@@ -180,7 +180,7 @@ struct ExhaustionTests {
         let again = try DaemonProcess(config: "[Events]\nJournalMaxSize=16M\n", stateDirectory: daemon.stateDirectory)
         let replayed = try LLMDClient(socketPath: again.socketPath)
         var found = false
-        try replayed.subscribe(["since": .int(lastSeq - 1), "types": ["custom"]]) { message throws(ClientError) in
+        try replayed.subscribe(SubscribeMethod.Params(types: ["custom"], since: UInt64(lastSeq - 1))) { message throws(ClientError) in
             if case .event(let event) = message, Int64(event.seq) == lastSeq { found = true }
             guard case .ready = message else { return true }
             return false

@@ -227,7 +227,7 @@ struct SessionIdentityTests {
         for name in reused.sorted() where live[name] != nil {
             var roots = 0
             try LLMDClient(socketPath: daemon.socketPath).subscribe(
-                ["sessions": [.string(name)], "types": ["chain_start"], "since": 0]
+                SubscribeMethod.Params(sessions: [name], types: ["chain_start"], since: 0)
             ) { message throws(ClientError) in
                 guard case .event(let event) = message else { return false }
                 if event.parentRunID == nil { roots += 1 }
