@@ -39,4 +39,7 @@ public enum ProtocolMethod: String, CaseIterable, Sendable {
 }
 
 /// Every typed method: what a test holds llmd-protocol(7) to, and ``ProtocolMethod`` too.
-public let typedMethods: [any TypedMethod.Type] = [HelloMethod.self, PingMethod.self, StatusMethod.self]
+public let typedMethods: [any TypedMethod.Type] = [
+    HelloMethod.self, PingMethod.self, StatusMethod.self, ScopeBeginMethod.self, ScopeEndMethod.self, ScopeShowMethod.self,
+    UsageMethod.self, BudgetSetMethod.self, BudgetShowMethod.self, TokensCountMethod.self,
+]
