@@ -218,11 +218,10 @@ public final class Billing: Sendable {
             budget = "the budget of scope \(id)"
             detail["scope"] = .string(id)
         }
-        detail["max_tokens"] = exceeded.limit.tokens.map(JSONValue.int) ?? .null
-        detail["max_cost"] = exceeded.limit.cost.map { .double($0.dollars) } ?? .null
-        detail["spent"] = amountJSON(exceeded.spent)
-        detail["reserved"] = amountJSON(exceeded.reserved)
-        detail["needed"] = amountJSON(exceeded.needed)
+        for member in BudgetShowMethod.Limits(exceeded.limit).json { detail[member.key] = member.value }
+        detail["spent"] = .object(BudgetShowMethod.Amount(exceeded.spent).json)
+        detail["reserved"] = .object(BudgetShowMethod.Amount(exceeded.reserved).json)
+        detail["needed"] = .object(BudgetShowMethod.Amount(exceeded.needed).json)
         detail["prompt_tokens"] = .int(Int64(promptTokens))
         detail["reply_tokens"] = .int(Int64(replyTokens))
         let message: String
@@ -238,10 +237,6 @@ public final class Billing: Sendable {
             message = "\(budget) limits cost, and this model's price is unknown; set its price in llmd.conf"
         }
         return ProtocolError(.budgetExceeded, message, detail: detail)
-    }
-
-    static func amountJSON(_ amount: Amount) -> JSONValue {
-        ["tokens": .int(amount.tokens), "cost": .double(amount.cost.dollars)]
     }
 
     /// The offline provider is free; other models are priced by configuration, then the

@@ -10,11 +10,11 @@ import LLMDUsage
 /// budgets, and token counts.
 extension Billing {
     public func register(in table: inout MethodTable) {
-        table.register(.scopeBegin) { request, _ throws(ProtocolError) in
-            try await self.beginScope(request.params)
+        table.register(ScopeBeginMethod.self) { params, _ throws(ProtocolError) in
+            try await self.beginScope(params)
         }
-        table.register(.scopeEnd) { request, _ throws(ProtocolError) in
-            let id = try Self.scopeID(request.params)
+        table.register(ScopeEndMethod.self) { params, _ throws(ProtocolError) in
+            let id = params.scope
             let now = Timestamp.nowMicroseconds()
             let ended = try await self.database.perform { store throws(StoreError) -> Bool in
                 guard try store.scope(id: id) != nil else { return false }
@@ -24,41 +24,32 @@ extension Billing {
             guard ended else { throw Self.scopeNotFound(id) }
             return try await self.describeScope(id)
         }
-        table.register(.scopeShow) { request, _ throws(ProtocolError) in
-            try await self.describeScope(try Self.scopeID(request.params))
+        table.register(ScopeShowMethod.self) { params, _ throws(ProtocolError) in
+            try await self.describeScope(params.scope)
         }
-        table.register(.usage) { request, _ throws(ProtocolError) in
-            try await self.usage(request.params)
+        table.register(UsageMethod.self) { params, _ throws(ProtocolError) in
+            try await self.usage(params)
         }
-        table.register(.budgetSet) { request, _ throws(ProtocolError) in
-            try await self.setBudget(request.params)
+        table.register(BudgetSetMethod.self) { params, _ throws(ProtocolError) in
+            try await self.setBudget(params)
         }
-        table.register(.budgetShow) { request, _ throws(ProtocolError) in
-            try await self.showBudgets(request.params)
+        table.register(BudgetShowMethod.self) { params, _ throws(ProtocolError) in
+            try await self.showBudgets(params.budget)
         }
-        table.register(.tokensCount) { request, _ throws(ProtocolError) in
-            try self.countTokens(request.params)
+        table.register(TokensCountMethod.self) { params, _ throws(ProtocolError) in
+            try self.countTokens(params)
         }
     }
 
     // MARK: Scopes
 
-    private static func scopeID(_ params: JSONObject) throws(ProtocolError) -> String {
-        guard let id = try params.string("scope"), !id.isEmpty else {
-            throw .invalidParam("scope", expected: "a scope id", got: params["scope"])
-        }
-        return id
-    }
-
-    private func beginScope(_ params: JSONObject) async throws(ProtocolError) -> JSONObject {
-        let name = try params.string("name")
-        let parent = try params.string("parent")
-        let limit = try Self.limit(params)
-        if let parent { _ = try await expand(scopes: [parent]) }
+    private func beginScope(_ params: ScopeBeginMethod.Params) async throws(ProtocolError) -> ScopeShowMethod.Result {
+        let limit = params.limits.isEmpty ? nil : try Self.limit(params.limits)
+        if let parent = params.parent { _ = try await expand(scopes: [parent]) }
         let id = RunID.make()
         let now = Timestamp.nowMicroseconds()
         try await database.perform { store throws(StoreError) in
-            try store.beginScope(id: id, name: name, parent: parent, now: now)
+            try store.beginScope(id: id, name: params.name, parent: params.parent, now: now)
             if let limit {
                 try store.setBudget(BudgetKey.scope(id).stored(limit))
                 self.database.budgets.withLock { $0.setLimit(limit, for: .scope(id)) }
@@ -68,36 +59,30 @@ extension Billing {
     }
 
     /// A scope with its totals (ancestors' calls not included; its descendants' are).
-    private func describeScope(_ id: String) async throws(ProtocolError) -> JSONObject {
+    private func describeScope(_ id: String) async throws(ProtocolError) -> ScopeShowMethod.Result {
         let found = try await database.perform { store throws(StoreError) -> (StoredScope, UsageTotals)? in
             guard let scope = try store.scope(id: id) else { return nil }
             return (scope, try store.usage(UsageFilter(scope: id)).total)
         }
         guard let (scope, totals) = found else { throw Self.scopeNotFound(id) }
-        var object: JSONObject = [
-            "scope": .string(scope.id), "name": scope.name.map(JSONValue.string) ?? .null,
-            "parent": scope.parent.map(JSONValue.string) ?? .null, "created": .int(scope.created),
-            "ended": scope.ended.map(JSONValue.int) ?? .null, "totals": .object(Self.totalsJSON(totals)),
-        ]
-        if let limit = database.budgets.withLock({ $0.limit(.scope(id)) }) { object["budget"] = .object(Self.limitJSON(limit)) }
-        return object
+        return ScopeShowMethod.Result(
+            scope: scope.id, name: scope.name, parent: scope.parent, created: scope.created, ended: scope.ended,
+            totals: UsageMethod.Totals(totals),
+            budget: database.budgets.withLock { $0.limit(.scope(id)) }.map(BudgetShowMethod.Limits.init))
     }
 
     // MARK: Queries
 
-    private func usage(_ params: JSONObject) async throws(ProtocolError) -> JSONObject {
-        let filter = UsageFilter(
-            scope: try params.string("scope"), model: try params.string("model"), since: try params.int("since"),
-            until: try params.int("until"))
-        let grouping = try params.string("by")
-        let by = try grouping.map { name throws(ProtocolError) in
+    private func usage(_ params: UsageMethod.Params) async throws(ProtocolError) -> UsageMethod.Result {
+        let filter = UsageFilter(scope: params.scope, model: params.model, since: params.since, until: params.until)
+        let by = try params.by.map { name throws(ProtocolError) in
             guard let by = UsageGrouping(rawValue: name) else {
                 throw .invalidParam(
-                    "by", expected: UsageGrouping.allCases.map(\.rawValue).joined(separator: ", "), got: params["by"])
+                    UsageMethod.Params.Key.by.rawValue, expected: UsageGrouping.allCases.map(\.rawValue).joined(separator: ", "),
+                    got: .string(name))
             }
             return by
         }
-        let session = try params.string("session")
         if let scope = filter.scope {
             guard try await database.perform({ store throws(StoreError) in try store.scope(id: scope) }) != nil else {
                 throw Self.scopeNotFound(scope)
@@ -105,122 +90,80 @@ extension Billing {
         }
         let result = try await database.perform { store throws(StoreError) -> (groups: [UsageTotals], total: UsageTotals) in
             var filter = filter
-            if let session {
+            if let session = params.session {
                 // A deleted session's calls are found by the name they were recorded under.
                 if let id = try store.session(named: session)?.id { filter.sessionID = id } else { filter.sessionName = session }
             }
             return try store.usage(filter, by: by)
         }
-        var object: JSONObject = ["total": .object(Self.totalsJSON(result.total))]
-        if let by {
-            object["by"] = .string(by.rawValue)
-            object["groups"] = .array(result.groups.map { .object(Self.totalsJSON($0)) })
-        }
-        return object
-    }
-
-    /// Ledger sums, named as `get_openai_callback` names them.
-    static func totalsJSON(_ totals: UsageTotals) -> JSONObject {
-        var object: JSONObject = [
-            "requests": .int(totals.requests), "prompt_tokens": .int(totals.promptTokens),
-            "completion_tokens": .int(totals.completionTokens), "total_tokens": .int(totals.totalTokens),
-            "cached_prompt_tokens": .int(totals.cachedTokens), "reasoning_tokens": .int(totals.reasoningTokens),
-            "cost": .double(USD(picodollars: totals.cost).dollars), "unpriced_requests": .int(totals.unpricedRequests),
-            "estimated_requests": .int(totals.estimatedRequests),
-        ]
-        if !totals.key.isEmpty { object["key"] = .string(totals.key) }
-        if let name = totals.name { object["name"] = .string(name) }
-        if totals.deleted {
-            object["deleted"] = true
-            object["deleted_at"] = totals.deletedAt.map { .string(Timestamp.rfc3339(milliseconds: $0 / 1000)) } ?? .null
-        }
-        return object
+        return UsageMethod.Result(
+            total: UsageMethod.Totals(result.total), by: by?.rawValue, groups: by.map { _ in result.groups.map(UsageMethod.Totals.init) })
     }
 
     // MARK: Budgets
 
-    /// `max_tokens` and `max_cost` of `params` applied to `limit`: a number sets that
-    /// limit, null removes it, and one not given stays as it was.
+    /// `change` applied to `limit`: a number sets that limit, null removes it, and one not
+    /// given stays as it was.
     ///
-    /// - Returns: nil when `params` gives neither.
-    private static func limit(_ params: JSONObject, changing limit: BudgetLimit? = nil) throws(ProtocolError) -> BudgetLimit? {
-        guard params["max_tokens"] != nil || params["max_cost"] != nil else { return nil }
+    /// - Throws: `request.invalid_params` for a cost the ledger cannot hold to the picodollar.
+    private static func limit(_ change: BudgetLimitChange, changing limit: BudgetLimit? = nil) throws(ProtocolError) -> BudgetLimit {
         var limit = limit ?? BudgetLimit()
-        if params["max_tokens"] != nil {
-            let tokens = try params.int("max_tokens")
-            guard tokens.map({ $0 > 0 }) ?? true else {
-                throw .invalidParam("max_tokens", expected: "a positive number of tokens, or null", got: params["max_tokens"])
-            }
-            limit.tokens = tokens
-        }
-        if params["max_cost"] != nil {
-            let cost = try params.double("max_cost").map { dollars throws(ProtocolError) in
-                guard let cost = USD(dollars: dollars), cost > .zero else {
-                    throw .invalidParam("max_cost", expected: "a positive amount of USD, or null", got: params["max_cost"])
-                }
+        if let tokens = change.maxTokens { limit.tokens = tokens }
+        if let dollars = change.maxCost {
+            limit.cost = try dollars.map { dollars throws(ProtocolError) in
+                guard let cost = USD(dollars: dollars), cost > .zero else { throw BudgetLimitChange.invalidCost(got: .double(dollars)) }
                 return cost
             }
-            limit.cost = cost
         }
         return limit
     }
 
-    static func limitJSON(_ limit: BudgetLimit) -> JSONObject {
-        ["max_tokens": limit.tokens.map(JSONValue.int) ?? .null, "max_cost": limit.cost.map { .double($0.dollars) } ?? .null]
-    }
-
-    /// The budget `params` names: `session`, `scope`, or `daily: true`, resolved to its key
-    /// and a name for replies.
-    private func budgetKey(_ params: JSONObject) async throws(ProtocolError) -> (BudgetKey, JSONObject) {
-        if let name = try params.string("session") {
+    /// The budget `name` names, which must exist, with its kind as replies give it.
+    private func budgetKey(_ name: BudgetName) async throws(ProtocolError) -> (BudgetKey, BudgetShowMethod.Budget.Kind) {
+        switch name {
+        case .session(let name):
             guard let session = try await database.perform({ store throws(StoreError) in try store.session(named: name) }) else {
                 throw Sessions.notFound(name)
             }
-            return (.session(session.id), ["kind": "session", "session": .string(name)])
-        }
-        if let scope = try params.string("scope") {
+            return (.session(session.id), .session(name))
+        case .scope(let scope):
             guard try await database.perform({ store throws(StoreError) in try store.scope(id: scope) }) != nil else {
                 throw Self.scopeNotFound(scope)
             }
-            return (.scope(scope), ["kind": "scope", "scope": .string(scope)])
+            return (.scope(scope), .scope(scope))
+        case .daily:
+            let today = CalendarDay.of(microseconds: Timestamp.nowMicroseconds())
+            return (.daily(today), .daily(day: today))
         }
-        guard try params.bool("daily") == true else {
-            throw ProtocolError(.invalidParams, "name a budget: 'session', 'scope', or 'daily': true", detail: ["field": "session"])
-        }
-        let today = CalendarDay.of(microseconds: Timestamp.nowMicroseconds())
-        return (.daily(today), ["kind": "daily", "day": .string(today)])
     }
 
-    private func setBudget(_ params: JSONObject) async throws(ProtocolError) -> JSONObject {
-        let (key, _) = try await budgetKey(params)
+    private func setBudget(_ params: BudgetSetMethod.Params) async throws(ProtocolError) -> BudgetShowMethod.Result {
+        let (key, _) = try await budgetKey(params.budget)
         let current = database.budgets.withLock { $0.ownLimit(key) }
-        guard let limit = try Self.limit(params, changing: current) else {
-            throw ProtocolError(
-                .invalidParams, "give 'max_tokens' or 'max_cost' (null removes a limit)", detail: ["field": "max_tokens"])
-        }
+        let limit = try Self.limit(params.limits, changing: current)
         try await database.perform { store throws(StoreError) in
             try store.setBudget(key.stored(limit))
             self.database.budgets.withLock { $0.setLimit(limit.isUnlimited ? nil : limit, for: key) }
         }
-        return try await showBudgets(params)
+        return try await showBudgets(params.budget)
     }
 
-    /// The named budget, or the daily one and every budget set at runtime.
-    private func showBudgets(_ params: JSONObject) async throws(ProtocolError) -> JSONObject {
-        var budgets: [(BudgetKey, JSONObject)] = []
-        if params["session"] != nil || params["scope"] != nil || params["daily"] != nil {
-            budgets = [try await budgetKey(params)]
+    /// The budget `name` names, or else the daily one and every budget set at runtime.
+    private func showBudgets(_ name: BudgetName?) async throws(ProtocolError) -> BudgetShowMethod.Result {
+        var budgets: [(BudgetKey, BudgetShowMethod.Budget.Kind)] = []
+        if let name {
+            budgets = [try await budgetKey(name)]
         } else {
             let today = CalendarDay.of(microseconds: Timestamp.nowMicroseconds())
-            budgets = [(.daily(today), ["kind": "daily", "day": .string(today)])]
+            budgets = [(.daily(today), .daily(day: today))]
             let stored = try await database.perform { store throws(StoreError) in
-                var budgets: [(BudgetKey, JSONObject)] = []
+                var budgets: [(BudgetKey, BudgetShowMethod.Budget.Kind)] = []
                 for budget in try store.budgets() {
                     switch BudgetKey(budget) {
                     case .session(let id)?:
                         guard let session = try store.session(id: id) else { continue }
-                        budgets.append((.session(id), ["kind": "session", "session": .string(session.name)]))
-                    case .scope(let id)?: budgets.append((.scope(id), ["kind": "scope", "scope": .string(id)]))
+                        budgets.append((.session(id), .session(session.name)))
+                    case .scope(let id)?: budgets.append((.scope(id), .scope(id)))
                     case .daily?, nil: continue  // today's is listed first
                     }
                 }
@@ -239,28 +182,26 @@ extension Billing {
                 }
             }
         }
-        return [
-            "budgets": .array(
-                zip(budgets, states).map { budget, state in
-                    var object = budget.1
-                    for member in Self.limitJSON(state.0 ?? BudgetLimit()) { object[member.key] = member.value }
-                    object["spent"] = Self.amountJSON(state.1)
-                    object["reserved"] = Self.amountJSON(state.2)
-                    return .object(object)
-                })
-        ]
+        return BudgetShowMethod.Result(
+            budgets: zip(budgets, states).map { budget, state in
+                BudgetShowMethod.Budget(
+                    kind: budget.1, limits: BudgetShowMethod.Limits(state.0 ?? BudgetLimit()),
+                    spent: BudgetShowMethod.Amount(state.1), reserved: BudgetShowMethod.Amount(state.2))
+            })
     }
 
     // MARK: Tokens
 
     /// `llmctl tokens`: the tokens of a text, or of chat messages with OpenAI's framing.
-    private func countTokens(_ params: JSONObject) throws(ProtocolError) -> JSONObject {
+    private func countTokens(_ params: TokensCountMethod.Params) throws(ProtocolError) -> TokensCountMethod.Result {
         let models = settings.current.models
-        let model = try params.string("model") ?? "gpt-4o"
+        let model = params.model ?? "gpt-4o"
         let found: (Tokenizer, isExact: Bool)?
-        if let name = try params.string("encoding") {
+        if let name = params.encoding {
             guard let encoding = Encoding(rawValue: name) else {
-                throw .invalidParam("encoding", expected: Encoding.allCases.map(\.rawValue).joined(separator: " or "), got: params["encoding"])
+                throw .invalidParam(
+                    TokensCountMethod.Params.Key.encoding.rawValue,
+                    expected: Encoding.allCases.map(\.rawValue).joined(separator: " or "), got: .string(name))
             }
             found = counters.tokenizer(encoding).map { ($0, true) }
         } else {
@@ -269,52 +210,75 @@ extension Billing {
         guard let (tokenizer, isExact) = found else {
             return try estimatedCount(params, model: model)
         }
-        var object: JSONObject = [
-            "encoding": .string(tokenizer.encoding.rawValue), "exact": .bool(isExact), "model": .string(model),
-        ]
-        if let text = try params.string("text") {
+        let tokens: Int
+        var ids: [Int64]?
+        if let text = params.input.text {
             // Special tokens count as text, as tiktoken's encode_ordinary and the API do.
-            let ids = tokenizer.encodeOrdinary(text)
-            object["tokens"] = .int(Int64(ids.count))
-            if try params.bool("ids") == true { object["ids"] = .array(ids.map { .int(Int64($0)) }) }
+            let encoded = tokenizer.encodeOrdinary(text)
+            tokens = encoded.count
+            if params.ids == true { ids = encoded.map { Int64($0) } }
         } else {
-            guard case .messages(let messages) = try CallMethods.modelInput(PromptInput(json: params)) else {
-                throw ProtocolError(.invalidParams, "pass 'text' or 'messages'", detail: ["field": "text"])
-            }
-            object["tokens"] = .int(Int64(tokenizer.countChat(messages.map { ChatMessage(role: $0.role, content: $0.content) })))
+            tokens = tokenizer.countChat(try Self.messages(params.input).map { ChatMessage(role: $0.role, content: $0.content) })
         }
-        return object
+        return TokensCountMethod.Result(
+            tokens: Int64(tokens), encoding: tokenizer.encoding.rawValue, exact: isExact, model: model, ids: ids)
     }
 
     /// `tokens.count` without a vocabulary: the byte estimate every count falls back on,
     /// labelled so, with where the daemon looked and how to count exactly.
-    private func estimatedCount(_ params: JSONObject, model: String) throws(ProtocolError) -> JSONObject {
-        let vocabulary: JSONObject = [
-            "searched": .array(counters.directories.map(JSONValue.string)), "hint": .string(counters.missingVocabularyHint),
-        ]
-        let wantsIDs = try params.bool("ids") == true
+    private func estimatedCount(_ params: TokensCountMethod.Params, model: String) throws(ProtocolError) -> TokensCountMethod.Result {
+        let vocabulary = TokensCountMethod.Vocabulary(searched: counters.directories, hint: counters.missingVocabularyHint)
         let tokens: Int
-        if let text = try params.string("text") {
+        if let text = params.input.text {
             tokens = TokenCounter.estimate.count(text)
         } else {
-            guard case .messages(let messages) = try CallMethods.modelInput(PromptInput(json: params)) else {
-                throw ProtocolError(.invalidParams, "pass 'text' or 'messages'", detail: ["field": "text"])
-            }
             tokens = TokenCounter.estimate.count(
-                messages.map { ConversationMessage(ConversationMessage.Role(rawValue: $0.role) ?? .user, $0.content) },
+                try Self.messages(params.input).map {
+                    ConversationMessage(ConversationMessage.Role(rawValue: $0.role) ?? .user, $0.content)
+                },
                 endpoint: .chat)
         }
         // After every parameter is checked: a wrong type is the caller's to fix first.
-        if wantsIDs {
+        if params.ids == true {
             throw ProtocolError(
                 .vocabularyMissing,
                 "no tokenizer vocabulary in \(counters.directories.joined(separator: ", ")) to give token ids with; "
                     + counters.missingVocabularyHint,
-                detail: vocabulary)
+                detail: vocabulary.json)
         }
-        return [
-            "tokens": .int(Int64(tokens)), "encoding": .null, "exact": false, "estimated": true, "model": .string(model),
-            "vocabulary": .object(vocabulary),
-        ]
+        return TokensCountMethod.Result(tokens: Int64(tokens), encoding: nil, exact: false, model: model, vocabulary: vocabulary)
+    }
+
+    /// The chat messages to count when no `text` is given; a `prompt` is not counted. The
+    /// errors are those `complete` gives for its input.
+    private static func messages(_ input: PromptInput) throws(ProtocolError) -> [PromptMessage] {
+        guard case .messages(let messages) = try CallMethods.modelInput(input) else {
+            throw ProtocolError(.invalidParams, "pass 'text' or 'messages'", detail: ["field": "text"])
+        }
+        return messages.map { PromptMessage(role: $0.role, content: $0.content) }
+    }
+}
+
+extension UsageMethod.Totals {
+    /// Ledger sums as the protocol gives them: cost in dollars, deletion times in RFC 3339.
+    init(_ totals: UsageTotals) {
+        self.init(
+            requests: totals.requests, promptTokens: totals.promptTokens, completionTokens: totals.completionTokens,
+            totalTokens: totals.totalTokens, cachedPromptTokens: totals.cachedTokens, reasoningTokens: totals.reasoningTokens,
+            cost: USD(picodollars: totals.cost).dollars, unpricedRequests: totals.unpricedRequests,
+            estimatedRequests: totals.estimatedRequests, key: totals.key.isEmpty ? nil : totals.key, name: totals.name,
+            deleted: totals.deleted, deletedAt: totals.deletedAt.map { Timestamp.rfc3339(milliseconds: $0 / 1000) })
+    }
+}
+
+extension BudgetShowMethod.Limits {
+    init(_ limit: BudgetLimit) {
+        self.init(maxTokens: limit.tokens, maxCost: limit.cost?.dollars)
+    }
+}
+
+extension BudgetShowMethod.Amount {
+    init(_ amount: Amount) {
+        self.init(tokens: amount.tokens, cost: amount.cost.dollars)
     }
 }

@@ -24,11 +24,6 @@ public struct LLMDClient {
         }
     }
 
-    /// The raw `status` result, for `--json` output.
-    public func statusObject() throws(ClientError) -> JSONObject {
-        try connection.call(.status)
-    }
-
     public func status() throws(ClientError) -> StatusMethod.Result {
         try call(StatusMethod.self, NoParams())
     }
@@ -65,8 +60,7 @@ public struct LLMDClient {
         return try decode(SendMethod.self, result)
     }
 
-    /// Calls `method` and returns its result: the session and memory methods, whose results
-    /// llmctl prints as they are.
+    /// Calls `method` with parameters and result as JSON: for tests of the wire itself.
     public func call(_ method: ProtocolMethod, _ params: JSONObject = [:]) throws(ClientError) -> JSONObject {
         try connection.call(method, params: params)
     }

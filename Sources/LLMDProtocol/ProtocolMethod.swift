@@ -45,5 +45,7 @@ public var typedMethods: [any TypedMethod.Type] {
         SessionUpdateMethod.self, SessionListMethod.self, SessionShowMethod.self, SessionRenameMethod.self,
         SessionDeleteMethod.self, SessionExportMethod.self, MemoryShowMethod.self,
         PublishMethod.self, SubscribeMethod.self, UnsubscribeMethod.self, AckMethod.self, CancelMethod.self,
+        ScopeBeginMethod.self, ScopeEndMethod.self, ScopeShowMethod.self, UsageMethod.self, BudgetSetMethod.self,
+        BudgetShowMethod.self, TokensCountMethod.self,
     ]
 }

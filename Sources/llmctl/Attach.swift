@@ -118,13 +118,13 @@ extension LLMCtl {
         let client = try LLMDClient(socketPath: parsed.value("--socket"))
         let json = parsed.flag("--json")
         // The session must exist; its recent turns set the scene.
-        let session = try client.call(.sessionShow, ["session": .string(name), "turns": .int(turns)])
+        let session = try client.call(SessionShowMethod.self, SessionShowMethod.Params(session: name, turns: turns))
         if !json {
-            for turn in session["recent_turns"]?.arrayValue?.compactMap(\.objectValue) ?? [] {
+            for turn in session.recentTurns {
                 // Written like the live turns, unbuffered, so the order holds in a pipe too.
-                writeOut("[turn \(turn["turn"]?.intValue ?? 0)] > \(turn["input"]?.stringValue ?? "")\n")
-                if let output = turn["output"]?.stringValue, !output.isEmpty { writeOut(output + "\n") }
-                if turn["status"]?.stringValue != "completed" { writeOut("(\(turn["status"]?.stringValue ?? ""))\n") }
+                writeOut("[turn \(turn.turn)] > \(turn.input)\n")
+                if let output = turn.output, !output.isEmpty { writeOut(output + "\n") }
+                if turn.status != "completed" { writeOut("(\(turn.status))\n") }
             }
             printError("-- attached to session '\(name)'; Ctrl-C to detach --")
         }

@@ -181,11 +181,10 @@ private struct ChatLoop {
                 editor.printAbove(header + "\n" + body)
             case "/usage":
                 let result = try commands.call(SessionShowMethod.self, SessionShowMethod.Params(session: session, turns: 0)).session
-                let totals = try commands.call(.usage, ["session": .string(session)])["total"]?.objectValue ?? [:]
-                let count = { (key: String) in totals[key]?.intValue ?? 0 }
+                let totals = try commands.call(UsageMethod.self, UsageMethod.Params(session: session)).total
                 editor.printAbove(
-                    "session '\(session)': \(result.turns) turns completed; \(count("requests")) LLM calls, "
-                        + "\(count("prompt_tokens")) prompt + \(count("completion_tokens")) completion tokens, "
+                    "session '\(session)': \(result.turns) turns completed; \(totals.requests) LLM calls, "
+                        + "\(totals.promptTokens) prompt + \(totals.completionTokens) completion tokens, "
                         + "cost \(LLMCtl.costText(totals))\n")
             case "/switch" where words.count == 2:
                 session = words[1]

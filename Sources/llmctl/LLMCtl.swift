@@ -120,7 +120,7 @@ enum LLMCtl {
     static func status(_ parsed: ParsedCommandLine) throws(ClientError) {
         let client = try LLMDClient(socketPath: parsed.value("--socket"))
         if parsed.flag("--json") {
-            print(JSONValue.object(try client.statusObject()).encodedString)
+            print(JSONValue.object(try client.status().json).encodedString)
             return
         }
         let status = try client.status()

@@ -77,68 +77,60 @@ extension LLMCtl {
         return String(cString: value).split(separator: ",").map(String.init).filter { !$0.isEmpty }
     }
 
-    /// `params` with the calls' scopes added, if any.
-    static func scoped(_ params: JSONObject) -> JSONObject {
-        var params = params
-        let scopes = environmentScopes
-        if !scopes.isEmpty { params["scopes"] = .array(scopes.map(JSONValue.string)) }
-        return params
-    }
-
     static func usage(_ parsed: ParsedCommandLine) throws(ClientError) {
-        var params: JSONObject = [:]
-        if let session = parsed.value("--session") { params["session"] = .string(session) }
-        if let scope = parsed.value("--scope") { params["scope"] = .string(scope) }
-        if let model = parsed.value("--model") { params["model"] = .string(model) }
-        for (option, key) in [("--since", "since"), ("--until", "until")] {
+        var params = UsageMethod.Params(
+            session: parsed.value("--session"), scope: parsed.value("--scope"), model: parsed.value("--model"))
+        for (option, key) in [("--since", \UsageMethod.Params.since), ("--until", \.until)] {
             guard let text = parsed.value(option) else { continue }
             guard case .time(let microseconds)? = EventCursor.parse(text) else {
                 usageFailure("\(option) needs a time such as 2026-11-21T10:00:00Z, '2026-11-21 10:00' or -2h")
             }
-            params[key] = .int(microseconds)
+            params[keyPath: key] = microseconds
         }
         let by = parsed.value("--by")
         if let by {
             guard ["session", "model", "provider", "day", "scope"].contains(by) else {
                 usageFailure("--by takes session, model, provider, day or scope, not '\(by)'")
             }
-            params["by"] = .string(by)
+            params.by = by
         }
-        let result = try LLMDClient(socketPath: parsed.value("--socket")).call(.usage, params)
-        if parsed.flag("--json") { return print(JSONValue.object(result).encodedString) }
-        let total = result["total"]?.objectValue ?? [:]
+        let result = try LLMDClient(socketPath: parsed.value("--socket")).call(UsageMethod.self, params)
+        if parsed.flag("--json") { return print(JSONValue.object(result.json).encodedString) }
         var rows = [[by?.uppercased() ?? "", "REQUESTS", "PROMPT", "CACHED", "COMPLETION", "REASONING", "TOTAL", "COST"]]
-        func row(_ label: String, _ totals: JSONObject) -> [String] {
+        func row(_ label: String, _ totals: UsageMethod.Totals) -> [String] {
             [label]
-                + ["requests", "prompt_tokens", "cached_prompt_tokens", "completion_tokens", "reasoning_tokens", "total_tokens"]
-                .map { String(totals[$0]?.intValue ?? 0) } + [costText(totals)]
+                + [
+                    totals.requests, totals.promptTokens, totals.cachedPromptTokens, totals.completionTokens, totals.reasoningTokens,
+                    totals.totalTokens,
+                ].map { String($0) } + [costText(totals)]
         }
-        for group in result["groups"]?.arrayValue?.compactMap(\.objectValue) ?? [] {
-            let key = group["key"]?.stringValue ?? ""
-            var label = by == "session" && key.isEmpty ? "(no session)" : group["name"]?.stringValue.map { "\($0) \(key)" } ?? key
-            if group["deleted"] == true {
+        for group in result.groups ?? [] {
+            let key = group.key ?? ""
+            var label = by == "session" && key.isEmpty ? "(no session)" : group.name.map { "\($0) \(key)" } ?? key
+            if group.deleted {
                 // A deleted session's calls stay its own, apart from any later session of that name.
-                label += group["deleted_at"]?.stringValue.map { " (deleted \($0))" } ?? " (deleted)"
+                label += group.deletedAt.map { " (deleted \($0))" } ?? " (deleted)"
             }
             rows.append(row(label, group))
         }
-        rows.append(row("total", total))
+        rows.append(row("total", result.total))
         print(table(rows))
-        printCostNotes(total, print: { print($0) })
+        printCostNotes(result.total, print: { print($0) })
     }
 
     /// A cost, marked when some calls' prices were unknown.
-    static func costText(_ totals: JSONObject) -> String {
-        let cost = formatUSD(totals["cost"]?.doubleValue ?? 0)
-        return (totals["unpriced_requests"]?.intValue ?? 0) > 0 ? cost + "+?" : cost
+    static func costText(_ totals: UsageMethod.Totals) -> String {
+        let cost = formatUSD(totals.cost)
+        return totals.unpricedRequests > 0 ? cost + "+?" : cost
     }
 
     /// What the totals leave out or estimate, said plainly.
-    static func printCostNotes(_ totals: JSONObject, print: (String) -> Void) {
-        if let unpriced = totals["unpriced_requests"]?.intValue, unpriced > 0 {
+    static func printCostNotes(_ totals: UsageMethod.Totals, print: (String) -> Void) {
+        let (unpriced, estimated) = (totals.unpricedRequests, totals.estimatedRequests)
+        if unpriced > 0 {
             print("\(unpriced) request(s) to models without a known price are not in the cost (set their price in llmd.conf).")
         }
-        if let estimated = totals["estimated_requests"]?.intValue, estimated > 0 {
+        if estimated > 0 {
             print("\(estimated) request(s) were counted by llmd's tokenizer: the provider sent no usage for them.")
         }
     }
@@ -152,41 +144,36 @@ extension LLMCtl {
 
     static func scope(_ parsed: ParsedCommandLine) throws(ClientError) {
         guard !parsed.positionals.isEmpty else { usageFailure("give the command to run: llmctl scope -- COMMAND…") }
-        var params: JSONObject = [:]
         // A scope inside a scope: the new one nests in the first, and the calls keep the others.
         let outer = environmentScopes
-        if let parent = outer.first { params["parent"] = .string(parent) }
-        if let name = parsed.value("--name") { params["name"] = .string(name) }
+        var params = ScopeBeginMethod.Params(name: parsed.value("--name"), parent: outer.first)
         if let tokens = parsed.value("--max-tokens") {
             guard let count = Int64(tokens), count > 0 else { usageFailure("--max-tokens needs a positive whole number") }
-            params["max_tokens"] = .int(count)
+            params.limits.maxTokens = count
         }
         if let cost = parsed.value("--max-cost") {
             guard let dollars = Double(cost), dollars > 0 else { usageFailure("--max-cost needs an amount of USD such as 0.50") }
-            params["max_cost"] = .double(dollars)
+            params.limits.maxCost = dollars
         }
         let socket = parsed.value("--socket")
-        let begun = try LLMDClient(socketPath: socket).call(.scopeBegin, params)
-        guard let id = begun["scope"]?.stringValue else { throw .protocolViolation("scope.begin answered without a scope id") }
+        let id = try LLMDClient(socketPath: socket).call(ScopeBeginMethod.self, params).scope
         let status = run(parsed.positionals, scopes: ([id] + outer.dropFirst()).joined(separator: ","))
-        let ended = try LLMDClient(socketPath: socket).call(.scopeEnd, ["scope": .string(id)])
-        let totals = ended["totals"]?.objectValue ?? [:]
+        let totals = try LLMDClient(socketPath: socket).call(ScopeEndMethod.self, ScopeEndMethod.Params(scope: id)).totals
         var report: String
         if parsed.flag("--json") {
-            var object = totals
+            var object = totals.json
             object["scope"] = .string(id)
             object["exit_status"] = .int(Int64(status))
             report = JSONValue.object(object).encodedString + "\n"
         } else {
-            let number = { (key: String) in String(totals[key]?.intValue ?? 0) }
             // LangChain's OpenAICallbackHandler, line for line.
             report = """
-                Tokens Used: \(number("total_tokens"))
-                \tPrompt Tokens: \(number("prompt_tokens"))
-                \t\tPrompt Tokens Cached: \(number("cached_prompt_tokens"))
-                \tCompletion Tokens: \(number("completion_tokens"))
-                \t\tReasoning Tokens: \(number("reasoning_tokens"))
-                Requests: \(number("requests"))
+                Tokens Used: \(totals.totalTokens)
+                \tPrompt Tokens: \(totals.promptTokens)
+                \t\tPrompt Tokens Cached: \(totals.cachedPromptTokens)
+                \tCompletion Tokens: \(totals.completionTokens)
+                \t\tReasoning Tokens: \(totals.reasoningTokens)
+                Requests: \(totals.requests)
                 Total Cost (USD): \(costText(totals))
 
                 """
@@ -235,46 +222,46 @@ extension LLMCtl {
     // MARK: budget
 
     static func budget(_ parsed: ParsedCommandLine) throws(ClientError) {
-        var params: JSONObject = [:]
+        let result: BudgetShowMethod.Result
         if parsed.path[1] == "set" {
-            let targets = [parsed.value("--session") != nil, parsed.value("--scope") != nil, parsed.flag("--daily")]
-            guard targets.filter({ $0 }).count == 1 else { usageFailure("name one budget: -s SESSION, --scope ID or --daily") }
-            if let session = parsed.value("--session") { params["session"] = .string(session) }
-            if let scope = parsed.value("--scope") { params["scope"] = .string(scope) }
-            if parsed.flag("--daily") { params["daily"] = true }
+            let budget: BudgetName
+            switch (parsed.value("--session"), parsed.value("--scope"), parsed.flag("--daily")) {
+            case (let session?, nil, false): budget = .session(session)
+            case (nil, let scope?, false): budget = .scope(scope)
+            case (nil, nil, true): budget = .daily
+            default: usageFailure("name one budget: -s SESSION, --scope ID or --daily")
+            }
+            var limits = BudgetLimitChange()
             if let tokens = parsed.value("--max-tokens") {
                 guard tokens == "none" || (Int64(tokens) ?? 0) > 0 else { usageFailure("--max-tokens needs a positive whole number or 'none'") }
-                params["max_tokens"] = Int64(tokens).map(JSONValue.int) ?? .null
+                limits.maxTokens = .some(Int64(tokens))
             }
             if let cost = parsed.value("--max-cost") {
                 guard cost == "none" || (Double(cost) ?? 0) > 0 else { usageFailure("--max-cost needs an amount of USD or 'none'") }
-                params["max_cost"] = Double(cost).map(JSONValue.double) ?? .null
+                limits.maxCost = .some(Double(cost))
             }
-            guard params["max_tokens"] != nil || params["max_cost"] != nil else { usageFailure("give --max-tokens or --max-cost") }
+            guard !limits.isEmpty else { usageFailure("give --max-tokens or --max-cost") }
+            let params = BudgetSetMethod.Params(budget: budget, limits: limits)
+            result = try LLMDClient(socketPath: parsed.value("--socket")).call(BudgetSetMethod.self, params)
+        } else {
+            result = try LLMDClient(socketPath: parsed.value("--socket")).call(BudgetShowMethod.self, BudgetShowMethod.Params())
         }
-        let result = try LLMDClient(socketPath: parsed.value("--socket")).call(parsed.path[1] == "set" ? .budgetSet : .budgetShow, params)
-        if parsed.flag("--json") { return print(JSONValue.object(result).encodedString) }
+        if parsed.flag("--json") { return print(JSONValue.object(result.json).encodedString) }
         var rows = [["BUDGET", "TOKENS", "COST"]]
-        for budget in result["budgets"]?.arrayValue?.compactMap(\.objectValue) ?? [] {
+        for budget in result.budgets {
             let name: String
-            switch budget["kind"]?.stringValue {
-            case "session": name = "session " + (budget["session"]?.stringValue ?? "")
-            case "scope": name = "scope " + (budget["scope"]?.stringValue ?? "")
-            default: name = "daily " + (budget["day"]?.stringValue ?? "")
+            switch budget.kind {
+            case .session(let session): name = "session " + session
+            case .scope(let scope): name = "scope " + scope
+            case .daily(let day): name = "daily " + day
             }
-            let spent = budget["spent"]?.objectValue ?? [:]
-            let reserved = budget["reserved"]?.objectValue ?? [:]
             func limited(_ used: String, _ limit: String?, _ held: String) -> String {
                 used + " of " + (limit ?? "unlimited") + (held.hasPrefix("0") || held == "$0.00" ? "" : " (+\(held) reserved)")
             }
             rows.append([
                 name,
-                limited(
-                    String(spent["tokens"]?.intValue ?? 0), budget["max_tokens"]?.intValue.map { String($0) },
-                    String(reserved["tokens"]?.intValue ?? 0)),
-                limited(
-                    formatUSD(spent["cost"]?.doubleValue ?? 0), budget["max_cost"]?.doubleValue.map(formatUSD),
-                    formatUSD(reserved["cost"]?.doubleValue ?? 0)),
+                limited(String(budget.spent.tokens), budget.limits.maxTokens.map { String($0) }, String(budget.reserved.tokens)),
+                limited(formatUSD(budget.spent.cost), budget.limits.maxCost.map(formatUSD), formatUSD(budget.reserved.cost)),
             ])
         }
         print(table(rows))
@@ -289,25 +276,21 @@ extension LLMCtl {
         } catch {
             usageFailure(error.message)
         }
-        var params: JSONObject = ["text": .string(text)]
-        if let model = parsed.value("--model") { params["model"] = .string(model) }
-        if let encoding = parsed.value("--encoding") { params["encoding"] = .string(encoding) }
-        if parsed.flag("--ids") { params["ids"] = true }
-        let result = try LLMDClient(socketPath: parsed.value("--socket")).call(.tokensCount, params)
-        if parsed.flag("--json") { return print(JSONValue.object(result).encodedString) }
-        print(result["tokens"]?.intValue ?? 0)
-        if let ids = result["ids"]?.arrayValue { print(ids.compactMap(\.intValue).map(String.init).joined(separator: " ")) }
-        if result["estimated"] == true {
-            let vocabulary = result["vocabulary"]?.objectValue ?? [:]
-            let searched = vocabulary["searched"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        let params = TokensCountMethod.Params(
+            input: PromptInput(text: text), model: parsed.value("--model"), encoding: parsed.value("--encoding"),
+            ids: parsed.flag("--ids") ? true : nil)
+        let result = try LLMDClient(socketPath: parsed.value("--socket")).call(TokensCountMethod.self, params)
+        if parsed.flag("--json") { return print(JSONValue.object(result.json).encodedString) }
+        print(result.tokens)
+        if let ids = result.ids { print(ids.map(String.init).joined(separator: " ")) }
+        if let vocabulary = result.vocabulary {
             printError(
                 "llmctl: an estimate of four bytes a token: llmd has no tokenizer vocabulary (it looked in "
-                    + "\(searched.joined(separator: ", "))); \(vocabulary["hint"]?.stringValue ?? "see llmd(8), Token counts")")
+                    + "\(vocabulary.searched.joined(separator: ", "))); \(vocabulary.hint)")
             return
         }
-        let encoding = result["encoding"]?.stringValue ?? "?"
-        if result["exact"] == false {
-            printError("llmctl: '\(result["model"]?.stringValue ?? "")' has no known encoding; counted with \(encoding), so approximately")
+        if !result.exact {
+            printError("llmctl: '\(result.model)' has no known encoding; counted with \(result.encoding ?? "?"), so approximately")
         }
     }
 }

@@ -21,6 +21,9 @@ struct ProtocolDocumentationTests {
         let documented = try section("METHODS").filter { $0.hasPrefix(".Ss ") }.map { String($0.dropFirst(4)) }
         #expect(Set(documented) == Set(ProtocolMethod.allCases.map(\.rawValue)))
         #expect(documented.count == Set(documented).count, "a method described twice")
+        // Each method is a type with its Params and Result, and only one.
+        let typed = typedMethods.map { $0.method }
+        #expect(Set(typed) == Set(ProtocolMethod.allCases) && typed.count == ProtocolMethod.allCases.count)
     }
 
     @Test("each method's section names every parameter its Params type reads")
