@@ -14,6 +14,10 @@ SYSUSERSDIR = $(PREFIX)/lib/sysusers.d
 DOCDIR      = $(PREFIX)/share/doc/llmd
 # The tokenizer's vocabularies; llmd finds them beside its binary, in ../share/llmd.
 DATADIR     = $(PREFIX)/share/llmd
+# Where each shell looks for completions of a command.
+BASHCOMPDIR = $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  = $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR = $(PREFIX)/share/fish/vendor_completions.d
 
 SWIFT      ?= swift
 # Release binaries link the Swift runtime statically: llmctl then starts in a few
@@ -23,8 +27,10 @@ RELEASE_BIN   = $(shell $(SWIFT) build $(RELEASE_FLAGS) --show-bin-path 2>/dev/n
 
 # Debian packages: headers for the C libraries (curl, systemd, SQLite, libedit), and the tools tests and lint run
 # (mandoc, systemd-analyze and systemd-socket-activate, setpriv, python3 for the
-# OpenAI-compatible fixture server, jq for the README's commands, which the tests run).
-DEB_PACKAGES = libcurl4-openssl-dev libsystemd-dev libsqlite3-dev pkg-config mandoc systemd util-linux python3 libedit-dev jq
+# OpenAI-compatible fixture server, jq for the README's commands, which the tests run;
+# zsh and fish to check llmctl's completion scripts in each).
+DEB_PACKAGES = libcurl4-openssl-dev libsystemd-dev libsqlite3-dev pkg-config mandoc systemd util-linux python3 libedit-dev jq \
+	zsh fish
 # Benchmarks also compare against Redis and time commands with hyperfine.
 BENCH_PACKAGES = redis-server hyperfine
 
@@ -100,8 +106,13 @@ lint: debug
 install: build vocab
 	install -d $(DESTDIR)$(DATADIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(USERUNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8 \
-		$(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/llmd
+		$(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/llmd \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
 	install -m 0755 "$(RELEASE_BIN)/llmd" "$(RELEASE_BIN)/llmctl" $(DESTDIR)$(BINDIR)/
+	"$(RELEASE_BIN)/llmctl" completion bash > $(DESTDIR)$(BASHCOMPDIR)/llmctl
+	"$(RELEASE_BIN)/llmctl" completion zsh > $(DESTDIR)$(ZSHCOMPDIR)/_llmctl
+	"$(RELEASE_BIN)/llmctl" completion fish > $(DESTDIR)$(FISHCOMPDIR)/llmctl.fish
+	chmod 0644 $(DESTDIR)$(BASHCOMPDIR)/llmctl $(DESTDIR)$(ZSHCOMPDIR)/_llmctl $(DESTDIR)$(FISHCOMPDIR)/llmctl.fish
 	install -m 0644 $(VOCAB_DIR)/*.tiktoken $(DESTDIR)$(DATADIR)/
 	for unit in llmd.service llmd.socket; do \
 		sed 's|@bindir@|$(BINDIR)|g' systemd/$$unit.in > $(DESTDIR)$(UNITDIR)/$$unit; \
@@ -123,7 +134,8 @@ uninstall:
 		$(DESTDIR)$(USERUNITDIR)/llmd.service $(DESTDIR)$(USERUNITDIR)/llmd.socket \
 		$(DESTDIR)$(SYSUSERSDIR)/llmd.conf $(DESTDIR)$(MANDIR)/man1/llmctl.1 $(DESTDIR)$(MANDIR)/man5/llmd.conf.5 \
 		$(DESTDIR)$(MANDIR)/man7/llmd-protocol.7 $(DESTDIR)$(MANDIR)/man8/llmd.8 $(DESTDIR)$(DOCDIR)/llmd.conf.example \
-		$(DESTDIR)$(DATADIR)/cl100k_base.tiktoken $(DESTDIR)$(DATADIR)/o200k_base.tiktoken
+		$(DESTDIR)$(DATADIR)/cl100k_base.tiktoken $(DESTDIR)$(DATADIR)/o200k_base.tiktoken \
+		$(DESTDIR)$(BASHCOMPDIR)/llmctl $(DESTDIR)$(ZSHCOMPDIR)/_llmctl $(DESTDIR)$(FISHCOMPDIR)/llmctl.fish
 
 clean:
 	rm -rf .build .build-fuzz bench-results fuzz-artifacts

@@ -187,7 +187,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "llmctl",
-            dependencies: ["LLMDClient", "LLMDCommandLine", "LLMDLineEditor", "LLMDUsage"],
+            dependencies: ["LLMDClient", "LLMDCommandLine", "LLMDLineEditor", "LLMDMemory", "LLMDUsage"],
             linkerSettings: packedRelocations
         ),
 

@@ -12,11 +12,14 @@ public struct Command: Sendable {
     public var options: [Option]
     public var positionals: [Positional]
     public var subcommands: [Command]
+    /// Left out of help and completions: plumbing for the completion scripts themselves.
+    public var hidden: Bool
 
     public init(
         _ name: String, abstract: String, discussion: String = "", options: [Option] = [],
-        positionals: [Positional] = [], subcommands: [Command] = []
+        positionals: [Positional] = [], subcommands: [Command] = [], hidden: Bool = false
     ) {
+        self.hidden = hidden
         self.name = name
         self.abstract = abstract
         self.discussion = discussion
@@ -33,13 +36,24 @@ public struct Option: Sendable {
     /// Shown in help for an option that takes a value; nil for a flag.
     public var valueName: String?
     public var help: String
+    /// The values the option takes, when they are a fixed list: anything else is a usage
+    /// error naming them, before anything is sent. Shell completions offer them.
+    public var choices: [String]?
+    /// What completions offer for the value when the daemon knows it (`sessions`,
+    /// `providers`, `models`), asked for with `llmctl complete-values`.
+    public var liveValues: String?
 
-    public static func flag(_ names: String..., help: String) -> Option {
-        Option(names: names, valueName: nil, help: help)
+    /// For a flag that may also carry a value written `--flag=VALUE` (`--json=FILE`).
+    public var inlineValueName: String?
+
+    public static func flag(_ names: String..., help: String, inlineValueName: String? = nil) -> Option {
+        Option(names: names, valueName: nil, help: help, inlineValueName: inlineValueName)
     }
 
-    public static func value(_ names: String..., valueName: String, help: String) -> Option {
-        Option(names: names, valueName: valueName, help: help)
+    public static func value(
+        _ names: String..., valueName: String, help: String, choices: [String]? = nil, liveValues: String? = nil
+    ) -> Option {
+        Option(names: names, valueName: valueName, help: help, choices: choices, liveValues: liveValues)
     }
 
     public var canonicalName: String { names.last! }
@@ -51,12 +65,15 @@ public struct Positional: Sendable {
     public var help: String
     public var optional: Bool
     public var repeating: Bool
+    /// What completions offer for it when the daemon knows (see ``Option/liveValues``).
+    public var liveValues: String?
 
-    public init(_ name: String, help: String, optional: Bool = false, repeating: Bool = false) {
+    public init(_ name: String, help: String, optional: Bool = false, repeating: Bool = false, liveValues: String? = nil) {
         self.name = name
         self.help = help
         self.optional = optional
         self.repeating = repeating
+        self.liveValues = liveValues
     }
 }
 
@@ -102,7 +119,9 @@ extension Command {
         if words.first == "help", !subcommands.isEmpty {
             let path = Array(words.dropFirst())
             guard subcommand(at: path) != nil else {
-                throw UsageError("unknown command '\(path.joined(separator: " "))'; commands: \(subcommandList)")
+                throw UsageError(
+                    "unknown command '\(path.joined(separator: " "))'\(Self.suggestion(for: path.last ?? "", among: subcommands.map(\.name))); "
+                        + "commands: \(subcommandList)")
             }
             return .help(path)
         }
@@ -119,7 +138,9 @@ extension Command {
                 command = subcommand
                 parsed.path.append(word)
             } else if command.requiresSubcommand {
-                throw UsageError("unknown command '\(word)'; commands: \(command.subcommandList)")
+                throw UsageError(
+                    "unknown command '\(word)'\(Self.suggestion(for: word, among: command.visibleSubcommands.map(\.name))); "
+                        + "commands: \(command.subcommandList)")
             } else {
                 parsed.positionals.append(word)
             }
@@ -141,23 +162,57 @@ extension Command {
             inlineValue = String(word[word.index(after: equals)...])
         }
         guard let option = options.first(where: { $0.names.contains(name) }) else {
-            throw UsageError("unknown option '\(name)'")
+            let names = options.flatMap(\.names) + ["--help"]
+            throw UsageError("unknown option '\(name)'\(Self.suggestion(for: name, among: names))")
         }
         guard option.valueName != nil else {
-            if inlineValue != nil { throw UsageError("\(name) takes no value") }
+            if let inlineValue {
+                guard option.inlineValueName != nil else { throw UsageError("\(name) takes no value") }
+                parsed.values[option.canonicalName, default: []].append(inlineValue)
+            }
             parsed.flags.insert(option.canonicalName)
             return
         }
         guard let value = inlineValue ?? rest.popFirst() else {
             throw UsageError("\(name) needs a value (\(option.valueName!))")
         }
+        if let choices = option.choices, !choices.contains(value) {
+            throw UsageError(
+                "\(name) '\(value)' is not one of: \(choices.joined(separator: ", "))\(Self.suggestion(for: value, among: choices))")
+        }
         parsed.values[option.canonicalName, default: []].append(value)
+    }
+
+    /// ` (did you mean 'x'?)` for the candidate nearest `word`, when one is near enough to
+    /// be a slip (at most a third of its letters off); empty otherwise.
+    static func suggestion(for word: String, among candidates: [String]) -> String {
+        let limit = max(1, word.count / 3)
+        let scored = candidates.map { ($0, editDistance(word, $0)) }.filter { $0.1 <= limit }
+        guard let best = scored.min(by: { $0.1 < $1.1 }) else { return "" }
+        return " (did you mean '\(best.0)'?)"
+    }
+
+    /// Levenshtein distance: insertions, deletions and substitutions of characters.
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let (a, b) = (Array(a), Array(b))
+        guard !a.isEmpty else { return b.count }
+        var previous = Array(0...b.count)
+        for (i, x) in a.enumerated() {
+            var current = [i + 1] + Array(repeating: 0, count: b.count)
+            for (j, y) in b.enumerated() {
+                current[j + 1] = min(previous[j + 1] + 1, current[j] + 1, previous[j] + (x == y ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
     }
 
     /// A command with subcommands and no arguments of its own does nothing by itself.
     private var requiresSubcommand: Bool { !subcommands.isEmpty && positionals.isEmpty }
 
-    private var subcommandList: String { subcommands.map(\.name).joined(separator: ", ") }
+    private var subcommandList: String { visibleSubcommands.map(\.name).joined(separator: ", ") }
+
+    var visibleSubcommands: [Command] { subcommands.filter { !$0.hidden } }
 
     private func checkPositionals(_ given: [String]) throws(UsageError) {
         let required = positionals.filter { !$0.optional }.count
@@ -195,14 +250,15 @@ extension Command {
         var sections = [command.abstract, usage]
         if !command.subcommands.isEmpty {
             sections.append(
-                "COMMANDS:\n" + table(command.subcommands.map { ($0.name, $0.abstract) })
+                "COMMANDS:\n" + table(command.visibleSubcommands.map { ($0.name, $0.abstract) })
                     + "\n\n  See '\(([name, "help"] + path).joined(separator: " ")) <command>' for details.")
         }
         if !command.positionals.isEmpty {
             sections.append("ARGUMENTS:\n" + table(command.positionals.map { ("<\($0.name)>", $0.help) }))
         }
         var optionRows = command.options.map { option in
-            (option.names.joined(separator: ", ") + (option.valueName.map { " <\($0)>" } ?? ""), option.help)
+            let value = option.valueName.map { " <\($0)>" } ?? option.inlineValueName.map { "[=<\($0)>]" } ?? ""
+            return (option.names.joined(separator: ", ") + value, option.help)
         }
         optionRows.append(("-h, --help", "Show help."))
         if path.isEmpty { optionRows.append(("--version", "Show the version.")) }

@@ -105,6 +105,18 @@ public enum ScopeShowMethod: TypedMethod {
 
 // MARK: - usage
 
+/// How `usage` groups its rows.
+public enum UsageGrouping: String, Sendable, CaseIterable {
+    case session
+    case model
+    case provider
+    /// UTC days.
+    case day
+    /// A call in nested scopes counts to each of them.
+    case scope
+}
+
+
 /// `usage`: sums of the usage ledger, in total and, if asked, by group.
 public enum UsageMethod: TypedMethod {
     public static let method = ProtocolMethod.usage

@@ -66,17 +66,6 @@ public struct UsageFilter: Sendable, Equatable {
     }
 }
 
-/// How `usage` groups its rows.
-public enum UsageGrouping: String, Sendable, CaseIterable {
-    case session
-    case model
-    case provider
-    /// UTC days.
-    case day
-    /// A call in nested scopes counts to each of them.
-    case scope
-}
-
 /// Sums over ledger rows.
 public struct UsageTotals: Sendable, Equatable {
     /// The group (a session's name, a model, a day, a scope id); empty for the total.

@@ -16,7 +16,7 @@ let attachCommand = Command(
     options: clientOptions + [
         .value("--turns", valueName: "count", help: "How many earlier turns to show first (default 3).")
     ],
-    positionals: [Positional("name", help: "The session.")])
+    positionals: [Positional("name", help: "The session.", liveValues: "sessions")])
 
 /// Renders a session's turns from its events as a conversation: who sent what, the reply
 /// as it streams, what the memory did.
@@ -128,7 +128,7 @@ extension LLMCtl {
             }
             printError("-- attached to session '\(name)'; Ctrl-C to detach --")
         }
-        var transcript = SessionTranscript(color: isatty(STDOUT_FILENO) == 1 && getenv("NO_COLOR") == nil)
+        var transcript = SessionTranscript(color: Terminal.colorEnabled(isTerminal: isatty(STDOUT_FILENO) == 1))
         do {
             try client.subscribe(SubscribeMethod.Params(sessions: [name])) { message throws(ClientError) in
                 guard case .event(let event) = message else { return true }

@@ -15,8 +15,8 @@ let chatCommand = Command(
         other shells send to the same session appear as they happen. Lines starting with /
         are commands: /help lists them. History is kept in $XDG_STATE_HOME/llmd/chat_history.
         """,
-    options: clientOptions + modelOptions + [
-        .value("-s", "--session", valueName: "name", help: "The session (default: chat).")
+    options: [clientOptions[0]] + modelOptions + [
+        .value("-s", "--session", valueName: "name", help: "The session (default: chat).", liveValues: "sessions")
     ] + sessionSettingOptions)
 
 /// SIGINT's write end: the handler, which cannot capture, tells the poll loop through it.
@@ -255,7 +255,7 @@ extension LLMCtl {
         }
         var loop = ChatLoop(
             session: session, follower: follower, commands: commands, editor: editor,
-            transcript: SessionTranscript(color: editor.isTerminal && getenv("NO_COLOR") == nil))
+            transcript: SessionTranscript(color: Terminal.colorEnabled(isTerminal: editor.isTerminal)))
         defer {
             do {
                 try editor.close()

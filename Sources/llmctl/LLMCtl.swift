@@ -37,7 +37,7 @@ let llmctl = Command(
                 change it (llmctl says so).
                 """,
             options: clientOptions + modelOptions + [
-                .value("-s", "--session", valueName: "name", help: "Send as the next turn of this session."),
+                .value("-s", "--session", valueName: "name", help: "Send as the next turn of this session.", liveValues: "sessions"),
                 .flag("--no-stream", help: "Wait for the whole reply instead of streaming it."),
                 .value("--temperature", valueName: "number", help: "Sampling temperature."),
                 .value("--max-reply-tokens", valueName: "count", help: "Longest reply, in tokens."),
@@ -54,6 +54,18 @@ let llmctl = Command(
         scopeCommand,
         budgetCommand,
         tokensCommand,
+        Command(
+            "completion", abstract: "Print the shell completion script for bash, zsh or fish.",
+            discussion: """
+                Try it with: source <(llmctl completion bash). 'make install' puts the scripts where
+                each shell looks for them. Session, provider and model names are completed from
+                the running daemon.
+                """,
+            positionals: [Positional("shell", help: "bash, zsh or fish.")]),
+        Command(
+            "complete-values", abstract: "Names the daemon knows, one a line, for the completion scripts.",
+            options: [clientOptions[0]], positionals: [Positional("kind", help: "sessions, providers or models.")],
+            hidden: true),
     ])
 
 @main
@@ -72,8 +84,7 @@ enum LLMCtl {
                 parsed = result
             }
         } catch {
-            printError("llmctl: \(error)\nTry 'llmctl --help' for more information.")
-            exit(64)
+            Failure.usage(error.message, hint: true)
         }
         do {
             switch parsed.path.first {
@@ -91,13 +102,32 @@ enum LLMCtl {
             case "scope": try scope(parsed)
             case "budget": try budget(parsed)
             case "tokens": try tokens(parsed)
+            case "completion": completion(parsed)
+            case "complete-values": try completeValues(parsed)
             default: preconditionFailure("command \(parsed.path) is declared but not handled")
             }
         } catch {
-            printError("llmctl: \(error)")
-            if case .daemonNotRunning(let path) = error { printDaemonHints(tried: path) }
-            exit(error.exitCode)
+            Failure.client(error)
         }
+    }
+
+    static func completion(_ parsed: ParsedCommandLine) {
+        guard let shell = CompletionScript.Shell(rawValue: parsed.positionals[0]) else {
+            usageFailure("completion scripts are for bash, zsh or fish, not '\(parsed.positionals[0])'")
+        }
+        writeOut(CompletionScript.script(shell, for: llmctl))
+    }
+
+    /// What a completion script offers for a value the daemon knows; nothing when no daemon
+    /// answers, so a Tab press never prints an error into the command line.
+    static func completeValues(_ parsed: ParsedCommandLine) throws(ClientError) {
+        let client = try LLMDClient(socketPath: parsed.value("--socket"))
+        let names: [String]
+        switch parsed.positionals[0] {
+        case "sessions": names = try client.call(SessionListMethod.self, NoParams()).sessions.map(\.session)
+        default: usageFailure("complete-values knows sessions, providers and models, not '\(parsed.positionals[0])'")
+        }
+        for name in names { print(name) }
     }
 
     /// After nothing answered on `tried`: the daemons that do answer elsewhere, and how to

@@ -1,5 +1,6 @@
 import LLMDClient
 import LLMDCommandLine
+import LLMDMemory
 import LLMDProtocol
 
 #if canImport(Glibc)
@@ -10,16 +11,18 @@ import Glibc
 let sessionSettingOptions: [Option] = [
     .value(
         "--memory", valueName: "strategy",
-        help: "How the session remembers: buffer (default), window, token-buffer, summary, summary-buffer."),
+        help: "How the session remembers: buffer (default), window, token-buffer, summary, summary-buffer.",
+        choices: MemoryStrategy.names),
     .value("--k", valueName: "count", help: "Exchanges a window memory keeps (default 5)."),
     .value(
         "--max-tokens", valueName: "count",
         help: "Token limit of a token-buffer or summary-buffer memory (default 2000)."),
     .value(
         "--prompt-style", valueName: "style",
-        help: "messages (default: chat messages) or conversation (LangChain's ConversationChain prompt)."),
+        help: "messages (default: chat messages) or conversation (LangChain's ConversationChain prompt).",
+        choices: PromptStyle.allCases.map(\.rawValue)),
     .value("--system", valueName: "text", help: "The session's system prompt; '' removes it."),
-    .value("--endpoint", valueName: "api", help: "chat or completions (default: by model)."),
+    .value("--endpoint", valueName: "api", help: "chat or completions (default: by model).", choices: Endpoint.allCases.map(\.rawValue)),
     .value("--session-tag", valueName: "tag", help: "A tag on every event of the session's turns (repeatable)."),
 ]
 
@@ -36,7 +39,7 @@ let sessionCommand = Command(
                 .value("--turns", valueName: "count", help: "How many recent turns to list (default 10)."),
             ],
             positionals: [
-                Positional("name", help: "The session."),
+                Positional("name", help: "The session.", liveValues: "sessions"),
                 Positional("text", help: "With --prompt: the next message (default: a {input} placeholder).", optional: true, repeating: true),
             ]),
         Command(
@@ -44,16 +47,16 @@ let sessionCommand = Command(
             positionals: [Positional("name", help: "The new session's name.")]),
         Command(
             "set", abstract: "Change a session's settings.", options: clientOptions + sessionSettingOptions + modelOptions,
-            positionals: [Positional("name", help: "The session.")]),
+            positionals: [Positional("name", help: "The session.", liveValues: "sessions")]),
         Command(
             "rename", abstract: "Rename a session.", options: clientOptions,
-            positionals: [Positional("name", help: "The session."), Positional("new-name", help: "Its new name.")]),
+            positionals: [Positional("name", help: "The session.", liveValues: "sessions"), Positional("new-name", help: "Its new name.")]),
         Command(
             "rm", abstract: "Delete a session and its history.", options: clientOptions,
-            positionals: [Positional("name", help: "The session.")]),
+            positionals: [Positional("name", help: "The session.", liveValues: "sessions")]),
         Command(
             "export", abstract: "Print a session's whole history as Markdown, or JSON with --json.", options: clientOptions,
-            positionals: [Positional("name", help: "The session.")]),
+            positionals: [Positional("name", help: "The session.", liveValues: "sessions")]),
     ])
 
 let memoryCommand = Command(
@@ -61,13 +64,13 @@ let memoryCommand = Command(
     subcommands: [
         Command(
             "show", abstract: "Show what the session remembers: buffer, summary, what the next prompt keeps.",
-            options: clientOptions, positionals: [Positional("name", help: "The session.")])
+            options: clientOptions, positionals: [Positional("name", help: "The session.", liveValues: "sessions")])
     ])
 
 /// `--provider` and `--model`: per call for `send`, stored for sessions.
 let modelOptions: [Option] = [
-    .value("-p", "--provider", valueName: "name", help: "Provider from llmd.conf (default: DefaultProvider=)."),
-    .value("-m", "--model", valueName: "model", help: "Model (default: the provider's DefaultModel=)."),
+    .value("-p", "--provider", valueName: "name", help: "Provider from llmd.conf (default: DefaultProvider=).", liveValues: "providers"),
+    .value("-m", "--model", valueName: "model", help: "Model (default: the provider's DefaultModel=).", liveValues: "models"),
 ]
 
 extension LLMCtl {
@@ -265,7 +268,6 @@ extension LLMCtl {
     }
 
     static func usageFailure(_ message: String) -> Never {
-        printError("llmctl: \(message)")
-        exit(64)
+        Failure.usage(message)
     }
 }

@@ -17,12 +17,14 @@ let usageCommand = Command(
         (local time) or -2h; days are UTC days.
         """,
     options: clientOptions + [
-        .value("-s", "--session", valueName: "name", help: "Only this session's calls (a deleted one's too)."),
+        .value("-s", "--session", valueName: "name", help: "Only this session's calls (a deleted one's too).", liveValues: "sessions"),
         .value("--scope", valueName: "id", help: "Only calls counted to this scope (its nested scopes included)."),
-        .value("-m", "--model", valueName: "model", help: "Only calls to this model."),
+        .value("-m", "--model", valueName: "model", help: "Only calls to this model.", liveValues: "models"),
         .value("--since", valueName: "time", help: "Only calls at or after this time."),
         .value("--until", valueName: "time", help: "Only calls before this time."),
-        .value("--by", valueName: "group", help: "Group by session, model, provider, day or scope."),
+        .value(
+            "--by", valueName: "group", help: "Group by session, model, provider, day or scope.",
+            choices: UsageGrouping.allCases.map(\.rawValue)),
     ])
 
 let scopeCommand = Command(
@@ -32,12 +34,14 @@ let scopeCommand = Command(
         the command, or by anything it starts, counts to the scope ($LLMD_SCOPE in its
         environment), and so does every call of a program that passes that id in 'scopes'.
         Scopes nest: a scope inside another counts to both. When the command exits, the
-        totals go to standard error (or -o FILE), and llmctl exits with the command's status.
+        totals go to standard error (or -o FILE), and llmctl exits with the command's status;
+        standard output is the command's alone, with --json too: --json=FILE writes the
+        totals as JSON to FILE, and a failure of llmctl itself is reported there as well.
         Put -- before the command.
         """,
     options: [
         clientOptions[0],
-        .flag("--json", help: "Print the totals as JSON."),
+        .flag("--json", help: "Write the totals as JSON (to FILE with --json=FILE).", inlineValueName: "file"),
         .value("--name", valueName: "name", help: "A name for the scope, shown in 'usage --by scope'."),
         .value("--max-tokens", valueName: "count", help: "A token budget for the scope."),
         .value("--max-cost", valueName: "usd", help: "A cost budget for the scope, in USD."),
@@ -52,7 +56,7 @@ let budgetCommand = Command(
         Command(
             "set", abstract: "Set a session's, a scope's or the daily budget ('none' gives a limit back to [Budget]).",
             options: clientOptions + [
-                .value("-s", "--session", valueName: "name", help: "The session's budget."),
+                .value("-s", "--session", valueName: "name", help: "The session's budget.", liveValues: "sessions"),
                 .value("--scope", valueName: "id", help: "The scope's budget."),
                 .flag("--daily", help: "The daemon-wide budget of each UTC day."),
                 .value("--max-tokens", valueName: "count|none", help: "The token limit."),
@@ -64,7 +68,7 @@ let tokensCommand = Command(
     "tokens", abstract: "Count tokens as a model's tokenizer does (tiktoken's encodings).",
     discussion: "The text is the arguments joined by spaces; with none, or '-', standard input.",
     options: clientOptions + [
-        .value("-m", "--model", valueName: "model", help: "Count with this model's encoding (default gpt-4o)."),
+        .value("-m", "--model", valueName: "model", help: "Count with this model's encoding (default gpt-4o).", liveValues: "models"),
         .value("--encoding", valueName: "name", help: "Count with this encoding: cl100k_base or o200k_base."),
         .flag("--ids", help: "Print the token ids too."),
     ],
@@ -88,12 +92,7 @@ extension LLMCtl {
             params[keyPath: key] = microseconds
         }
         let by = parsed.value("--by")
-        if let by {
-            guard ["session", "model", "provider", "day", "scope"].contains(by) else {
-                usageFailure("--by takes session, model, provider, day or scope, not '\(by)'")
-            }
-            params.by = by
-        }
+        params.by = by
         let result = try LLMDClient(socketPath: parsed.value("--socket")).call(UsageMethod.self, params)
         if parsed.flag("--json") { return print(JSONValue.object(result.json).encodedString) }
         var rows = [[by?.uppercased() ?? "", "REQUESTS", "PROMPT", "CACHED", "COMPLETION", "REASONING", "TOTAL", "COST"]]
@@ -143,6 +142,9 @@ extension LLMCtl {
     // MARK: scope
 
     static func scope(_ parsed: ParsedCommandLine) throws(ClientError) {
+        // The command owns standard output; the totals, and any failure, go elsewhere.
+        let output = parsed.value("--json") ?? parsed.value("--output")
+        Failure.jsonDestination = output.map(Failure.JSONDestination.file) ?? .standardError
         guard !parsed.positionals.isEmpty else { usageFailure("give the command to run: llmctl scope -- COMMAND…") }
         // A scope inside a scope: the new one nests in the first, and the calls keep the others.
         let outer = environmentScopes
@@ -179,7 +181,7 @@ extension LLMCtl {
                 """
             printCostNotes(totals) { report += $0 + "\n" }
         }
-        if let path = parsed.value("--output") {
+        if let path = output {
             try writeFile(path, report)
         } else {
             printError(String(report.dropLast()))

@@ -19,6 +19,8 @@ struct CommandLineParserTests {
                     options: shared + [
                         .value("-s", "--session", valueName: "name", help: "Session."),
                         .value("--tag", valueName: "tag", help: "Tag, repeatable."),
+                        .value("--style", valueName: "style", help: "Style.", choices: ["plain", "loud"]),
+                        .flag("--out", help: "Write it out.", inlineValueName: "file"),
                     ],
                     positionals: [Positional("text", help: "Words.", optional: true, repeating: true)]),
             ])
@@ -63,8 +65,12 @@ struct CommandLineParserTests {
         "usage errors say what is wrong",
         arguments: [
             ([], "missing command; commands: status, send"),
-            (["stats"], "unknown command 'stats'; commands: status, send"),
+            (["stats"], "unknown command 'stats' (did you mean 'status'?); commands: status, send"),
+            (["bogus"], "unknown command 'bogus'; commands: status, send"),
             (["status", "--bogus"], "unknown option '--bogus'"),
+            (["send", "--sesion", "x"], "unknown option '--sesion' (did you mean '--session'?)"),
+            (["send", "--style", "lod"], "--style 'lod' is not one of: plain, loud (did you mean 'loud'?)"),
+            (["send", "--style", "x"], "--style 'x' is not one of: plain, loud"),
             (["status", "--socket"], "--socket needs a value (path)"),
             (["status", "--json=yes"], "--json takes no value"),
             (["status", "extra"], "unexpected argument 'extra'"),
@@ -72,6 +78,21 @@ struct CommandLineParserTests {
         ])
     func errors(arguments: [String], message: String) {
         #expect(throws: UsageError(message)) { try tool.parse(arguments) }
+    }
+
+    @Test("a flag that takes an inline value is set either way, with the value when given")
+    func inlineValue() throws {
+        #expect(try run(["send", "--out"]).flag("--out"))
+        let written = try run(["send", "--out=/tmp/x"])
+        #expect(written.flag("--out") && written.value("--out") == "/tmp/x")
+    }
+
+    @Test("edit distance counts insertions, deletions and substitutions")
+    func editDistance() {
+        #expect(Command.editDistance("sesion", "session") == 1)
+        #expect(Command.editDistance("stats", "status") == 1)
+        #expect(Command.editDistance("", "abc") == 3)
+        #expect(Command.editDistance("kitten", "sitting") == 3)
     }
 
     @Test("a required positional must be given")
