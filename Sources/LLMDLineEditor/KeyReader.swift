@@ -4,6 +4,9 @@ import Synchronization
 /// Whether the last key byte libedit read was ESC, after which the next may never come.
 private let afterEscape = Atomic<Bool>(false)
 
+/// Ctrl-L was read: libedit clears the screen, and the editor must forget what was above.
+private let clearScreenRead = Atomic<Bool>(false)
+
 /// The function libedit reads keys with (`rl_getc_function`), in place of its own.
 enum KeyReader {
     /// How long libedit waits for the byte after ESC (GNU readline's keyseq-timeout) and
@@ -28,6 +31,7 @@ enum KeyReader {
             return -1
         }
         afterEscape.store(first == 0x1B, ordering: .relaxed)
+        if first == 0x0C { clearScreenRead.store(true, ordering: .relaxed) }
         let length =
             switch first {
             case 0xC0..<0xE0: 2
@@ -42,6 +46,11 @@ enum KeyReader {
         }
         let scalar = String(validating: bytes, as: UTF8.self)?.unicodeScalars.first ?? "\u{FFFD}"
         return Int32(bitPattern: scalar.value)
+    }
+
+    /// Whether Ctrl-L was read since the last call.
+    static func takeClearScreen() -> Bool {
+        clearScreenRead.exchange(false, ordering: .relaxed)
     }
 
     private static func readByte(_ descriptor: Int32, timeout: Int32) -> UInt8? {

@@ -73,6 +73,8 @@ public final class LineEditor {
     /// Lines this editor added to history, which `close()` appends to the file as it is
     /// then, so shells that share a history file keep each other's lines.
     private var recorded: [String] = []
+    /// The lines of a paste read so far, which `readAvailable()` returns as one entry.
+    private var pastedLines: [String] = []
     private var reachedEnd = false
 
     /// Opens an editor and loads its history.
@@ -270,17 +272,30 @@ public final class LineEditor {
         while available > 0 {
             // One key, sometimes a few bytes of it (an escape sequence, a UTF-8 character).
             rl_callback_read_char()
+            if KeyReader.takeClearScreen() {
+                // libedit cleared the screen and drew the prompt at the top: no row is open.
+                tail = OutputTail()
+            }
             if let event = finishedLines.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) {
                 switch event {
                 case .line(let text):
-                    record(text)
                     // The finished line now sits between earlier output and the prompt.
                     tail = OutputTail()
+                    // Keys already waiting behind a line's end came faster than anyone types:
+                    // a paste. Its lines make one entry, finished by the line end after which
+                    // nothing waits (the last pasted line, or Enter after it).
+                    pastedLines.append(text)
+                    let pasting = bytesAvailable() > 0
                     // libedit has moved below the line and left its callback mode, which the
                     // next read would spend blocked in a whole-line read: enter it again.
-                    installHandler()
-                    return event
+                    installHandler(prompt: pasting ? continuationPrompt : prompt)
+                    guard !pasting else { break }
+                    let entry = pastedLines.joined(separator: "\n")
+                    pastedLines.removeAll()
+                    record(entry)
+                    return .line(entry)
                 case .endOfInput:
+                    pastedLines.removeAll()
                     return endInput()
                 }
             }
@@ -300,8 +315,14 @@ public final class LineEditor {
         return .endOfInput
     }
 
-    private func installHandler() {
-        rl_callback_handler_install(prompt) { line in LineEditor.receive(line) }
+    private func installHandler(prompt: String? = nil) {
+        rl_callback_handler_install(prompt ?? self.prompt) { line in LineEditor.receive(line) }
+    }
+
+    /// The prompt under the first line of a paste, as shells show a continued command,
+    /// ending where the prompt ends.
+    private var continuationPrompt: String {
+        String(repeating: " ", count: max(0, prompt.count - 4)) + "... "
     }
 
     /// libedit's line callback: a finished line, or NULL for Ctrl-D on an empty line.

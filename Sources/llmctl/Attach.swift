@@ -11,10 +11,13 @@ let attachCommand = Command(
     discussion: """
         Like 'tmux attach' for a conversation: llmctl prints the session's last turns, then
         every new turn as it happens, whoever sends it, until interrupted (Ctrl-C).
-        With --json, each event is one JSON line as the daemon sent it.
+        With --json, each event is one JSON line as the daemon sent it. When the daemon
+        restarts, llmctl reconnects and goes on after the last event it showed; if it does
+        not come back within 30 seconds (--reconnect-timeout), llmctl exits with status 69.
         """,
     options: clientOptions + [
-        .value("--turns", valueName: "count", help: "How many earlier turns to show first (default 3).")
+        .value("--turns", valueName: "count", help: "How many earlier turns to show first (default 3)."),
+        Reconnection.option,
     ],
     positionals: [Positional("name", help: "The session.", liveValues: "sessions")])
 
@@ -64,8 +67,9 @@ struct SessionTranscript {
             return "\n"
         case "chain_error" where event.runID == root:
             root = nil
-            let message = event.data["error"]?.objectValue?["message"]?.stringValue ?? "failed"
-            return line("! " + message)
+            let error = event.data["error"]?.objectValue
+            if error?["code"]?.stringValue == ErrorCode.cancelled.rawValue { return line(dim("(cancelled)")) }
+            return line("! " + (error?["message"]?.stringValue ?? "failed"))
         case "session_renamed":
             return line(dim("(session renamed to '\(event.data["to"]?.stringValue ?? "")'; attach to that name to follow it)"))
         case "session_updated":
@@ -129,19 +133,31 @@ extension LLMCtl {
             printError("-- attached to session '\(name)'; Ctrl-C to detach --")
         }
         var transcript = SessionTranscript(color: Terminal.colorEnabled(isTerminal: isatty(STDOUT_FILENO) == 1))
-        do {
-            try client.subscribe(SubscribeMethod.Params(sessions: [name])) { message throws(ClientError) in
-                guard case .event(let event) = message else { return true }
-                if json {
-                    writeOut(String(decoding: ServerMessage.event(event).encodedLine, as: UTF8.self))
-                } else if let text = transcript.render(event) {
-                    writeOut(text)
+        var params = SubscribeMethod.Params(sessions: [name])
+        var connection = client
+        while true {
+            do {
+                try connection.subscribe(params) { reply in
+                    // Live from here; after a restart, from here too, whatever came meanwhile.
+                    if params.since == nil { params.since = reply.cursor }
+                } onMessage: { message throws(ClientError) in
+                    guard case .event(let event) = message else { return true }
+                    params.since = event.seq
+                    if json {
+                        writeOut(String(decoding: ServerMessage.event(event).encodedLine, as: UTF8.self))
+                    } else if let text = transcript.render(event) {
+                        writeOut(text)
+                    }
+                    return event.name != "session_deleted" && event.name != "session_renamed"
                 }
-                return event.name != "session_deleted" && event.name != "session_renamed"
+                return
+            } catch {
+                guard case .connectionClosed = error else { throw error }
             }
-        } catch {
-            guard case .connectionClosed = error else { throw error }
-            printError("\n-- the daemon went away --")
+            // The subscription resumes after the last event shown: no turn twice, none missed.
+            printError("\n-- the daemon went away; reconnecting --")
+            connection = try Reconnection.client(socket: parsed.value("--socket"), bound: Reconnection.bound(parsed))
+            printError("-- reconnected --")
         }
     }
 }

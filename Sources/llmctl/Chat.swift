@@ -14,9 +14,13 @@ let chatCommand = Command(
         the turn in flight (at the prompt it clears the line); Ctrl-D leaves. Turns that
         other shells send to the same session appear as they happen. Lines starting with /
         are commands: /help lists them. History is kept in $XDG_STATE_HOME/llmd/chat_history.
+        A paste of several lines is one message, and so is a block between lines of \"\"\".
+        When the daemon restarts, the chat reconnects and goes on; if it does not come back
+        within 30 seconds (--reconnect-timeout), llmctl exits with status 69.
         """,
     options: [clientOptions[0]] + modelOptions + [
-        .value("-s", "--session", valueName: "name", help: "The session (default: chat).", liveValues: "sessions")
+        .value("-s", "--session", valueName: "name", help: "The session (default: chat).", liveValues: "sessions"),
+        Reconnection.option,
     ] + sessionSettingOptions)
 
 /// SIGINT's write end: the handler, which cannot capture, tells the poll loop through it.
@@ -26,13 +30,19 @@ nonisolated(unsafe) private var interruptPipe: (read: Int32, write: Int32) = (-1
 /// `/` commands, and the line editor owns the terminal.
 private struct ChatLoop {
     var session: String
-    let follower: LLMDClient
-    let commands: LLMDClient
+    var follower: LLMDClient
+    var commands: LLMDClient
+    let socket: String?
+    let reconnectBound: Duration
     let editor: LineEditor
     var transcript: SessionTranscript
     /// Marks the turns this chat sends, to tell them from other shells' in the stream.
     let marker = "llmctl-chat-\(getpid())"
     var subscription: Int64?
+    /// The last event of the session shown, where a new connection's subscription resumes.
+    var lastSeq: UInt64?
+    /// The lines of a `"""` block being typed, sent as one message when it closes.
+    var block: [String]?
     var runningTurn: RequestID?
     var nextID: Int64 = 1
     var finished = false
@@ -57,8 +67,8 @@ private struct ChatLoop {
                 do {
                     try follower.connection.receiveAvailable()
                 } catch {
-                    editor.printAbove("\n-- the daemon went away --\n")
-                    throw error
+                    guard case .connectionClosed = error else { throw error }
+                    try reconnect()
                 }
             }
             if descriptors.count > 2, descriptors[2].revents != 0, let event = editor.readAvailable() {
@@ -86,6 +96,22 @@ private struct ChatLoop {
         return .int(nextID)
     }
 
+    /// After the daemon went away: a one-line notice, new connections as soon as it is
+    /// back (within ``Reconnection/bound``), and the session followed again from the last
+    /// event shown, so no turn is missed or shown twice. A turn that was running is lost
+    /// with the daemon that ran it.
+    private mutating func reconnect() throws(ClientError) {
+        editor.printAbove("\n-- the daemon went away; reconnecting --\n")
+        if runningTurn != nil {
+            editor.printAbove("(the turn in flight ended with the daemon)\n")
+            endTurn()
+        }
+        let client = try Reconnection.client(socket: socket, bound: reconnectBound)
+        (follower, commands, subscription) = (client, try LLMDClient(socketPath: socket), nil)
+        try subscribe()
+        editor.printAbove("-- reconnected --\n")
+    }
+
     private mutating func subscribe() throws(ClientError) {
         if let subscription {
             try follower.connection.send(
@@ -94,14 +120,43 @@ private struct ChatLoop {
                     params: UnsubscribeMethod.Params(subscription: subscription).json))
             self.subscription = nil
         }
+        var params = SubscribeMethod.Params(sessions: [session])
+        params.since = lastSeq
         try follower.connection.send(
-            Request(id: .string("subscribe"), method: SubscribeMethod.method.rawValue, params: SubscribeMethod.Params(sessions: [session]).json))
+            Request(id: .string("subscribe"), method: SubscribeMethod.method.rawValue, params: params.json))
     }
 
     private mutating func entered(_ line: String) throws(ClientError) {
+        // `"""` opens a block of lines, as in Ollama; a line ending with `"""` closes it.
+        let quotes = "\"\"\""
+        if var lines = block {
+            guard line.hasSuffix(quotes) else {
+                lines.append(line)
+                block = lines
+                return
+            }
+            lines.append(String(line.dropLast(3)))
+            block = nil
+            editor.prompt = session + "> "
+            return try sendTurn(lines.joined(separator: "\n").trimmingBlanks)
+        }
+        if line.hasPrefix(quotes) {
+            let rest = String(line.dropFirst(3))
+            guard rest.count >= 3, rest.hasSuffix(quotes) else {
+                block = rest.isEmpty ? [] : [rest]
+                editor.prompt = "... "
+                return
+            }
+            return try sendTurn(String(rest.dropLast(3)).trimmingBlanks)
+        }
         let text = line.trimmingBlanks
-        guard !text.isEmpty else { return }
         if text.hasPrefix("/") { return try command(text) }
+        try sendTurn(text)
+    }
+
+    /// Sends `text` as the session's next turn; nothing for an empty message.
+    private mutating func sendTurn(_ text: String) throws(ClientError) {
+        guard !text.isEmpty else { return }
         let id = nextRequestID()
         // The reply streams through the subscription, like other shells' turns.
         try follower.connection.send(
@@ -118,6 +173,7 @@ private struct ChatLoop {
     private mutating func handle(_ message: ServerMessage) {
         switch message {
         case .event(let event) where event.subscription == subscription:
+            lastSeq = event.seq
             if event.name == "chain_start", event.parentRunID == nil, event.metadata["llmctl_chat"]?.stringValue == marker {
                 transcript.ownRuns.insert(event.runID)
             }
@@ -133,8 +189,9 @@ private struct ChatLoop {
             }
             endTurn()
         case .error(let id, let error) where id == runningTurn:
-            // A turn that failed before its run began has no chain_error to show.
-            if error.detail["run_id"] == nil || error.code == .cancelled {
+            // A turn that failed before its run began has no chain_error to show; one that
+            // did showed it, cancelled included.
+            if error.detail["run_id"] == nil {
                 editor.printAbove((error.code == .cancelled ? "(cancelled)" : "! " + error.message) + "\n")
             }
             endTurn()
@@ -167,6 +224,8 @@ private struct ChatLoop {
                     /usage         the session's turns, tokens and cost
                     /switch NAME   go on in another session (created by its first turn)
                     /quit          leave (or Ctrl-D)
+                    \"""            begin or end a message of several lines (pasted lines are one already)
+                    Ctrl-L         clear the screen
 
                     """)
             case "/memory":
@@ -186,8 +245,11 @@ private struct ChatLoop {
                     "session '\(session)': \(result.turns) turns completed; \(totals.requests) LLM calls, "
                         + "\(totals.promptTokens) prompt + \(totals.completionTokens) completion tokens, "
                         + "cost \(LLMCtl.costText(totals))\n")
-            case "/switch" where words.count == 2:
+            case "/switch" where words.count != 2:
+                editor.printAbove("/switch needs the session to go on in: /switch NAME\n")
+            case "/switch":
                 session = words[1]
+                lastSeq = nil
                 transcript = SessionTranscript(color: transcript.color)
                 try subscribe()
                 editor.prompt = session + "> "
@@ -254,7 +316,7 @@ extension LLMCtl {
             editor.printAbove("Chatting in session '\(session)'. /help for commands, Ctrl-D to leave.\n")
         }
         var loop = ChatLoop(
-            session: session, follower: follower, commands: commands, editor: editor,
+            session: session, follower: follower, commands: commands, socket: parsed.value("--socket"), reconnectBound: Reconnection.bound(parsed), editor: editor,
             transcript: SessionTranscript(color: Terminal.colorEnabled(isTerminal: editor.isTerminal)))
         defer {
             do {

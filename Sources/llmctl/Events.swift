@@ -87,9 +87,9 @@ extension LLMCtl {
         var held = lines.map { EventTail(limit: $0) }
         var lastSeq: UInt64?
         var reconnecting = false
+        var client = try LLMDClient(socketPath: parsed.value("--socket"))
         while true {
             do {
-                let client = try LLMDClient(socketPath: parsed.value("--socket"))
                 if let lastSeq {
                     params.since = lastSeq
                     params.sinceTime = nil
@@ -123,15 +123,12 @@ extension LLMCtl {
                 }
                 return
             } catch {
-                switch error {
-                case .connectionClosed where follow, .daemonNotRunning where follow && reconnecting: break
-                default: throw error
-                }
+                guard case .connectionClosed = error, follow else { throw error }
             }
             printer.finishLine()
-            if !reconnecting { printError("-- daemon went away; waiting for it to come back --") }
+            printError("-- daemon went away; waiting for it to come back --")
             reconnecting = true
-            usleep(500_000)
+            client = try Reconnection.client(socket: parsed.value("--socket"), bound: nil)
         }
     }
 }

@@ -105,10 +105,76 @@ struct ChatTests {
         #expect(waitUntil { chat.text.contains("[fake] You said:") })
         kill(chat.process.processIdentifier, SIGINT)
         #expect(waitUntil { chat.text.contains("(cancelled)") }, "\(chat.text)")
+        #expect(chat.text.components(separatedBy: "cancelled").count == 2, "one line says so: \(chat.text)")
         chat.type("/session")
         #expect(waitUntil { chat.text.contains("cancelled\n  > one two three") }, "\(chat.text)")
         chat.type("/memory")
         #expect(waitUntil { chat.text.contains("messages: 0 in memory") })
         #expect(chat.finish() == 0)
+    }
+
+    @Test("a \"\"\" block is one message; /switch without a name says what it needs")
+    func blocksAndSwitch() throws {
+        let daemon = try DaemonProcess()
+        let home = try TemporaryDirectory()
+        let chat = try Chat(socket: daemon.socketPath, session: "block", home: home.path)
+        defer { if chat.process.isRunning { chat.process.terminate() } }
+        #expect(waitUntil { chat.text.contains("-- following session 'block' --\n") })
+        chat.type("\"\"\"first line")
+        chat.type("second line")
+        chat.type("third\"\"\"")
+        #expect(waitUntil { chat.text.contains("[fake] You said: first line\nsecond line\nthird") }, "\(chat.text)")
+        chat.type("/switch")
+        #expect(waitUntil { chat.text.contains("/switch needs the session to go on in: /switch NAME") }, "\(chat.text)")
+        chat.type("/session")
+        #expect(waitUntil { chat.text.contains("turns:         1 completed") }, "one turn: \(chat.text)")
+        #expect(chat.finish() == 0)
+    }
+
+    @Test("chat and attach outlive a daemon restart: a notice, then the session from where they were, no turn twice")
+    func acrossRestart() throws {
+        let shared = try TemporaryDirectory()
+        let socket = shared.file("llmd.sock")
+        var daemon: DaemonProcess? = try DaemonProcess(socketPath: socket, stateDirectory: shared.file("state"))
+        let home = try TemporaryDirectory()
+        let chat = try Chat(socket: socket, session: "kept", home: home.path)
+        defer { if chat.process.isRunning { chat.process.terminate() } }
+        #expect(waitUntil { chat.text.contains("-- following session 'kept' --\n") })
+        chat.type("before")
+        #expect(waitUntil { chat.text.contains("[fake] You said: before\n") }, "\(chat.text)")
+        // Attached once the session exists: it shows the turn so far, then follows.
+        let attachOutput = shared.file("attach.out")
+        let attach = try ChildProcess(
+            binDirectory + "/llmctl", ["attach", "kept", "--socket", socket, "--reconnect-timeout", "2"],
+            environment: ProcessInfo.processInfo.environment, outputPath: attachOutput, errorPath: shared.file("attach.err"))
+        defer { attach.send(signal: SIGKILL) }
+        func attached() -> String { (try? String(contentsOfFile: attachOutput, encoding: .utf8)) ?? "" }
+        #expect(waitUntil { attached().contains("[fake] You said: before\n") }, "\(attached())")
+        #expect(waitUntil { (try? String(contentsOfFile: shared.file("attach.err"), encoding: .utf8))?.contains("attached") == true })
+
+        daemon!.send(signal: SIGTERM)
+        #expect(daemon!.waitForExit() == .exited(0))
+        daemon = nil
+        #expect(waitUntil { chat.text.contains("-- the daemon went away; reconnecting --") }, "\(chat.text)")
+        daemon = try DaemonProcess(socketPath: socket, stateDirectory: shared.file("state"))
+        // Sent by another client while the chat may still be reconnecting: it is shown anyway.
+        #expect(try llmctl(["send", "-s", "kept", "meanwhile", "--socket", socket]).status == 0)
+        #expect(waitUntil { chat.text.contains("[fake] You said: meanwhile\n") }, "\(chat.text)")
+        chat.type("after")
+        #expect(waitUntil { chat.text.contains("[fake] You said: after\n") }, "\(chat.text)")
+        #expect(waitUntil { attached().contains("[fake] You said: after\n") }, "\(attached())")
+        for text in [chat.text, attached()] {
+            #expect(text.components(separatedBy: "You said: before").count == 2, "shown once: \(text)")
+            #expect(text.components(separatedBy: "You said: meanwhile").count == 2, "shown once: \(text)")
+        }
+        #expect(chat.finish() == 0)
+
+        // A daemon that does not come back: attach gives up, and not with status 0.
+        daemon!.send(signal: SIGKILL)
+        #expect(daemon!.waitForExit() != nil)
+        daemon = nil
+        #expect(attach.wait(timeout: .seconds(20)) == .exited(69))
+        let errors = try String(contentsOfFile: shared.file("attach.err"), encoding: .utf8)
+        #expect(errors.contains("-- the daemon went away; reconnecting --") && errors.contains("-- reconnected --"), "\(errors)")
     }
 }

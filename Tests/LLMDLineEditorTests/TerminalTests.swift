@@ -255,6 +255,32 @@ struct TerminalTests {
         second.type("\r")
         #expect(second.waitForReport("line first"))
     }
+
+    @Test("a paste of several lines is one entry, shown with continuation prompts; typed lines stay apart")
+    func pastedLines() throws {
+        let home = try TemporaryDirectory()
+        let session = try startedSession(home: home)
+        // Written at once, as a terminal writes a paste; the last line still unfinished.
+        session.type("one\rtwo\rthree")
+        #expect(session.waitForScreen { $0.lines.suffix(3) == ["> one", "... two", "... three"] }, "\(session.screen.lines) \(session.reports) \(session.transcript)")
+        #expect(session.reports.allSatisfy { !$0.hasPrefix("line") }, "nothing entered before Enter: \(session.reports)")
+        session.type("\r")
+        #expect(session.waitForReport("line one\\ntwo\\nthree"), "\(session.reports)")
+        #expect(session.waitForScreen { $0.lines.last == ">" }, "\(session.screen.lines)")
+        session.type("typed\r")
+        #expect(session.waitForReport("line typed"), "\(session.reports)")
+    }
+
+    @Test("Ctrl-L clears the screen and keeps the half-typed line; output then goes above it")
+    func clearScreen() throws {
+        let home = try TemporaryDirectory()
+        let session = try startedSession(home: home)
+        session.type("hello\r")
+        #expect(session.waitForReport("line hello"))
+        session.type("half")
+        session.type("\u{0C}")
+        #expect(session.waitForScreen { $0.lines == ["> half"] }, "\(session.screen.lines)")
+        #expect(session.command(#"print EVENT\n"#))
+        #expect(session.waitForScreen { $0.lines == ["EVENT", "> half"] }, "\(session.screen.lines) \(session.transcript)")
+    }
 }
-
-

@@ -96,7 +96,7 @@ struct LineEditorDriver {
             }
             if descriptors[1].revents != 0, let event = editor.readAvailable() {
                 switch event {
-                case .line(let text): report("line \(text)")
+                case .line(let text): report("line " + text.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: "\\n"))
                 case .endOfInput:
                     report("end")
                     break loop
