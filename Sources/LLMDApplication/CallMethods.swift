@@ -102,8 +102,8 @@ public enum CallMethods {
         logger: Logger
     ) {
         table.register(CompleteMethod.self) { params, context throws(ProtocolError) in
-            let provider = try settings.current.provider(named: params.provider)
-            guard let model = provider.model(params.model) else {
+            let (provider, model) = try settings.current.choose(provider: params.provider, model: params.model)
+            guard let model else {
                 throw await provider.noModelError(session: nil, upstream: upstream)
             }
             let input = try modelInput(params.input, endpoint: try endpoint(params.endpoint), model: model)

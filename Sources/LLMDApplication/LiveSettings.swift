@@ -15,6 +15,8 @@ public struct ReloadableSettings: Sendable, Equatable {
     public var defaultProvider: String
     /// `[Model NAME]` sections: context windows and encodings.
     public var models: [ModelConfiguration]
+    /// `[Alias NAME]` sections.
+    public var aliases: [ModelAlias]
     /// Built-in prices with the `[Model NAME]` ones over them.
     public var prices: PriceTable
     /// `[Budget]`.
@@ -34,6 +36,7 @@ public struct ReloadableSettings: Sendable, Equatable {
         self.providers = loaded.providers
         self.defaultProvider = loaded.defaultProvider
         self.models = loaded.configuration.models
+        self.aliases = loaded.configuration.aliases
         self.prices = loaded.configuration.models.prices
         self.budget = loaded.configuration.budget
     }

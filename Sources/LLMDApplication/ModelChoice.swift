@@ -19,6 +19,42 @@ extension ReloadableSettings {
             .providerNotFound, "\(whose); the providers are: \(known.joined(separator: ", "))",
             detail: ["provider": .string(name), "providers": .array(known.map(JSONValue.string))])
     }
+
+    /// The provider and model a call uses. `model` may be an `[Alias]`: it stands for its
+    /// model and, when it names one, its provider, which a provider named with it must be.
+    ///
+    /// - Parameters:
+    ///   - provider: the provider the call or session names, if any.
+    ///   - model: the model or alias it names, if any.
+    /// - Returns: the provider, and the model when one applies (else the caller reports
+    ///   `provider.no_model`).
+    /// - Throws: `provider.not_found`, or `request.invalid_params` (field `provider`) for an
+    ///   alias at another provider than the one named.
+    func choose(
+        provider named: String?, model requested: String?, session: String? = nil
+    ) throws(ProtocolError) -> (provider: ResolvedProvider, model: String?) {
+        guard let requested, let alias = aliases.alias(requested) else {
+            let provider = try provider(named: named, session: session)
+            return (provider, provider.model(requested))
+        }
+        if let named, let aliasProvider = alias.provider, named != aliasProvider {
+            let whose = session.map { "session '\($0)' names" } ?? "the call names"
+            throw ProtocolError(
+                .invalidParams,
+                "model '\(alias.name)' is an alias of \(alias.model!) at provider '\(aliasProvider)', but \(whose) "
+                    + "provider '\(named)'; name that provider, or none",
+                detail: [
+                    "field": "provider", "alias": .string(alias.name), "model": .string(alias.model!),
+                    "provider": .string(aliasProvider), "got": .string(named),
+                ])
+        }
+        return (try provider(named: alias.provider ?? named, session: session), alias.model)
+    }
+
+    /// The model `name` stands for: an alias's model, else `name` itself.
+    func modelName(_ name: String) -> String {
+        aliases.alias(name)?.model ?? name
+    }
 }
 
 extension ResolvedProvider {

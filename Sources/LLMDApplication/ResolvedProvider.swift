@@ -72,6 +72,15 @@ extension LoadedConfiguration {
                     "DefaultProvider=\(defaultProvider): no such provider; known: "
                         + resolved.map(\.name).joined(separator: ", ")))
         }
+        for alias in configuration.aliases {
+            guard let provider = alias.provider, !resolved.contains(where: { $0.name == provider }) else { continue }
+            diagnostics.append(
+                ConfigDiagnostic(
+                    .error,
+                    at: configuration.locations["Alias \(alias.name).Provider"] ?? SourceLocation(file: mainPath, line: 0),
+                    "[Alias \(alias.name)] Provider=\(provider): no such provider; known: "
+                        + resolved.map(\.name).joined(separator: ", ")))
+        }
         return (resolved, defaultProvider, diagnostics)
     }
 

@@ -137,7 +137,10 @@ public final class Sessions: Sendable {
     func resolve(
         _ name: String, settings changes: JSONObject, creating: Bool, changingExisting: Bool = true
     ) async throws(ProtocolError) -> (StoredSession, created: Bool, changed: [String]) {
-        if let provider = try? changes.string("provider") { _ = try self.settings.current.provider(named: provider) }
+        // A provider, or an alias at another provider than the one named, is refused now
+        // rather than at the first turn.
+        let (provider, model) = ((try? changes.string("provider")) ?? nil, (try? changes.string("model")) ?? nil)
+        if provider != nil || model != nil { _ = try self.settings.current.choose(provider: provider, model: model) }
         // The changes are checked against the defaults for a new session, against the
         // stored settings for an existing one.
         var fresh = SessionSettings()
@@ -262,7 +265,7 @@ public final class Sessions: Sendable {
         let memory = try await storedMemory(session)
         // Counted as the next turn will count, when its provider still resolves a model.
         let current = self.settings.current
-        let model = (try? current.provider(named: settings.provider))?.model(settings.model) ?? ""
+        let model = (try? current.choose(provider: settings.provider, model: settings.model))?.model ?? ""
         let counter = counters.counter(model: model, models: current.models)
         let strategy = settings.memory
         let history = memory.historyMessages(strategy)

@@ -47,8 +47,8 @@ extension Sessions {
     func turnContext(_ session: StoredSession, input: String) async throws(ProtocolError) -> TurnContext {
         let settings = Self.settings(of: session)
         let current = self.settings.current
-        let provider = try current.provider(named: settings.provider, session: session.name)
-        guard let model = provider.model(settings.model) else {
+        let (provider, model) = try current.choose(provider: settings.provider, model: settings.model, session: session.name)
+        guard let model else {
             throw await provider.noModelError(session: session.name, upstream: upstream)
         }
         let memory = try await storedMemory(session)

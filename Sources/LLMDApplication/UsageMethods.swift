@@ -195,7 +195,7 @@ extension Billing {
     /// `llmctl tokens`: the tokens of a text, or of chat messages with OpenAI's framing.
     private func countTokens(_ params: TokensCountMethod.Params) throws(ProtocolError) -> TokensCountMethod.Result {
         let models = settings.current.models
-        let model = params.model ?? "gpt-4o"
+        let model = params.model.map(settings.current.modelName) ?? "gpt-4o"
         let found: (Tokenizer, isExact: Bool)?
         if let name = params.encoding {
             guard let encoding = Encoding(rawValue: name) else {

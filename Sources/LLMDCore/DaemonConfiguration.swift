@@ -41,6 +41,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var handlers: [HandlerConfiguration] = []
     /// `[Model NAME]` sections, in the order they first appear.
     public var models: [ModelConfiguration] = []
+    /// `[Alias NAME]` sections, in the order they first appear.
+    public var aliases: [ModelAlias] = []
     /// `[Budget]`.
     public var budget = BudgetConfiguration()
     /// `[Daemon] VocabularyDirectory=`: where the tokenizer's `.tiktoken` files are; nil
@@ -236,6 +238,18 @@ extension DaemonConfiguration {
                         continue
                     }
                     config.locations["Model \(name).\(assignment.key)"] = assignment.location
+                } else if let name = sectionName(assignment.section, kind: "Alias", alsoAllowing: ":/") {
+                    // Where the section first appears, for what is wrong with it as a whole.
+                    if config.locations["Alias \(name)"] == nil { config.locations["Alias \(name)"] = assignment.location }
+                    guard
+                        try apply(
+                            assignment, to: &config.aliases, named: name, keys: ModelAlias.keys,
+                            make: { ModelAlias(name: $0) })
+                    else {
+                        diagnostics.append(unknownKey(assignment))
+                        continue
+                    }
+                    config.locations["Alias \(name).\(assignment.key)"] = assignment.location
                 } else {
                     diagnostics.append(
                         .init(.warning, at: assignment.location, "unknown section [\(assignment.section)], ignored"))
@@ -251,6 +265,7 @@ extension DaemonConfiguration {
                     .warning, at: location,
                     "[Model \(model.name)] needs both InputPrice= and OutputPrice=; its configured price is ignored"))
         }
+        diagnostics += config.aliasDiagnostics()
         return (config, diagnostics)
     }
 

@@ -2,7 +2,7 @@
 public enum ContextWindow {
     /// OpenAI's published sizes by model family (``ModelFamilies``), so a dated snapshot
     /// (`gpt-4o-2024-08-06`) finds its family. `[Model NAME] ContextWindow=` adds or overrides.
-    static let known: [(prefix: String, value: Int)] = [
+    public static let known: [(prefix: String, value: Int)] = [
         ("gpt-4.1", 1_047_576), ("gpt-4o", 128_000), ("gpt-4-turbo", 128_000), ("gpt-4-32k", 32_768),
         ("gpt-4", 8_192), ("gpt-3.5-turbo-instruct", 4_096), ("gpt-3.5-turbo", 16_385), ("gpt-5", 400_000),
         ("o1-mini", 128_000), ("o1", 200_000), ("o3", 200_000), ("o4-mini", 200_000), ("text-davinci-003", 4_097),

@@ -27,6 +27,8 @@ public enum ProtocolMethod: String, CaseIterable, Sendable {
     case budgetSet = "budget.set"
     case budgetShow = "budget.show"
     case tokensCount = "tokens.count"
+    case providerList = "provider.list"
+    case modelList = "model.list"
 
     /// Answered by the connection itself, not by a registered handler: `cancel` and the
     /// subscription methods, which act on the connection's own requests and queue.
@@ -46,6 +48,6 @@ public var typedMethods: [any TypedMethod.Type] {
         SessionDeleteMethod.self, SessionExportMethod.self, MemoryShowMethod.self,
         PublishMethod.self, SubscribeMethod.self, UnsubscribeMethod.self, AckMethod.self, CancelMethod.self,
         ScopeBeginMethod.self, ScopeEndMethod.self, ScopeShowMethod.self, UsageMethod.self, BudgetSetMethod.self,
-        BudgetShowMethod.self, TokensCountMethod.self,
+        BudgetShowMethod.self, TokensCountMethod.self, ProviderListMethod.self, ModelListMethod.self,
     ]
 }

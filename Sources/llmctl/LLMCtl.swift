@@ -54,6 +54,8 @@ let llmctl = Command(
         scopeCommand,
         budgetCommand,
         tokensCommand,
+        providersCommand,
+        modelsCommand,
         Command(
             "completion", abstract: "Print the shell completion script for bash, zsh or fish.",
             discussion: """
@@ -102,6 +104,8 @@ enum LLMCtl {
             case "scope": try scope(parsed)
             case "budget": try budget(parsed)
             case "tokens": try tokens(parsed)
+            case "providers": try providers(parsed)
+            case "models": try models(parsed)
             case "completion": completion(parsed)
             case "complete-values": try completeValues(parsed)
             default: preconditionFailure("command \(parsed.path) is declared but not handled")
@@ -125,6 +129,8 @@ enum LLMCtl {
         let names: [String]
         switch parsed.positionals[0] {
         case "sessions": names = try client.call(SessionListMethod.self, NoParams()).sessions.map(\.session)
+        case "providers": names = try client.call(ProviderListMethod.self, NoParams()).providers.map(\.name)
+        case "models": names = try modelNames(client)
         default: usageFailure("complete-values knows sessions, providers and models, not '\(parsed.positionals[0])'")
         }
         for name in names { print(name) }

@@ -120,6 +120,7 @@ struct LLMDCommand {
             in: &methods, upstream: upstream, settings: settings, bus: bus, billing: sessions.billing, logger: logger)
         sessions.register(in: &methods)
         sessions.billing.register(in: &methods)
+        DiscoveryMethods.register(in: &methods, settings: settings, upstream: upstream)
 
         let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let notifier = SystemdNotifier()
