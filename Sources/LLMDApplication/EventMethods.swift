@@ -38,7 +38,7 @@ public enum EventMethods {
         }
         var blocking = Set<EventType>()
         for name in params.blocking ?? [] {
-            guard let type = EventType(rawValue: name), type != .llmNewToken, !type.isAddressed else {
+            guard let type = EventType(rawValue: name), type.canBlock else {
                 throw ProtocolError(
                     .invalidParams,
                     "'\(name)' cannot block: tokens never wait, and blocking applies to run events only",

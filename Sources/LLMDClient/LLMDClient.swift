@@ -106,6 +106,16 @@ extension LLMDClient {
     }
 }
 
+extension LLMDClient {
+    /// Acknowledges an event of a blocking subscription from within
+    /// ``subscribe(_:onReply:onMessage:)``, without waiting for the reply: the
+    /// subscription's events may come before it, and waiting would pass over them.
+    /// `subscribe` passes over the reply itself.
+    public func acknowledge(_ params: AckMethod.Params) throws(ClientError) {
+        try connection.send(Request(id: connection.makeRequestID(), method: AckMethod.method.rawValue, params: params.json))
+    }
+}
+
 /// Picks the reply's tokens out of a run tree: those of the model runs directly under the
 /// root chain. A summarising call inside the turn is a grandchild, so its tokens stay out.
 public struct ReplyTokens {

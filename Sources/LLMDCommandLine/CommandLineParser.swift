@@ -85,6 +85,9 @@ public struct ParsedCommandLine: Sendable, Equatable {
     public var values: [String: [String]]
     public var flags: Set<String>
     public var positionals: [String]
+    /// How many positionals came before `--`; nil when there was none. A command that runs
+    /// another (`llmctl on TYPE… -- COMMAND…`) tells its own words from the command's by it.
+    public var positionalsBeforeDoubleDash: Int?
 
     public func value(_ name: String) -> String? { values[name]?.last }
     public func allValues(_ name: String) -> [String] { values[name] ?? [] }
@@ -128,6 +131,7 @@ extension Command {
         while let word = words.popFirst() {
             if !optionsEnded, word == "--" {
                 optionsEnded = true
+                parsed.positionalsBeforeDoubleDash = parsed.positionals.count
             } else if !optionsEnded, word == "-h" || word == "--help" {
                 return .help(parsed.path)
             } else if !optionsEnded, word == "--version", parsed.path.isEmpty {
@@ -148,7 +152,7 @@ extension Command {
         if command.requiresSubcommand {
             throw UsageError("missing command; commands: \(command.subcommandList)")
         }
-        try command.checkPositionals(parsed.positionals)
+        try command.checkPositionals(parsed.positionals, beforeDoubleDash: parsed.positionalsBeforeDoubleDash)
         return .run(parsed)
     }
 
@@ -185,7 +189,7 @@ extension Command {
 
     /// ` (did you mean 'x'?)` for the candidate nearest `word`, when one is near enough to
     /// be a slip (at most a third of its letters off); empty otherwise.
-    static func suggestion(for word: String, among candidates: [String]) -> String {
+    public static func suggestion(for word: String, among candidates: [String]) -> String {
         let limit = max(1, word.count / 3)
         let scored = candidates.map { ($0, editDistance(word, $0)) }.filter { $0.1 <= limit }
         guard let best = scored.min(by: { $0.1 < $1.1 }) else { return "" }
@@ -214,7 +218,14 @@ extension Command {
 
     var visibleSubcommands: [Command] { subcommands.filter { !$0.hidden } }
 
-    private func checkPositionals(_ given: [String]) throws(UsageError) {
+    private func checkPositionals(_ given: [String], beforeDoubleDash: Int?) throws(UsageError) {
+        // `TYPE… -- COMMAND…`: a first positional that repeats, with one after it, ends at `--`.
+        if positionals.count == 2, positionals[0].repeating {
+            let before = beforeDoubleDash ?? given.count
+            if before == 0, !positionals[0].optional { throw UsageError("missing \(positionals[0].name)") }
+            if before == given.count, !positionals[1].optional { throw UsageError("missing \(positionals[1].name) after --") }
+            return
+        }
         let required = positionals.filter { !$0.optional }.count
         if given.count < required {
             throw UsageError("missing \(positionals[given.count].name)")

@@ -35,6 +35,10 @@ public enum EventType: String, CaseIterable, Sendable, Hashable {
     /// others only when they name the type in their filter.
     public var isAddressed: Bool { self == .lagged || self == .ackTimeout }
 
+    /// Whether a subscriber may block on the type (`subscribe`'s `blocking`): tokens never
+    /// wait, and the addressed events are about a subscriber, not a run.
+    public var canBlock: Bool { self != .llmNewToken && !isAddressed }
+
     /// The case's place in the declaration: a payload-free enum is stored as that number
     /// (Swift's type layout), one byte here.
     var ordinal: UInt8 { unsafeBitCast(self, to: UInt8.self) }

@@ -55,9 +55,8 @@ extension LLMCtl {
         var params = SubscribeMethod.Params(
             sessions: values("--session"), types: values("--type"), tags: values("--tag"), runID: parsed.value("--run"))
         let follow = parsed.flag("--follow")
-        let cursorHint = "a seq or a time such as 2026-11-21T10:00:00Z, '2026-11-21 10:00' or -10min"
         let until = parsed.value("--until").map { text -> EventCursor in
-            guard let cursor = EventCursor.parse(text) else { usageFailure("--until needs \(cursorHint)") }
+            guard let cursor = EventCursor.parse(text) else { usageFailure("--until needs \(EventCursor.expected)") }
             return cursor
         }
         let lines = parsed.value("--lines").map { text -> Int in
@@ -72,22 +71,69 @@ extension LLMCtl {
                 usageFailure("--grep '\(pattern)' is not a regular expression: \(error)")
             }
         }
-        switch parsed.value("--since").map({ EventCursor.parse($0) }) {
-        case .seq(let seq)??: params.since = seq
-        case .time(let microseconds)??: params.sinceTime = microseconds
-        case nil?: usageFailure("--since needs \(cursorHint)")
-        case nil:
+        if let since = sinceCursor(parsed) {
+            params.start(after: since)
+        } else if !follow || lines != nil {
             // -n looks back through the journal; without -f so does a plain `events`.
-            if !follow || lines != nil { params.since = 0 }
+            params.since = 0
         }
         let terminal = isatty(STDOUT_FILENO) == 1
         let output = parsed.value("--output").flatMap(EventOutput.init) ?? (parsed.flag("--json") || !terminal ? .json : .short)
         var printer = EventPrinter(output: output, color: Terminal.colorEnabled(isTerminal: terminal))
         // With -n, replayed events wait here until the replay ends: only the last ones print.
         var held = lines.map { EventTail(limit: $0) }
+        try subscribe(params, socket: parsed.value("--socket"), follow: follow, onWentAway: { printer.finishLine() }) {
+            message throws(ClientError) in
+            switch message {
+            case .event(let event):
+                if let until, until.precedes(event) {
+                    // Past --until: nothing later is wanted, live or replayed.
+                    held?.events.forEach { printer.print($0) }
+                    printer.finishLine()
+                    return false
+                }
+                guard grep?.matches(event) ?? true else { return true }
+                if held != nil { held?.append(event) } else { printer.print(event) }
+                return true
+            case .ready:
+                held?.events.forEach { printer.print($0) }
+                held = nil
+                printer.finishLine()
+                return follow
+            }
+        }
+    }
+
+    /// `--since`, read; a value that is neither a seq nor a time is a usage error.
+    static func sinceCursor(_ parsed: ParsedCommandLine) -> EventCursor? {
+        parsed.value("--since").map { text in
+            guard let cursor = EventCursor.parse(text) else { usageFailure("--since needs \(EventCursor.expected)") }
+            return cursor
+        }
+    }
+
+    /// Subscribes with `params` and hands `onMessage` each message until it returns false,
+    /// saying on standard error where the events begin and, with `follow`, when live ones
+    /// follow.
+    ///
+    /// With `follow`, outlives a daemon restart: when the connection closes, it says so,
+    /// connects again as soon as the daemon answers (``Reconnection``), and subscribes again
+    /// after the last event it handed on; every other failure is thrown, as is no daemon at
+    /// the start.
+    ///
+    /// - Parameters:
+    ///   - onWentAway: the daemon has gone, before the notice says so.
+    ///   - onSubscribed: each subscription made, with the client it was made on.
+    static func subscribe(
+        _ params: SubscribeMethod.Params, socket: String?, follow: Bool,
+        onSubscribed: (LLMDClient, SubscribeMethod.Result) -> Void = { _, _ in },
+        onWentAway: () -> Void = {},
+        onMessage: (SubscriptionMessage) throws(ClientError) -> Bool
+    ) throws(ClientError) {
+        var params = params
         var lastSeq: UInt64?
-        var reconnecting = false
-        var client = try LLMDClient(socketPath: parsed.value("--socket"))
+        var reconnected = false
+        var client = try LLMDClient(socketPath: socket)
         while true {
             do {
                 if let lastSeq {
@@ -96,39 +142,27 @@ extension LLMCtl {
                 }
                 try client.subscribe(params) { reply in
                     let (cursor, oldest) = (reply.cursor, reply.oldestSeq)
-                    var note = reconnecting ? "-- reconnected; resuming after seq \(cursor)" : "-- events after seq \(cursor)"
+                    var note = reconnected ? "-- reconnected; resuming after seq \(cursor)" : "-- events after seq \(cursor)"
                     if let oldest, cursor + 1 < oldest { note += " (journal begins at seq \(oldest))" }
                     printError(note + " --")
+                    onSubscribed(client, reply)
                 } onMessage: { message throws(ClientError) in
                     switch message {
-                    case .event(let event):
-                        lastSeq = event.seq
-                        if let until, until.precedes(event) {
-                            // Past --until: nothing later is wanted, live or replayed.
-                            held?.events.forEach { printer.print($0) }
-                            printer.finishLine()
-                            return false
-                        }
-                        guard grep?.matches(event) ?? true else { return true }
-                        if held != nil { held?.append(event) } else { printer.print(event) }
-                        return true
-                    case .ready(let seq):
-                        lastSeq = max(lastSeq ?? 0, seq)
-                        held?.events.forEach { printer.print($0) }
-                        held = nil
-                        printer.finishLine()
-                        if follow { printError("-- live --") }
-                        return follow
+                    case .event(let event): lastSeq = event.seq
+                    case .ready(let seq): lastSeq = max(lastSeq ?? 0, seq)
                     }
+                    guard try onMessage(message) else { return false }
+                    if case .ready = message, follow { printError("-- live --") }
+                    return true
                 }
                 return
             } catch {
                 guard case .connectionClosed = error, follow else { throw error }
             }
-            printer.finishLine()
+            onWentAway()
             printError("-- daemon went away; waiting for it to come back --")
-            reconnecting = true
-            client = try Reconnection.client(socket: parsed.value("--socket"), bound: nil)
+            reconnected = true
+            client = try Reconnection.client(socket: socket, bound: nil)
         }
     }
 }
@@ -181,6 +215,9 @@ enum EventCursor: Equatable {
     case seq(UInt64)
     case time(Int64)
 
+    /// What a cursor may be, for a usage error.
+    static let expected = "a seq or a time such as 2026-11-21T10:00:00Z, '2026-11-21 10:00' or -10min"
+
     /// Whether `event` comes after this point, so `--until` stops before it.
     func precedes(_ event: CallbackEvent) -> Bool {
         switch self {
@@ -218,6 +255,27 @@ enum EventCursor: Equatable {
     }
 }
 
+extension SubscribeMethod.Params {
+    /// Replays from `cursor` first: the events after a seq, or from a time on.
+    mutating func start(after cursor: EventCursor) {
+        switch cursor {
+        case .seq(let seq): since = seq
+        case .time(let microseconds): sinceTime = microseconds
+        }
+    }
+}
+
+extension CallbackEvent {
+    /// The event as one line of JSON, as the daemon sends it but without `request` and
+    /// `subscription`: what `events -o json` prints and a hook of `on` reads.
+    var jsonLine: String {
+        var line: [UInt8] = []
+        encodeBody(into: &line)
+        CallbackEvent.completeLine(&line, request: nil, subscription: nil)
+        return String(decoding: line, as: UTF8.self)
+    }
+}
+
 /// Prints events as `-o` asks: NDJSON as the daemon sent them, indented JSON, the text
 /// of the tokens alone, or (short) a readable run tree in which a run's tokens flow as text.
 struct EventPrinter {
@@ -236,15 +294,9 @@ struct EventPrinter {
     mutating func print(_ event: CallbackEvent) {
         switch output {
         case .json:
-            var line: [UInt8] = []
-            event.encodeBody(into: &line)
-            CallbackEvent.completeLine(&line, request: nil, subscription: nil)
-            writeOut(String(decoding: line, as: UTF8.self))
+            writeOut(event.jsonLine)
         case .jsonPretty:
-            var line: [UInt8] = []
-            event.encodeBody(into: &line)
-            CallbackEvent.completeLine(&line, request: nil, subscription: nil)
-            let value = (try? JSONParser.parse(line)) ?? .null
+            let value = (try? JSONParser.parse(event.jsonLine)) ?? .null
             writeOut(value.prettyPrinted + "\n")
         case .cat:
             if event.type == .llmNewToken {

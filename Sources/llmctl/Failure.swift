@@ -38,6 +38,13 @@ enum Failure {
         exit(64)
     }
 
+    /// Reports a command llmctl was to run but cannot, and exits 127, as a shell does.
+    static func cannotRun(_ error: ExternalCommand.CannotRun) -> Never {
+        printError("llmctl: \(error)")
+        report(ProtocolError("client.cannot_run", error.description))
+        exit(127)
+    }
+
     /// Reports what `error` says and exits with its status.
     static func client(_ error: ClientError) -> Never {
         printError("llmctl: \(error)")

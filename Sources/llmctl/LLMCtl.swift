@@ -21,7 +21,8 @@ let llmctl = Command(
     discussion: """
         Exit status: 0 success; 1 the daemon answered with an error; 64 bad usage;
         69 no daemon is running or it went away; 71 a system error; 76 the daemon sent
-        something this llmctl cannot read; 77 the daemon refused this user. See llmctl(1).
+        something this llmctl cannot read; 77 the daemon refused this user; 127 the command
+        'scope' or 'on' is to run cannot be run. See llmctl(1).
         """,
     options: clientOptions,
     subcommands: [
@@ -50,6 +51,7 @@ let llmctl = Command(
         attachCommand,
         chatCommand,
         eventsCommand,
+        onCommand,
         usageCommand,
         scopeCommand,
         budgetCommand,
@@ -94,6 +96,7 @@ enum LLMCtl {
             case "ping": try ping(parsed)
             case "send": try send(parsed)
             case "events": try events(parsed)
+            case "on": try on(parsed)
             case "sessions": try sessions(parsed)
             case "session": try session(parsed)
             case "memory": try memory(parsed)

@@ -146,6 +146,7 @@ extension LLMCtl {
         let output = parsed.value("--json") ?? parsed.value("--output")
         Failure.jsonDestination = output.map(Failure.JSONDestination.file) ?? .standardError
         guard !parsed.positionals.isEmpty else { usageFailure("give the command to run: llmctl scope -- COMMAND…") }
+        let command = externalCommand(parsed.positionals)
         // A scope inside a scope: the new one nests in the first, and the calls keep the others.
         let outer = environmentScopes
         var params = ScopeBeginMethod.Params(name: parsed.value("--name"), parent: outer.first)
@@ -159,7 +160,7 @@ extension LLMCtl {
         }
         let socket = parsed.value("--socket")
         let id = try LLMDClient(socketPath: socket).call(ScopeBeginMethod.self, params).scope
-        let status = run(parsed.positionals, scopes: ([id] + outer.dropFirst()).joined(separator: ","))
+        let status = run(command, scopes: ([id] + outer.dropFirst()).joined(separator: ","))
         let totals = try LLMDClient(socketPath: socket).call(ScopeEndMethod.self, ScopeEndMethod.Params(scope: id)).totals
         var report: String
         if parsed.flag("--json") {
@@ -194,31 +195,15 @@ extension LLMCtl {
     ///
     /// - Returns: the command's exit status, or 128 + the signal that killed it; 127 when
     ///   it cannot be started.
-    static func run(_ command: [String], scopes: String) -> Int32 {
-        setenv("LLMD_SCOPE", scopes, 1)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        sigaddset(&defaults, SIGINT)
-        sigaddset(&defaults, SIGQUIT)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF))
+    static func run(_ command: ExternalCommand, scopes: String) -> Int32 {
         signal(SIGINT, SIG_IGN)
         signal(SIGQUIT, SIG_IGN)
-        var arguments = command.map { strdup($0) } + [nil]
-        defer { arguments.forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawnp(&pid, command[0], nil, &attributes, &arguments, environ)
-        guard spawned == 0 else {
-            printError("llmctl: cannot run \(command[0]): \(String(cString: strerror(spawned)))")
+        do {
+            return try command.run(setting: ["LLMD_SCOPE": scopes]).status
+        } catch {
+            printError("llmctl: \(error)")
             return 127
         }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1, errno == EINTR {}
-        let signalled = status & 0x7f
-        return signalled == 0 ? (status >> 8) & 0xff : 128 + signalled
     }
 
     // MARK: budget

@@ -46,6 +46,8 @@ struct CommandLineParserTests {
         #expect(parsed.value("--session") == "work")
         #expect(parsed.allValues("--tag") == ["a", "b"])
         #expect(parsed.positionals == ["hello", "--not-an-option", "-x"])
+        #expect(parsed.positionalsBeforeDoubleDash == 1)
+        #expect(try run(["send", "hello"]).positionalsBeforeDoubleDash == nil)
     }
 
     @Test("a subcommand name after positionals is text, not a command")
@@ -100,6 +102,18 @@ struct CommandLineParserTests {
         let command = Command("get", abstract: "Get.", positionals: [Positional("name", help: "Name.")])
         #expect(throws: UsageError("missing name")) { try command.parse([]) }
         #expect(throws: UsageError("unexpected argument 'b'")) { try command.parse(["a", "b"]) }
+    }
+
+    @Test("words before -- and a command after it: each must be given")
+    func wordsThenCommand() throws {
+        let command = Command(
+            "on", abstract: "On.",
+            positionals: [Positional("type", help: "Types.", repeating: true), Positional("command", help: "Command.", repeating: true)])
+        guard case .run(let parsed) = try command.parse(["a", "b", "--", "ls", "-l"]) else { throw UsageError("not a run") }
+        #expect(parsed.positionals == ["a", "b", "ls", "-l"] && parsed.positionalsBeforeDoubleDash == 2)
+        #expect(throws: UsageError("missing type")) { try command.parse(["--", "ls"]) }
+        #expect(throws: UsageError("missing command after --")) { try command.parse(["a", "ls"]) }
+        #expect(throws: UsageError("missing command after --")) { try command.parse(["a", "--"]) }
     }
 
     @Test("help text lists usage, commands, arguments and options")
