@@ -28,7 +28,7 @@ let onCommand = Command(
         .flag("--block", help: "Make each run wait until the command has exited."),
     ],
     positionals: [
-        Positional("type", help: "An event type, such as llm_end; several may be given.", repeating: true),
+        Positional("type", help: "An event type, such as llm_end; several may be given.", repeating: true, liveValues: "event-types"),
         Positional("command", help: "The command to run, after --, and its arguments.", repeating: true),
     ])
 

@@ -68,7 +68,7 @@ let llmctl = Command(
             positionals: [Positional("shell", help: "bash, zsh or fish.")]),
         Command(
             "complete-values", abstract: "Names the daemon knows, one a line, for the completion scripts.",
-            options: [clientOptions[0]], positionals: [Positional("kind", help: "sessions, providers or models.")],
+            options: [clientOptions[0]], positionals: [Positional("kind", help: "sessions, providers, models or event-types.")],
             hidden: true),
     ])
 
@@ -128,13 +128,15 @@ enum LLMCtl {
     /// What a completion script offers for a value the daemon knows; nothing when no daemon
     /// answers, so a Tab press never prints an error into the command line.
     static func completeValues(_ parsed: ParsedCommandLine) throws(ClientError) {
+        // Event types are this llmctl's own list: no daemon needed.
+        if parsed.positionals[0] == "event-types" { return EventType.allCases.forEach { print($0.rawValue) } }
         let client = try LLMDClient(socketPath: parsed.value("--socket"))
         let names: [String]
         switch parsed.positionals[0] {
         case "sessions": names = try client.call(SessionListMethod.self, NoParams()).sessions.map(\.session)
         case "providers": names = try client.call(ProviderListMethod.self, NoParams()).providers.map(\.name)
         case "models": names = try modelNames(client)
-        default: usageFailure("complete-values knows sessions, providers and models, not '\(parsed.positionals[0])'")
+        default: usageFailure("complete-values knows sessions, providers, models and event-types, not '\(parsed.positionals[0])'")
         }
         for name in names { print(name) }
     }
