@@ -28,8 +28,9 @@ RELEASE_BIN   = $(shell $(SWIFT) build $(RELEASE_FLAGS) --show-bin-path 2>/dev/n
 # Debian packages: headers for the C libraries (curl, systemd, SQLite, libedit), and the tools tests and lint run
 # (mandoc, systemd-analyze and systemd-socket-activate, setpriv, python3 for the
 # OpenAI-compatible fixture server, jq for the README's commands, which the tests run;
-# zsh and fish to check llmctl's completion scripts in each).
-DEB_PACKAGES = libcurl4-openssl-dev libsystemd-dev libsqlite3-dev pkg-config mandoc systemd util-linux python3 libedit-dev jq \
+# zsh and fish to check llmctl's completion scripts in each; curl, an HTTP client of the
+# HTTP API in the tests and the README).
+DEB_PACKAGES = libcurl4-openssl-dev libsystemd-dev libsqlite3-dev pkg-config mandoc systemd util-linux python3 libedit-dev jq curl \
 	zsh fish
 # Benchmarks also compare against Redis and time commands with hyperfine.
 BENCH_PACKAGES = redis-server hyperfine

@@ -176,13 +176,30 @@ let package = Package(
             ]
         ),
 
+        // The OpenAI-compatible HTTP API: a second transport over the same method table,
+        // on NIO's HTTP/1.1 codec; the OpenAI request and response shapes as pure values.
+        .target(
+            name: "LLMDHTTP",
+            dependencies: [
+                "LLMDApplication",
+                "LLMDCore",
+                "LLMDProtocol",
+                "LLMDLifecycle",
+                "LLMDTransport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // Typed, blocking client library: what llmctl and the tests use. No NIO, no Foundation,
         // so the CLI starts in a few milliseconds.
         .target(name: "LLMDClient", dependencies: ["LLMDProtocol"]),
 
         .executableTarget(
             name: "llmd",
-            dependencies: ["LLMDTransport", "LLMDApplication", "LLMDBus", "LLMDCurl"],
+            dependencies: ["LLMDTransport", "LLMDHTTP", "LLMDApplication", "LLMDBus", "LLMDCurl"],
             linkerSettings: packedRelocations
         ),
         .executableTarget(
@@ -214,6 +231,7 @@ let package = Package(
             name: "LLMDTransportTests",
             dependencies: ["LLMDTransport", "LLMDBus", "LLMDTesting", .product(name: "NIOEmbedded", package: "swift-nio")]),
         .testTarget(name: "LLMDLifecycleTests", dependencies: ["LLMDLifecycle"]),
+        .testTarget(name: "LLMDHTTPTests", dependencies: ["LLMDHTTP", "LLMDProtocol"]),
         .testTarget(name: "LLMDSystemdTests", dependencies: ["LLMDSystemd"]),
         .testTarget(name: "LLMDLineEditorTests", dependencies: ["LLMDLineEditor", "LLMDTesting"]),
         .testTarget(name: "LLMDClientTests", dependencies: ["LLMDClient"]),

@@ -45,6 +45,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var aliases: [ModelAlias] = []
     /// `[Budget]`.
     public var budget = BudgetConfiguration()
+    /// `[HTTP]`: the OpenAI-compatible HTTP API.
+    public var http = HTTPConfiguration()
     /// `[Daemon] VocabularyDirectory=`: where the tokenizer's `.tiktoken` files are; nil
     /// means `$LLMD_VOCAB_DIR`, then the installed data directory.
     public var vocabularyDirectory: String?
@@ -86,6 +88,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
         if handlers != running.handlers {
             warnings.append("[Handler] sections changed; they take effect at the next restart")
+        }
+        if http != running.http {
+            warnings.append("[HTTP] changed; it takes effect at the next restart")
         }
         return warnings
     }
@@ -210,6 +215,11 @@ extension DaemonConfiguration {
                     config.locations["Provider \(name).\(assignment.key)"] = assignment.location
                 } else if assignment.section == "Events" {
                     guard try apply(assignment, to: &config.events, keys: EventsConfiguration.keys) else {
+                        diagnostics.append(unknownKey(assignment))
+                        continue
+                    }
+                } else if assignment.section == "HTTP" {
+                    guard try apply(assignment, to: &config.http, keys: HTTPConfiguration.keys) else {
                         diagnostics.append(unknownKey(assignment))
                         continue
                     }

@@ -9,14 +9,6 @@ import NIOCore
 import Glibc
 #endif
 
-/// `struct ucred` from <sys/socket.h>, which Swift's Glibc module hides behind
-/// `_GNU_SOURCE`: pid_t, uid_t, gid_t, three 32-bit fields in this order on Linux.
-private struct KernelPeerCredentials: Sendable {
-    var pid: Int32
-    var uid: UInt32
-    var gid: UInt32
-}
-
 /// Everything a connection needs from the daemon, shared by all connections.
 struct ConnectionEnvironment: Sendable {
     var methods: MethodTable
@@ -110,21 +102,14 @@ final class ConnectionHandler: ChannelInboundHandler {
                     detail: ["limit": .int(Int64(limit))]))
             return
         }
-        guard let provider = context.channel as? SocketOptionProvider else {
-            refuse(context: context, error: ProtocolError(.internalError, "cannot read peer credentials"))
-            return
-        }
-        provider.unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SO_PEERCRED).hop(to: context.eventLoop)
-            .assumeIsolated().whenComplete { (result: Result<KernelPeerCredentials, Error>) in
-                switch result {
-                case .success(let credentials):
-                    self.admitOrRefuse(
-                        context: context,
-                        peer: PeerCredentials(pid: credentials.pid, uid: credentials.uid, gid: credentials.gid))
-                case .failure(let error):
-                    self.refuse(context: context, error: ProtocolError(.internalError, "cannot read peer credentials: \(error)"))
-                }
+        PeerCheck.credentials(of: context.channel).hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let peer):
+                self.admitOrRefuse(context: context, peer: peer)
+            case .failure(let error):
+                self.refuse(context: context, error: ProtocolError(.internalError, "cannot read peer credentials: \(error)"))
             }
+        }
     }
 
     private func admitOrRefuse(context: ChannelHandlerContext, peer: PeerCredentials) {
@@ -132,8 +117,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         logger[metadataKey: "peer_pid"] = "\(peer.pid)"
         logger[metadataKey: "peer_uid"] = "\(peer.uid)"
         let policy = environment.settings.current.peerPolicy
-        let groups = policy.allowedGroup == nil || peer.uid == policy.daemonUID ? [] : SystemUsers.groups(of: peer)
-        guard policy.admits(peer, groups: groups) else {
+        guard PeerCheck.admits(peer, policy: policy) else {
             logger.warning("refused connection from uid \(peer.uid)")
             refuse(context: context, error: policy.refusal(of: peer))
             return

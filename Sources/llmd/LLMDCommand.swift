@@ -3,6 +3,7 @@ import LLMDCurl
 import LLMDProtocol
 import LLMDApplication
 import LLMDBus
+import LLMDHTTP
 import LLMDTransport
 import LLMDSystemd
 import Logging
@@ -137,13 +138,43 @@ struct LLMDCommand {
             notifier: notifier, statusLine: { state.statusLine }, logger: logger)
         let heartbeat = SystemdHeartbeat(notifier: notifier, state: state, eventLoop: eventLoopGroup.next())
 
-        // Services stop in reverse order: the server drains first, while the reloader
+        let http = openHTTPServer(
+            loaded: loaded, protocolSocket: listeningSocket, instance: instance, group: eventLoopGroup, methods: methods,
+            state: state, settings: settings, logger: logger)
+
+        // Services stop in reverse order: the servers drain first, while the reloader
         // still owns SIGHUP and the heartbeat still feeds the watchdog; the bus commits
         // the journal's last events at the very end.
-        let serviceGroup = ServiceGroup(services: [bus, heartbeat, reloader, server], logger: logger)
+        let serviceGroup = ServiceGroup(services: [bus, heartbeat, reloader, server] + (http.map { [$0] } ?? []), logger: logger)
         try await serviceGroup.run()
         upstream.shutdown()
         try await eventLoopGroup.shutdownGracefully()
+    }
+
+    /// The HTTP API's server on `[HTTP] Socket=`, or `http.sock` beside the protocol
+    /// socket; nil when `[HTTP] Enabled=no`, or when the socket cannot be made, which is
+    /// logged: the protocol socket is served either way.
+    private func openHTTPServer(
+        loaded: LoadedConfiguration, protocolSocket: ListeningSocket, instance: Instance, group: MultiThreadedEventLoopGroup,
+        methods: MethodTable, state: DaemonState, settings: LiveSettings, logger: Logger
+    ) -> HTTPServer? {
+        let configuration = loaded.configuration.http
+        guard configuration.enabled else { return nil }
+        let directory = protocolSocket.path.split(separator: "/", omittingEmptySubsequences: false).dropLast()
+            .joined(separator: "/")
+        let path = configuration.socketPath ?? (directory.isEmpty ? "" : directory) + "/http.sock"
+        do {
+            let socket = try ListeningSocket.bind(
+                .init(
+                    path: path, mode: loaded.configuration.socketMode ?? instance.defaultSocketMode,
+                    group: loaded.socketGroupID, directoryMode: instance.directoryMode))
+            return HTTPServer(
+                socket: socket, group: group, methods: methods, state: state, settings: settings,
+                maximumBodyBytes: configuration.maximumBodyBytes, logger: logger)
+        } catch {
+            logger.error("cannot serve the HTTP API on \(path): \(error)")
+            return nil
+        }
     }
 
     /// The inherited socket under socket activation, else one bound at the configured path.

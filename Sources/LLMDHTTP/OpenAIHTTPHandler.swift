@@ -1,0 +1,227 @@
+import LLMDCore
+import LLMDProtocol
+import LLMDTransport
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// One HTTP connection: its peer checked as the protocol socket's are, each request read
+/// whole (within the body limit), run through the method table, and answered as OpenAI
+/// answers: a JSON body, or server-sent events as the reply streams. Requests on a
+/// keep-alive connection are answered in order; a closed connection cancels its call.
+final class OpenAIHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private enum Peer {
+        case checking
+        case admitted(PeerCredentials)
+        case refused(ProtocolError)
+    }
+
+    let environment: HTTPEnvironment
+    private var peer = Peer.checking
+    private var head: HTTPRequestHead?
+    private var body: [UInt8] = []
+    /// The body passed the limit: the rest of the request is ignored, and answered with 413.
+    private var tooLarge = false
+    /// The request parts that came before the peer's credentials did.
+    private var waiting: [HTTPServerRequestPart] = []
+    /// The request being answered: its task, and for a generation what its stream has sent.
+    var task: Task<Void, Never>?
+    var call: CallState?
+    private var nextRequest: Int64 = 1
+
+    struct CallState {
+        var writer: OpenAIResponseWriter
+        /// The chain run of the call, whose model call's tokens are the reply.
+        var root: String?
+        var streamStarted = false
+    }
+
+    init(environment: HTTPEnvironment) {
+        self.environment = environment
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        PeerCheck.credentials(of: context.channel).hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
+            let policy = self.environment.settings.current.peerPolicy
+            switch result {
+            case .success(let credentials) where PeerCheck.admits(credentials, policy: policy):
+                self.peer = .admitted(credentials)
+            case .success(let credentials):
+                self.environment.logger.warning("refused HTTP connection from uid \(credentials.uid)")
+                self.peer = .refused(policy.refusal(of: credentials))
+            case .failure(let error):
+                self.peer = .refused(ProtocolError(.internalError, "cannot read peer credentials: \(error)"))
+            }
+            let parts = self.waiting
+            self.waiting = []
+            for part in parts { self.receive(part, context: context) }
+        }
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        // A client that went away takes its call with it, upstream included.
+        task?.cancel()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        guard case .checking = peer else { return receive(part, context: context) }
+        waiting.append(part)
+    }
+
+    private func receive(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch part {
+        case .head(let head):
+            (self.head, body, tooLarge) = (head, [], false)
+        case .body(var buffer):
+            guard !tooLarge else { return }
+            if body.count + buffer.readableBytes > environment.maximumBodyBytes {
+                (tooLarge, body) = (true, [])
+            } else {
+                body += buffer.readBytes(length: buffer.readableBytes) ?? []
+            }
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            respond(to: head, context: context)
+        }
+    }
+
+    private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+        if case .refused(let error) = peer {
+            return send(OpenAIError(status: 403, message: error.message, type: "permission_denied", code: error.code.rawValue), context: context)
+        }
+        if tooLarge {
+            return send(
+                .invalidRequest(
+                    "the request body is larger than \(environment.maximumBodyBytes) bytes (MaxBodyBytes= in [HTTP])",
+                    code: "request_too_large", status: 413),
+                context: context)
+        }
+        switch (head.method, path) {
+        case (.GET, "/v1/models"):
+            run(context: context) { handler, context in await handler.models(context: context) }
+        case (.POST, OpenAIEndpoint.chatCompletions.rawValue), (.POST, OpenAIEndpoint.completions.rawValue):
+            guard head.headers["content-type"].first.map({ $0.lowercased().hasPrefix("application/json") }) ?? false else {
+                return send(
+                    .invalidRequest("send the request as application/json", code: "unsupported_media_type", status: 415),
+                    context: context)
+            }
+            let providers = Set(environment.settings.current.providers.map(\.name))
+            let request: OpenAIRequest
+            do throws(OpenAIError) {
+                request = try OpenAIRequest.decode(body, endpoint: OpenAIEndpoint(rawValue: path)!, providers: providers)
+            } catch {
+                return send(error, context: context)
+            }
+            var params = request.params
+            let scopes = head.headers["x-llmd-scope"].flatMap { $0.split(separator: ",") }.map { String($0).trimmingBlanks }
+            params.scopes = scopes.filter { !$0.isEmpty }
+            run(context: context) { [params] handler, context in await handler.generate(request, params: params, context: context) }
+        case (_, "/v1/models"), (_, OpenAIEndpoint.chatCompletions.rawValue), (_, OpenAIEndpoint.completions.rawValue):
+            send(
+                .invalidRequest("\(head.method) is not served on \(path)", code: "method_not_allowed", status: 405),
+                context: context)
+        default:
+            send(
+                OpenAIError(
+                    status: 404, message: "Invalid URL (\(head.method) \(path)): llmd serves /v1/chat/completions, "
+                        + "/v1/completions and /v1/models", type: "invalid_request_error", code: "unknown_url"),
+                context: context)
+        }
+    }
+
+    /// Runs `work` as the connection's call; one at a time, as requests are answered in order.
+    private func run(
+        context: ChannelHandlerContext, _ work: @escaping @Sendable (LoopBound, NIOLoopBound<ChannelHandlerContext>) async -> Void
+    ) {
+        let bound = LoopBound(self, eventLoop: context.eventLoop)
+        let contextBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+        task = Task {
+            await work(bound, contextBound)
+            bound.execute { handler in
+                handler.task = nil
+                contextBound.value.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+            }
+        }
+    }
+
+    func beginCall(_ writer: OpenAIResponseWriter) {
+        call = CallState(writer: writer)
+    }
+
+    func nextRequestID() -> RequestID {
+        defer { nextRequest += 1 }
+        return .string("http-\(nextRequest)")
+    }
+
+    // MARK: - Writing
+
+    private func send(_ error: OpenAIError, context: ChannelHandlerContext) {
+        send(status: error.status, json: error.json, context: context)
+    }
+
+    private func send(status: Int, json: JSONObject, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders([("content-type", "application/json")])
+        let body = JSONValue.object(json).encoded + [UInt8(ascii: "\n")]
+        headers.add(name: "content-length", value: String(body.count))
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: status), headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+
+    func startEvents(context: ChannelHandlerContext) {
+        let headers = HTTPHeaders([("content-type", "text/event-stream"), ("cache-control", "no-cache")])
+        context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+    }
+
+    func writeEvent(_ bytes: [UInt8], context: ChannelHandlerContext) {
+        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: bytes)))), promise: nil)
+    }
+
+    func endEvents(context: ChannelHandlerContext) {
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+
+    func answer(status: Int, json: JSONObject, context: ChannelHandlerContext) {
+        send(status: status, json: json, context: context)
+    }
+
+    var peerCredentials: PeerCredentials {
+        if case .admitted(let credentials) = peer { return credentials }
+        return PeerCredentials(pid: 0, uid: UInt32.max, gid: UInt32.max)
+    }
+}
+
+/// The handler, reached from a call's task: each use hops to the connection's event loop.
+struct LoopBound: Sendable {
+    private let handler: NIOLoopBound<OpenAIHTTPHandler>
+
+    init(_ handler: OpenAIHTTPHandler, eventLoop: EventLoop) {
+        self.handler = NIOLoopBound(handler, eventLoop: eventLoop)
+    }
+
+    func execute(_ body: @escaping @Sendable (OpenAIHTTPHandler) -> Void) {
+        let handler = self.handler
+        handler.eventLoop.execute { body(handler.value) }
+    }
+
+    /// Runs `body` on the event loop and returns its result.
+    func submit<Value: Sendable>(_ body: @escaping @Sendable (OpenAIHTTPHandler) -> Value) async -> Value {
+        let handler = self.handler
+        return try! await handler.eventLoop.submit { body(handler.value) }.get()
+    }
+}
+
+extension OpenAIError {
+    static func invalidRequest(_ message: String, code: String, status: Int) -> OpenAIError {
+        OpenAIError(status: status, message: message, type: "invalid_request_error", code: code)
+    }
+}

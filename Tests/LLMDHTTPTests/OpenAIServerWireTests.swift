@@ -1,0 +1,64 @@
+import LLMDProtocol
+import Testing
+
+@testable import LLMDHTTP
+
+@Suite("OpenAI server wire")
+struct OpenAIServerWireTests {
+    private func decode(_ json: String, _ endpoint: OpenAIEndpoint = .chatCompletions) throws(OpenAIError) -> OpenAIRequest {
+        try OpenAIRequest.decode(Array(json.utf8), endpoint: endpoint, providers: ["openai", "local"])
+    }
+
+    @Test("a chat request becomes complete's parameters; what llmd does not read goes to the provider as it is")
+    func chatRequest() throws {
+        let request = try decode(
+            #"{"model":"openai/gpt-4o","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":[{"type":"text","text":"Hi "},{"type":"text","text":"there"}]}],"temperature":0.5,"max_completion_tokens":12,"stream":true,"stream_options":{"include_usage":true},"tools":[{"type":"function"}],"user":"u"}"#)
+        #expect(request.params.provider == "openai" && request.params.model == "gpt-4o")
+        #expect(request.params.input.messages == [
+            PromptMessage(role: "system", content: "Be brief."), PromptMessage(role: "user", content: "Hi there"),
+        ])
+        #expect(request.params.stream && request.includeUsage && request.params.endpoint == "chat")
+        #expect(request.params.generation.temperature == 0.5 && request.params.generation.maxTokens == 12)
+        #expect(request.params.generation.extra == ["tools": [["type": "function"]], "user": "u"])
+        // A slash that names no provider is part of the model's name.
+        #expect(try decode(#"{"model":"Qwen/Qwen2.5","messages":[{"role":"user","content":"x"}]}"#).params.model == "Qwen/Qwen2.5")
+    }
+
+    @Test("bad requests are 400s naming the member")
+    func badRequests() {
+        #expect(throws: OpenAIError.self) { try decode("not json") }
+        #expect(throws: OpenAIError.invalidRequest("the request body must be a JSON object")) { try decode("[1]") }
+        do {
+            _ = try decode(#"{"model":"m","prompt":["a","b"]}"#, .completions)
+            Issue.record("two prompts were taken")
+        } catch {
+            #expect(error.status == 400 && error.param == "prompt")
+        }
+    }
+
+    @Test("llmd's errors as OpenAI's: statuses and codes")
+    func errors() {
+        #expect(OpenAIError(ProtocolError(.upstreamNotFound, "no such model")).status == 404)
+        #expect(OpenAIError(ProtocolError(.upstreamNotFound, "no such model")).code == "model_not_found")
+        #expect(OpenAIError(ProtocolError(.budgetExceeded, "over")).status == 429)
+        #expect(OpenAIError(ProtocolError(.upstreamTimeout, "slow")).status == 504)
+        #expect(OpenAIError(ProtocolError("upstream.rate_limited", "busy")) == OpenAIError(
+            status: 502, message: "busy", type: "api_error", code: "upstream.rate_limited"))
+        #expect(OpenAIError(ProtocolError(.contextWindowExceeded, "long")).code == "context_length_exceeded")
+    }
+
+    @Test("chunks and the usage chunk are shaped as OpenAI streams them")
+    func chunks() throws {
+        var writer = OpenAIResponseWriter(request: try decode(#"{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x"}]}"#), created: 7)
+        writer.started(runID: "r1", model: "m-2025")
+        let role = writer.chunk(role: true)
+        #expect(role["id"] == "chatcmpl-r1" && role["model"] == "m-2025" && role["usage"] == .null)
+        #expect(role["choices"]?.arrayValue?.first?.objectValue?["delta"] == ["role": "assistant", "content": ""])
+        let last = writer.chunk(finishReason: .some("stop"))
+        #expect(last["choices"]?.arrayValue?.first?.objectValue?["finish_reason"] == "stop")
+        let usage = writer.usageChunk(
+            CallUsage(tokens: TokenUsage(promptTokens: 3, completionTokens: 2, source: .provider), cost: nil, costUnknown: nil))
+        #expect(usage["choices"] == [] && usage["usage"]?.objectValue?["total_tokens"] == 5)
+        #expect(OpenAIResponseWriter.event(["a": 1]) == Array("data: {\"a\":1}\n\n".utf8))
+    }
+}
