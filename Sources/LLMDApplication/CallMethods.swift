@@ -226,6 +226,11 @@ public enum CallMethods {
                         "attempt": .int(Int64(notice.attempt)), "delay_ms": .int(notice.delay.wholeMilliseconds),
                         "error": notice.error.protocolError.json,
                     ])
+            },
+            toolCalls: { pieces in
+                // A token with no text and the pieces, as LangChain's tool_call_chunks ride on
+                // on_llm_new_token.
+                llm.emitNow(.llmNewToken, ["token": "", "tool_calls": pieces])
             })
         let result: CallResult
         do throws(CallFailure) {
@@ -340,7 +345,8 @@ public enum CallMethods {
         CallReply(
             text: result.text, finishReason: result.finishReason, model: result.model, provider: result.provider, usage: usage,
             attempts: Int64(result.attempts), durationMilliseconds: result.duration.wholeMilliseconds,
-            timeToFirstTokenMilliseconds: result.timeToFirstToken?.wholeMilliseconds, offline: offline)
+            timeToFirstTokenMilliseconds: result.timeToFirstToken?.wholeMilliseconds, offline: offline,
+            toolCalls: result.toolCalls)
     }
 }
 

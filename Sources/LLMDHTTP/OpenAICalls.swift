@@ -77,6 +77,9 @@ extension OpenAIHTTPHandler {
                 writeEvent(OpenAIResponseWriter.event(writer.chunk(role: true)), context: context)
             }
         case .llmNewToken? where call?.streamStarted == true:
+            if let pieces = event.data["tool_calls"] {
+                writeEvent(OpenAIResponseWriter.event(writer.chunk(toolCalls: pieces)), context: context)
+            }
             guard let token = event.data["token"]?.stringValue, !token.isEmpty else { return }
             writeEvent(OpenAIResponseWriter.event(writer.chunk(text: token)), context: context)
         default:

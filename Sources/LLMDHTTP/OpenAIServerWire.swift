@@ -224,7 +224,7 @@ public struct OpenAIResponseWriter: Sendable {
             switch request.endpoint {
             case .chatCompletions:
                 [
-                    "index": 0, "message": ["role": "assistant", "content": .string(reply.text)], "logprobs": nil,
+                    "index": 0, "message": .object(Self.message(reply)), "logprobs": nil,
                     "finish_reason": JSONValue(reply.finishReason),
                 ]
             case .completions:
@@ -237,15 +237,28 @@ public struct OpenAIResponseWriter: Sendable {
         return object
     }
 
-    /// A streamed chunk: the assistant's role first (chat), then each piece of text, then
-    /// the finish reason with an empty delta.
-    public func chunk(text: String? = nil, role: Bool = false, finishReason: String?? = nil) -> JSONObject {
+    /// The assistant's message: its text, or null beside the tool calls it makes.
+    static func message(_ reply: CallReply) -> JSONObject {
+        var message: JSONObject = ["role": "assistant", "content": .string(reply.text)]
+        if let toolCalls = reply.toolCalls {
+            message["tool_calls"] = toolCalls
+            if reply.text.isEmpty { message["content"] = .null }
+        }
+        return message
+    }
+
+    /// A streamed chunk: the assistant's role first (chat), then each piece of text or of
+    /// the tool calls, then the finish reason with an empty delta.
+    public func chunk(
+        text: String? = nil, role: Bool = false, toolCalls: JSONValue? = nil, finishReason: String?? = nil
+    ) -> JSONObject {
         var choice: JSONObject = ["index": 0]
         switch request.endpoint {
         case .chatCompletions:
             var delta = JSONObject()
             if role { delta["role"] = "assistant" }
             if let text { delta["content"] = .string(text) } else if role { delta["content"] = "" }
+            if let toolCalls { delta["tool_calls"] = toolCalls }
             choice["delta"] = .object(delta)
         case .completions:
             choice["text"] = .string(text ?? "")

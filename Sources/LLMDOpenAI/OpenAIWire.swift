@@ -123,6 +123,8 @@ public struct Completion: Sendable, Equatable {
     public var finishReason: String?
     public var usage: TokenUsage?
     public var model: String?
+    /// The message's `tool_calls`, as the server sent them.
+    public var toolCalls: JSONValue? = nil
 }
 
 /// What one streamed chunk carried.
@@ -132,12 +134,17 @@ public struct StreamChunk: Sendable, Equatable {
     public var finishReason: String?
     public var usage: TokenUsage?
     public var model: String?
+    /// A chat delta's `tool_calls`: pieces of the calls the model makes, by `index`.
+    public var toolCalls: JSONValue?
 
-    public init(text: String = "", finishReason: String? = nil, usage: TokenUsage? = nil, model: String? = nil) {
+    public init(
+        text: String = "", finishReason: String? = nil, usage: TokenUsage? = nil, model: String? = nil, toolCalls: JSONValue? = nil
+    ) {
         self.text = text
         self.finishReason = finishReason
         self.usage = usage
         self.model = model
+        self.toolCalls = toolCalls
     }
 }
 
@@ -223,10 +230,11 @@ public enum OpenAIWire {
         let object = try parseObject(Array(bytes))
         if let error = UpstreamError.fromErrorBody(object, status: nil) { throw error }
         let choice = object["choices"]?.arrayValue?.first?.objectValue
-        let text = choice?["delta"]?.objectValue?["content"]?.stringValue ?? choice?["text"]?.stringValue ?? ""
+        let delta = choice?["delta"]?.objectValue
+        let text = delta?["content"]?.stringValue ?? choice?["text"]?.stringValue ?? ""
         return StreamChunk(
             text: text, finishReason: choice?["finish_reason"]?.stringValue, usage: TokenUsage(openAI: object["usage"]),
-            model: object["model"]?.stringValue)
+            model: object["model"]?.stringValue, toolCalls: delta?["tool_calls"].flatMap { $0.isNull ? nil : $0 })
     }
 
     /// Reads a delta chunk (`{"choices":[{"delta":{"content":…}…}],"model":…,"usage":…}`
@@ -296,6 +304,8 @@ public enum OpenAIWire {
                 try forEachMember(&reader) { key, reader throws(JSONSyntaxError) in
                     if key.equals("content"), reader.peek() == UInt8(ascii: "\"") {
                         try readText(&reader)
+                    } else if key.equals("tool_calls"), reader.peek() == UInt8(ascii: "[") {
+                        chunk.toolCalls = try reader.readValue()
                     } else {
                         try reader.skipValue()
                     }
@@ -343,10 +353,11 @@ public enum OpenAIWire {
         guard let choice = object["choices"]?.arrayValue?.first?.objectValue else {
             throw UpstreamError(.upstreamProtocol, "response has no choices")
         }
-        let text = choice["message"]?.objectValue?["content"]?.stringValue ?? choice["text"]?.stringValue ?? ""
+        let message = choice["message"]?.objectValue
+        let text = message?["content"]?.stringValue ?? choice["text"]?.stringValue ?? ""
         return Completion(
             text: text, finishReason: choice["finish_reason"]?.stringValue, usage: TokenUsage(openAI: object["usage"]),
-            model: object["model"]?.stringValue)
+            model: object["model"]?.stringValue, toolCalls: message?["tool_calls"].flatMap { $0.isNull ? nil : $0 })
     }
 
     static func parseObject(_ bytes: [UInt8]) throws(UpstreamError) -> JSONObject {

@@ -54,11 +54,14 @@ public struct CallReply: JSONObjectConvertible, Equatable {
     public var timeToFirstTokenMilliseconds: Int64?
     /// Answered by an offline provider (`Type=fake`), not a model.
     public var offline: Bool
+    /// The calls the model made to the request's tools, as OpenAI's `message.tool_calls`.
+    public var toolCalls: JSONValue?
 
     public init(
         text: String, finishReason: String?, model: String, provider: String, usage: CallUsage, attempts: Int64,
-        durationMilliseconds: Int64, timeToFirstTokenMilliseconds: Int64?, offline: Bool
+        durationMilliseconds: Int64, timeToFirstTokenMilliseconds: Int64?, offline: Bool, toolCalls: JSONValue? = nil
     ) {
+        self.toolCalls = toolCalls
         self.text = text
         self.finishReason = finishReason
         self.model = model
@@ -80,6 +83,7 @@ public struct CallReply: JSONObjectConvertible, Equatable {
         durationMilliseconds = try json.requiredInt("duration_ms")
         timeToFirstTokenMilliseconds = try json.int("ttft_ms")
         offline = try json.bool("offline") ?? false
+        toolCalls = json["tool_calls"]
     }
 
     public var json: JSONObject {
@@ -90,6 +94,7 @@ public struct CallReply: JSONObjectConvertible, Equatable {
         ]
         object["ttft_ms"] = timeToFirstTokenMilliseconds.map(JSONValue.int)
         if offline { object["offline"] = true }
+        object["tool_calls"] = toolCalls
         return object
     }
 }

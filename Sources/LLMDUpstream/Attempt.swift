@@ -23,6 +23,8 @@ final class Attempt: HTTPResponseHandler {
         var firstTokenAt: ContinuousClock.Instant?
         /// The last delta around its text, so that most chunks need only their text read.
         var chunkShape: ChunkShape?
+        /// The tool calls streamed so far, put together.
+        var toolCalls = ToolCallAccumulator()
     }
 
     /// The largest non-streamed or error body kept.
@@ -44,6 +46,9 @@ final class Attempt: HTTPResponseHandler {
     }
 
     func bodyReceived(_ bytes: UnsafeRawBufferPointer) {
+        // Tool-call pieces are rare beside tokens: they go to the observer in order, after
+        // the tokens of the same read.
+        var toolCallPieces: [JSONValue] = []
         let tokens = state.withLock { state -> [String] in
             guard stream, state.head?.status == 200 else {
                 // A whole response or an error body; bounded, since the server is not ours.
@@ -82,6 +87,10 @@ final class Attempt: HTTPResponseHandler {
                         if let finishReason = chunk.finishReason { state.finishReason = finishReason }
                         if let usage = chunk.usage { state.usage = usage }
                         if let model = chunk.model { state.model = model }
+                        if let pieces = chunk.toolCalls {
+                            state.toolCalls.add(pieces)
+                            toolCallPieces.append(pieces)
+                        }
                     } catch {
                         state.failure = error
                         stopped = true
@@ -93,6 +102,7 @@ final class Attempt: HTTPResponseHandler {
             return tokens
         }
         if !tokens.isEmpty { observer.tokens(tokens) }
+        for pieces in toolCallPieces { observer.toolCalls(pieces) }
     }
 
     func transferEnded(_ result: Result<Void, TransferFailure>) {
@@ -131,6 +141,7 @@ final class Attempt: HTTPResponseHandler {
         var finishReason = snapshot.finishReason
         var usage = snapshot.usage
         var model = snapshot.model
+        var toolCalls = snapshot.toolCalls.toolCalls
         if stream {
             guard snapshot.sawDone else {
                 return fail(UpstreamError(.upstreamStreamCut, "the stream ended before [DONE]"))
@@ -139,6 +150,7 @@ final class Attempt: HTTPResponseHandler {
             do {
                 let completion = try OpenAIWire.decodeCompletion(snapshot.body)
                 (text, finishReason, usage, model) = (completion.text, completion.finishReason, completion.usage, completion.model)
+                toolCalls = completion.toolCalls
             } catch {
                 return fail(error)
             }
@@ -147,6 +159,7 @@ final class Attempt: HTTPResponseHandler {
             CallResult(
                 text: text, finishReason: finishReason, usage: usage,
                 model: model ?? requestedModel, provider: provider, attempts: 1,
-                timeToFirstToken: snapshot.firstTokenAt.map { $0 - started }, duration: ContinuousClock.now - started))
+                timeToFirstToken: snapshot.firstTokenAt.map { $0 - started }, duration: ContinuousClock.now - started,
+                toolCalls: toolCalls))
     }
 }

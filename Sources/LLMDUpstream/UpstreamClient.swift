@@ -18,6 +18,9 @@ public struct CallResult: Sendable, Equatable {
     /// From the start of the last attempt to its first token; nil when none came.
     public var timeToFirstToken: Duration?
     public var duration: Duration
+    /// The calls the model made to the request's tools, whole, as OpenAI's
+    /// `message.tool_calls`; nil when it made none.
+    public var toolCalls: JSONValue? = nil
 }
 
 /// A call that failed, with whatever text had already streamed.
@@ -44,12 +47,16 @@ public struct RetryNotice: Sendable {
 public struct CallObserver: Sendable {
     public var tokens: @Sendable ([String]) -> Void
     public var retry: @Sendable (RetryNotice) -> Void
+    /// A streamed delta's `tool_calls`: pieces of the calls the model makes, as they come.
+    public var toolCalls: @Sendable (JSONValue) -> Void
 
     public init(
-        tokens: @escaping @Sendable ([String]) -> Void, retry: @escaping @Sendable (RetryNotice) -> Void = { _ in }
+        tokens: @escaping @Sendable ([String]) -> Void, retry: @escaping @Sendable (RetryNotice) -> Void = { _ in },
+        toolCalls: @escaping @Sendable (JSONValue) -> Void = { _ in }
     ) {
         self.tokens = tokens
         self.retry = retry
+        self.toolCalls = toolCalls
     }
 }
 

@@ -22,6 +22,9 @@ not. The model name picks a scenario, so a test chooses faults per call:
   fixture/summary-fails      normal replies, but 500 to LangChain's summarising prompt
   fixture/cached:C:R         usage says C prompt tokens were cached and R completion
                              tokens were reasoning (OpenAI's *_tokens_details)
+  fixture/tools              call the request's first tool (or get_weather) with
+                             {"city": "Paris"}: tool_calls, streamed in pieces or whole,
+                             content null, finish_reason "tool_calls"
 
 OpenAI's own model names are served as "fixture" is, on the endpoint OpenAI serves them
 on: a completion model (gpt-3.5-turbo-instruct, davinci-002, babbage-002) on
@@ -192,6 +195,9 @@ class Handler(BaseHTTPRequestHandler):
                                  "type": "BadRequestError", "code": 400})
             return
 
+        if scenario == "tools":
+            self.tool_call(request)
+            return
         tokens = reply_tokens(request, scenario)
         chat = self.path == "/v1/chat/completions"
         usage = usage_for(prompt_token_count(request), len(tokens), scenario)
@@ -252,6 +258,38 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 entry["client_gone"] = True
             self.close_connection = True
+
+    def tool_call(self, request):
+        """One call of the request's first tool, as OpenAI makes it: whole, or streamed as
+        tool_calls deltas (the id, type and name first, then the arguments in pieces)."""
+        tools = request.get("tools") or []
+        name = (tools[0].get("function") or {}).get("name", "get_weather") if tools else "get_weather"
+        arguments = ['{"city": ', '"Paris"}']
+        usage = usage_for(prompt_token_count(request), 9, "ok")
+        call = {"id": "call_fx1", "type": "function", "function": {"name": name, "arguments": "".join(arguments)}}
+        if not request.get("stream"):
+            self.send_json(200, {"id": "fx-1", "object": "chat.completion", "model": request.get("model"),
+                                 "choices": [{"index": 0, "finish_reason": "tool_calls",
+                                              "message": {"role": "assistant", "content": None, "tool_calls": [call]}}],
+                                 "usage": usage})
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        first = {"index": 0, "id": "call_fx1", "type": "function", "function": {"name": name, "arguments": ""}}
+        deltas = [{"role": "assistant", "content": None, "tool_calls": [first]}]
+        deltas += [{"tool_calls": [{"index": 0, "function": {"arguments": piece}}]} for piece in arguments]
+        for delta in deltas:
+            self.event({"id": "fx-1", "object": "chat.completion.chunk", "model": request.get("model"),
+                        "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
+        self.event({"id": "fx-1", "object": "chat.completion.chunk",
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
+        if (request.get("stream_options") or {}).get("include_usage"):
+            self.event({"id": "fx-1", "object": "chat.completion.chunk", "choices": [], "usage": usage})
+        self.chunk(b"data: [DONE]\n\n")
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
 
     def event(self, payload):
         self.chunk(b"data: " + json.dumps(payload).encode() + b"\n\n")

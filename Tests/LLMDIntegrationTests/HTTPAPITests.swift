@@ -159,4 +159,33 @@ struct HTTPAPITests {
                     .contains("request.cancelled") == true
             })
     }
+
+    @Test("tool calls are relayed: whole, and streamed in pieces; the run's events carry them")
+    func toolCalls() throws {
+        let keys = try TemporaryDirectory()
+        let fixture = try FixtureServer()
+        let daemon = try DaemonProcess(config: try fixture.config(keys: keys))
+        let request = #"{"model":"fixture/tools","tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}],"messages":[{"role":"user","content":"Weather in Paris?"}]"#
+        let whole = try curl(daemon, "/v1/chat/completions", json: request + "}")
+        #expect(whole.status == 200, "\(whole.body)")
+        let choice = try #require(try object(whole.body)["choices"]?.arrayValue?.first?.objectValue)
+        #expect(choice["finish_reason"] == "tool_calls")
+        let message = try #require(choice["message"]?.objectValue)
+        #expect(message["content"] == .null)
+        let call = try #require(message["tool_calls"]?.arrayValue?.first?.objectValue)
+        #expect(call["function"]?.objectValue?["arguments"] == #"{"city": "Paris"}"#)
+        #expect(try fixture.requestLog().last?["body"]?.objectValue?["tools"] != nil, "the tools went to the provider")
+
+        let streamed = try curl(daemon, "/v1/chat/completions", json: request + #","stream":true}"#)
+        let chunks = try streamed.body.components(separatedBy: "\n\n").filter { $0.hasPrefix("data: {") }
+            .map { try object(String($0.dropFirst(6))) }
+        let pieces = chunks.compactMap {
+            $0["choices"]?.arrayValue?.first?.objectValue?["delta"]?.objectValue?["tool_calls"]?.arrayValue?.first?.objectValue
+        }
+        #expect(pieces.first?["id"] == "call_fx1" && pieces.first?["function"]?.objectValue?["name"] == "get_weather")
+        #expect(pieces.compactMap { $0["function"]?.objectValue?["arguments"]?.stringValue }.joined() == #"{"city": "Paris"}"#)
+        #expect(chunks.contains { $0["choices"]?.arrayValue?.first?.objectValue?["finish_reason"] == "tool_calls" })
+        let ends = try llmctl(["events", "-o", "json", "-t", "llm_end", "--socket", daemon.socketPath]).standardOutput
+        #expect(ends.components(separatedBy: "call_fx1").count == 3, "both runs' llm_end have the call: \(ends)")
+    }
 }

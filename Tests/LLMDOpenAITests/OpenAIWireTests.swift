@@ -137,7 +137,7 @@ struct DeltaFastPathTests {
         return StreamChunk(
             text: choice?["delta"]?.objectValue?["content"]?.stringValue ?? choice?["text"]?.stringValue ?? "",
             finishReason: choice?["finish_reason"]?.stringValue, usage: TokenUsage(openAI: object["usage"]),
-            model: object["model"]?.stringValue)
+            model: object["model"]?.stringValue, toolCalls: choice?["delta"]?.objectValue?["tool_calls"])
     }
 
     @Test(
@@ -258,5 +258,29 @@ struct ChunkShapeTests {
             #expect(try OpenAIWire.decodeChunk(bytes, readingModel: readingModel, shape: &shape) == alone, "\(String(decoding: bytes, as: UTF8.self))")
         }
         #expect(hits > 100)  // the shape was taken, not only declined
+    }
+
+    @Test("tool calls: streamed pieces are read on the fast path and put together by index; whole ones relayed")
+    func toolCalls() throws {
+        let pieces = [
+            #"{"id":"c","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"get_weather","arguments":""}}]},"finish_reason":null}]}"#,
+            #"{"id":"c","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\": "}}]},"finish_reason":null}]}"#,
+            #"{"id":"c","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"call_2","type":"function","function":{"name":"now","arguments":"{}"}},{"index":0,"function":{"arguments":"\"Paris\"}"}}]},"finish_reason":null}]}"#,
+        ]
+        var calls = ToolCallAccumulator()
+        for piece in pieces {
+            let chunk = try OpenAIWire.decodeChunk(Array(piece.utf8))
+            #expect(chunk.text.isEmpty)
+            calls.add(try #require(chunk.toolCalls))
+        }
+        #expect(
+            calls.toolCalls == [
+                ["id": "call_1", "type": "function", "function": ["name": "get_weather", "arguments": #"{"city": "Paris"}"#]],
+                ["id": "call_2", "type": "function", "function": ["name": "now", "arguments": "{}"]],
+            ])
+        let whole = try OpenAIWire.decodeCompletion(
+            Array(#"{"choices":[{"index":0,"finish_reason":"tool_calls","message":{"role":"assistant","content":null,"tool_calls":[{"id":"x","type":"function","function":{"name":"f","arguments":"{}"}}]}}]}"#.utf8))
+        #expect(whole.text.isEmpty && whole.finishReason == "tool_calls")
+        #expect(whole.toolCalls?.arrayValue?.first?.objectValue?["id"] == "x")
     }
 }
