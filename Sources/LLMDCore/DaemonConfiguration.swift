@@ -223,6 +223,7 @@ extension DaemonConfiguration {
                         diagnostics.append(unknownKey(assignment))
                         continue
                     }
+                    config.locations["HTTP.\(assignment.key)"] = assignment.location
                 } else if assignment.section == "Budget" {
                     guard try apply(assignment, to: &config.budget, keys: BudgetConfiguration.keys) else {
                         diagnostics.append(unknownKey(assignment))
@@ -276,6 +277,13 @@ extension DaemonConfiguration {
                     "[Model \(model.name)] needs both InputPrice= and OutputPrice=; its configured price is ignored"))
         }
         diagnostics += config.aliasDiagnostics()
+        if let address = config.http.listen, !address.isLoopback, !config.http.allowsRemote {
+            diagnostics.append(
+                .init(
+                    .error, at: config.locations["HTTP.Listen"]!,
+                    "Listen=\(address) is not a loopback address: other hosts could reach it; "
+                        + "set AllowRemote=yes to mean that (every request needs a key either way)"))
+        }
         return (config, diagnostics)
     }
 

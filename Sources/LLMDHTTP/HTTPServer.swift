@@ -17,34 +17,49 @@ public final class HTTPServer: Service {
     private let environment: HTTPEnvironment
     private let logger: Logger
 
+    /// Where the TCP listener binds, when `[HTTP] Listen=` names one.
+    private let tcp: HTTPConfiguration.TCPAddress?
+
     public init(
-        socket: ListeningSocket, group: EventLoopGroup, methods: MethodTable, state: DaemonState, settings: LiveSettings,
-        maximumBodyBytes: Int, logger: Logger
+        socket: ListeningSocket, tcp: HTTPConfiguration.TCPAddress?, group: EventLoopGroup, methods: MethodTable,
+        state: DaemonState, settings: LiveSettings, keys: APIKeys, maximumBodyBytes: Int, logger: Logger
     ) {
         self.socket = socket
+        self.tcp = tcp
         self.group = group
         self.environment = HTTPEnvironment(
-            methods: methods, state: state, settings: settings, maximumBodyBytes: maximumBodyBytes, logger: logger)
+            methods: methods, state: state, settings: settings, keys: keys, maximumBodyBytes: maximumBodyBytes, logger: logger)
         self.logger = logger
     }
 
-    public func run(shutdown: GracefulShutdown) async throws {
+    private func bootstrap(keyRequired: Bool) -> ServerBootstrap {
         let environment = self.environment
-        let serverChannel = try await ServerBootstrap(group: group)
+        return ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(OpenAIHTTPHandler(environment: environment))
+                    try channel.pipeline.syncOperations.addHandler(OpenAIHTTPHandler(environment: environment, keyRequired: keyRequired))
                 }
             }
-            .withBoundSocket(socket.descriptor)
-            .get()
+    }
+
+    public func run(shutdown: GracefulShutdown) async throws {
+        var channels = [try await bootstrap(keyRequired: false).withBoundSocket(socket.descriptor).get()]
         logger.info("serving the OpenAI-compatible HTTP API", metadata: ["socket": "\(socket.path)"])
+        if let tcp {
+            do {
+                channels.append(try await bootstrap(keyRequired: true).bind(host: tcp.host, port: tcp.port).get())
+                logger.info("serving the OpenAI-compatible HTTP API over TCP, with keys", metadata: ["address": "\(tcp)"])
+            } catch {
+                logger.error("cannot listen on \(tcp): \(error); the HTTP API is served on its socket only")
+            }
+        }
         await withTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { _ = try? await serverChannel.closeFuture.get() }
+            for channel in channels { tasks.addTask { _ = try? await channel.closeFuture.get() } }
             tasks.addTask { await shutdown.wait() }
             await tasks.next()
-            serverChannel.close(promise: nil)
+            for channel in channels { channel.close(promise: nil) }
             tasks.cancelAll()
         }
         // Calls in flight finish as the protocol's do; the protocol server waits for them.
@@ -58,6 +73,7 @@ struct HTTPEnvironment: Sendable {
     var methods: MethodTable
     var state: DaemonState
     var settings: LiveSettings
+    var keys: APIKeys
     var maximumBodyBytes: Int
     var logger: Logger
 }

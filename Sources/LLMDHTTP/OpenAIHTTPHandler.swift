@@ -17,6 +17,8 @@ final class OpenAIHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case checking
         case admitted(PeerCredentials)
         case refused(ProtocolError)
+        /// A TCP client: each request must carry a key.
+        case keyRequired
     }
 
     let environment: HTTPEnvironment
@@ -39,11 +41,13 @@ final class OpenAIHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         var streamStarted = false
     }
 
-    init(environment: HTTPEnvironment) {
+    init(environment: HTTPEnvironment, keyRequired: Bool) {
         self.environment = environment
+        if keyRequired { peer = .keyRequired }
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        guard case .checking = peer else { return context.fireChannelActive() }
         PeerCheck.credentials(of: context.channel).hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
             let policy = self.environment.settings.current.peerPolicy
             switch result {
@@ -97,6 +101,20 @@ final class OpenAIHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         if case .refused(let error) = peer {
             return send(OpenAIError(status: 403, message: error.message, type: "permission_denied", code: error.code.rawValue), context: context)
         }
+        var keyScope: String?
+        if case .keyRequired = peer {
+            let bearer = head.headers["authorization"].first.flatMap { value -> String? in
+                value.lowercased().hasPrefix("bearer ") ? String(value.dropFirst(7)).trimmingBlanks : nil
+            }
+            guard let bearer, let key = environment.keys.authenticate(bearer) else {
+                return send(
+                    OpenAIError(
+                        status: 401, message: "Incorrect API key provided: give a key from 'llmctl key create' as Authorization: Bearer",
+                        type: "invalid_request_error", code: "invalid_api_key"),
+                    context: context)
+            }
+            keyScope = key.scope
+        }
         if tooLarge {
             return send(
                 .invalidRequest(
@@ -122,7 +140,7 @@ final class OpenAIHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             var params = request.params
             let scopes = head.headers["x-llmd-scope"].flatMap { $0.split(separator: ",") }.map { String($0).trimmingBlanks }
-            params.scopes = scopes.filter { !$0.isEmpty }
+            params.scopes = scopes.filter { !$0.isEmpty } + (keyScope.map { [$0] } ?? [])
             run(context: context) { [params] handler, context in await handler.generate(request, params: params, context: context) }
         case (_, "/v1/models"), (_, OpenAIEndpoint.chatCompletions.rawValue), (_, OpenAIEndpoint.completions.rawValue):
             send(

@@ -84,6 +84,12 @@ extension ErrorCode {
     /// The event journal cannot be read or written (a full disk, say); live events go on.
     public static let journalUnavailable: ErrorCode = "journal.unavailable"
 
+    // Keys of the HTTP API.
+    /// No key has that name (detail: `name`).
+    public static let keyNotFound: ErrorCode = "key.not_found"
+    /// `key.create` named a key that exists, revoked or not (detail: `name`).
+    public static let keyExists: ErrorCode = "key.exists"
+
     // Sessions and their memory.
     /// No session has that name (detail: `session`).
     public static let sessionNotFound: ErrorCode = "session.not_found"

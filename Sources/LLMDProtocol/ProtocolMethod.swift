@@ -27,6 +27,9 @@ public enum ProtocolMethod: String, CaseIterable, Sendable {
     case budgetSet = "budget.set"
     case budgetShow = "budget.show"
     case tokensCount = "tokens.count"
+    case keyCreate = "key.create"
+    case keyList = "key.list"
+    case keyRevoke = "key.revoke"
     case providerList = "provider.list"
     case modelList = "model.list"
 
@@ -49,5 +52,6 @@ public var typedMethods: [any TypedMethod.Type] {
         PublishMethod.self, SubscribeMethod.self, UnsubscribeMethod.self, AckMethod.self, CancelMethod.self,
         ScopeBeginMethod.self, ScopeEndMethod.self, ScopeShowMethod.self, UsageMethod.self, BudgetSetMethod.self,
         BudgetShowMethod.self, TokensCountMethod.self, ProviderListMethod.self, ModelListMethod.self,
+        KeyCreateMethod.self, KeyListMethod.self, KeyRevokeMethod.self,
     ]
 }

@@ -291,7 +291,17 @@ public final class SessionStore {
             cost INTEGER,
             PRIMARY KEY (kind, key)
         ) WITHOUT ROWID;
+        """,
         """
+        -- Keys of the HTTP API's TCP listener, kept as their SHA-256: a key is shown once.
+        CREATE TABLE api_keys (
+            name TEXT PRIMARY KEY,
+            digest TEXT NOT NULL UNIQUE,
+            scope TEXT,
+            created INTEGER NOT NULL,
+            revoked INTEGER
+        ) WITHOUT ROWID;
+        """,
     ]
 
     static let sessionColumns = "id, name, created, updated, settings, summary, turns, tokens, named"

@@ -56,6 +56,7 @@ let llmctl = Command(
         scopeCommand,
         budgetCommand,
         tokensCommand,
+        keyCommand,
         providersCommand,
         modelsCommand,
         Command(
@@ -107,6 +108,7 @@ enum LLMCtl {
             case "scope": try scope(parsed)
             case "budget": try budget(parsed)
             case "tokens": try tokens(parsed)
+            case "key": try key(parsed)
             case "providers": try providers(parsed)
             case "models": try models(parsed)
             case "completion": completion(parsed)

@@ -122,6 +122,14 @@ struct LLMDCommand {
         sessions.register(in: &methods)
         sessions.billing.register(in: &methods)
         DiscoveryMethods.register(in: &methods, settings: settings, upstream: upstream)
+        let keys = APIKeys(sessions: sessions)
+        do {
+            try await keys.start()
+        } catch {
+            printError("llmd: \(error)")
+            throw DaemonExit(status: 1)
+        }
+        keys.register(in: &methods)
 
         let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let notifier = SystemdNotifier()
@@ -140,7 +148,7 @@ struct LLMDCommand {
 
         let http = openHTTPServer(
             loaded: loaded, protocolSocket: listeningSocket, instance: instance, group: eventLoopGroup, methods: methods,
-            state: state, settings: settings, logger: logger)
+            state: state, settings: settings, keys: keys, logger: logger)
 
         // Services stop in reverse order: the servers drain first, while the reloader
         // still owns SIGHUP and the heartbeat still feeds the watchdog; the bus commits
@@ -156,7 +164,7 @@ struct LLMDCommand {
     /// logged: the protocol socket is served either way.
     private func openHTTPServer(
         loaded: LoadedConfiguration, protocolSocket: ListeningSocket, instance: Instance, group: MultiThreadedEventLoopGroup,
-        methods: MethodTable, state: DaemonState, settings: LiveSettings, logger: Logger
+        methods: MethodTable, state: DaemonState, settings: LiveSettings, keys: APIKeys, logger: Logger
     ) -> HTTPServer? {
         let configuration = loaded.configuration.http
         guard configuration.enabled else { return nil }
@@ -169,8 +177,8 @@ struct LLMDCommand {
                     path: path, mode: loaded.configuration.socketMode ?? instance.defaultSocketMode,
                     group: loaded.socketGroupID, directoryMode: instance.directoryMode))
             return HTTPServer(
-                socket: socket, group: group, methods: methods, state: state, settings: settings,
-                maximumBodyBytes: configuration.maximumBodyBytes, logger: logger)
+                socket: socket, tcp: configuration.listen, group: group, methods: methods, state: state, settings: settings,
+                keys: keys, maximumBodyBytes: configuration.maximumBodyBytes, logger: logger)
         } catch {
             logger.error("cannot serve the HTTP API on \(path): \(error)")
             return nil

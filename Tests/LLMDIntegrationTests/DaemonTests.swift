@@ -90,8 +90,8 @@ struct DaemonTests {
         ProtocolError(
             .unknownMethod, "unknown method 'no_such_method'",
             detail: ["method": "no_such_method", "methods": [
-                "ack", "budget.set", "budget.show", "cancel", "complete", "hello", "memory.show", "model.list", "ping",
-                "provider.list", "publish",
+                "ack", "budget.set", "budget.show", "cancel", "complete", "hello", "key.create", "key.list", "key.revoke",
+                "memory.show", "model.list", "ping", "provider.list", "publish",
                 "scope.begin", "scope.end", "scope.show", "send", "session.create", "session.delete", "session.export",
                 "session.list", "session.rename", "session.show", "session.update", "status", "subscribe",
                 "tokens.count", "unsubscribe", "usage",

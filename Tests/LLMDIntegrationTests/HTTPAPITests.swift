@@ -188,4 +188,65 @@ struct HTTPAPITests {
         let ends = try llmctl(["events", "-o", "json", "-t", "llm_end", "--socket", daemon.socketPath]).standardOutput
         #expect(ends.components(separatedBy: "call_fx1").count == 3, "both runs' llm_end have the call: \(ends)")
     }
+
+    /// A free TCP port on loopback, as the kernel hands one out.
+    private func freePort() throws -> Int {
+        let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(probe) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        try withUnsafeMutablePointer(to: &address) { pointer in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                guard bind(probe, raw, length) == 0, getsockname(probe, raw, &length) == 0 else { throw CocoaError(.fileNoSuchFile) }
+            }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    @Test("over loopback TCP every request needs a key; a key is shown once, counts to its scope, and can be revoked")
+    func tcpWithKeys() throws {
+        let port = try freePort()
+        let daemon = try DaemonProcess(config: "[HTTP]\nListen=127.0.0.1:\(port)\n")
+        let socket = ["--socket", daemon.socketPath]
+        let base = "http://127.0.0.1:\(port)/v1/chat/completions"
+        let body = #"{"model":"fake","messages":[{"role":"user","content":"over tcp"}]}"#
+        func post(_ key: String?) throws -> (status: Int, body: String) {
+            var arguments = ["-s", "-w", "\n%{http_code}", base, "-H", "content-type: application/json", "--data-binary", body]
+            if let key { arguments += ["-H", "Authorization: Bearer \(key)"] }
+            let result = try run("/usr/bin/curl", arguments)
+            let status = Int(result.standardOutput.split(separator: "\n").last ?? "") ?? -1
+            return (status, result.standardOutput)
+        }
+        #expect(waitUntil { (try? post(nil).status) == 401 }, "the listener refuses a request without a key")
+        #expect(try post("llmd-not-a-key").status == 401)
+        let begun = try LLMDClient(socketPath: daemon.socketPath).call(ScopeBeginMethod.self, ScopeBeginMethod.Params(name: "tcp")).scope
+        let made = try llmctl(["key", "create", "ci", "--scope", begun] + socket)
+        #expect(made.status == 0, "\(made.standardError)")
+        let key = made.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(key.hasPrefix("llmd-") && key.count == 53)
+        let answered = try post(key)
+        #expect(answered.status == 200 && answered.body.contains("[fake] You said: over tcp"), "\(answered)")
+        let totals = try LLMDClient(socketPath: daemon.socketPath).call(ScopeShowMethod.self, ScopeShowMethod.Params(scope: begun)).totals
+        #expect(totals.requests == 1, "the key's calls count to its scope")
+        let listed = try llmctl(["key", "list", "--json"] + socket).standardOutput
+        #expect(listed.contains("\"ci\"") && !listed.contains(key), "the list never shows a key: \(listed)")
+        #expect(try llmctl(["key", "create", "ci"] + socket).status == 1, "a name is taken for good")
+        #expect(try llmctl(["key", "revoke", "ci"] + socket).status == 0)
+        #expect(try post(key).status == 401, "a revoked key is refused at once")
+        // The Unix socket needs no key: its peers are checked by their credentials.
+        #expect(try curl(daemon, "/v1/chat/completions", json: body).status == 200)
+    }
+
+    @Test("a Listen= address other hosts could reach is refused unless AllowRemote= says so")
+    func remoteListenRefused() throws {
+        let directory = try TemporaryDirectory()
+        let config = try directory.write("llmd.conf", "[HTTP]\nListen=0.0.0.0:8080\n")
+        let checked = try run(binDirectory + "/llmd", ["--check-config", "--config", config])
+        #expect(checked.status == 78, "\(checked.standardError)")
+        #expect(checked.standardError.contains("Listen=0.0.0.0:8080 is not a loopback address"), "\(checked.standardError)")
+        let allowed = try directory.write("allowed.conf", "[HTTP]\nListen=0.0.0.0:8080\nAllowRemote=yes\n")
+        #expect(try run(binDirectory + "/llmd", ["--check-config", "--config", allowed]).status == 0)
+    }
 }
