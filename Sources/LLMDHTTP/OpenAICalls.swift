@@ -27,22 +27,54 @@ extension LoopBound {
         }
     }
 
-    /// A chat or text completion: `complete` through the method table, its events turned
-    /// into OpenAI's chunks as they come when the client streams.
-    func generate(_ openAI: OpenAIRequest, params: CompleteMethod.Params, context: NIOLoopBound<ChannelHandlerContext>) async {
+    /// A chat or text completion, or a session's turn: its method through the method table,
+    /// its events turned into OpenAI's chunks as they come when the client streams.
+    func generate(_ openAI: OpenAIRequest, call: GenerationCall, context: NIOLoopBound<ChannelHandlerContext>) async {
         let (environment, id, peer) = await submit { ($0.environment, $0.nextRequestID(), $0.peerCredentials) }
-        let streaming = params.stream
-        await submit { handler in handler.beginCall(OpenAIResponseWriter(request: openAI, created: Int64(time(nil)))) }
+        let streaming = openAI.params.stream
+        await submit { handler in handler.beginCall(call, writer: OpenAIResponseWriter(request: openAI, created: Int64(time(nil)))) }
         let requestContext = RequestContext(
             requestID: id, connectionID: 0, peer: peer,
             sendEvent: { event, _ in
                 guard streaming else { return }
                 execute { handler in handler.stream(event, context: context.value) }
             })
-        let request = Request(id: id, method: CompleteMethod.method.rawValue, params: params.json)
-        let reply = await environment.handle(request, context: requestContext)
+        let reply = await environment.handle(call.request(id: id), context: requestContext)
         execute { handler in handler.finishCall(reply, context: context.value) }
     }
+}
+
+/// What a generation request runs: a call without a session (`complete`), or the next turn
+/// of the session named in `X-LLMD-Session` (`send`).
+enum GenerationCall: Sendable {
+    case complete(CompleteMethod.Params)
+    case turn(SendMethod.Params)
+
+    func request(id: RequestID) -> Request {
+        switch self {
+        case .complete(let params): Request(id: id, method: CompleteMethod.method.rawValue, params: params.json)
+        case .turn(let params): Request(id: id, method: SendMethod.method.rawValue, params: params.json)
+        }
+    }
+
+    /// The method's result, as far as the response needs it.
+    func answer(_ result: JSONObject) throws(ProtocolError) -> GenerationAnswer {
+        switch self {
+        case .complete:
+            let result = try CompleteMethod.Result(json: result)
+            return GenerationAnswer(reply: result.reply, runID: result.runID, turn: nil)
+        case .turn:
+            let result = try SendMethod.Result(json: result)
+            return GenerationAnswer(reply: result.reply, runID: result.runID, turn: result.turn)
+        }
+    }
+}
+
+/// A generation's reply, the chain run it ran in, and for a session's turn its number.
+struct GenerationAnswer {
+    var reply: CallReply
+    var runID: String
+    var turn: Int64?
 }
 
 extension HTTPEnvironment {
@@ -56,27 +88,30 @@ extension HTTPEnvironment {
 }
 
 extension OpenAIHTTPHandler {
-    func answer(error: OpenAIError, context: ChannelHandlerContext) {
-        answer(status: error.status, json: error.json, context: context)
+    func answer(error: OpenAIError, turn: Int64? = nil, context: ChannelHandlerContext) {
+        answer(status: error.status, json: error.json, turn: turn, context: context)
     }
 
-    /// An event of the call: the chain's start names the response; the model call's
-    /// start opens the stream with the assistant's role; each of its tokens is a chunk.
+    /// An event of the call: the chain's start names the response (and a turn's number);
+    /// the start of the model call directly under it opens the stream with the assistant's
+    /// role; that call's tokens are the chunks. A turn's summarising call runs under a chain
+    /// of its own, so its tokens are not the reply's.
     func stream(_ event: CallbackEvent, context: ChannelHandlerContext) {
         guard var writer = call?.writer else { return }
         switch event.type {
         case .chainStart? where event.parentRunID == nil:
             call?.root = event.runID
+            call?.turn = event.metadata["turn"]?.intValue
             writer.started(runID: event.runID, model: nil)
         case .chatModelStart?, .llmStart?:
-            guard event.parentRunID == call?.root, call?.streamStarted == false else { return }
+            guard event.parentRunID == call?.root, call?.replyRun == nil else { return }
             writer.started(runID: call?.root ?? event.runID, model: event.data["model"]?.stringValue)
-            call?.streamStarted = true
-            startEvents(context: context)
+            call?.replyRun = event.runID
+            startEvents(turn: call?.turn, context: context)
             if writer.request.endpoint == .chatCompletions {
                 writeEvent(OpenAIResponseWriter.event(writer.chunk(role: true)), context: context)
             }
-        case .llmNewToken? where call?.streamStarted == true:
+        case .llmNewToken? where event.runID == call?.replyRun:
             if let pieces = event.data["tool_calls"] {
                 writeEvent(OpenAIResponseWriter.event(writer.chunk(toolCalls: pieces)), context: context)
             }
@@ -95,19 +130,25 @@ extension OpenAIHTTPHandler {
         let writer = state.writer
         switch reply {
         case .reply(_, let object):
-            guard let result = try? CompleteMethod.Result(json: object) else {
-                return answer(error: OpenAIError(status: 500, message: "complete answered in an unknown form", type: "api_error"), context: context)
+            guard let generated = try? state.method.answer(object) else {
+                return answer(error: OpenAIError(status: 500, message: "llmd answered in an unknown form", type: "api_error"), context: context)
             }
             guard state.streamStarted else {
-                guard writer.request.params.stream else { return answer(status: 200, json: writer.whole(result), context: context) }
+                guard writer.request.params.stream else {
+                    let whole = writer.whole(generated.reply, runID: generated.runID)
+                    return answer(status: 200, json: whole, turn: generated.turn, context: context)
+                }
                 // A stream that never started (no model call event): its whole content now.
-                startEvents(context: context)
-                writeEvent(OpenAIResponseWriter.event(writer.chunk(text: result.reply.text, role: true)), context: context)
-                return finishStream(writer, result: result, context: context)
+                startEvents(turn: generated.turn, context: context)
+                writeEvent(OpenAIResponseWriter.event(writer.chunk(text: generated.reply.text, role: true)), context: context)
+                return finishStream(writer, reply: generated.reply, context: context)
             }
-            finishStream(writer, result: result, context: context)
+            finishStream(writer, reply: generated.reply, context: context)
         case .error(_, let error):
-            guard state.streamStarted else { return answer(error: OpenAIError(error), context: context) }
+            guard state.streamStarted else {
+                // A turn that failed still took its number, which its session shows.
+                return answer(error: OpenAIError(error), turn: error.detail["turn"]?.intValue, context: context)
+            }
             // Mid-stream the status is sent: the error goes as an event, as OpenAI's do.
             writeEvent(OpenAIResponseWriter.event(OpenAIError(error).json), context: context)
             endEvents(context: context)
@@ -116,10 +157,10 @@ extension OpenAIHTTPHandler {
         }
     }
 
-    private func finishStream(_ writer: OpenAIResponseWriter, result: CompleteMethod.Result, context: ChannelHandlerContext) {
-        writeEvent(OpenAIResponseWriter.event(writer.chunk(finishReason: .some(result.reply.finishReason))), context: context)
+    private func finishStream(_ writer: OpenAIResponseWriter, reply: CallReply, context: ChannelHandlerContext) {
+        writeEvent(OpenAIResponseWriter.event(writer.chunk(finishReason: .some(reply.finishReason))), context: context)
         if writer.request.includeUsage {
-            writeEvent(OpenAIResponseWriter.event(writer.usageChunk(result.reply.usage)), context: context)
+            writeEvent(OpenAIResponseWriter.event(writer.usageChunk(reply.usage)), context: context)
         }
         writeEvent(OpenAIResponseWriter.done, context: context)
         endEvents(context: context)

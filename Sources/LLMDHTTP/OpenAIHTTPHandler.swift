@@ -35,10 +35,16 @@ final class OpenAIHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var nextRequest: Int64 = 1
 
     struct CallState {
+        var method: GenerationCall
         var writer: OpenAIResponseWriter
         /// The chain run of the call, whose model call's tokens are the reply.
         var root: String?
-        var streamStarted = false
+        /// That model call, once it started: the stream has begun.
+        var replyRun: String?
+        /// A session's turn's number, from its chain's start.
+        var turn: Int64?
+
+        var streamStarted: Bool { replyRun != nil }
     }
 
     init(environment: HTTPEnvironment, keyRequired: Bool) {
@@ -132,16 +138,21 @@ final class OpenAIHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                     context: context)
             }
             let providers = Set(environment.settings.current.providers.map(\.name))
-            let request: OpenAIRequest
+            var request: OpenAIRequest
             do throws(OpenAIError) {
                 request = try OpenAIRequest.decode(body, endpoint: OpenAIEndpoint(rawValue: path)!, providers: providers)
             } catch {
                 return send(error, context: context)
             }
-            var params = request.params
             let scopes = head.headers["x-llmd-scope"].flatMap { $0.split(separator: ",") }.map { String($0).trimmingBlanks }
-            params.scopes = scopes.filter { !$0.isEmpty } + (keyScope.map { [$0] } ?? [])
-            run(context: context) { [params] handler, context in await handler.generate(request, params: params, context: context) }
+            request.params.scopes = scopes.filter { !$0.isEmpty } + (keyScope.map { [$0] } ?? [])
+            let call: GenerationCall
+            do throws(OpenAIError) {
+                call = try generationCall(request, sessions: head.headers[OpenAIRequest.sessionHeader])
+            } catch {
+                return send(error, context: context)
+            }
+            run(context: context) { [request] handler, context in await handler.generate(request, call: call, context: context) }
         case (_, "/v1/models"), (_, OpenAIEndpoint.chatCompletions.rawValue), (_, OpenAIEndpoint.completions.rawValue):
             send(
                 .invalidRequest("\(head.method) is not served on \(path)", code: "method_not_allowed", status: 405),
@@ -152,6 +163,18 @@ final class OpenAIHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                     status: 404, message: "Invalid URL (\(head.method) \(path)): llmd serves /v1/chat/completions, "
                         + "/v1/completions and /v1/models", type: "invalid_request_error", code: "unknown_url"),
                 context: context)
+        }
+    }
+
+    /// `complete`, or with one `X-LLMD-Session` header the session's next turn.
+    private func generationCall(_ request: OpenAIRequest, sessions: [String]) throws(OpenAIError) -> GenerationCall {
+        switch sessions.count {
+        case 0: return .complete(request.params)
+        case 1: return .turn(try request.sessionTurn(sessions[0]))
+        default:
+            throw .invalidRequest(
+                "a request is a turn of one session: send one \(OpenAIRequest.sessionHeader) header",
+                param: OpenAIRequest.sessionHeader)
         }
     }
 
@@ -171,8 +194,8 @@ final class OpenAIHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    func beginCall(_ writer: OpenAIResponseWriter) {
-        call = CallState(writer: writer)
+    func beginCall(_ method: GenerationCall, writer: OpenAIResponseWriter) {
+        call = CallState(method: method, writer: writer)
     }
 
     func nextRequestID() -> RequestID {
@@ -186,8 +209,9 @@ final class OpenAIHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         send(status: error.status, json: error.json, context: context)
     }
 
-    private func send(status: Int, json: JSONObject, context: ChannelHandlerContext) {
+    private func send(status: Int, json: JSONObject, turn: Int64? = nil, context: ChannelHandlerContext) {
         var headers = HTTPHeaders([("content-type", "application/json")])
+        Self.add(turn: turn, to: &headers)
         let body = JSONValue.object(json).encoded + [UInt8(ascii: "\n")]
         headers.add(name: "content-length", value: String(body.count))
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: status), headers: headers))), promise: nil)
@@ -195,8 +219,14 @@ final class OpenAIHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
 
-    func startEvents(context: ChannelHandlerContext) {
-        let headers = HTTPHeaders([("content-type", "text/event-stream"), ("cache-control", "no-cache")])
+    /// `X-LLMD-Turn`: which turn of its session a request was.
+    private static func add(turn: Int64?, to headers: inout HTTPHeaders) {
+        if let turn { headers.add(name: "X-LLMD-Turn", value: String(turn)) }
+    }
+
+    func startEvents(turn: Int64?, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders([("content-type", "text/event-stream"), ("cache-control", "no-cache")])
+        Self.add(turn: turn, to: &headers)
         context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
     }
 
@@ -208,8 +238,8 @@ final class OpenAIHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
 
-    func answer(status: Int, json: JSONObject, context: ChannelHandlerContext) {
-        send(status: status, json: json, context: context)
+    func answer(status: Int, json: JSONObject, turn: Int64? = nil, context: ChannelHandlerContext) {
+        send(status: status, json: json, turn: turn, context: context)
     }
 
     var peerCredentials: PeerCredentials {

@@ -176,6 +176,53 @@ public struct OpenAIRequest: Sendable, Equatable {
     }
 }
 
+extension OpenAIRequest {
+    /// The header that makes a chat request a turn of the session it names.
+    public static let sessionHeader = "X-LLMD-Session"
+
+    /// The roles of a leading system prompt: OpenAI's newer models call it `developer`.
+    private static let systemRoles: Set<String> = ["system", "developer"]
+
+    /// The request as the next turn of `session`, whose memory is the conversation's history.
+    ///
+    /// The final message, the user's, is the turn. A leading system message becomes the
+    /// session's system prompt and the request's model the session's model, as
+    /// `llmctl send -s NAME --system TEXT -m MODEL` sets them; a setting that is already so
+    /// is left alone. Every other earlier message is ignored: a client written to send its
+    /// whole history each time gets the session's memory (its strategy and limits) instead.
+    ///
+    /// - Throws: a 400 error for a text completion, a bad session name, or a final message
+    ///   that is not the user's text.
+    public func sessionTurn(_ session: String) throws(OpenAIError) -> SendMethod.Params {
+        guard endpoint == .chatCompletions else {
+            throw .invalidRequest(
+                "a session's turn is a chat message: send \(Self.sessionHeader) with \(OpenAIEndpoint.chatCompletions.rawValue)",
+                param: Self.sessionHeader)
+        }
+        let name: String
+        do throws(ProtocolError) {
+            name = try SessionName.validated(session, key: Self.sessionHeader, got: .string(session))
+        } catch {
+            throw .invalidRequest(error.message, param: Self.sessionHeader)
+        }
+        let messages = params.input.messages ?? []
+        guard let turn = messages.last, turn.role == "user", !turn.content.isEmpty else {
+            throw .invalidRequest(
+                "with \(Self.sessionHeader) the final message is the turn: it must be the user's, with text "
+                    + "(the session's memory supplies the history)",
+                param: "messages")
+        }
+        // A bare model name is the default provider's, as without a session.
+        var settings: JSONObject = ["provider": JSONValue(params.provider), "model": JSONValue(params.model)]
+        if messages.count > 1, let first = messages.first, Self.systemRoles.contains(first.role) {
+            settings["system"] = first.content.isEmpty ? .null : .string(first.content)
+        }
+        return SendMethod.Params(
+            session: name, text: turn.content, settings: settings, stream: params.stream, generation: params.generation,
+            scopes: params.scopes, events: params.stream)
+    }
+}
+
 /// Responses and stream chunks as OpenAI writes them, for one request.
 public struct OpenAIResponseWriter: Sendable {
     public let request: OpenAIRequest
@@ -217,9 +264,8 @@ public struct OpenAIResponseWriter: Sendable {
         ["id": .string(id), "object": .string(object), "created": .int(created), "model": .string(model), "choices": .array(choices)]
     }
 
-    /// The whole response of a call that was not streamed.
-    public func whole(_ result: CompleteMethod.Result) -> JSONObject {
-        let reply = result.reply
+    /// The whole response of a call that was not streamed, named after its chain run.
+    public func whole(_ reply: CallReply, runID: String) -> JSONObject {
         let choice: JSONValue =
             switch request.endpoint {
             case .chatCompletions:
@@ -231,7 +277,7 @@ public struct OpenAIResponseWriter: Sendable {
                 ["index": 0, "text": .string(reply.text), "logprobs": nil, "finish_reason": JSONValue(reply.finishReason)]
             }
         var object = envelope(request.endpoint.objects.whole, choices: [choice])
-        object["id"] = .string((request.endpoint == .chatCompletions ? "chatcmpl-" : "cmpl-") + result.runID)
+        object["id"] = .string((request.endpoint == .chatCompletions ? "chatcmpl-" : "cmpl-") + runID)
         object["model"] = .string(reply.model)
         object["usage"] = Self.usage(reply.usage)
         return object

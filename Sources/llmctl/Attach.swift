@@ -28,6 +28,8 @@ struct SessionTranscript {
     private var root: String?
     /// Whether the last text written ended a line.
     private var atLineStart = true
+    /// Whether the turn's reply streamed; one that did not is written whole at its end.
+    private var streamed = false
     /// Turns whose root run is in here are the caller's own; their input is not echoed.
     var ownRuns: Set<String> = []
     let color: Bool
@@ -44,6 +46,7 @@ struct SessionTranscript {
             reply = ReplyTokens()
             reply.handle(event, onToken: { _ in })
             root = event.runID
+            streamed = false
             let input = event.data["inputs"]?.objectValue?["input"]?.stringValue ?? ""
             let turn = event.metadata["turn"]?.intValue.map { "turn \($0)" } ?? "turn"
             let pid = event.data["client"]?.objectValue?["pid"]?.intValue.map { " · pid \($0)" } ?? ""
@@ -56,8 +59,13 @@ struct SessionTranscript {
             var text = ""
             reply.handle(event) { text = $0 }
             guard !text.isEmpty else { return nil }
+            streamed = true
             atLineStart = text.hasSuffix("\n")
             return text
+        case "llm_end" where event.parentRunID == root && root != nil && !streamed:
+            // The reply of a turn sent without streaming (`send --no-stream`, most HTTP clients).
+            guard let text = event.data["text"]?.stringValue, !text.isEmpty else { return nil }
+            return line(text)
         case "memory_updated":
             return line(dim("(memory: \(Self.memoryNote(event.data)))"))
         case "chain_end" where event.runID == root:

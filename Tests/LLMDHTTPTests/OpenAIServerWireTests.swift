@@ -36,6 +36,43 @@ struct OpenAIServerWireTests {
         }
     }
 
+    @Test("with X-LLMD-Session the final user message is the turn, a leading system message and the model the session's")
+    func sessionTurn() throws {
+        let request = try decode(
+            #"{"model":"local/fixture","temperature":0.2,"stream":true,"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"old"},{"role":"assistant","content":"older"},{"role":"user","content":"new"}]}"#)
+        let turn = try request.sessionTurn("notes")
+        #expect(turn.session == "notes" && turn.text == "new")
+        #expect(turn.settings == ["provider": "local", "model": "fixture", "system": "Be brief."])
+        #expect(turn.generation.temperature == 0.2 && turn.stream && turn.events)
+        // A bare model is the default provider's; without a system message the session keeps its own.
+        let bare = try decode(#"{"model":"fixture","messages":[{"role":"user","content":"hi"}]}"#).sessionTurn("notes")
+        #expect(bare.settings == ["provider": nil, "model": "fixture"])
+        #expect(!bare.stream && !bare.events)
+        let developer = try decode(
+            #"{"model":"m","messages":[{"role":"developer","content":"Terse."},{"role":"user","content":"hi"}]}"#)
+        #expect(try developer.sessionTurn("s").settings["system"] == "Terse.")
+    }
+
+    @Test("a session's turn that is not a user's chat message, or a bad session name, is a 400")
+    func badSessionTurns() throws {
+        let cases: [(String, OpenAIEndpoint, String, String)] = [
+            (#"{"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","content":"y"}]}"#, .chatCompletions, "s", "messages"),
+            (#"{"model":"m","messages":[{"role":"system","content":"x"}]}"#, .chatCompletions, "s", "messages"),
+            (#"{"model":"m","messages":[{"role":"user","content":""}]}"#, .chatCompletions, "s", "messages"),
+            (#"{"model":"m","prompt":"x"}"#, .completions, "s", "X-LLMD-Session"),
+            (#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#, .chatCompletions, "", "X-LLMD-Session"),
+            (#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#, .chatCompletions, "a\u{1}b", "X-LLMD-Session"),
+        ]
+        for (body, endpoint, session, param) in cases {
+            do {
+                _ = try decode(body, endpoint).sessionTurn(session)
+                Issue.record("taken: \(body) as a turn of '\(session)'")
+            } catch {
+                #expect(error.status == 400 && error.param == param, "\(body): \(error)")
+            }
+        }
+    }
+
     @Test("llmd's errors as OpenAI's: statuses and codes")
     func errors() {
         #expect(OpenAIError(ProtocolError(.upstreamNotFound, "no such model")).status == 404)

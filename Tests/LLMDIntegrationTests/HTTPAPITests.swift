@@ -249,4 +249,159 @@ struct HTTPAPITests {
         let allowed = try directory.write("allowed.conf", "[HTTP]\nListen=0.0.0.0:8080\nAllowRemote=yes\n")
         #expect(try run(binDirectory + "/llmd", ["--check-config", "--config", allowed]).status == 0)
     }
+
+    // MARK: - Sessions over HTTP
+
+    /// One chat request as a turn of `session`: the status, the body, and `X-LLMD-Turn`.
+    private func turn(
+        _ daemon: DaemonProcess, session: String, _ body: String, path: String = "/v1/chat/completions"
+    ) throws -> (status: Int, body: String, turn: Int?) {
+        let directory = try TemporaryDirectory()
+        let headersFile = directory.file("headers")
+        let (status, text) = try curl(daemon, path, json: body, headers: ["X-LLMD-Session: \(session)"], extra: ["-D", headersFile])
+        let headers = (try? String(contentsOfFile: headersFile, encoding: .utf8)) ?? ""
+        let turn = headers.split(separator: "\r\n").first { $0.lowercased().hasPrefix("x-llmd-turn:") }
+            .flatMap { Int($0.dropFirst("x-llmd-turn:".count).trimmingCharacters(in: .whitespaces)) }
+        return (status, text, turn)
+    }
+
+    /// A chat request body for the fixture's echoing model.
+    private func chat(_ messages: [(String, String)], stream: Bool = false) -> String {
+        let list = messages.map { #"{"role":"\#($0.0)","content":"\#($0.1)"}"# }.joined(separator: ",")
+        return #"{"model":"fixture","stream":\#(stream),"stream_options":{"include_usage":\#(stream)},"messages":[\#(list)]}"#
+    }
+
+    /// The chat messages of each request the fixture saw, as `role: content`.
+    private func prompts(_ fixture: FixtureServer) throws -> [[String]] {
+        try fixture.requestLog().compactMap { entry in
+            entry["body"]?.objectValue?["messages"]?.arrayValue?.compactMap { message -> String? in
+                guard let object = message.objectValue else { return nil }
+                return "\(object["role"]?.stringValue ?? ""): \(object["content"]?.stringValue ?? "")"
+            }
+        }
+    }
+
+    /// The text of a streamed chat response, and its usage chunk's.
+    private func streamed(_ body: String) throws -> (text: String, id: String?, usage: JSONObject?) {
+        let events = body.components(separatedBy: "\n\n").filter { !$0.isEmpty }
+        #expect(events.last == "data: [DONE]", "\(body)")
+        let chunks = try events.dropLast().map { try object(String($0.dropFirst(6))) }
+        let text = chunks.compactMap {
+            $0["choices"]?.arrayValue?.first?.objectValue?["delta"]?.objectValue?["content"]?.stringValue
+        }.joined()
+        return (text, chunks.first?["id"]?.stringValue, chunks.last?["usage"]?.objectValue)
+    }
+
+    @Test("X-LLMD-Session: each request sends only its message, the session's memory the rest; attach sees the turns")
+    func sessionTurns() throws {
+        let keys = try TemporaryDirectory()
+        let fixture = try FixtureServer()
+        let daemon = try DaemonProcess(config: try fixture.config(keys: keys))
+        let client = try LLMDClient(socketPath: daemon.socketPath)
+        let first = try turn(daemon, session: "shop", chat([("system", "Be brief."), ("user", "I want roses")]))
+        #expect(first.status == 200, "\(first.body)")
+        #expect(first.turn == 1)
+        let reply = try object(first.body)
+        #expect(reply["choices"]?.arrayValue?.first?.objectValue?["message"]?.objectValue?["content"] == "echo: I want roses")
+        var shown = try client.call(SessionShowMethod.self, SessionShowMethod.Params(session: "shop"))
+        #expect(shown.session.settings["system"] == "Be brief.", "the system message is the session's system prompt")
+        #expect(reply["id"]?.stringValue == "chatcmpl-" + (shown.recentTurns.last?.runID ?? "?"), "named after the turn's run")
+
+        let attachDirectory = try TemporaryDirectory()
+        let attachOutput = attachDirectory.file("attach.out")
+        let attach = try ChildProcess(
+            binDirectory + "/llmctl", ["attach", "shop", "--socket", daemon.socketPath],
+            environment: ProcessInfo.processInfo.environment, outputPath: attachOutput, errorPath: attachDirectory.file("attach.err"))
+        defer { attach.send(signal: SIGKILL) }
+        #expect(waitUntil { (try? String(contentsOfFile: attachDirectory.file("attach.err"), encoding: .utf8))?.contains("attached") == true })
+
+        let second = try turn(daemon, session: "shop", chat([("user", "pink ones")]))
+        #expect(second.status == 200 && second.turn == 2, "\(second)")
+        #expect(
+            try prompts(fixture).last == [
+                "system: Be brief.", "user: I want roses", "assistant: echo: I want roses", "user: pink ones",
+            ])
+        let third = try turn(daemon, session: "shop", chat([("user", "a dozen")], stream: true))
+        #expect(third.status == 200 && third.turn == 3, "\(third)")
+        let stream = try streamed(third.body)
+        #expect(stream.text == "echo: a dozen")
+        #expect(try prompts(fixture).last?.count == 6, "the two turns before, from memory")
+        shown = try client.call(SessionShowMethod.self, SessionShowMethod.Params(session: "shop"))
+        #expect(stream.id == "chatcmpl-" + (shown.recentTurns.last?.runID ?? "?"))
+        #expect(shown.recentTurns.map(\.input) == ["I want roses", "pink ones", "a dozen"])
+        // The usage is the reply call's, as the fixture counts it: each message's words and 4, history and all.
+        let usage = try #require(stream.usage)
+        #expect(usage["completion_tokens"] == 3 && usage["prompt_tokens"] == 40, "\(usage)")
+
+        let memory = try llmctl(["memory", "show", "--socket", daemon.socketPath, "shop"])
+        #expect(memory.standardOutput.contains("messages: 6 in memory"), "\(memory.standardOutput)")
+        #expect(memory.standardOutput.contains("Human: pink ones\n  AI: echo: pink ones\n  Human: a dozen\n  AI: echo: a dozen"))
+        func attached() -> String { (try? String(contentsOfFile: attachOutput, encoding: .utf8)) ?? "" }
+        #expect(waitUntil { attached().contains("echo: a dozen\n") }, "\(attached())")
+        #expect(attached().contains("] > pink ones\necho: pink ones\n"), "a turn not streamed, whole: \(attached())")
+        #expect(attached().contains("] > a dozen\necho: a dozen\n"), "\(attached())")
+    }
+
+    @Test("a session's turn: earlier history ignored, a system message updates the session, bad turns are 400s")
+    func sessionHistoryRule() throws {
+        let keys = try TemporaryDirectory()
+        let fixture = try FixtureServer()
+        let daemon = try DaemonProcess(config: try fixture.config(keys: keys))
+        #expect(try turn(daemon, session: "s", chat([("user", "one")])).status == 200)
+        // A client that resends its whole history, as OpenAI's clients do: the session's memory is the history.
+        let whole = try turn(
+            daemon, session: "s",
+            chat([("system", "Answer in French."), ("user", "one"), ("assistant", "made up"), ("user", "two")]))
+        #expect(whole.status == 200 && whole.turn == 2, "\(whole)")
+        #expect(try prompts(fixture).last == ["system: Answer in French.", "user: one", "assistant: echo: one", "user: two"])
+        let show = try llmctl(["session", "show", "--json", "--socket", daemon.socketPath, "s"])
+        #expect(show.standardOutput.contains(#""system":"Answer in French.""#), "\(show.standardOutput)")
+
+        let requests = try totalRequests(daemon)
+        let bad: [(String, String, String)] = [
+            ("s", "/v1/chat/completions", chat([("user", "three"), ("assistant", "not a turn")])),
+            ("s", "/v1/completions", #"{"model":"fixture","prompt":"three"}"#),
+            (String(repeating: "n", count: 201), "/v1/chat/completions", chat([("user", "three")])),
+        ]
+        for (session, path, body) in bad {
+            let answer = try turn(daemon, session: session, body, path: path)
+            #expect(answer.status == 400 && answer.turn == nil, "\(path) \(body): \(answer)")
+            #expect(try object(answer.body)["error"]?.objectValue?["message"]?.stringValue != nil)
+        }
+        let two = try curl(
+            daemon, "/v1/chat/completions", json: chat([("user", "three")]), headers: ["X-LLMD-Session: a", "X-LLMD-Session: b"])
+        #expect(two.status == 400, "one session per request: \(two)")
+        #expect(try totalRequests(daemon) == requests, "no bad turn reached the model")
+        #expect(try llmctl(["session", "show", "--socket", daemon.socketPath, String(repeating: "n", count: 201)]).status != 0)
+        #expect(try LLMDClient(socketPath: daemon.socketPath).call(SessionShowMethod.self, SessionShowMethod.Params(session: "s")).turnCount == 2)
+        // A turn the provider fails is still the session's, and says which.
+        let failed = try turn(daemon, session: "s", #"{"model":"fixture/400","messages":[{"role":"user","content":"three"}]}"#)
+        #expect(failed.status == 502 && failed.turn == 3, "\(failed)")
+    }
+
+    @Test("a streamed turn streams its reply only, not the memory's summarising call; a queued turn waits")
+    func streamedTurnAndQueue() throws {
+        let keys = try TemporaryDirectory()
+        let fixture = try FixtureServer()
+        let daemon = try DaemonProcess(config: try fixture.config(keys: keys))
+        let setup = try llmctl(
+            ["send", "--socket", daemon.socketPath, "-s", "sb", "--memory", "summary-buffer", "--max-tokens", "25", "alpha beta gamma"])
+        #expect(setup.status == 0, "\(setup.standardError)")
+        let summarised = try turn(daemon, session: "sb", chat([("user", "delta epsilon zeta")], stream: true))
+        #expect(summarised.status == 200 && summarised.turn == 2)
+        #expect(try streamed(summarised.body).text == "echo: delta epsilon zeta", "\(summarised.body)")
+        #expect(try prompts(fixture).last?.first?.contains("New summary:") == true, "the turn summarised")
+
+        // A turn sent while another of the session runs waits for it, and follows it.
+        let directory = try TemporaryDirectory()
+        let slow = try ChildProcess(
+            binDirectory + "/llmctl", ["send", "--socket", daemon.socketPath, "-s", "q", "-m", "fixture/slow:150", "one two three"],
+            environment: ProcessInfo.processInfo.environment, outputPath: directory.file("slow.out"))
+        defer { if slow.isRunning { slow.send(signal: SIGKILL) } }
+        #expect(waitUntil { (try? fixture.requestLog().contains { $0["model"]?.stringValue == "fixture/slow:150" }) == true })
+        let queued = try turn(daemon, session: "q", chat([("user", "after")]))
+        #expect(queued.status == 200 && queued.turn == 2, "\(queued)")
+        #expect(slow.wait(timeout: .seconds(10)) == .exited(0))
+        #expect(try prompts(fixture).last == ["user: one two three", "assistant: echo: one two three", "user: after"])
+    }
 }
