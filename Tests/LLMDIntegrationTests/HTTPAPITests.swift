@@ -404,4 +404,23 @@ struct HTTPAPITests {
         #expect(slow.wait(timeout: .seconds(10)) == .exited(0))
         #expect(try prompts(fixture).last == ["user: one two three", "assistant: echo: one two three", "user: after"])
     }
+
+    @Test("docs/openapi.json describes exactly what is served: each path and method answers, valid bodies pass")
+    func openAPIDocument() throws {
+        let document = try object(try String(contentsOfFile: sourceRoot + "/docs/openapi.json", encoding: .utf8))
+        let paths = try #require(document["paths"]?.objectValue)
+        #expect(Set(paths.keys) == ["/v1/chat/completions", "/v1/completions", "/v1/models"])
+        let daemon = try DaemonProcess()
+        let examples = [
+            "/v1/chat/completions": #"{"model":"fake","messages":[{"role":"user","content":"from the document"}]}"#,
+            "/v1/completions": #"{"model":"fake","prompt":"from the document"}"#,
+        ]
+        for member in paths {
+            let path = member.key
+            for method in member.value.objectValue?.keys ?? [] {
+                let answer = try curl(daemon, path, json: method == "post" ? examples[path] : nil)
+                #expect(answer.status == 200, "\(method) \(path): \(answer.body)")
+            }
+        }
+    }
 }
