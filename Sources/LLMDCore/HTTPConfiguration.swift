@@ -10,6 +10,9 @@ public struct HTTPConfiguration: Sendable, Equatable {
     public var listen: TCPAddress?
     /// `AllowRemote=`: whether `Listen=` may be an address other hosts reach.
     public var allowsRemote = false
+    /// `IdleTimeoutSec=`: a connection that sends nothing for this long while no call of
+    /// its runs is closed, so a client sending its headers a byte at a time holds nothing.
+    public var idleTimeout: Duration = .seconds(30)
 
     /// A host (an IP address) and a port.
     public struct TCPAddress: Sendable, Equatable, CustomStringConvertible {
@@ -49,6 +52,11 @@ public struct HTTPConfiguration: Sendable, Equatable {
         },
         .init(name: "AllowRemote") { config, value throws(ConfigValueError) in
             config.allowsRemote = value.isEmpty ? false : try parseBoolean(value)
+        },
+        .init(name: "IdleTimeoutSec") { config, value throws(ConfigValueError) in
+            let timeout = value.isEmpty ? .seconds(30) : try parseTimeSpan(value)
+            guard timeout > .zero else { throw ConfigValueError("IdleTimeoutSec= must be more than 0") }
+            config.idleTimeout = timeout
         },
         .init(name: "MaxBodyBytes") { config, value throws(ConfigValueError) in
             let size = value.isEmpty ? 8 << 20 : try parseByteSize(value)

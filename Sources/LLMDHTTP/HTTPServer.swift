@@ -20,24 +20,30 @@ public final class HTTPServer: Service {
     /// Where the TCP listener binds, when `[HTTP] Listen=` names one.
     private let tcp: HTTPConfiguration.TCPAddress?
 
+    private let idleTimeout: Duration
+
     public init(
-        socket: ListeningSocket, tcp: HTTPConfiguration.TCPAddress?, group: EventLoopGroup, methods: MethodTable,
-        state: DaemonState, settings: LiveSettings, keys: APIKeys, maximumBodyBytes: Int, logger: Logger
+        socket: ListeningSocket, configuration: HTTPConfiguration, group: EventLoopGroup, methods: MethodTable,
+        state: DaemonState, settings: LiveSettings, keys: APIKeys, logger: Logger
     ) {
         self.socket = socket
-        self.tcp = tcp
+        self.tcp = configuration.listen
+        self.idleTimeout = configuration.idleTimeout
         self.group = group
         self.environment = HTTPEnvironment(
-            methods: methods, state: state, settings: settings, keys: keys, maximumBodyBytes: maximumBodyBytes, logger: logger)
+            methods: methods, state: state, settings: settings, keys: keys, maximumBodyBytes: configuration.maximumBodyBytes,
+            logger: logger)
         self.logger = logger
     }
 
     private func bootstrap(keyRequired: Bool) -> ServerBootstrap {
         let environment = self.environment
+        let idleTimeout = TimeAmount.nanoseconds(Int64(self.idleTimeout.wholeMilliseconds) * 1_000_000)
         return ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idleTimeout))
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(OpenAIHTTPHandler(environment: environment, keyRequired: keyRequired))
                 }

@@ -72,6 +72,15 @@ final class OpenAIHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.fireChannelActive()
     }
 
+    /// Silence past `IdleTimeoutSec=` closes a connection with no call running: one that
+    /// waits for its reply is not idle.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read else {
+            return context.fireUserInboundEventTriggered(event)
+        }
+        if task == nil { context.close(promise: nil) }
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         // A client that went away takes its call with it, upstream included.
         task?.cancel()

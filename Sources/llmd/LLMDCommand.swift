@@ -177,8 +177,8 @@ struct LLMDCommand {
                     path: path, mode: loaded.configuration.socketMode ?? instance.defaultSocketMode,
                     group: loaded.socketGroupID, directoryMode: instance.directoryMode))
             return HTTPServer(
-                socket: socket, tcp: configuration.listen, group: group, methods: methods, state: state, settings: settings,
-                keys: keys, maximumBodyBytes: configuration.maximumBodyBytes, logger: logger)
+                socket: socket, configuration: configuration, group: group, methods: methods, state: state, settings: settings,
+                keys: keys, logger: logger)
         } catch {
             logger.error("cannot serve the HTTP API on \(path): \(error)")
             return nil

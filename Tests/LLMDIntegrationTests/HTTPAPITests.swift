@@ -423,4 +423,24 @@ struct HTTPAPITests {
             }
         }
     }
+
+    @Test("framing attacks: conflicting Content-Length and Transfer-Encoding is refused; headers sent slowly are cut off")
+    func framingAndSlowClients() throws {
+        let daemon = try DaemonProcess(config: "[HTTP]\nIdleTimeoutSec=1\n")
+        let smuggled = try RawConnection(path: httpSocket(daemon))
+        try smuggled.sendRaw(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: llmd\r\nContent-Type: application/json\r\n"
+                + "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+        let status = smuggled.readLine(timeout: .seconds(5))
+        #expect(status?.hasPrefix("HTTP/1.1 400") == true, "\(status ?? "closed")")
+
+        // A byte a second: the connection is closed once it has been quiet for the timeout.
+        let slow = try RawConnection(path: httpSocket(daemon))
+        try slow.sendRaw("POST /v1/chat/comp")
+        let started = ContinuousClock.now
+        #expect(slow.readLine(timeout: .seconds(10)) == nil, "closed, not answered")
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(try totalRequests(daemon) == 0)
+        #expect(try curl(daemon, "/v1/models").status == 200, "the daemon serves on")
+    }
 }
