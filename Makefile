@@ -115,7 +115,7 @@ install: build vocab
 	"$(RELEASE_BIN)/llmctl" completion fish > $(DESTDIR)$(FISHCOMPDIR)/llmctl.fish
 	chmod 0644 $(DESTDIR)$(BASHCOMPDIR)/llmctl $(DESTDIR)$(ZSHCOMPDIR)/_llmctl $(DESTDIR)$(FISHCOMPDIR)/llmctl.fish
 	install -m 0644 $(VOCAB_DIR)/*.tiktoken $(DESTDIR)$(DATADIR)/
-	for unit in llmd.service llmd.socket; do \
+	for unit in llmd.service llmd.socket llmd-http.socket; do \
 		sed 's|@bindir@|$(BINDIR)|g' systemd/$$unit.in > $(DESTDIR)$(UNITDIR)/$$unit; \
 		sed 's|@bindir@|$(BINDIR)|g' systemd/user/$$unit.in > $(DESTDIR)$(USERUNITDIR)/$$unit; \
 		chmod 0644 $(DESTDIR)$(UNITDIR)/$$unit $(DESTDIR)$(USERUNITDIR)/$$unit; \
@@ -131,8 +131,8 @@ install: build vocab
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/llmd $(DESTDIR)$(BINDIR)/llmctl \
-		$(DESTDIR)$(UNITDIR)/llmd.service $(DESTDIR)$(UNITDIR)/llmd.socket \
-		$(DESTDIR)$(USERUNITDIR)/llmd.service $(DESTDIR)$(USERUNITDIR)/llmd.socket \
+		$(DESTDIR)$(UNITDIR)/llmd.service $(DESTDIR)$(UNITDIR)/llmd.socket $(DESTDIR)$(UNITDIR)/llmd-http.socket \
+		$(DESTDIR)$(USERUNITDIR)/llmd.service $(DESTDIR)$(USERUNITDIR)/llmd.socket $(DESTDIR)$(USERUNITDIR)/llmd-http.socket \
 		$(DESTDIR)$(SYSUSERSDIR)/llmd.conf $(DESTDIR)$(MANDIR)/man1/llmctl.1 $(DESTDIR)$(MANDIR)/man5/llmd.conf.5 \
 		$(DESTDIR)$(MANDIR)/man7/llmd-protocol.7 $(DESTDIR)$(MANDIR)/man8/llmd.8 $(DESTDIR)$(DOCDIR)/llmd.conf.example \
 		$(DESTDIR)$(DATADIR)/cl100k_base.tiktoken $(DESTDIR)$(DATADIR)/o200k_base.tiktoken \

@@ -70,8 +70,10 @@ render() {
 }
 render llmd.service.in system/llmd.service
 render llmd.socket.in system/llmd.socket
+render llmd-http.socket.in system/llmd-http.socket
 render user/llmd.service.in user/llmd.service
 render user/llmd.socket.in user/llmd.socket
+render user/llmd-http.socket.in user/llmd-http.socket
 
 # 1. The user the units run as. The host need not have it: systemd-analyze
 # verify does not resolve User=, Group=, SocketUser= or SocketGroup=.
@@ -104,13 +106,13 @@ for unit in "$scratch"/system/* "$scratch"/user/*; do
 done
 if ! out=$(clean SYSTEMD_UNIT_PATH="$scratch/system:$system_unit_dir" \
     systemd-analyze verify --man=no --generators=no \
-    "$scratch/system/llmd.socket" "$scratch/system/llmd.service" 2>&1) || [[ -n $out ]]; then
+    "$scratch/system/llmd.socket" "$scratch/system/llmd-http.socket" "$scratch/system/llmd.service" 2>&1) || [[ -n $out ]]; then
     printf '%s\n' "${out:-systemd-analyze verify failed without output}" >&2
     fail "system units: systemd-analyze verify is not clean"
 fi
 if ! out=$(clean SYSTEMD_UNIT_PATH="$scratch/user:$user_unit_dir" XDG_RUNTIME_DIR="$scratch/runtime" \
     systemd-analyze --user verify --man=no --generators=no \
-    "$scratch/user/llmd.socket" "$scratch/user/llmd.service" 2>&1) || [[ -n $out ]]; then
+    "$scratch/user/llmd.socket" "$scratch/user/llmd-http.socket" "$scratch/user/llmd.service" 2>&1) || [[ -n $out ]]; then
     printf '%s\n' "${out:-systemd-analyze --user verify failed without output}" >&2
     fail "user units: systemd-analyze --user verify is not clean"
 fi

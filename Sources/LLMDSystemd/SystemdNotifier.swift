@@ -43,27 +43,47 @@ public struct SystemdNotifier: Sendable {
     }
 }
 
-/// Listening sockets handed over by socket activation (sd_listen_fds(3)).
+/// Listening sockets handed over by socket activation (sd_listen_fds_with_names(3)).
 public enum SocketActivation {
-    /// The first inherited descriptor of `SD_LISTEN_FDS_START`…, or nil when the daemon
-    /// was not socket-activated. Clears `LISTEN_*` so child processes do not inherit them.
+    /// The inherited sockets: the protocol's, and the HTTP API's when one is named `http`
+    /// (`FileDescriptorName=http` in its `.socket` unit). Others are closed. Clears
+    /// `LISTEN_*` so child processes do not inherit them.
+    public struct Inherited: Sendable {
+        public var protocolSocket: Int32
+        public var httpSocket: Int32?
+    }
+
+    /// The sockets systemd passed, or nil when the daemon was not socket-activated.
     ///
-    /// - Throws: ``SocketActivationError`` when descriptors were passed but the first is
-    ///   not a listening Unix stream socket.
-    public static func takeListeningSocket() throws(SocketActivationError) -> Int32? {
-        let count = sd_listen_fds(1)
+    /// - Throws: ``SocketActivationError`` when descriptors were passed but none is the
+    ///   protocol's, or one of those used is not a listening Unix stream socket.
+    public static func takeListeningSockets() throws(SocketActivationError) -> Inherited? {
+        var names: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+        let count = sd_listen_fds_with_names(1, &names)
+        defer {
+            if let names {
+                for index in 0..<Int(max(count, 0)) { free(names[index]) }
+                free(names)
+            }
+        }
         guard count > 0 else {
             if count < 0 { throw SocketActivationError(message: "sd_listen_fds failed: \(String(cString: strerror(-count)))") }
             return nil
         }
-        let descriptor = SD_LISTEN_FDS_START
-        guard sd_is_socket_unix(descriptor, Int32(SOCK_STREAM.rawValue), 1, nil, 0) > 0 else {
-            throw SocketActivationError(message: "inherited descriptor \(descriptor) is not a listening Unix stream socket")
+        let named = (0..<Int(count)).map { index in names?[index].map { String(cString: $0) } ?? "" }
+        let descriptors = (0..<count).map { SD_LISTEN_FDS_START + $0 }
+        // The HTTP API's is named so; the protocol's is the first other one.
+        let http = named.firstIndex(of: "http").map { descriptors[$0] }
+        guard let protocolSocket = descriptors.first(where: { $0 != http }) else {
+            throw SocketActivationError(message: "systemd passed only the HTTP API's socket, no protocol socket")
         }
-        for extra in 1..<count {
-            close(descriptor + extra)
+        for descriptor in [protocolSocket] + (http.map { [$0] } ?? []) {
+            guard sd_is_socket_unix(descriptor, Int32(SOCK_STREAM.rawValue), 1, nil, 0) > 0 else {
+                throw SocketActivationError(message: "inherited descriptor \(descriptor) is not a listening Unix stream socket")
+            }
         }
-        return descriptor
+        for descriptor in descriptors where descriptor != protocolSocket && descriptor != http { close(descriptor) }
+        return Inherited(protocolSocket: protocolSocket, httpSocket: http)
     }
 }
 

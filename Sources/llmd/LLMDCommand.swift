@@ -84,8 +84,10 @@ struct LLMDCommand {
         if files.after > files.before { logger.debug("open file limit \(files.after), raised from \(files.before)") }
 
         let listeningSocket: ListeningSocket
+        let inherited: SocketActivation.Inherited?
         do {
-            listeningSocket = try openListeningSocket(loaded: loaded, instance: instance, uid: uid)
+            inherited = try SocketActivation.takeListeningSockets()
+            listeningSocket = try openListeningSocket(loaded: loaded, instance: instance, uid: uid, inherited: inherited)
         } catch {
             printError("llmd: \(error)")
             throw DaemonExit(status: 1)
@@ -147,8 +149,8 @@ struct LLMDCommand {
         let heartbeat = SystemdHeartbeat(notifier: notifier, state: state, eventLoop: eventLoopGroup.next())
 
         let http = openHTTPServer(
-            loaded: loaded, protocolSocket: listeningSocket, instance: instance, group: eventLoopGroup, methods: methods,
-            state: state, settings: settings, keys: keys, logger: logger)
+            loaded: loaded, protocolSocket: listeningSocket, inherited: inherited?.httpSocket, instance: instance,
+            group: eventLoopGroup, methods: methods, state: state, settings: settings, keys: keys, logger: logger)
 
         // Services stop in reverse order: the servers drain first, while the reloader
         // still owns SIGHUP and the heartbeat still feeds the watchdog; the bus commits
@@ -163,11 +165,23 @@ struct LLMDCommand {
     /// socket; nil when `[HTTP] Enabled=no`, or when the socket cannot be made, which is
     /// logged: the protocol socket is served either way.
     private func openHTTPServer(
-        loaded: LoadedConfiguration, protocolSocket: ListeningSocket, instance: Instance, group: MultiThreadedEventLoopGroup,
+        loaded: LoadedConfiguration, protocolSocket: ListeningSocket, inherited: Int32?, instance: Instance,
+        group: MultiThreadedEventLoopGroup,
         methods: MethodTable, state: DaemonState, settings: LiveSettings, keys: APIKeys, logger: Logger
     ) -> HTTPServer? {
         let configuration = loaded.configuration.http
-        guard configuration.enabled else { return nil }
+        guard configuration.enabled else {
+            if let inherited { close(inherited) }
+            return nil
+        }
+        if let inherited {
+            // Under socket activation the .socket unit decides the path and the mode.
+            let socket = ListeningSocket.inherited(
+                descriptor: inherited, path: UnixSocketAddress.boundPath(of: inherited) ?? "(inherited HTTP socket)")
+            return HTTPServer(
+                socket: socket, configuration: configuration, group: group, methods: methods, state: state, settings: settings,
+                keys: keys, logger: logger)
+        }
         let directory = protocolSocket.path.split(separator: "/", omittingEmptySubsequences: false).dropLast()
             .joined(separator: "/")
         let path = configuration.socketPath ?? (directory.isEmpty ? "" : directory) + "/http.sock"
@@ -186,8 +200,10 @@ struct LLMDCommand {
     }
 
     /// The inherited socket under socket activation, else one bound at the configured path.
-    private func openListeningSocket(loaded: LoadedConfiguration, instance: Instance, uid: UInt32) throws -> ListeningSocket {
-        if let descriptor = try SocketActivation.takeListeningSocket() {
+    private func openListeningSocket(
+        loaded: LoadedConfiguration, instance: Instance, uid: UInt32, inherited: SocketActivation.Inherited?
+    ) throws -> ListeningSocket {
+        if let descriptor = inherited?.protocolSocket {
             return .inherited(
                 descriptor: descriptor, path: UnixSocketAddress.boundPath(of: descriptor) ?? "(inherited socket)")
         }

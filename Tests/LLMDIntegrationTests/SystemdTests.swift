@@ -30,6 +30,25 @@ struct SystemdTests {
         #expect(FileManager.default.fileExists(atPath: socketPath), "the .socket unit owns the file")
     }
 
+    @Test("socket activation of both sockets, told apart by FileDescriptorName=: the protocol's and the HTTP API's")
+    func namedSocketActivation() throws {
+        let directory = try TemporaryDirectory()
+        let (protocolPath, httpPath) = (directory.file("p.sock"), directory.file("h.sock"))
+        // The HTTP API's first: the names, not the order, say which is which.
+        let daemon = try DaemonProcess(
+            launcher: ["/usr/bin/systemd-socket-activate", "--listen", httpPath, "--listen", protocolPath, "--fdname=http:protocol"],
+            waitForSocket: false)
+        #expect(waitUntil { FileManager.default.fileExists(atPath: protocolPath) }, "\(daemon.log)")
+        let status = try llmctl(["status", "--json", "--socket", protocolPath])
+        #expect(status.status == 0, "\(status.standardError)\n\(daemon.log)")
+        #expect(try JSONParser.parse(status.standardOutput.trimmingCharacters(in: .newlines)).objectValue?["socket"] == .string(protocolPath))
+        let models = try run("/usr/bin/curl", ["-sf", "--unix-socket", httpPath, "http://llmd/v1/models"])
+        #expect(models.status == 0 && models.standardOutput.contains("\"object\":\"list\""), "\(models.standardError)\n\(daemon.log)")
+        daemon.send(signal: SIGTERM)
+        #expect(daemon.waitForExit() == .exited(0), "\(daemon.log)")
+        #expect(FileManager.default.fileExists(atPath: httpPath), "the .socket unit owns the HTTP API's file too")
+    }
+
     @Test("sd_notify: READY=1 with STATUS once serving, RELOADING=1 then READY=1 on SIGHUP, STOPPING=1 on SIGTERM")
     func notify() throws {
         let directory = try TemporaryDirectory()
