@@ -27,17 +27,18 @@ RELEASE_BIN   = $(shell $(SWIFT) build $(RELEASE_FLAGS) --show-bin-path 2>/dev/n
 
 # Debian packages: headers for the C libraries (curl, systemd, SQLite, libedit), and the tools tests and lint run
 # (mandoc, systemd-analyze and systemd-socket-activate, setpriv, python3 for the
-# OpenAI-compatible fixture server, jq for the README's commands, which the tests run;
+# OpenAI-compatible fixture server and python3-venv for the Python clients' venv, jq for
+# the README's commands, which the tests run;
 # zsh and fish to check llmctl's completion scripts in each; curl, an HTTP client of the
 # HTTP API in the tests and the README).
-DEB_PACKAGES = libcurl4-openssl-dev libsystemd-dev libsqlite3-dev pkg-config mandoc systemd util-linux python3 libedit-dev jq curl \
+DEB_PACKAGES = libcurl4-openssl-dev libsystemd-dev libsqlite3-dev pkg-config mandoc systemd util-linux python3 python3-venv libedit-dev jq curl \
 	zsh fish
 # Benchmarks also compare against Redis and time commands with hyperfine.
 BENCH_PACKAGES = redis-server hyperfine
 
 MANPAGES = man/llmd.8 man/llmctl.1 man/llmd.conf.5 man/llmd-protocol.7
 
-.PHONY: all deps bench-deps vocab stage-vocab build debug test demo bench stress fuzz lint install uninstall clean
+.PHONY: all deps bench-deps vocab stage-vocab build debug venv test demo bench stress fuzz lint install uninstall clean
 
 all: build
 
@@ -72,8 +73,23 @@ stage-vocab:
 		echo "warning: no tokenizer vocabularies: llmd will estimate token counts; 'make vocab' fetches them" >&2; \
 	fi
 
+# The Python clients the integration tests drive llmd with (openai, LangChain, llm), at
+# the versions Tests/Python/requirements.txt pins, in a venv made again whenever that file
+# changes; the stamp is a copy of the requirements it was made from.
+PYTHON3 ?= python3
+VENV     = .build/venv
+PYTHON_REQUIREMENTS = Tests/Python/requirements.txt
+
+venv: $(VENV)/requirements.txt
+
+$(VENV)/requirements.txt: $(PYTHON_REQUIREMENTS) | deps
+	rm -rf $(VENV)
+	$(PYTHON3) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check --only-binary=:all: -r $(PYTHON_REQUIREMENTS)
+	cp $(PYTHON_REQUIREMENTS) $@
+
 # Lint first, so the test runner's summary is the last thing printed.
-test: debug lint vocab
+test: debug lint vocab venv
 	LLMD_VOCAB_DIR=$(VOCAB_DIR) $(SWIFT) test --skip-build --disable-xctest
 
 demo: build

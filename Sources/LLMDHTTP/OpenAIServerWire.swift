@@ -60,7 +60,9 @@ public struct OpenAIError: Error, Sendable, Equatable {
         default:
             switch error.code.family {
             case "upstream": self = OpenAIError(status: 502, message: error.message, type: "api_error", code: error.code.rawValue)
-            case "provider", "request", "context", "budget", "session":
+            // The client's own mistakes, an unknown scope in X-LLMD-Scope among them: a 5xx
+            // would have OpenAI's SDK retry what cannot succeed.
+            case "provider", "request", "context", "budget", "session", "scope":
                 self = .invalidRequest(error.message, param: field, code: error.code.rawValue)
             default: self = OpenAIError(status: 500, message: error.message, type: "api_error", code: error.code.rawValue)
             }

@@ -78,6 +78,7 @@ struct OpenAIServerWireTests {
         #expect(OpenAIError(ProtocolError(.upstreamNotFound, "no such model")).status == 404)
         #expect(OpenAIError(ProtocolError(.upstreamNotFound, "no such model")).code == "model_not_found")
         #expect(OpenAIError(ProtocolError(.budgetExceeded, "over")).status == 429)
+        #expect(OpenAIError(ProtocolError(.scopeNotFound, "no scope x")).status == 400)
         #expect(OpenAIError(ProtocolError(.upstreamTimeout, "slow")).status == 504)
         #expect(OpenAIError(ProtocolError("upstream.rate_limited", "busy")) == OpenAIError(
             status: 502, message: "busy", type: "api_error", code: "upstream.rate_limited"))

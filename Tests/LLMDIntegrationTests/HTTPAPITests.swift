@@ -90,6 +90,9 @@ struct HTTPAPITests {
         #expect(response["object"] == "text_completion")
         #expect(response["choices"]?.arrayValue?.first?.objectValue?["text"] == "[fake] You said: Say hi")
         #expect(try client.call(ScopeShowMethod.self, ScopeShowMethod.Params(scope: scope)).totals.requests == 1)
+        let unknown = try curl(daemon, "/v1/completions", json: #"{"model":"fake","prompt":"x"}"#, headers: ["X-LLMD-Scope: nope"])
+        #expect(unknown.status == 400 && unknown.body.contains("scope.not_found"), "\(unknown)")
+        #expect(try totalRequests(daemon) == 1)
 
         let models = try object(try curl(daemon, "/v1/models").body)
         #expect(models["object"] == "list")
