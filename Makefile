@@ -45,8 +45,15 @@ all: build
 deps:
 	@scripts/install-packages.sh $(DEB_PACKAGES)
 
+# LiteLLM's proxy, the peer bench_http.py measures the HTTP API against, in a venv of its
+# own: its dependencies are many, and no test needs them.
+BENCH_VENV = .build/bench-venv
+LITELLM_VERSION = 1.108.7
+
 bench-deps: deps
 	@scripts/install-packages.sh $(BENCH_PACKAGES)
+	@[ -x $(BENCH_VENV)/bin/litellm ] || { python3 -m venv $(BENCH_VENV) && \
+		$(BENCH_VENV)/bin/pip install -q 'litellm[proxy]==$(LITELLM_VERSION)'; }
 
 build: deps stage-vocab
 	$(SWIFT) build $(RELEASE_FLAGS)
@@ -96,7 +103,7 @@ demo: build
 	@scripts/demo.sh "$(RELEASE_BIN)"
 
 bench: bench-deps build vocab
-	@scripts/bench.sh "$(RELEASE_BIN)"
+	@LITELLM=$(CURDIR)/$(BENCH_VENV)/bin/litellm scripts/bench.sh "$(RELEASE_BIN)"
 
 # llmd under abuse (floods, exhaustion, bad lines, kill -9, a full disk), each part
 # bounded, checked against the limits llmd(8) documents; under 10 minutes on 2 cores.

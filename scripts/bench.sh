@@ -5,6 +5,7 @@ bin=${1:?usage: bench.sh BINDIR}
 cd "$(dirname "$0")/.."
 python3 scripts/bench.py "$bin" bench-results
 python3 scripts/bench_calls.py "$bin" bench-results
+python3 scripts/bench_http.py "$bin" bench-results
 python3 scripts/bench_events.py "$bin" bench-results
 python3 scripts/bench_sessions.py "$bin" bench-results
 python3 scripts/bench_tokenizer.py "$bin" bench-results

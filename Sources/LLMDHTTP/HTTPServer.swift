@@ -23,8 +23,8 @@ public final class HTTPServer: Service {
     private let idleTimeout: Duration
 
     public init(
-        socket: ListeningSocket, configuration: HTTPConfiguration, group: EventLoopGroup, methods: MethodTable,
-        state: DaemonState, settings: LiveSettings, keys: APIKeys, logger: Logger
+        socket: ListeningSocket, configuration: HTTPConfiguration, group: EventLoopGroup,
+        methods: MethodTable, state: DaemonState, settings: LiveSettings, keys: APIKeys, logger: Logger
     ) {
         self.socket = socket
         self.tcp = configuration.listen

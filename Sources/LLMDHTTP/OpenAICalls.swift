@@ -1,6 +1,7 @@
 import LLMDCore
 import LLMDProtocol
 import NIOCore
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -33,14 +34,19 @@ extension LoopBound {
         let (environment, id, peer) = await submit { ($0.environment, $0.nextRequestID(), $0.peerCredentials) }
         let streaming = openAI.params.stream
         await submit { handler in handler.beginCall(call, writer: OpenAIResponseWriter(request: openAI, created: Int64(time(nil)))) }
+        let events = EventHop(self, context: context)
         let requestContext = RequestContext(
             requestID: id, connectionID: 0, peer: peer,
             sendEvent: { event, _ in
                 guard streaming else { return }
-                execute { handler in handler.stream(event, context: context.value) }
+                events.send(event)
             })
         let reply = await environment.handle(call.request(id: id), context: requestContext)
-        execute { handler in handler.finishCall(reply, context: context.value) }
+        execute { handler in
+            // Events sent before the reply are all streamed before it is written.
+            events.drain(into: handler, context: context.value)
+            handler.finishCall(reply, context: context.value)
+        }
     }
 }
 
@@ -77,6 +83,35 @@ struct GenerationAnswer {
     var turn: Int64?
 }
 
+/// A call's events on their way to the connection's event loop: one hop for all that
+/// arrive before the loop takes them, not one per token (each hop can wake the loop).
+final class EventHop: Sendable {
+    private let pending = Mutex<[CallbackEvent]>([])
+    private let handler: LoopBound
+    private let context: NIOLoopBound<ChannelHandlerContext>
+
+    init(_ handler: LoopBound, context: NIOLoopBound<ChannelHandlerContext>) {
+        (self.handler, self.context) = (handler, context)
+    }
+
+    func send(_ event: CallbackEvent) {
+        let first = pending.withLock { events in
+            events.append(event)
+            return events.count == 1
+        }
+        guard first else { return }
+        let context = self.context
+        handler.execute { handler in self.drain(into: handler, context: context.value) }
+    }
+
+    /// Streams what is pending; on the event loop.
+    func drain(into handler: OpenAIHTTPHandler, context: ChannelHandlerContext) {
+        for event in pending.withLock({ events in defer { events.removeAll() }; return events }) {
+            handler.stream(event, context: context)
+        }
+    }
+}
+
 extension HTTPEnvironment {
     /// Runs `request` through the method table, counted as the protocol's requests are, so
     /// `status` shows it and a graceful stop waits for it.
@@ -97,6 +132,12 @@ extension OpenAIHTTPHandler {
     /// role; that call's tokens are the chunks. A turn's summarising call runs under a chain
     /// of its own, so its tokens are not the reply's.
     func stream(_ event: CallbackEvent, context: ChannelHandlerContext) {
+        // Tokens first, the writer changed where it lies: this runs once per token.
+        if event.type == .llmNewToken, event.runID == call?.replyRun, event.data["tool_calls"] == nil {
+            guard let token = event.data["token"]?.stringValue, !token.isEmpty else { return }
+            queueEvent(context: context) { call!.writer.appendTextChunkEvent(token, to: &$0) }
+            return
+        }
         guard var writer = call?.writer else { return }
         switch event.type {
         case .chainStart? where event.parentRunID == nil:
@@ -116,7 +157,7 @@ extension OpenAIHTTPHandler {
                 writeEvent(OpenAIResponseWriter.event(writer.chunk(toolCalls: pieces)), context: context)
             }
             guard let token = event.data["token"]?.stringValue, !token.isEmpty else { return }
-            writeEvent(OpenAIResponseWriter.event(writer.chunk(text: token)), context: context)
+            writeEvent(writer.textChunkEvent(token), context: context)
         default:
             break
         }

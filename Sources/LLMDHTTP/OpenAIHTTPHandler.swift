@@ -33,6 +33,9 @@ final class OpenAIHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     var task: Task<Void, Never>?
     var call: CallState?
     private var nextRequest: Int64 = 1
+    /// Events queued for the write due at the end of this turn of the event loop.
+    private var pendingEvents: [UInt8] = []
+    private var flushScheduled = false
 
     struct CallState {
         var method: GenerationCall
@@ -239,11 +242,34 @@ final class OpenAIHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
     }
 
+    /// Queues an event; it is written at the end of the event loop's turn, with the others
+    /// queued meanwhile, so the tokens of one read from the provider leave as one chunk.
     func writeEvent(_ bytes: [UInt8], context: ChannelHandlerContext) {
-        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: bytes)))), promise: nil)
+        queueEvent(context: context) { $0 += bytes }
+    }
+
+    /// ``writeEvent(_:context:)`` of what `append` writes into the queue.
+    func queueEvent(context: ChannelHandlerContext, _ append: (inout [UInt8]) -> Void) {
+        append(&pendingEvents)
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let (handler, context) = bound.value
+            handler.writePendingEvents(context: context)
+            context.flush()
+        }
+    }
+
+    private func writePendingEvents(context: ChannelHandlerContext) {
+        flushScheduled = false
+        guard !pendingEvents.isEmpty else { return }
+        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: pendingEvents)))), promise: nil)
+        pendingEvents.removeAll(keepingCapacity: true)
     }
 
     func endEvents(context: ChannelHandlerContext) {
+        writePendingEvents(context: context)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
 

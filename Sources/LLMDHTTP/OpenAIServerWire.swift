@@ -242,10 +242,38 @@ public struct OpenAIResponseWriter: Sendable {
         self.model = request.model
     }
 
+    /// The bytes of a text chunk's event before its text's JSON string, and after it: the
+    /// same for every token of the stream, so a token costs its own string only.
+    private var textChunkParts: (prefix: [UInt8], suffix: [UInt8])?
+
     /// Names the response after the call's run, as the events learn it.
     public mutating func started(runID: String, model: String?) {
         id = (request.endpoint == .chatCompletions ? "chatcmpl-" : "cmpl-") + runID
         if let model, !model.isEmpty { self.model = model }
+        textChunkParts = nil
+    }
+
+    /// The event of a chunk carrying `text`, as ``event(_:)`` of ``chunk(text:)`` writes it.
+    public mutating func textChunkEvent(_ text: String) -> [UInt8] {
+        var event: [UInt8] = []
+        appendTextChunkEvent(text, to: &event)
+        return event
+    }
+
+    /// ``textChunkEvent(_:)``, appended to `output`.
+    public mutating func appendTextChunkEvent(_ text: String, to output: inout [UInt8]) {
+        let parts = textChunkParts ?? {
+            // The chunk with an empty text has `""` once, where the text goes.
+            let whole = Self.event(chunk(text: ""))
+            let key = Array((request.endpoint == .chatCompletions ? #""content":"""# : #""text":"""#).utf8)
+            let at = whole.indices.first { whole[$0...].starts(with: key) }!
+            let split = at + key.count - 2
+            return (Array(whole[..<split]), Array(whole[(split + 2)...]))
+        }()
+        textChunkParts = parts
+        output += parts.prefix
+        JSONValue.string(text).encode(into: &output)
+        output += parts.suffix
     }
 
     static func usage(_ usage: CallUsage) -> JSONValue {

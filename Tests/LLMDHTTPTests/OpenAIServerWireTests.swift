@@ -99,4 +99,20 @@ struct OpenAIServerWireTests {
         #expect(usage["choices"] == [] && usage["usage"]?.objectValue?["total_tokens"] == 5)
         #expect(OpenAIResponseWriter.event(["a": 1]) == Array("data: {\"a\":1}\n\n".utf8))
     }
+
+    @Test("a text chunk's event, made from its cached parts, is the chunk's event byte for byte, for both endpoints")
+    func textChunkEvents() throws {
+        for (endpoint, body) in [
+            (OpenAIEndpoint.chatCompletions, #"{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x"}]}"#),
+            (.completions, #"{"model":"m","stream":true,"prompt":"x"}"#),
+        ] {
+            var writer = OpenAIResponseWriter(request: try decode(body, endpoint), created: 7)
+            writer.started(runID: "r", model: "m")
+            for text in ["plain", "q\"uote \\ and\nline", "", "é😀"] {
+                #expect(writer.textChunkEvent(text) == OpenAIResponseWriter.event(writer.chunk(text: text)), "\(endpoint) \(text)")
+            }
+            writer.started(runID: "r2", model: "m2")
+            #expect(writer.textChunkEvent("x") == OpenAIResponseWriter.event(writer.chunk(text: "x")), "a new run, new parts")
+        }
+    }
 }
