@@ -38,7 +38,7 @@ BENCH_PACKAGES = redis-server hyperfine
 
 MANPAGES = man/llmd.8 man/llmctl.1 man/llmd.conf.5 man/llmd-protocol.7
 
-.PHONY: all deps bench-deps vocab stage-vocab build debug venv test demo bench stress fuzz lint install uninstall clean
+.PHONY: all deps bench-deps vocab stage-vocab build debug venv test demo bench stress fuzz fuzz-http lint install uninstall clean
 
 all: build
 
@@ -121,6 +121,16 @@ fuzz: deps
 	cp Fuzz/corpus/* .build-fuzz/corpus/
 	"$$(LLMD_FUZZ=1 $(SWIFT) build -c release --scratch-path .build-fuzz --show-bin-path)/UpstreamFuzzer" \
 		-max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=fuzz-artifacts/ .build-fuzz/corpus
+
+# Schemathesis against the live HTTP API from docs/openapi.json (scripts/fuzz_http.py),
+# in a venv of its own; FUZZ_EXAMPLES bounds each operation's examples.
+FUZZ_VENV = .build/fuzz-venv
+SCHEMATHESIS_VERSION = 4.32.5
+FUZZ_EXAMPLES ?= 200
+fuzz-http: build
+	@[ -x $(FUZZ_VENV)/bin/schemathesis ] || { python3 -m venv $(FUZZ_VENV) && \
+		$(FUZZ_VENV)/bin/pip install -q 'schemathesis==$(SCHEMATHESIS_VERSION)'; }
+	python3 scripts/fuzz_http.py "$(RELEASE_BIN)" $(FUZZ_VENV)/bin/schemathesis $(FUZZ_EXAMPLES)
 
 lint: debug
 	mandoc -T lint -W warning $(MANPAGES)

@@ -166,9 +166,10 @@ final class OpenAIHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             run(context: context) { [request] handler, context in await handler.generate(request, call: call, context: context) }
         case (_, "/v1/models"), (_, OpenAIEndpoint.chatCompletions.rawValue), (_, OpenAIEndpoint.completions.rawValue):
+            let allowed = path == "/v1/models" ? "GET" : "POST"
             send(
-                .invalidRequest("\(head.method) is not served on \(path)", code: "method_not_allowed", status: 405),
-                context: context)
+                .invalidRequest("\(head.method) is not served on \(path); \(allowed) is", code: "method_not_allowed", status: 405),
+                headers: [("allow", allowed)], context: context)
         default:
             send(
                 OpenAIError(
@@ -217,12 +218,14 @@ final class OpenAIHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     // MARK: - Writing
 
-    private func send(_ error: OpenAIError, context: ChannelHandlerContext) {
-        send(status: error.status, json: error.json, context: context)
+    private func send(_ error: OpenAIError, headers: [(String, String)] = [], context: ChannelHandlerContext) {
+        send(status: error.status, json: error.json, headers: headers, context: context)
     }
 
-    private func send(status: Int, json: JSONObject, turn: Int64? = nil, context: ChannelHandlerContext) {
-        var headers = HTTPHeaders([("content-type", "application/json")])
+    private func send(
+        status: Int, json: JSONObject, turn: Int64? = nil, headers extra: [(String, String)] = [], context: ChannelHandlerContext
+    ) {
+        var headers = HTTPHeaders([("content-type", "application/json")] + extra)
         Self.add(turn: turn, to: &headers)
         let body = JSONValue.object(json).encoded + [UInt8(ascii: "\n")]
         headers.add(name: "content-length", value: String(body.count))
