@@ -192,25 +192,9 @@ struct HTTPAPITests {
         #expect(ends.components(separatedBy: "call_fx1").count == 3, "both runs' llm_end have the call: \(ends)")
     }
 
-    /// A free TCP port on loopback, as the kernel hands one out.
-    private func freePort() throws -> Int {
-        let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(probe) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        try withUnsafeMutablePointer(to: &address) { pointer in
-            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
-                guard bind(probe, raw, length) == 0, getsockname(probe, raw, &length) == 0 else { throw CocoaError(.fileNoSuchFile) }
-            }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
     @Test("over loopback TCP every request needs a key; a key is shown once, counts to its scope, and can be revoked")
     func tcpWithKeys() throws {
-        let port = try freePort()
+        let port = try freeLoopbackPort()
         let daemon = try DaemonProcess(config: "[HTTP]\nListen=127.0.0.1:\(port)\n")
         let socket = ["--socket", daemon.socketPath]
         let base = "http://127.0.0.1:\(port)/v1/chat/completions"

@@ -21,10 +21,21 @@ struct PythonClientTests {
         let fixture: FixtureServer
         let daemon: DaemonProcess
 
+        /// The HTTP API's TCP listener, on a free loopback port.
+        let port: Int
+
         init() throws {
             keys = try TemporaryDirectory()
             fixture = try FixtureServer()
-            daemon = try DaemonProcess(config: try fixture.config(keys: keys))
+            port = try freeLoopbackPort()
+            daemon = try DaemonProcess(config: try fixture.config(keys: keys, extra: "[HTTP]\nListen=127.0.0.1:\(port)\n"))
+        }
+
+        /// A key for the TCP listener, made as a user makes one.
+        func makeKey(_ name: String) throws -> String {
+            let made = try llmctl(["key", "create", name, "--socket", daemon.socketPath])
+            try #require(made.status == 0, "\(made.standardError)")
+            return made.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
         }
 
         var httpSocket: String {
@@ -55,9 +66,10 @@ struct PythonClientTests {
     @Test("OpenAI's SDK over http.sock: chat and completions, whole and streamed, each call's usage the ledger's")
     func openAISDK() throws {
         let setup = try Setup()
-        let summary = try runScript("openai_sdk_check.py", [setup.httpSocket, "fixture"])
+        let summary = try runScript(
+            "openai_sdk_check.py", [setup.httpSocket, "fixture", "http://127.0.0.1:\(setup.port)/v1", try setup.makeKey("sdk")])
         let calls = summary["calls"]?.arrayValue?.compactMap(\.objectValue) ?? []
-        #expect(calls.map { $0["kind"]?.stringValue } == ["chat", "chat_stream", "completion", "completion_stream"])
+        #expect(calls.map { $0["kind"]?.stringValue } == ["chat", "chat_stream", "completion", "completion_stream", "tcp_chat_stream"])
         #expect(calls.allSatisfy { $0["text"] == "echo: Hello from the OpenAI SDK" && $0["finish_reason"] == "stop" }, "\(calls)")
 
         // Each call is a run of llmd's, and the usage the SDK read is what its run recorded.
@@ -75,8 +87,14 @@ struct PythonClientTests {
             }
         }
         let ledger = try setup.client.call(UsageMethod.self, UsageMethod.Params()).total
-        #expect(ledger.requests == 4, "the refused request is not in the ledger")
-        #expect(ledger.totalTokens == calls.compactMap { $0["usage"]?.objectValue?["total_tokens"]?.intValue }.reduce(0, +))
+        #expect(ledger.requests == 5 + 2, "the refused requests are not in the ledger; the two tool calls are")
+        #expect(summary["wrong_key"]?.objectValue?["status"] == 401 && summary["wrong_key"]?.objectValue?["code"] == "invalid_api_key")
+        let toolCalls = try #require(summary["tool_calls"]?.objectValue)
+        #expect(toolCalls["whole"]?.objectValue?["finish_reason"] == "tool_calls")
+        for form in ["whole", "streamed"] {
+            #expect(toolCalls[form]?.objectValue?["name"] == "get_weather", "\(form)")
+            #expect(toolCalls[form]?.objectValue?["arguments"] == #"{"city": "Paris"}"#, "\(form)")
+        }
 
         #expect(summary["bad_request"]?.objectValue?["status"] == 400)
         let models = summary["models"]?.arrayValue?.compactMap(\.stringValue) ?? []
@@ -113,7 +131,7 @@ struct PythonClientTests {
     @Test("the llm CLI with an OpenAI-compatible model entry: its replies, and the usage it logged is the ledger's")
     func llmCLI() throws {
         let setup = try Setup()
-        let summary = try runScript("llm_check.py", [setup.httpSocket, "fixture"])
+        let summary = try runScript("llm_check.py", ["http://127.0.0.1:\(setup.port)/v1", try setup.makeKey("llm"), "fixture"])
         #expect(summary["replies"] == ["echo: Streamed through llm", "echo: Whole through llm"])
         let logged = summary["logged"]?.arrayValue?.compactMap(\.objectValue) ?? []
         #expect(logged.map { $0["response"] } == summary["replies"]?.arrayValue)
@@ -122,4 +140,21 @@ struct PythonClientTests {
         #expect(ledger.promptTokens == logged.compactMap { $0["input_tokens"]?.intValue }.reduce(0, +), "\(logged) \(ledger)")
         #expect(ledger.completionTokens == logged.compactMap { $0["output_tokens"]?.intValue }.reduce(0, +))
     }
+}
+
+/// A TCP port on loopback that nothing listens on now, as the kernel hands one out.
+func freeLoopbackPort() throws -> Int {
+    let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(probe) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+            bind(probe, raw, length) == 0 && getsockname(probe, raw, &length) == 0
+        }
+    }
+    guard bound else { throw POSIXError(.EADDRINUSE) }
+    return Int(UInt16(bigEndian: address.sin_port))
 }
