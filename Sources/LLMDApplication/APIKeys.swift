@@ -7,11 +7,13 @@ import Synchronization
 /// checked on every request of the TCP listener against the digests held in memory.
 public final class APIKeys: Sendable {
     private let database: SessionDatabase
+    private let billing: Billing
     /// The keys that work, by the SHA-256 of the key.
     private let live = Mutex<[String: StoredKey]>([:])
 
     public init(sessions: Sessions) {
         database = sessions.database
+        billing = sessions.billing
     }
 
     /// Loads the keys that work.
@@ -57,17 +59,26 @@ public final class APIKeys: Sendable {
                 throw Billing.scopeNotFound(scope)
             }
         }
+        guard try await database.perform({ store throws(StoreError) in try store.keys() }).allSatisfy({ $0.name != params.name }) else {
+            throw Self.exists(params.name)
+        }
+        // A budget of the key's own is a scope of its own, nested in the one named.
+        let scope =
+            params.limits.isEmpty
+            ? params.scope : try await billing.openScope(name: "key \(params.name)", parent: params.scope, limits: params.limits)
         let secret = Self.makeSecret()
-        let (name, scope, digest, now) = (params.name, params.scope, SHA256.hex(secret), Timestamp.nowMicroseconds())
+        let (name, digest, now) = (params.name, SHA256.hex(secret), Timestamp.nowMicroseconds())
         let created = try await database.perform { store throws(StoreError) in
             try store.createKey(name: name, digest: digest, scope: scope, now: now)
         }
-        guard created else {
-            throw ProtocolError(.keyExists, "a key named '\(name)' exists; revoked keys keep their names", detail: ["name": .string(name)])
-        }
+        guard created else { throw Self.exists(name) }
         try await reload()
         return KeyCreateMethod.Result(
             key: Self.describe(StoredKey(name: name, digest: digest, scope: scope, created: now, revoked: nil)), secret: secret)
+    }
+
+    static func exists(_ name: String) -> ProtocolError {
+        ProtocolError(.keyExists, "a key named '\(name)' exists; revoked keys keep their names", detail: ["name": .string(name)])
     }
 
     /// `llmd-` and 48 hexadecimal digits from the system's random source.

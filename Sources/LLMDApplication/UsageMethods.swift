@@ -44,18 +44,25 @@ extension Billing {
     // MARK: Scopes
 
     private func beginScope(_ params: ScopeBeginMethod.Params) async throws(ProtocolError) -> ScopeShowMethod.Result {
-        let limit = params.limits.isEmpty ? nil : try Self.limit(params.limits)
-        if let parent = params.parent { _ = try await expand(scopes: [parent]) }
+        try await describeScope(try await openScope(name: params.name, parent: params.parent, limits: params.limits))
+    }
+
+    /// A new scope, nested in `parent` if any, with `limits` as its budget.
+    ///
+    /// - Returns: its id.
+    func openScope(name: String?, parent: String?, limits: BudgetLimitChange) async throws(ProtocolError) -> String {
+        let limit = limits.isEmpty ? nil : try Self.limit(limits)
+        if let parent { _ = try await expand(scopes: [parent]) }
         let id = RunID.make()
         let now = Timestamp.nowMicroseconds()
         try await database.perform { store throws(StoreError) in
-            try store.beginScope(id: id, name: params.name, parent: params.parent, now: now)
+            try store.beginScope(id: id, name: name, parent: parent, now: now)
             if let limit {
                 try store.setBudget(BudgetKey.scope(id).stored(limit))
                 self.database.budgets.withLock { $0.setLimit(limit, for: .scope(id)) }
             }
         }
-        return try await describeScope(id)
+        return id
     }
 
     /// A scope with its totals (ancestors' calls not included; its descendants' are).

@@ -48,17 +48,31 @@ public enum KeyCreateMethod: TypedMethod {
 
     public struct Params: MethodParameters, Equatable {
         public enum Key: String, CaseIterable { case name, scope }
+
+        public static var parameterNames: [String] {
+            Key.allCases.map(\.rawValue) + BudgetLimitChange.Key.allCases.map(\.rawValue)
+        }
+
         public var name: String
         public var scope: String?
+        /// A budget of the key's own: a scope made for the key, in `scope` if given.
+        public var limits: BudgetLimitChange
 
-        public init(name: String, scope: String? = nil) { (self.name, self.scope) = (name, scope) }
+        public init(name: String, scope: String? = nil, limits: BudgetLimitChange = BudgetLimitChange()) {
+            (self.name, self.scope, self.limits) = (name, scope, limits)
+        }
 
         public init(json: JSONObject) throws(ProtocolError) {
             name = try KeyName.read(json)
             scope = try json.string(Key.scope)
+            limits = try BudgetLimitChange(json: json)
         }
 
-        public var json: JSONObject { JSONObject([Key.name: .string(name), Key.scope: scope.map(JSONValue.string)]) }
+        public var json: JSONObject {
+            var object = JSONObject([Key.name: .string(name), Key.scope: scope.map(JSONValue.string)])
+            limits.add(to: &object)
+            return object
+        }
     }
 
     public struct Result: JSONObjectConvertible, Equatable {

@@ -8,7 +8,9 @@ let keyCommand = Command(
         Command(
             "create", abstract: "Make a key and print it, once: llmd keeps only its digest.",
             options: clientOptions + [
-                .value("--scope", valueName: "id", help: "Count the key's calls to this scope, and to its budget.")
+                .value("--scope", valueName: "id", help: "Count the key's calls to this scope, and to its budget."),
+                .value("--max-tokens", valueName: "count", help: "A token budget of the key's own (a scope made for it)."),
+                .value("--max-cost", valueName: "usd", help: "A cost budget of the key's own, in USD."),
             ],
             positionals: [Positional("name", help: "The key's name: letters, digits, '-', '_' or '.'.")]),
         Command("list", abstract: "List the keys, revoked ones too, never the keys themselves.", options: clientOptions),
@@ -23,8 +25,18 @@ extension LLMCtl {
         let json = parsed.flag("--json")
         switch parsed.path[1] {
         case "create":
+            var limits = BudgetLimitChange()
+            if let tokens = parsed.value("--max-tokens") {
+                guard let count = Int64(tokens), count > 0 else { usageFailure("--max-tokens needs a positive whole number") }
+                limits.maxTokens = count
+            }
+            if let cost = parsed.value("--max-cost") {
+                guard let dollars = Double(cost), dollars > 0 else { usageFailure("--max-cost needs an amount of USD such as 0.50") }
+                limits.maxCost = dollars
+            }
             let made = try client.call(
-                KeyCreateMethod.self, KeyCreateMethod.Params(name: parsed.positionals[0], scope: parsed.value("--scope")))
+                KeyCreateMethod.self,
+                KeyCreateMethod.Params(name: parsed.positionals[0], scope: parsed.value("--scope"), limits: limits))
             if json { return print(JSONValue.object(made.json).encodedString) }
             print(made.secret)
             printError("llmctl: key '\(made.key.name)' made; it is shown this once: llmd keeps only its SHA-256")

@@ -220,6 +220,10 @@ struct HTTPAPITests {
         let listed = try llmctl(["key", "list", "--json"] + socket).standardOutput
         #expect(listed.contains("\"ci\"") && !listed.contains(key), "the list never shows a key: \(listed)")
         #expect(try llmctl(["key", "create", "ci"] + socket).status == 1, "a name is taken for good")
+        // A key with a budget of its own: a scope made for it, whose limit refuses what passes it.
+        let tight = try llmctl(["key", "create", "tight", "--max-tokens", "5"] + socket)
+        let refused = try post(tight.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(refused.status == 429 && refused.body.contains("budget_exceeded"), "\(refused)")
         #expect(try llmctl(["key", "revoke", "ci"] + socket).status == 0)
         #expect(try post(key).status == 401, "a revoked key is refused at once")
         // The Unix socket needs no key: its peers are checked by their credentials.
