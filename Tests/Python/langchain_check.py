@@ -3,8 +3,9 @@
 Usage: langchain_check.py HTTP_SOCKET PROTOCOL_SOCKET MODEL SCOPE
 
 Subscribes to llmd's events on the protocol socket first, then makes LangChain calls
-counted to SCOPE with the X-LLMD-Scope header: two whole (invoke, a conversation) and three
-streamed (a concurrent batch, .stream()), inside LangChain's two usage callbacks:
+counted to SCOPE with the X-LLMD-Scope header: two whole (invoke, a conversation), three
+streamed (a concurrent batch, .stream()) and the tutorial's three turns of a
+ConversationChain with a ConversationBufferMemory, inside LangChain's two usage callbacks:
 get_openai_callback (from langchain-community, what most programs count with) and
 get_usage_metadata_callback (its successor in langchain-core). Checks that the subscriber
 saw every reply, each streamed one token by token, .stream()'s in the very pieces
@@ -24,9 +25,15 @@ from langchain_openai import ChatOpenAI
 
 with warnings.catch_warnings():
     # langchain-community warns on import that it is being sunset; its callback is still
-    # what programs written for LangChain count their usage with.
+    # what programs written for LangChain count their usage with. The tutorial's chain and
+    # memory are langchain-classic's now, deprecated there too.
     warnings.simplefilter("ignore", DeprecationWarning)
     from langchain_community.callbacks import get_openai_callback
+    from langchain_classic.chains import ConversationChain
+    from langchain_classic.memory import ConversationBufferMemory
+
+# The tutorial's three turns of a ConversationChain with a ConversationBufferMemory.
+TUTORIAL = ["Hi there!", "I'm doing well! Just having a conversation with an AI.", "Tell me about yourself."]
 
 
 class Subscriber(threading.Thread):
@@ -101,10 +108,16 @@ def main():
             AIMessage("Blue."), HumanMessage("And another one?")])]
         batch = chat.batch(["First of a batch", "Second of a batch"], stream=True)
         pieces = [chunk.content for chunk in chat.stream("Stream this reply", config={"callbacks": [streamed]})]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            conversation = ConversationChain(llm=chat, memory=ConversationBufferMemory())
+        turns = [conversation.invoke({"input": text})["response"] for text in TUTORIAL]
+    # The memory is LangChain's: the last turn's prompt held the first two exchanges.
+    assert TUTORIAL[0] in turns[2] and TUTORIAL[1] in turns[2], turns[2]
     texts = [reply.content for reply in whole + batch] + ["".join(pieces)]
 
-    seen = subscriber.wait_for_chains(len(texts))
-    assert sorted(seen) == sorted(texts), f"the subscriber saw {sorted(seen)}, LangChain got {texts}"
+    seen = subscriber.wait_for_chains(len(texts) + len(turns))
+    assert sorted(seen) == sorted(texts + turns), f"the subscriber saw {sorted(seen)}, LangChain got {texts + turns}"
     for reply in whole:
         # A whole response's id is its chain's: chatcmpl- and the run's id.
         assert reply.response_metadata["id"] == "chatcmpl-" + seen[reply.content][0], (reply, seen)
@@ -114,7 +127,8 @@ def main():
 
     print(json.dumps({
         "texts": texts,
-        "chains": [seen[text][0] for text in texts],
+        "conversation": turns,
+        "chains": [seen[text][0] for text in texts + turns],
         "streamed_pieces": streamed.pieces,
         "subscriber_tokens": sum(len(tokens) for _, tokens in seen.values()),
         "openai_callback": {
