@@ -34,7 +34,7 @@ extension LoopBound {
         let (environment, id, peer) = await submit { ($0.environment, $0.nextRequestID(), $0.peerCredentials) }
         let streaming = openAI.params.stream
         await submit { handler in handler.beginCall(call, writer: OpenAIResponseWriter(request: openAI, created: Int64(time(nil)))) }
-        let events = EventHop(self, context: context)
+        let events = EventHop(self, context: context, batch: environment.tokenBatch)
         let requestContext = RequestContext(
             requestID: id, connectionID: 0, peer: peer,
             sendEvent: { event, _ in
@@ -85,30 +85,47 @@ struct GenerationAnswer {
 
 /// A call's events on their way to the connection's event loop: one hop for all that
 /// arrive before the loop takes them, not one per token (each hop can wake the loop).
+///
+/// In a stream faster than one hop of tokens per `TokenBatchSec=` ([Events] in
+/// llmd.conf(5)), a token waits up to that long to go with those after it, as on the
+/// protocol socket; the first token of a call never waits.
 final class EventHop: Sendable {
-    private let pending = Mutex<[CallbackEvent]>([])
+    private struct State {
+        var events: [CallbackEvent] = []
+        /// When tokens last went to the loop.
+        var lastTokens: ContinuousClock.Instant?
+    }
+
+    private let state = Mutex(State())
     private let handler: LoopBound
     private let context: NIOLoopBound<ChannelHandlerContext>
+    private let batch: Duration
 
-    init(_ handler: LoopBound, context: NIOLoopBound<ChannelHandlerContext>) {
-        (self.handler, self.context) = (handler, context)
+    init(_ handler: LoopBound, context: NIOLoopBound<ChannelHandlerContext>, batch: Duration) {
+        (self.handler, self.context, self.batch) = (handler, context, batch)
     }
 
     func send(_ event: CallbackEvent) {
-        let first = pending.withLock { events in
-            events.append(event)
-            return events.count == 1
+        let wait = state.withLock { state -> Duration? in
+            state.events.append(event)
+            guard state.events.count == 1 else { return nil }
+            guard event.type == .llmNewToken, let last = state.lastTokens else { return .zero }
+            let since = ContinuousClock.now - last
+            return since < batch ? batch - since : .zero
         }
-        guard first else { return }
+        guard let wait else { return }
         let context = self.context
-        handler.execute { handler in self.drain(into: handler, context: context.value) }
+        handler.execute(after: wait) { handler in self.drain(into: handler, context: context.value) }
     }
 
     /// Streams what is pending; on the event loop.
     func drain(into handler: OpenAIHTTPHandler, context: ChannelHandlerContext) {
-        for event in pending.withLock({ events in defer { events.removeAll() }; return events }) {
-            handler.stream(event, context: context)
+        let events = state.withLock { state in
+            defer { state.events.removeAll() }
+            if state.events.contains(where: { $0.type == .llmNewToken }) { state.lastTokens = .now }
+            return state.events
         }
+        for event in events { handler.stream(event, context: context) }
     }
 }
 

@@ -299,6 +299,13 @@ struct LoopBound: Sendable {
         handler.eventLoop.execute { body(handler.value) }
     }
 
+    /// ``execute(_:)`` once `delay` has passed; at once for none.
+    func execute(after delay: Duration, _ body: @escaping @Sendable (OpenAIHTTPHandler) -> Void) {
+        guard delay > .zero else { return execute(body) }
+        let handler = self.handler
+        handler.eventLoop.scheduleTask(in: .nanoseconds(Int64(delay.wholeMicroseconds) * 1000)) { body(handler.value) }
+    }
+
     /// Runs `body` on the event loop and returns its result.
     func submit<Value: Sendable>(_ body: @escaping @Sendable (OpenAIHTTPHandler) -> Value) async -> Value {
         let handler = self.handler

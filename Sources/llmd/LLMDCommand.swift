@@ -179,8 +179,8 @@ struct LLMDCommand {
             let socket = ListeningSocket.inherited(
                 descriptor: inherited, path: UnixSocketAddress.boundPath(of: inherited) ?? "(inherited HTTP socket)")
             return HTTPServer(
-                socket: socket, configuration: configuration, group: group, methods: methods, state: state, settings: settings,
-                keys: keys, logger: logger)
+                socket: socket, configuration: configuration, tokenBatch: loaded.configuration.events.tokenBatch, group: group,
+                methods: methods, state: state, settings: settings, keys: keys, logger: logger)
         }
         let directory = protocolSocket.path.split(separator: "/", omittingEmptySubsequences: false).dropLast()
             .joined(separator: "/")
@@ -191,8 +191,8 @@ struct LLMDCommand {
                     path: path, mode: loaded.configuration.socketMode ?? instance.defaultSocketMode,
                     group: loaded.socketGroupID, directoryMode: instance.directoryMode))
             return HTTPServer(
-                socket: socket, configuration: configuration, group: group, methods: methods, state: state, settings: settings,
-                keys: keys, logger: logger)
+                socket: socket, configuration: configuration, tokenBatch: loaded.configuration.events.tokenBatch, group: group,
+                methods: methods, state: state, settings: settings, keys: keys, logger: logger)
         } catch {
             logger.error("cannot serve the HTTP API on \(path): \(error)")
             return nil
