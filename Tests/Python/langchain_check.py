@@ -110,7 +110,8 @@ def main():
         pieces = [chunk.content for chunk in chat.stream("Stream this reply", config={"callbacks": [streamed]})]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            conversation = ConversationChain(llm=chat, memory=ConversationBufferMemory())
+            # Streamed, so that every token of the tutorial's replies goes past the subscriber.
+            conversation = ConversationChain(llm=chat.model_copy(update={"streaming": True}), memory=ConversationBufferMemory())
         turns = [conversation.invoke({"input": text})["response"] for text in TUTORIAL]
     # The memory is LangChain's: the last turn's prompt held the first two exchanges.
     assert TUTORIAL[0] in turns[2] and TUTORIAL[1] in turns[2], turns[2]
@@ -121,7 +122,7 @@ def main():
     for reply in whole:
         # A whole response's id is its chain's: chatcmpl- and the run's id.
         assert reply.response_metadata["id"] == "chatcmpl-" + seen[reply.content][0], (reply, seen)
-    for text in texts[len(whole):]:
+    for text in texts[len(whole):] + turns:
         assert "".join(seen[text][1]) == text, f"streamed {text!r}, the subscriber's tokens {seen[text][1]}"
     assert seen[texts[-1]][1] == streamed.pieces == [piece for piece in pieces if piece], (seen, streamed.pieces, pieces)
 
