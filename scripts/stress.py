@@ -346,6 +346,23 @@ def part_descriptors(work):
         else:
             refused += connection.greeting.get("error", {}).get("code") == "daemon.out_of_descriptors"
             connection.close()
+    # The HTTP API's socket, out of descriptors too: a 503 naming the error, at once.
+    http_refused = 0
+    for _ in range(20):
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        client.settimeout(5)
+        try:
+            client.connect(os.path.join(os.path.dirname(daemon.sock), "http.sock"))
+            try:
+                client.sendall(b"GET /v1/models HTTP/1.1\r\nHost: llmd\r\n\r\n")
+            except OSError:
+                pass  # the 503 can come, and the socket close, before the request is sent
+            answer = client.recv(65536)
+            http_refused += answer.startswith(b"HTTP/1.1 503") and b"daemon.out_of_descriptors" in answer
+        except OSError:
+            pass
+        finally:
+            client.close()
     before = cpu_ns(daemon.pid)
     time.sleep(3)
     cpu_share = (cpu_ns(daemon.pid) - before) / 3e9
@@ -358,9 +375,10 @@ def part_descriptors(work):
         connection.close()
     time.sleep(0.2)
     recovered = Line(daemon.sock).greeting.get("type") == "hello"
-    report("descriptors", admitted=len(admitted), refused=refused, unanswered=unanswered,
+    report("descriptors", admitted=len(admitted), refused=refused, unanswered=unanswered, http_refused=http_refused,
            cpu_while_exhausted=f"{cpu_share:.1%}", ping_p99_ms=round(percentile(pings, 0.99), 2))
     check(unanswered == 0 and refused + len(admitted) == 300, "descriptors: a client was neither admitted nor refused by name")
+    check(http_refused == 20, f"descriptors: {20 - http_refused} of 20 HTTP clients got no 503 naming the error")
     check(cpu_share <= IDLE_CPU_SHARE, f"descriptors: {cpu_share:.1%} CPU while exhausted and idle")
     check(fast_enough(percentile(pings, 0.99)), "descriptors: ping p99 over 10 ms")
     check(recovered, "descriptors: no client admitted after some left")

@@ -8,6 +8,10 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The OpenAI-compatible HTTP API on its own Unix socket (`http.sock` beside the protocol
 /// socket), over the same method table as the protocol: a call through it is an llmd run
 /// like any other, with its events, ledger row, budgets and scopes.
@@ -38,11 +42,21 @@ public final class HTTPServer: Service {
         self.logger = logger
     }
 
-    private func bootstrap(keyRequired: Bool) -> ServerBootstrap {
+    /// Connections on `listening`, a bound and listening socket.
+    private func bootstrap(listening: Int32, keyRequired: Bool) -> ServerBootstrap {
         let environment = self.environment
         let idleTimeout = TimeAmount.nanoseconds(Int64(self.idleTimeout.wholeMilliseconds) * 1_000_000)
+        let logger = self.logger
         return ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    // Out of descriptors, a waiting client gets a 503 at once, and nothing spins.
+                    try channel.pipeline.syncOperations.addHandler(
+                        OutOfDescriptorsHandler(
+                            listening: listening, clients: { environment.state.snapshot.clients },
+                            refusal: Self.outOfDescriptorsResponse, logger: logger))
+                }
+            }
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idleTimeout))
@@ -52,12 +66,38 @@ public final class HTTPServer: Service {
             }
     }
 
+    /// What a client waiting when llmd is out of descriptors gets: a 503 with the error.
+    @Sendable private static func outOfDescriptorsResponse(_ error: ProtocolError) -> [UInt8] {
+        let body = JSONValue.object(OpenAIError(status: 503, message: error.message, type: "api_error", code: error.code.rawValue).json)
+            .encoded
+        let head = "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: \(body.count)\r\n"
+            + "connection: close\r\n\r\n"
+        return Array(head.utf8) + body
+    }
+
+    /// A TCP socket bound to `address` and listening, for the bootstrap to take over.
+    private static func listen(on address: HTTPConfiguration.TCPAddress) throws -> Int32 {
+        let socketAddress = try SocketAddress(ipAddress: address.host, port: address.port)
+        let descriptor = Glibc.socket(Int32(socketAddress.protocol.rawValue), Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
+        var on: Int32 = 1
+        setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+        let bound = socketAddress.withSockAddr { pointer, size in bind(descriptor, pointer, socklen_t(size)) == 0 }
+        guard bound, Glibc.listen(descriptor, 128) == 0 else {
+            let error = IOError(errnoCode: errno, reason: "bind \(address)")
+            close(descriptor)
+            throw error
+        }
+        return descriptor
+    }
+
     public func run(shutdown: GracefulShutdown) async throws {
-        var channels = [try await bootstrap(keyRequired: false).withBoundSocket(socket.descriptor).get()]
+        var channels = [try await bootstrap(listening: socket.descriptor, keyRequired: false).withBoundSocket(socket.descriptor).get()]
         logger.info("serving the OpenAI-compatible HTTP API", metadata: ["socket": "\(socket.path)"])
         if let tcp {
             do {
-                channels.append(try await bootstrap(keyRequired: true).bind(host: tcp.host, port: tcp.port).get())
+                let listening = try Self.listen(on: tcp)
+                channels.append(try await bootstrap(listening: listening, keyRequired: true).withBoundSocket(listening).get())
                 logger.info("serving the OpenAI-compatible HTTP API over TCP, with keys", metadata: ["address": "\(tcp)"])
             } catch {
                 logger.error("cannot listen on \(tcp): \(error); the HTTP API is served on its socket only")

@@ -16,21 +16,36 @@ import Glibc
 /// waiting client gets a named error at once instead of hanging, nothing spins, and the
 /// clients already connected are served as before. The first refusal of a spell is
 /// logged, with the counts, and so is its end.
-final class OutOfDescriptorsHandler: ChannelInboundHandler {
-    typealias InboundIn = Channel
-    typealias InboundOut = Channel
+public final class OutOfDescriptorsHandler: ChannelInboundHandler {
+    public typealias InboundIn = Channel
+    public typealias InboundOut = Channel
 
     private let listening: Int32
-    private let registry: ConnectionRegistry
+    private let clients: @Sendable () -> Int
+    /// What a refused client is sent: the protocol's error line, or an HTTP response.
+    private let refusal: @Sendable (ProtocolError) -> [UInt8]
     private let logger: Logger
     /// `/dev/null`, held only to be given up for a refusal; -1 when it could not be had.
     private var reserve: Int32
     /// Clients refused since the last one accepted.
     private var refused = 0
 
-    init(listening: Int32, registry: ConnectionRegistry, logger: Logger) {
+    convenience init(listening: Int32, registry: ConnectionRegistry, logger: Logger) {
+        self.init(
+            listening: listening, clients: { registry.count }, refusal: { ServerMessage.error(id: nil, $0).encodedLine },
+            logger: logger)
+    }
+
+    /// - Parameters:
+    ///   - clients: how many clients are connected, for the refusal and the log.
+    ///   - refusal: the bytes a refused client gets for the error.
+    public init(
+        listening: Int32, clients: @escaping @Sendable () -> Int, refusal: @escaping @Sendable (ProtocolError) -> [UInt8],
+        logger: Logger
+    ) {
         self.listening = listening
-        self.registry = registry
+        self.clients = clients
+        self.refusal = refusal
         self.logger = logger
         reserve = open("/dev/null", O_RDONLY | O_CLOEXEC)
     }
@@ -39,7 +54,7 @@ final class OutOfDescriptorsHandler: ChannelInboundHandler {
         if reserve >= 0 { close(reserve) }
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if refused > 0 {
             logger.notice("accepting clients again; \(refused) were refused while llmd was out of file descriptors")
             refused = 0
@@ -47,14 +62,14 @@ final class OutOfDescriptorsHandler: ChannelInboundHandler {
         context.fireChannelRead(data)
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
+    public func errorCaught(context: ChannelHandlerContext, error: Error) {
         guard let error = error as? IOError, [EMFILE, ENFILE].contains(error.errnoCode) else {
             context.fireErrorCaught(error)
             return
         }
         var limit = rlimit()
         getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-        let clients = registry.count
+        let clients = self.clients()
         if reserve >= 0 {
             close(reserve)
             reserve = -1
@@ -66,7 +81,7 @@ final class OutOfDescriptorsHandler: ChannelInboundHandler {
                 .outOfDescriptors,
                 "llmd is out of file descriptors (\(clients) clients connected, limit \(limit.rlim_cur)); try again later",
                 detail: ["clients": .int(Int64(clients)), "limit": .int(Int64(limit.rlim_cur))])
-            let line = ServerMessage.error(id: nil, refusal).encodedLine
+            let line = self.refusal(refusal)
             _ = line.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
             close(client)
             refused += 1
