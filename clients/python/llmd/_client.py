@@ -241,6 +241,9 @@ class _Connection:
         return message
 
     def close(self) -> None:
+        # Shut down first: that wakes a thread blocked reading, whose lock close() needs.
+        with contextlib.suppress(OSError):
+            self.socket.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
             self.reader.close()
         with contextlib.suppress(OSError):
