@@ -89,10 +89,11 @@ PYTHON_REQUIREMENTS = Tests/Python/requirements.txt
 
 venv: $(VENV)/requirements.txt
 
-$(VENV)/requirements.txt: $(PYTHON_REQUIREMENTS) | deps
+$(VENV)/requirements.txt: $(PYTHON_REQUIREMENTS) clients/python/pyproject.toml | deps
 	rm -rf $(VENV)
 	$(PYTHON3) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check --only-binary=:all: -r $(PYTHON_REQUIREMENTS)
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e ./clients/python
 	cp $(PYTHON_REQUIREMENTS) $@
 
 # Lint first, so the test runner's summary is the last thing printed.

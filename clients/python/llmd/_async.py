@@ -1,0 +1,251 @@
+"""The asyncio client of llmd's protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from typing import Any, AsyncIterator, Callable, List, Optional, Sequence, Union
+
+from ._client import JSONObject, LlmdError, Reply, check_greeting, socket_path
+
+__all__ = ["AsyncClient", "AsyncSubscription", "async_subscribe"]
+
+
+class _AsyncConnection:
+    def __init__(self, path: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.path = path
+        self.reader = reader
+        self.writer = writer
+        self.greeting: JSONObject = {}
+        self.ids = itertools.count(1)
+
+    @classmethod
+    async def open(cls, path: str, timeout: Optional[float]) -> "_AsyncConnection":
+        reader, writer = await asyncio.open_unix_connection(path, limit=1 << 22)
+        connection = cls(path, reader, writer)
+        try:
+            line = await asyncio.wait_for(reader.readline(), timeout)
+        except (asyncio.TimeoutError, OSError) as error:
+            writer.close()
+            raise LlmdError("client.not_llmd", f"{path} sent no greeting: it is not llmd's socket ({error!r})")
+        try:
+            connection.greeting = check_greeting(line, path)
+        except LlmdError:
+            writer.close()
+            raise
+        return connection
+
+    async def write(self, message: JSONObject) -> None:
+        self.writer.write(json.dumps(message).encode() + b"\n")
+        await self.writer.drain()
+
+    async def read(self) -> JSONObject:
+        line = await self.reader.readline()
+        if not line:
+            raise LlmdError("client.connection_closed", f"llmd closed the connection on {self.path}")
+        message = json.loads(line)
+        if not isinstance(message, dict):
+            raise LlmdError("client.bad_message", f"llmd sent a line that is not an object: {line!r}")
+        return message
+
+    async def close(self) -> None:
+        self.writer.close()
+        try:
+            await self.writer.wait_closed()
+        except OSError:
+            pass
+
+
+class AsyncSubscription:
+    """``Client.subscribe``'s asyncio counterpart: ``async for event in subscription``.
+    Stops at the ready marker with ``live=False``; ``await ack(event)`` for blocking
+    subscriptions; ``await close()`` ends it (or use ``async with``)."""
+
+    def __init__(self, connection: _AsyncConnection, live: bool) -> None:
+        self._connection = connection
+        self.live = live
+        self.number = 0
+        self.cursor = 0
+        self.ready_seq: Optional[int] = None
+        self._done = False
+        self._pending: List[JSONObject] = []
+
+    async def _start(self, params: JSONObject) -> None:
+        await self._connection.write({"id": 0, "method": "subscribe", "params": params})
+        while True:
+            message = await self._connection.read()
+            if message.get("id") == 0 and message.get("type") == "error":
+                await self._connection.close()
+                raise LlmdError.from_reply(message.get("error") or {})
+            if message.get("id") == 0 and message.get("type") == "reply":
+                result = message.get("result") or {}
+                self.number = int(result["subscription"])
+                self.cursor = int(result.get("cursor") or 0)
+                return
+
+    def __aiter__(self) -> "AsyncSubscription":
+        return self
+
+    async def __anext__(self) -> JSONObject:
+        while not self._done:
+            if self._pending:
+                message = self._pending.pop(0)
+            else:
+                try:
+                    message = await self._connection.read()
+                except LlmdError:
+                    self._done = True
+                    break
+            if message.get("type") == "ready":
+                self.ready_seq = message.get("seq")
+                if not self.live:
+                    self._done = True
+            elif message.get("type") == "event":
+                return message
+        raise StopAsyncIteration
+
+    async def ack(self, event: JSONObject) -> bool:
+        """Acknowledges a blocked-on event; True if the daemon owed it."""
+        await self._connection.write(
+            {"id": "ack", "method": "ack", "params": {"subscription": self.number, "seq": int(event["seq"])}}
+        )
+        while True:
+            message = await self._connection.read()
+            if message.get("id") == "ack" and message.get("type") in ("reply", "error"):
+                if message["type"] == "error":
+                    raise LlmdError.from_reply(message.get("error") or {})
+                return bool((message.get("result") or {}).get("acknowledged"))
+            self._pending.append(message)
+
+    async def close(self) -> None:
+        """Ends the subscription by closing its connection."""
+        self._done = True
+        await self._connection.close()
+
+    async def __aenter__(self) -> "AsyncSubscription":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class AsyncClient:
+    """An asyncio client of llmd's protocol; ``await AsyncClient.connect(path)``.
+
+    It has ``call``, ``send``, ``complete`` and ``subscribe`` as ``Client`` has them;
+    requests on one client are made one at a time (a lock serialises them).
+    """
+
+    def __init__(self, connection: _AsyncConnection, timeout: Optional[float]) -> None:
+        self._connection = connection
+        self.path = connection.path
+        self.timeout = timeout
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def connect(cls, path: Optional[str] = None, timeout: Optional[float] = 10.0) -> "AsyncClient":
+        """Connects to the socket ``path``, else the one ``socket_path()`` finds."""
+        resolved = socket_path(path)
+        return cls(await _AsyncConnection.open(resolved, timeout), timeout)
+
+    @property
+    def greeting(self) -> JSONObject:
+        """The daemon's greeting."""
+        return self._connection.greeting
+
+    async def close(self) -> None:
+        """Closes the connection."""
+        await self._connection.close()
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def call(
+        self, method: str, params: Optional[JSONObject] = None, on_event: Optional[Callable[[JSONObject], None]] = None
+    ) -> JSONObject:
+        """Calls ``method``; its result. ``on_event`` receives the request's events."""
+        async with self._lock:
+            request_id = next(self._connection.ids)
+            await self._connection.write({"id": request_id, "method": method, "params": params or {}})
+            while True:
+                message = await self._connection.read()
+                kind = message.get("type")
+                if kind == "event" and message.get("request") == request_id:
+                    if on_event is not None:
+                        on_event(message)
+                elif kind in ("reply", "error") and message.get("id") == request_id:
+                    if kind == "error":
+                        raise LlmdError.from_reply(message.get("error") or {})
+                    result = message.get("result")
+                    return result if isinstance(result, dict) else {}
+
+    @staticmethod
+    def _tokens(on_token: Optional[Callable[[str], None]]) -> Optional[Callable[[JSONObject], None]]:
+        if on_token is None:
+            return None
+
+        def on_event(event: JSONObject) -> None:
+            if event.get("event") == "llm_new_token":
+                on_token(str((event.get("data") or {}).get("token", "")))
+
+        return on_event
+
+    async def send(
+        self, session: str, text: str, *, on_token: Optional[Callable[[str], None]] = None, **params: Any
+    ) -> Reply:
+        """One turn of ``session``; ``params`` as the ``send`` method takes them
+        (``settings={...}``, ``scopes=[...]``, ``temperature``…)."""
+        params.update(session=session, text=text)
+        return Reply.from_json(await self.call("send", params, self._tokens(on_token)))
+
+    async def complete(
+        self, text: Optional[str] = None, *, on_token: Optional[Callable[[str], None]] = None, **params: Any
+    ) -> Reply:
+        """One LLM call; ``params`` as the ``complete`` method takes them."""
+        if text is not None:
+            params["text"] = text
+        return Reply.from_json(await self.call("complete", params, self._tokens(on_token)))
+
+    async def subscribe(
+        self,
+        types: Optional[Sequence[str]] = None,
+        session: Union[str, Sequence[str], None] = None,
+        since: Optional[int] = None,
+        *,
+        live: bool = True,
+        blocking: Optional[Sequence[str]] = None,
+        **params: Any,
+    ) -> AsyncSubscription:
+        """Subscribes on a connection of its own, as ``Client.subscribe`` does."""
+        if types is not None:
+            params["types"] = list(types)
+        if session is not None:
+            params["sessions"] = [session] if isinstance(session, str) else list(session)
+        if since is not None:
+            params["since"] = since
+        if blocking is not None:
+            params["blocking"] = list(blocking)
+        subscription = AsyncSubscription(await _AsyncConnection.open(self.path, self.timeout), live)
+        await subscription._start(params)
+        return subscription
+
+
+async def async_subscribe(path: Optional[str] = None, **params: Any) -> AsyncIterator[JSONObject]:
+    """Events as an async generator, on a connection of its own: the arguments of
+    ``AsyncClient.subscribe``, and ``path``, the socket."""
+    client = await AsyncClient.connect(path)
+    try:
+        subscription = await client.subscribe(**params)
+        try:
+            async for event in subscription:
+                yield event
+        finally:
+            await subscription.close()
+    finally:
+        await client.close()
+
+
