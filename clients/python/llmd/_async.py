@@ -7,7 +7,7 @@ import itertools
 import json
 from typing import Any, AsyncIterator, Callable, List, Optional, Sequence, Union
 
-from ._client import JSONObject, LlmdError, Reply, check_greeting, socket_path
+from ._client import JSONObject, LlmdError, Reply, _answer, _subscribe_params, _token_events, check_greeting, socket_path
 
 __all__ = ["AsyncClient", "AsyncSubscription", "async_subscribe"]
 
@@ -172,27 +172,9 @@ class AsyncClient:
             request_id = next(self._connection.ids)
             await self._connection.write({"id": request_id, "method": method, "params": params or {}})
             while True:
-                message = await self._connection.read()
-                kind = message.get("type")
-                if kind == "event" and message.get("request") == request_id:
-                    if on_event is not None:
-                        on_event(message)
-                elif kind in ("reply", "error") and message.get("id") == request_id:
-                    if kind == "error":
-                        raise LlmdError.from_reply(message.get("error") or {})
-                    result = message.get("result")
-                    return result if isinstance(result, dict) else {}
-
-    @staticmethod
-    def _tokens(on_token: Optional[Callable[[str], None]]) -> Optional[Callable[[JSONObject], None]]:
-        if on_token is None:
-            return None
-
-        def on_event(event: JSONObject) -> None:
-            if event.get("event") == "llm_new_token":
-                on_token(str((event.get("data") or {}).get("token", "")))
-
-        return on_event
+                result = _answer(await self._connection.read(), request_id, on_event)
+                if result is not None:
+                    return result
 
     async def send(
         self, session: str, text: str, *, on_token: Optional[Callable[[str], None]] = None, **params: Any
@@ -200,7 +182,7 @@ class AsyncClient:
         """One turn of ``session``; ``params`` as the ``send`` method takes them
         (``settings={...}``, ``scopes=[...]``, ``temperature``…)."""
         params.update(session=session, text=text)
-        return Reply.from_json(await self.call("send", params, self._tokens(on_token)))
+        return Reply.from_json(await self.call("send", params, _token_events(on_token)))
 
     async def complete(
         self, text: Optional[str] = None, *, on_token: Optional[Callable[[str], None]] = None, **params: Any
@@ -208,7 +190,7 @@ class AsyncClient:
         """One LLM call; ``params`` as the ``complete`` method takes them."""
         if text is not None:
             params["text"] = text
-        return Reply.from_json(await self.call("complete", params, self._tokens(on_token)))
+        return Reply.from_json(await self.call("complete", params, _token_events(on_token)))
 
     async def subscribe(
         self,
@@ -221,16 +203,8 @@ class AsyncClient:
         **params: Any,
     ) -> AsyncSubscription:
         """Subscribes on a connection of its own, as ``Client.subscribe`` does."""
-        if types is not None:
-            params["types"] = list(types)
-        if session is not None:
-            params["sessions"] = [session] if isinstance(session, str) else list(session)
-        if since is not None:
-            params["since"] = since
-        if blocking is not None:
-            params["blocking"] = list(blocking)
         subscription = AsyncSubscription(await _AsyncConnection.open(self.path, self.timeout), live)
-        await subscription._start(params)
+        await subscription._start(_subscribe_params(types, session, since, blocking, params))
         return subscription
 
 

@@ -404,16 +404,9 @@ class Client:
         request_id = next(connection.ids)
         connection.write({"id": request_id, "method": method, "params": params or {}})
         while True:
-            message = connection.read()
-            kind = message.get("type")
-            if kind == "event" and message.get("request") == request_id:
-                if on_event is not None:
-                    on_event(message)
-            elif kind in ("reply", "error") and message.get("id") == request_id:
-                if kind == "error":
-                    raise LlmdError.from_reply(message.get("error") or {})
-                result = message.get("result")
-                return result if isinstance(result, dict) else {}
+            result = _answer(connection.read(), request_id, on_event)
+            if result is not None:
+                return result
 
     def _scoped(self, params: JSONObject, scopes: Scopes) -> JSONObject:
         named = [scopes] if isinstance(scopes, str) else list(scopes or [])
@@ -422,17 +415,6 @@ class Client:
         if named:
             params["scopes"] = named
         return params
-
-    @staticmethod
-    def _tokens(on_token: Optional[TokenCallback]) -> Optional[Callable[[JSONObject], None]]:
-        if on_token is None:
-            return None
-
-        def on_event(event: JSONObject) -> None:
-            if event.get("event") == "llm_new_token":
-                on_token(str((event.get("data") or {}).get("token", "")))
-
-        return on_event
 
     # Calls.
 
@@ -463,7 +445,7 @@ class Client:
             params["stream"] = stream
         if settings:
             params["settings"] = settings
-        return Reply.from_json(self.call("send", self._scoped(params, scopes), self._tokens(on_token)))
+        return Reply.from_json(self.call("send", self._scoped(params, scopes), _token_events(on_token)))
 
     def complete(
         self,
@@ -482,7 +464,7 @@ class Client:
         for name, value in (("text", text), ("messages", messages), ("prompt", prompt)):
             if value is not None:
                 params[name] = value
-        return Reply.from_json(self.call("complete", self._scoped(params, scopes), self._tokens(on_token)))
+        return Reply.from_json(self.call("complete", self._scoped(params, scopes), _token_events(on_token)))
 
     def tokens(self, text: str, model: Optional[str] = None, **params: Any) -> int:
         """The tokens of ``text`` as ``model``'s encoding counts them (default gpt-4o).
@@ -669,12 +651,53 @@ class Client:
         ``Subscription.ack(event)``. Other keyword arguments (``tags``, ``run_id``,
         ``since_time``, ``on_lag``) are passed as they are.
         """
-        if types is not None:
-            params["types"] = list(types)
-        if session is not None:
-            params["sessions"] = [session] if isinstance(session, str) else list(session)
-        if since is not None:
-            params["since"] = since
-        if blocking is not None:
-            params["blocking"] = list(blocking)
-        return Subscription(_Connection(self.path, None), params, live)
+        return Subscription(_Connection(self.path, None), _subscribe_params(types, session, since, blocking, params), live)
+
+
+# Shared by Client and AsyncClient: what a message means, whatever carried it.
+
+
+def _answer(message: JSONObject, request_id: Any, on_event: Optional[Callable[[JSONObject], None]]) -> Optional[JSONObject]:
+    """The result when ``message`` answers request ``request_id``; None for anything else,
+    after handing the request's events to ``on_event``. Raises the request's error."""
+    kind = message.get("type")
+    if kind == "event" and message.get("request") == request_id:
+        if on_event is not None:
+            on_event(message)
+    elif kind in ("reply", "error") and message.get("id") == request_id:
+        if kind == "error":
+            raise LlmdError.from_reply(message.get("error") or {})
+        result = message.get("result")
+        return result if isinstance(result, dict) else {}
+    return None
+
+
+def _token_events(on_token: Optional[TokenCallback]) -> Optional[Callable[[JSONObject], None]]:
+    """An event callback that hands each ``llm_new_token``'s text to ``on_token``."""
+    if on_token is None:
+        return None
+
+    def on_event(event: JSONObject) -> None:
+        if event.get("event") == "llm_new_token":
+            on_token(str((event.get("data") or {}).get("token", "")))
+
+    return on_event
+
+
+def _subscribe_params(
+    types: Optional[Sequence[str]],
+    session: Union[str, Sequence[str], None],
+    since: Optional[int],
+    blocking: Optional[Sequence[str]],
+    params: JSONObject,
+) -> JSONObject:
+    """``subscribe``'s parameters from the keyword arguments of ``subscribe``."""
+    if types is not None:
+        params["types"] = list(types)
+    if session is not None:
+        params["sessions"] = [session] if isinstance(session, str) else list(session)
+    if since is not None:
+        params["since"] = since
+    if blocking is not None:
+        params["blocking"] = list(blocking)
+    return params
