@@ -150,7 +150,11 @@ extension OpenAIHTTPHandler {
     /// of its own, so its tokens are not the reply's.
     func stream(_ event: CallbackEvent, context: ChannelHandlerContext) {
         // Tokens first, the writer changed where it lies: this runs once per token.
-        if event.type == .llmNewToken, event.runID == call?.replyRun, event.data["tool_calls"] == nil {
+        if event.type == .llmNewToken {
+            guard event.runID == call?.replyRun else { return }
+            if let pieces = event.data["tool_calls"], let writer = call?.writer {
+                writeEvent(OpenAIResponseWriter.event(writer.chunk(toolCalls: pieces)), context: context)
+            }
             guard let token = event.data["token"]?.stringValue, !token.isEmpty else { return }
             queueEvent(context: context) { call!.writer.appendTextChunkEvent(token, to: &$0) }
             return
@@ -169,12 +173,6 @@ extension OpenAIHTTPHandler {
             if writer.request.endpoint == .chatCompletions {
                 writeEvent(OpenAIResponseWriter.event(writer.chunk(role: true)), context: context)
             }
-        case .llmNewToken? where event.runID == call?.replyRun:
-            if let pieces = event.data["tool_calls"] {
-                writeEvent(OpenAIResponseWriter.event(writer.chunk(toolCalls: pieces)), context: context)
-            }
-            guard let token = event.data["token"]?.stringValue, !token.isEmpty else { return }
-            writeEvent(writer.textChunkEvent(token), context: context)
         default:
             break
         }

@@ -253,14 +253,8 @@ public struct OpenAIResponseWriter: Sendable {
         textChunkParts = nil
     }
 
-    /// The event of a chunk carrying `text`, as ``event(_:)`` of ``chunk(text:)`` writes it.
-    public mutating func textChunkEvent(_ text: String) -> [UInt8] {
-        var event: [UInt8] = []
-        appendTextChunkEvent(text, to: &event)
-        return event
-    }
-
-    /// ``textChunkEvent(_:)``, appended to `output`.
+    /// Appends the event of a chunk carrying `text` to `output`, as ``event(_:)`` of
+    /// ``chunk(text:)`` writes it.
     public mutating func appendTextChunkEvent(_ text: String, to output: inout [UInt8]) {
         let parts = textChunkParts ?? {
             // The chunk with an empty text has `""` once, where the text goes.

@@ -108,11 +108,16 @@ struct OpenAIServerWireTests {
         ] {
             var writer = OpenAIResponseWriter(request: try decode(body, endpoint), created: 7)
             writer.started(runID: "r", model: "m")
+            func event(_ text: String) -> [UInt8] {
+                var bytes = Array("before".utf8)
+                writer.appendTextChunkEvent(text, to: &bytes)
+                return Array(bytes.dropFirst(6))
+            }
             for text in ["plain", "q\"uote \\ and\nline", "", "é😀"] {
-                #expect(writer.textChunkEvent(text) == OpenAIResponseWriter.event(writer.chunk(text: text)), "\(endpoint) \(text)")
+                #expect(event(text) == OpenAIResponseWriter.event(writer.chunk(text: text)), "\(endpoint) \(text)")
             }
             writer.started(runID: "r2", model: "m2")
-            #expect(writer.textChunkEvent("x") == OpenAIResponseWriter.event(writer.chunk(text: "x")), "a new run, new parts")
+            #expect(event("x") == OpenAIResponseWriter.event(writer.chunk(text: "x")), "a new run, new parts")
         }
     }
 }
