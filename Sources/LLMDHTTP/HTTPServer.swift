@@ -26,10 +26,8 @@ public final class HTTPServer: Service {
 
     private let idleTimeout: Duration
 
-    /// - Parameter tokenBatch: `TokenBatchSec=` of `[Events]`: how long a token of a fast
-    ///   stream may wait to go with those after it.
     public init(
-        socket: ListeningSocket, configuration: HTTPConfiguration, tokenBatch: Duration, group: EventLoopGroup,
+        socket: ListeningSocket, configuration: HTTPConfiguration, group: EventLoopGroup,
         methods: MethodTable, state: DaemonState, settings: LiveSettings, keys: APIKeys, logger: Logger
     ) {
         self.socket = socket
@@ -38,7 +36,7 @@ public final class HTTPServer: Service {
         self.group = group
         self.environment = HTTPEnvironment(
             methods: methods, state: state, settings: settings, keys: keys, maximumBodyBytes: configuration.maximumBodyBytes,
-            tokenBatch: tokenBatch, logger: logger)
+            logger: logger)
         self.logger = logger
     }
 
@@ -123,6 +121,5 @@ struct HTTPEnvironment: Sendable {
     var settings: LiveSettings
     var keys: APIKeys
     var maximumBodyBytes: Int
-    var tokenBatch: Duration
     var logger: Logger
 }

@@ -1,5 +1,6 @@
 import LLMDCore
 import LLMDProtocol
+import LLMDTransport
 import NIOCore
 import Synchronization
 
@@ -34,7 +35,7 @@ extension LoopBound {
         let (environment, id, peer) = await submit { ($0.environment, $0.nextRequestID(), $0.peerCredentials) }
         let streaming = openAI.params.stream
         await submit { handler in handler.beginCall(call, writer: OpenAIResponseWriter(request: openAI, created: Int64(time(nil)))) }
-        let events = EventHop(self, context: context, batch: environment.tokenBatch)
+        let events = EventHop(self, context: context)
         let requestContext = RequestContext(
             requestID: id, connectionID: 0, peer: peer,
             sendEvent: { event, _ in
@@ -86,46 +87,40 @@ struct GenerationAnswer {
 /// A call's events on their way to the connection's event loop: one hop for all that
 /// arrive before the loop takes them, not one per token (each hop can wake the loop).
 ///
-/// In a stream faster than one hop of tokens per `TokenBatchSec=` ([Events] in
-/// llmd.conf(5)), a token waits up to that long to go with those after it, as on the
-/// protocol socket; the first token of a call never waits.
-final class EventHop: Sendable {
-    private struct State {
-        var events: [CallbackEvent] = []
-        /// When tokens last went to the loop.
-        var lastTokens: ContinuousClock.Instant?
-    }
-
-    private let state = Mutex(State())
+/// Tokens the HTTP engine publishes go with the others of its round of reading, as on the
+/// protocol socket (``HeldFlushes``): in a stream faster than `TokenBatchSec=` ([Events]
+/// in llmd.conf(5)), a token waits up to that long for those after it.
+final class EventHop: LoopFlushable {
+    private let pending = Mutex<[CallbackEvent]>([])
     private let handler: LoopBound
     private let context: NIOLoopBound<ChannelHandlerContext>
-    private let batch: Duration
 
-    init(_ handler: LoopBound, context: NIOLoopBound<ChannelHandlerContext>, batch: Duration) {
-        (self.handler, self.context, self.batch) = (handler, context, batch)
+    init(_ handler: LoopBound, context: NIOLoopBound<ChannelHandlerContext>) {
+        (self.handler, self.context) = (handler, context)
     }
 
+    var flushLoop: any EventLoop { context.eventLoop }
+
     func send(_ event: CallbackEvent) {
-        let wait = state.withLock { state -> Duration? in
-            state.events.append(event)
-            guard state.events.count == 1 else { return nil }
-            guard event.type == .llmNewToken, let last = state.lastTokens else { return .zero }
-            let since = ContinuousClock.now - last
-            return since < batch ? batch - since : .zero
+        let first = pending.withLock { pending in
+            pending.append(event)
+            return pending.count == 1
         }
-        guard let wait else { return }
-        let context = self.context
-        handler.execute(after: wait) { handler in self.drain(into: handler, context: context.value) }
+        if first { HeldFlushes.schedule(self) }
+    }
+
+    func flush() {
+        drain(into: handler.onLoop, context: context.value)
     }
 
     /// Streams what is pending; on the event loop.
     func drain(into handler: OpenAIHTTPHandler, context: ChannelHandlerContext) {
-        let events = state.withLock { state in
-            defer { state.events.removeAll() }
-            if state.events.contains(where: { $0.type == .llmNewToken }) { state.lastTokens = .now }
-            return state.events
+        let events = pending.withLock { pending in
+            defer { pending.removeAll() }
+            return pending
         }
-        for event in events { handler.stream(event, context: context) }
+        guard !events.isEmpty else { return }
+        handler.stream(events, context: context)
     }
 }
 
@@ -148,7 +143,15 @@ extension OpenAIHTTPHandler {
     /// the start of the model call directly under it opens the stream with the assistant's
     /// role; that call's tokens are the chunks. A turn's summarising call runs under a chain
     /// of its own, so its tokens are not the reply's.
-    func stream(_ event: CallbackEvent, context: ChannelHandlerContext) {
+    func stream(_ events: [CallbackEvent], context: ChannelHandlerContext) {
+        batchingWrites = true
+        for event in events { stream(event, context: context) }
+        batchingWrites = false
+        writePendingEvents(context: context)
+        context.flush()
+    }
+
+    private func stream(_ event: CallbackEvent, context: ChannelHandlerContext) {
         // Tokens first, the writer changed where it lies: this runs once per token.
         if event.type == .llmNewToken {
             guard event.runID == call?.replyRun else { return }

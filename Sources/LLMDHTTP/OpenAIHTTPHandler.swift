@@ -36,6 +36,8 @@ final class OpenAIHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Events queued for the write due at the end of this turn of the event loop.
     private var pendingEvents: [UInt8] = []
     private var flushScheduled = false
+    /// Events are being streamed together; the last writes what they queued.
+    var batchingWrites = false
 
     struct CallState {
         var method: GenerationCall
@@ -254,7 +256,7 @@ final class OpenAIHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// ``writeEvent(_:context:)`` of what `append` writes into the queue.
     func queueEvent(context: ChannelHandlerContext, _ append: (inout [UInt8]) -> Void) {
         append(&pendingEvents)
-        guard !flushScheduled else { return }
+        guard !flushScheduled, !batchingWrites else { return }
         flushScheduled = true
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         context.eventLoop.execute {
@@ -264,7 +266,7 @@ final class OpenAIHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    private func writePendingEvents(context: ChannelHandlerContext) {
+    func writePendingEvents(context: ChannelHandlerContext) {
         flushScheduled = false
         guard !pendingEvents.isEmpty else { return }
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: pendingEvents)))), promise: nil)
@@ -299,12 +301,8 @@ struct LoopBound: Sendable {
         handler.eventLoop.execute { body(handler.value) }
     }
 
-    /// ``execute(_:)`` once `delay` has passed; at once for none.
-    func execute(after delay: Duration, _ body: @escaping @Sendable (OpenAIHTTPHandler) -> Void) {
-        guard delay > .zero else { return execute(body) }
-        let handler = self.handler
-        handler.eventLoop.scheduleTask(in: .nanoseconds(Int64(delay.wholeMicroseconds) * 1000)) { body(handler.value) }
-    }
+    /// The handler, from its event loop.
+    var onLoop: OpenAIHTTPHandler { handler.value }
 
     /// Runs `body` on the event loop and returns its result.
     func submit<Value: Sendable>(_ body: @escaping @Sendable (OpenAIHTTPHandler) -> Value) async -> Value {

@@ -128,56 +128,9 @@ final class ConnectionOutbox: SubscriberOutbox {
             if checkStall { state.stallCheckScheduled = true }
             return (true, schedule, checkStall)
         }
-        if schedule { scheduleFlush() }
+        if schedule { HeldFlushes.schedule(self) }
         if checkStall { scheduleStallCheck() }
         return admitted
-    }
-
-    private func scheduleFlush() {
-        if let held = Self.heldFlushes.currentValue {
-            if held.outboxes.isEmpty { held.since = .now }
-            held.outboxes.append(self)
-        } else {
-            channel.eventLoop.execute { self.flush() }
-        }
-    }
-
-    /// From now on, flushes scheduled on this thread wait for ``releaseHeldFlushes()``.
-    ///
-    /// For the HTTP engine's thread, which publishes the tokens of many reads in a burst
-    /// (``ReadBatching``): each flush would wake an event loop to write a token or two
-    /// while the engine is still publishing the rest.
-    static func holdFlushesOnThisThread() {
-        if heldFlushes.currentValue == nil { heldFlushes.currentValue = HeldFlushes() }
-    }
-
-    /// Releases this thread's held flushes once the oldest has waited `limit`: for a
-    /// producer that may never reach the end of its batch while a fast stream lasts.
-    /// Costs a clock read when something is held, nothing otherwise.
-    static func releaseHeldFlushes(heldFor limit: Duration) {
-        guard let held = heldFlushes.currentValue, !held.outboxes.isEmpty,
-            ContinuousClock.now - held.since >= limit
-        else { return }
-        releaseHeldFlushes()
-    }
-
-    /// Schedules the flushes this thread held back: one wake-up per event loop for all of
-    /// its connections, not one per connection per event.
-    static func releaseHeldFlushes() {
-        guard let held = heldFlushes.currentValue, !held.outboxes.isEmpty else { return }
-        var byLoop: [(loop: any EventLoop, outboxes: [ConnectionOutbox])] = []
-        for outbox in held.outboxes {
-            let loop = outbox.channel.eventLoop
-            if let index = byLoop.firstIndex(where: { $0.loop === loop }) {
-                byLoop[index].outboxes.append(outbox)
-            } else {
-                byLoop.append((loop, [outbox]))
-            }
-        }
-        held.outboxes.removeAll(keepingCapacity: true)
-        for (loop, outboxes) in byLoop {
-            loop.execute { for outbox in outboxes { outbox.flush() } }
-        }
     }
 
     /// Runs `action` once the queue is at or under its low mark: at once when it is.
@@ -291,22 +244,6 @@ final class ConnectionOutbox: SubscriberOutbox {
     }
 }
 
-/// The outboxes whose flush a thread holds back (``ConnectionOutbox/holdFlushesOnThisThread()``).
-private final class HeldFlushes {
-    var outboxes: [ConnectionOutbox] = []
-    /// When the first of `outboxes` was held.
-    var since = ContinuousClock.now
-}
-
-extension ConnectionOutbox {
-    // Unsafe only in name: each thread reads and writes its own value.
-    fileprivate nonisolated(unsafe) static let heldFlushes = ThreadSpecificVariable<HeldFlushes>()
-}
-
-extension WriteBatching {
-    /// Holding back the flushes of connections' outboxes.
-    public static let connectionOutboxes = WriteBatching(
-        holdOnThisThread: { ConnectionOutbox.holdFlushesOnThisThread() },
-        release: { ConnectionOutbox.releaseHeldFlushes() },
-        releaseIfHeldFor: { ConnectionOutbox.releaseHeldFlushes(heldFor: $0) })
+extension ConnectionOutbox: LoopFlushable {
+    var flushLoop: any EventLoop { channel.eventLoop }
 }

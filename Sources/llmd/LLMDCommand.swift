@@ -105,7 +105,7 @@ struct LLMDCommand {
         let stateDirectory = stateDirectory(loaded: loaded, instance: instance)
         let bus: EventBus
         let upstream = LazyUpstream(
-            tokenBatch: loaded.configuration.events.tokenBatch, writeBatching: .connectionOutboxes, logger: logger)
+            tokenBatch: loaded.configuration.events.tokenBatch, writeBatching: .heldFlushes, logger: logger)
         let sessions: Sessions
         do {
             bus = try EventBus.make(
@@ -179,7 +179,7 @@ struct LLMDCommand {
             let socket = ListeningSocket.inherited(
                 descriptor: inherited, path: UnixSocketAddress.boundPath(of: inherited) ?? "(inherited HTTP socket)")
             return HTTPServer(
-                socket: socket, configuration: configuration, tokenBatch: loaded.configuration.events.tokenBatch, group: group,
+                socket: socket, configuration: configuration, group: group,
                 methods: methods, state: state, settings: settings, keys: keys, logger: logger)
         }
         let directory = protocolSocket.path.split(separator: "/", omittingEmptySubsequences: false).dropLast()
@@ -191,7 +191,7 @@ struct LLMDCommand {
                     path: path, mode: loaded.configuration.socketMode ?? instance.defaultSocketMode,
                     group: loaded.socketGroupID, directoryMode: instance.directoryMode))
             return HTTPServer(
-                socket: socket, configuration: configuration, tokenBatch: loaded.configuration.events.tokenBatch, group: group,
+                socket: socket, configuration: configuration, group: group,
                 methods: methods, state: state, settings: settings, keys: keys, logger: logger)
         } catch {
             logger.error("cannot serve the HTTP API on \(path): \(error)")

@@ -7,7 +7,7 @@ not. The model name picks a scenario, so a test chooses faults per call:
 
   fixture                    reply "echo: <last user text>" word by word
   fixture/tokens:N           reply with N tokens "t0 t1 ..." (benchmarks)
-  fixture/tokens:N:US        the same, US microseconds apart
+  fixture/tokens:N:US        the same, one every US microseconds on average
   fixture/slow:MS            MS milliseconds between tokens
   fixture/cut                stop after 3 tokens: connection closed, no [DONE]
   fixture/hang               send the response head, then nothing
@@ -220,10 +220,14 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         delay = 0
+        # tokens:N:US keeps to a schedule, token i due US*i after the first, so a rate
+        # finer than time.sleep's granularity holds on average; slow:MS sleeps after each.
+        paced = scenario.startswith("tokens:") and scenario.count(":") == 2
         if scenario.startswith("slow:"):
             delay = int(scenario.split(":")[1]) / 1000
-        elif scenario.startswith("tokens:") and scenario.count(":") == 2:
+        elif paced:
             delay = int(scenario.split(":")[2]) / 1e6
+        begun = time.perf_counter()
         try:
             if scenario == "hang":
                 self.wfile.flush()
@@ -242,7 +246,11 @@ class Handler(BaseHTTPRequestHandler):
                 choice.update({"delta": {"content": token}} if chat else {"text": token})
                 self.event({"id": "fx-1", "object": "chat.completion.chunk" if chat else "text_completion",
                             "model": request.get("model"), "choices": [choice]})
-                if delay:
+                if paced:
+                    ahead = begun + (i + 1) * delay - time.perf_counter()
+                    if ahead > 0:
+                        time.sleep(ahead)
+                elif delay:
                     time.sleep(delay)
             else:
                 final = {"index": 0, "finish_reason": "stop"}

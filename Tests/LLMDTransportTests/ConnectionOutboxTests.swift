@@ -26,14 +26,14 @@ struct ConnectionOutboxTests {
         try onNewThread {
             let channel = connectedChannel()
             let outbox = ConnectionOutbox(channel: channel, limits: OutboxLimits(), logger: Logger(label: "test"))
-            ConnectionOutbox.holdFlushesOnThisThread()
+            HeldFlushes.holdOnThisThread()
             outbox.send(Self.event(1), request: .int(7))
             outbox.send(Self.event(2), request: .int(7))
             writes.withLock { $0.append(outbound(of: channel)) }
-            ConnectionOutbox.releaseHeldFlushes()
+            HeldFlushes.release()
             writes.withLock { $0.append(outbound(of: channel)) }
             outbox.send(Self.event(3), request: .int(7))
-            ConnectionOutbox.releaseHeldFlushes()
+            HeldFlushes.release()
             writes.withLock { $0.append(outbound(of: channel)) }
         }
         let recorded = writes.withLock { $0 }
@@ -53,16 +53,16 @@ struct ConnectionOutboxTests {
         try onNewThread {
             let channel = connectedChannel()
             let outbox = ConnectionOutbox(channel: channel, limits: OutboxLimits(), logger: Logger(label: "test"))
-            ConnectionOutbox.holdFlushesOnThisThread()
+            HeldFlushes.holdOnThisThread()
             outbox.send(Self.event(1), request: .int(7))
-            ConnectionOutbox.releaseHeldFlushes(heldFor: .seconds(60))
+            HeldFlushes.release(heldFor: .seconds(60))
             writes.withLock { $0.append(outbound(of: channel).count) }
             usleep(2_000)
             outbox.send(Self.event(2), request: .int(7))
-            ConnectionOutbox.releaseHeldFlushes(heldFor: .milliseconds(1))
+            HeldFlushes.release(heldFor: .milliseconds(1))
             writes.withLock { $0.append(outbound(of: channel).count) }
             // Nothing is held now: the age check does nothing.
-            ConnectionOutbox.releaseHeldFlushes(heldFor: .zero)
+            HeldFlushes.release(heldFor: .zero)
             writes.withLock { $0.append(outbound(of: channel).count) }
         }
         #expect(writes.withLock { $0 } == [0, 1, 0])
