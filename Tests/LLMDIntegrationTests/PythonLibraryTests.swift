@@ -57,6 +57,52 @@ struct PythonLibraryTests {
         #expect(errors["not_llmd"] == ["http": "client.not_llmd", "silent": "client.not_llmd"])
         let asynchronous = try #require(summary["async"]?.objectValue)
         #expect(asynchronous["llm_ends"] == 5 && asynchronous["chain_ends"] == 5, "\(asynchronous)")
+        let asyncScope = try #require(asynchronous["scope"]?.objectValue)
+        let asyncTotals = try client.call(
+            ScopeShowMethod.self, ScopeShowMethod.Params(scope: try #require(asyncScope["id"]?.stringValue))
+        ).totals
+        #expect(asyncScope["successful_requests"] == 1 && asyncTotals.requests == 1)
+        #expect(asyncScope["total_tokens"] == .int(asyncTotals.totalTokens))
+    }
+
+    @Test("subscriptions, sync and async, resume across a daemon restart from their last event; one whose daemon stays away gives up by name")
+    func resumeAcrossRestart() throws {
+        try requireVenv()
+        let shared = try TemporaryDirectory()
+        let socket = shared.file("llmd.sock")
+        let stage = shared.file("stage")
+        var daemon: DaemonProcess? = try DaemonProcess(socketPath: socket, stateDirectory: shared.file("state"))
+        let output = shared.file("check.out")
+        let check = try ChildProcess(
+            Self.python, [sourceRoot + "/Tests/Python/llmd_resume_check.py", socket, stage],
+            environment: ProcessInfo.processInfo.environment, outputPath: output, errorPath: shared.file("check.err"))
+        defer { check.send(signal: SIGKILL) }
+        func staged(_ word: String) -> Bool {
+            waitUntil(timeout: .seconds(60)) {
+                (try? String(contentsOfFile: stage, encoding: .utf8))?.hasPrefix(word) == true || !check.isRunning
+            } && check.isRunning
+        }
+        try #require(staged("restart"), "\((try? String(contentsOfFile: shared.file("check.err"), encoding: .utf8)) ?? "")")
+        daemon!.send(signal: SIGTERM)
+        #expect(daemon!.waitForExit() == .exited(0))
+        daemon = nil
+        daemon = try DaemonProcess(socketPath: socket, stateDirectory: shared.file("state"))
+        _ = try LLMDClient(socketPath: socket).complete(CompleteMethod.Params(input: PromptInput(text: "after the restart")), onToken: { _ in })
+        try #require(staged("stop"), "\((try? String(contentsOfFile: shared.file("check.err"), encoding: .utf8)) ?? "")")
+        daemon!.send(signal: SIGTERM)
+        #expect(daemon!.waitForExit() == .exited(0))
+        #expect(check.wait(timeout: .seconds(30)) == .exited(0), "\((try? String(contentsOfFile: shared.file("check.err"), encoding: .utf8)) ?? "")")
+
+        let summary = try #require(try JSONParser.parse(String(contentsOfFile: output, encoding: .utf8)).objectValue)
+        for side in ["sync", "async"] {
+            let seen = try #require(summary[side]?.objectValue)
+            let seqs = seen["seqs"]?.arrayValue?.compactMap(\.intValue) ?? []
+            // Every event of both calls, each once, in order: after a clean stop seq goes on by one.
+            #expect(!seqs.isEmpty && seqs == Array(1...Int64(seqs.count)), "\(side): \(seqs)")
+            #expect(seen["reconnects"] == 1, "\(side)")
+        }
+        #expect(summary["sync"]?.objectValue?["seqs"] == summary["async"]?.objectValue?["seqs"])
+        #expect(summary["gave_up"] == "client.connection_closed")
     }
 
     @Test("the library's type hints pass mypy --strict")

@@ -141,13 +141,16 @@ def main():
     async def asynchronous():
         async with await llmd.AsyncClient.connect(path) as aclient:
             pieces = []
-            reply = await aclient.complete("Asynchronously", on_token=pieces.append)
+            async with aclient.scope("asynchronous") as scope:
+                reply = await aclient.complete("Asynchronously", on_token=pieces.append)
             assert "".join(pieces) == reply.text
             subscription = await aclient.subscribe(types=["llm_end"], since=0, live=False)
             ends = [event async for event in subscription]
             await subscription.close()
             generator = [event["event"] async for event in llmd.async_subscribe(path, types=["chain_end"], since=0, live=False)]
-            return {"text": reply.text, "run_id": reply.run_id, "llm_ends": len(ends), "chain_ends": len(generator)}
+            return {"text": reply.text, "run_id": reply.run_id, "llm_ends": len(ends), "chain_ends": len(generator),
+                    "scope": {"id": scope.scope, "successful_requests": scope.successful_requests,
+                              "total_tokens": scope.total_tokens}}
 
     async_summary = asyncio.run(asynchronous())
     client.close()

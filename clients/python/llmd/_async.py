@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
-from typing import Any, AsyncIterator, Callable, List, Optional, Sequence, Union
+from typing import Any, AsyncIterator, Awaitable, Callable, List, Optional, Sequence, Union
 
-from ._client import JSONObject, LlmdError, Reply, _answer, _subscribe_params, _token_events, check_greeting, socket_path
+from ._client import (
+    JSONObject,
+    LlmdError,
+    Reply,
+    ScopeCallback,
+    Scopes,
+    _answer,
+    _complete_params,
+    _scope_params,
+    _scopes,
+    _send_params,
+    _subscribe_params,
+    _token_events,
+    check_greeting,
+    socket_path,
+)
 
 __all__ = ["AsyncClient", "AsyncSubscription", "async_subscribe"]
 
@@ -60,18 +76,30 @@ class _AsyncConnection:
 class AsyncSubscription:
     """``Client.subscribe``'s asyncio counterpart: ``async for event in subscription``.
     Stops at the ready marker with ``live=False``; ``await ack(event)`` for blocking
-    subscriptions; ``await close()`` ends it (or use ``async with``)."""
+    subscriptions; ``await close()`` ends it (or use ``async with``). A live one resumes
+    after a daemon restart from its last event, as ``Subscription`` does."""
 
-    def __init__(self, connection: _AsyncConnection, live: bool) -> None:
-        self._connection = connection
+    def __init__(
+        self, connect: Callable[[], Awaitable[_AsyncConnection]], params: JSONObject, live: bool, reconnect_timeout: float
+    ) -> None:
+        self._connect = connect
+        self._params = params
         self.live = live
+        self.reconnect_timeout = reconnect_timeout
+        self.reconnects = 0
         self.number = 0
         self.cursor = 0
+        self.last_seq: Optional[int] = None
         self.ready_seq: Optional[int] = None
         self._done = False
         self._pending: List[JSONObject] = []
 
-    async def _start(self, params: JSONObject) -> None:
+    async def _start(self) -> None:
+        self._connection = await self._connect()
+        result = await self._subscribe(self._params)
+        self.cursor = int(result.get("cursor") or 0)
+
+    async def _subscribe(self, params: JSONObject) -> JSONObject:
         await self._connection.write({"id": 0, "method": "subscribe", "params": params})
         while True:
             message = await self._connection.read()
@@ -81,29 +109,62 @@ class AsyncSubscription:
             if message.get("id") == 0 and message.get("type") == "reply":
                 result = message.get("result") or {}
                 self.number = int(result["subscription"])
-                self.cursor = int(result.get("cursor") or 0)
-                return
+                return result if isinstance(result, dict) else {}
+            self._pending.append(message)
 
     def __aiter__(self) -> "AsyncSubscription":
         return self
 
     async def __anext__(self) -> JSONObject:
         while not self._done:
-            if self._pending:
-                message = self._pending.pop(0)
-            else:
-                try:
-                    message = await self._connection.read()
-                except LlmdError:
-                    self._done = True
-                    break
+            message = await self._read()
+            if message is None:
+                break
             if message.get("type") == "ready":
                 self.ready_seq = message.get("seq")
                 if not self.live:
                     self._done = True
             elif message.get("type") == "event":
+                seq = message.get("seq")
+                if isinstance(seq, int) and seq > 0:
+                    self.last_seq = seq
                 return message
         raise StopAsyncIteration
+
+    async def _read(self) -> Optional[JSONObject]:
+        while not self._pending:
+            try:
+                return await self._connection.read()
+            except (LlmdError, OSError) as error:
+                if self._done or not self.live or self.reconnect_timeout <= 0:
+                    self._done = True
+                    return None
+                await self._resume(error)
+        return self._pending.pop(0)
+
+    async def _resume(self, cause: Exception) -> None:
+        await self._connection.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.reconnect_timeout
+        delay = 0.05
+        while True:
+            try:
+                self._connection = await self._connect()
+                break
+            except (LlmdError, OSError) as error:
+                if loop.time() >= deadline:
+                    self._done = True
+                    raise LlmdError(
+                        "client.connection_closed",
+                        f"llmd did not come back within {self.reconnect_timeout:g} s: {error}",
+                        {"last_seq": self.last_seq, "cause": str(cause)},
+                    ) from error
+            await asyncio.sleep(min(delay, max(0.001, deadline - loop.time())))
+            delay = min(delay * 2, 1.0)
+        params = {key: value for key, value in self._params.items() if key not in ("since", "since_time")}
+        params["since"] = self.last_seq if self.last_seq is not None else self.cursor
+        await self._subscribe(params)
+        self.reconnects += 1
 
     async def ack(self, event: JSONObject) -> bool:
         """Acknowledges a blocked-on event; True if the daemon owed it."""
@@ -133,7 +194,7 @@ class AsyncSubscription:
 class AsyncClient:
     """An asyncio client of llmd's protocol; ``await AsyncClient.connect(path)``.
 
-    It has ``call``, ``send``, ``complete`` and ``subscribe`` as ``Client`` has them;
+    It has ``call``, ``send``, ``complete``, ``scope`` and ``subscribe`` as ``Client`` has them;
     requests on one client are made one at a time (a lock serialises them).
     """
 
@@ -142,6 +203,7 @@ class AsyncClient:
         self.path = connection.path
         self.timeout = timeout
         self._lock = asyncio.Lock()
+        self._scopes: List[str] = []
 
     @classmethod
     async def connect(cls, path: Optional[str] = None, timeout: Optional[float] = 10.0) -> "AsyncClient":
@@ -177,20 +239,48 @@ class AsyncClient:
                     return result
 
     async def send(
-        self, session: str, text: str, *, on_token: Optional[Callable[[str], None]] = None, **params: Any
+        self,
+        session: str,
+        text: str,
+        *,
+        on_token: Optional[Callable[[str], None]] = None,
+        scopes: Scopes = None,
+        stream: Optional[bool] = None,
+        **settings: Any,
     ) -> Reply:
-        """One turn of ``session``; ``params`` as the ``send`` method takes them
-        (``settings={...}``, ``scopes=[...]``, ``temperature``…)."""
-        params.update(session=session, text=text)
+        """One turn of ``session``, with the arguments of ``Client.send``."""
+        params = _send_params(session, text, stream, settings, _scopes(scopes, self._scopes))
         return Reply.from_json(await self.call("send", params, _token_events(on_token)))
 
     async def complete(
-        self, text: Optional[str] = None, *, on_token: Optional[Callable[[str], None]] = None, **params: Any
+        self,
+        text: Optional[str] = None,
+        *,
+        messages: Optional[List[JSONObject]] = None,
+        prompt: Optional[str] = None,
+        on_token: Optional[Callable[[str], None]] = None,
+        scopes: Scopes = None,
+        **params: Any,
     ) -> Reply:
-        """One LLM call; ``params`` as the ``complete`` method takes them."""
-        if text is not None:
-            params["text"] = text
+        """One LLM call, with the arguments of ``Client.complete``."""
+        params = _complete_params(text, messages, prompt, params, _scopes(scopes, self._scopes))
         return Reply.from_json(await self.call("complete", params, _token_events(on_token)))
+
+    @contextlib.asynccontextmanager
+    async def scope(self, name: Optional[str] = None, **budget: Any) -> AsyncIterator[ScopeCallback]:
+        """``Client.scope`` for asyncio: ``async with client.scope("trip") as cb:``
+        counts the calls made through this client inside the block to a scope, and
+        fills ``cb``'s totals when it ends. Calls made concurrently on the client from
+        other tasks inside the block count to it too."""
+        parent = self._scopes[-1] if self._scopes else None
+        began = await self.call("scope.begin", _scope_params(name, parent, budget))
+        callback = ScopeCallback(scope=str(began["scope"]), name=name)
+        self._scopes.append(callback.scope)
+        try:
+            yield callback
+        finally:
+            self._scopes.remove(callback.scope)
+            callback._fill(await self.call("scope.end", {"scope": callback.scope}))
 
     async def subscribe(
         self,
@@ -200,11 +290,15 @@ class AsyncClient:
         *,
         live: bool = True,
         blocking: Optional[Sequence[str]] = None,
+        reconnect_timeout: float = 30.0,
         **params: Any,
     ) -> AsyncSubscription:
         """Subscribes on a connection of its own, as ``Client.subscribe`` does."""
-        subscription = AsyncSubscription(await _AsyncConnection.open(self.path, self.timeout), live)
-        await subscription._start(_subscribe_params(types, session, since, blocking, params))
+        path, timeout = self.path, self.timeout
+        subscription = AsyncSubscription(
+            lambda: _AsyncConnection.open(path, timeout), _subscribe_params(types, session, since, blocking, params), live,
+            reconnect_timeout)
+        await subscription._start()
         return subscription
 
 

@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import socket
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
 
@@ -278,14 +279,39 @@ class Subscription:
     With ``live=False`` iteration stops at the ready marker, after the replay; else it
     goes on with live events until ``close()``. For a blocking subscription, call
     ``ack(event)`` once an event is handled. Usable as a context manager.
+
+    A live subscription outlives a daemon restart: when the connection ends, it connects
+    again (trying more slowly as time passes, for ``reconnect_timeout`` seconds) and
+    subscribes again from the last event it gave, so the journal replays what was
+    missed meanwhile and no event is lost or given twice. ``reconnects`` counts the
+    times. Past the timeout it raises ``LlmdError("client.connection_closed")``. With
+    ``reconnect_timeout=0`` iteration just ends with the connection.
     """
 
-    def __init__(self, connection: _Connection, params: JSONObject, live: bool) -> None:
-        self._connection = connection
+    def __init__(
+        self, connect: Callable[[], _Connection], params: JSONObject, live: bool, reconnect_timeout: float = 30.0
+    ) -> None:
+        self._connect = connect
+        self._params = params
         self.live = live
+        self.reconnect_timeout = reconnect_timeout
+        self.reconnects = 0
         self._done = False
-        connection.write({"id": 0, "method": "subscribe", "params": params})
         self._pending: List[JSONObject] = []
+        #: The seq of the last event iteration gave.
+        self.last_seq: Optional[int] = None
+        #: The seq of the ready marker, once it arrived.
+        self.ready_seq: Optional[int] = None
+        self._connection = connect()
+        result = self._subscribe(params)
+        #: The subscription's number, and the first reply's ``cursor`` and ``oldest_seq``.
+        self.number: int = int(result["subscription"])
+        self.cursor: int = int(result.get("cursor") or 0)
+        self.oldest_seq: Optional[int] = result.get("oldest_seq")
+
+    def _subscribe(self, params: JSONObject) -> JSONObject:
+        connection = self._connection
+        connection.write({"id": 0, "method": "subscribe", "params": params})
         while True:
             message = connection.read()
             if message.get("type") == "error" and message.get("id") == 0:
@@ -293,13 +319,8 @@ class Subscription:
                 raise LlmdError.from_reply(message.get("error") or {})
             if message.get("type") == "reply" and message.get("id") == 0:
                 result = message.get("result") or {}
-                break
-        #: The subscription's number, and the reply's ``cursor`` and ``oldest_seq``.
-        self.number: int = int(result["subscription"])
-        self.cursor: int = int(result.get("cursor") or 0)
-        self.oldest_seq: Optional[int] = result.get("oldest_seq")
-        #: The seq of the ready marker, once it arrived.
-        self.ready_seq: Optional[int] = None
+                return result if isinstance(result, dict) else {}
+            self._pending.append(message)
 
     def __iter__(self) -> Iterator[JSONObject]:
         return self
@@ -316,6 +337,9 @@ class Subscription:
                     self._done = True
                     break
             elif kind == "event":
+                seq = message.get("seq")
+                if isinstance(seq, int) and seq > 0:
+                    self.last_seq = seq
                 return message
         raise StopIteration
 
@@ -324,9 +348,38 @@ class Subscription:
             return self._pending.pop(0)
         try:
             return self._connection.read()
-        except LlmdError:
-            self._done = True
-            return None
+        except (LlmdError, OSError) as error:
+            if self._done or not self.live or self.reconnect_timeout <= 0:
+                self._done = True
+                return None
+            self._resume(error)
+            return self._read()
+
+    def _resume(self, cause: Exception) -> None:
+        """Connects again and subscribes from the last event given (or from where the
+        first subscription began, when none was); raises once the timeout has passed."""
+        self._connection.close()
+        deadline = time.monotonic() + self.reconnect_timeout
+        delay = 0.05
+        while True:
+            try:
+                self._connection = self._connect()
+                break
+            except (LlmdError, OSError) as error:
+                if time.monotonic() >= deadline:
+                    self._done = True
+                    raise LlmdError(
+                        "client.connection_closed",
+                        f"llmd did not come back within {self.reconnect_timeout:g} s: {error}",
+                        {"last_seq": self.last_seq, "cause": str(cause)},
+                    ) from error
+            time.sleep(min(delay, max(0.001, deadline - time.monotonic())))
+            delay = min(delay * 2, 1.0)
+        params = {key: value for key, value in self._params.items() if key not in ("since", "since_time")}
+        params["since"] = self.last_seq if self.last_seq is not None else self.cursor
+        result = self._subscribe(params)
+        self.number = int(result["subscription"])
+        self.reconnects += 1
 
     def ack(self, event: JSONObject) -> bool:
         """Acknowledges a blocked-on event: the run that waits for it goes on. True if
@@ -408,14 +461,6 @@ class Client:
             if result is not None:
                 return result
 
-    def _scoped(self, params: JSONObject, scopes: Scopes) -> JSONObject:
-        named = [scopes] if isinstance(scopes, str) else list(scopes or [])
-        if self._scopes and self._scopes[-1] not in named:
-            named.append(self._scopes[-1])
-        if named:
-            params["scopes"] = named
-        return params
-
     # Calls.
 
     def send(
@@ -437,15 +482,8 @@ class Client:
         and ``detach`` apply to this turn only. ``on_token`` receives each streamed
         piece of the reply.
         """
-        params: JSONObject = {"session": session, "text": text}
-        for name in ("temperature", "top_p", "max_tokens", "stop", "seed", "extra", "tags", "metadata", "detach"):
-            if name in settings:
-                params[name] = settings.pop(name)
-        if stream is not None:
-            params["stream"] = stream
-        if settings:
-            params["settings"] = settings
-        return Reply.from_json(self.call("send", self._scoped(params, scopes), _token_events(on_token)))
+        params = _send_params(session, text, stream, settings, _scopes(scopes, self._scopes))
+        return Reply.from_json(self.call("send", params, _token_events(on_token)))
 
     def complete(
         self,
@@ -461,10 +499,8 @@ class Client:
         ``messages`` (``[{"role", "content"}]``) and ``prompt``. Other keyword arguments
         are the parameters of ``complete`` (``model``, ``provider``, ``temperature``,
         ``max_tokens``, ``stream``, ``session`` label, ``tags``…)."""
-        for name, value in (("text", text), ("messages", messages), ("prompt", prompt)):
-            if value is not None:
-                params[name] = value
-        return Reply.from_json(self.call("complete", self._scoped(params, scopes), _token_events(on_token)))
+        params = _complete_params(text, messages, prompt, params, _scopes(scopes, self._scopes))
+        return Reply.from_json(self.call("complete", params, _token_events(on_token)))
 
     def tokens(self, text: str, model: Optional[str] = None, **params: Any) -> int:
         """The tokens of ``text`` as ``model``'s encoding counts them (default gpt-4o).
@@ -545,12 +581,7 @@ class Client:
     def scope_begin(self, name: Optional[str] = None, parent: Optional[str] = None, **budget: Any) -> JSONObject:
         """Begins a scope (``max_tokens``/``max_cost`` give it a budget); its
         description, with ``scope``, its id."""
-        params: JSONObject = dict(budget)
-        if name is not None:
-            params["name"] = name
-        if parent is not None:
-            params["parent"] = parent
-        return self.call("scope.begin", params)
+        return self.call("scope.begin", _scope_params(name, parent, budget))
 
     def scope_end(self, scope: str) -> JSONObject:
         """Ends a scope; its description, with ``totals``."""
@@ -641,6 +672,7 @@ class Client:
         *,
         live: bool = True,
         blocking: Optional[Sequence[str]] = None,
+        reconnect_timeout: float = 30.0,
         **params: Any,
     ) -> Subscription:
         """Subscribes to events, on a connection of its own; an iterator of event dicts.
@@ -649,9 +681,14 @@ class Client:
         the journal keeps) replays past events first. With ``live=False`` iteration ends
         after the replay. ``blocking`` names types whose runs wait for
         ``Subscription.ack(event)``. Other keyword arguments (``tags``, ``run_id``,
-        ``since_time``, ``on_lag``) are passed as they are.
+        ``since_time``, ``on_lag``) are passed as they are. A live subscription resumes
+        after a daemon restart, from its last event, for ``reconnect_timeout`` seconds
+        (see ``Subscription``).
         """
-        return Subscription(_Connection(self.path, None), _subscribe_params(types, session, since, blocking, params), live)
+        path = self.path
+        return Subscription(
+            lambda: _Connection(path, None), _subscribe_params(types, session, since, blocking, params), live, reconnect_timeout
+        )
 
 
 # Shared by Client and AsyncClient: what a message means, whatever carried it.
@@ -670,6 +707,53 @@ def _answer(message: JSONObject, request_id: Any, on_event: Optional[Callable[[J
         result = message.get("result")
         return result if isinstance(result, dict) else {}
     return None
+
+
+def _scopes(scopes: Scopes, stack: List[str]) -> List[str]:
+    """The scopes a call names: those given, and the innermost ``scope`` block's."""
+    named = [scopes] if isinstance(scopes, str) else list(scopes or [])
+    if stack and stack[-1] not in named:
+        named.append(stack[-1])
+    return named
+
+
+def _send_params(
+    session: str, text: str, stream: Optional[bool], settings: JSONObject, scopes: List[str]
+) -> JSONObject:
+    """``send``'s parameters: the per-turn ones by name, the rest as session settings."""
+    params: JSONObject = {"session": session, "text": text}
+    for name in ("temperature", "top_p", "max_tokens", "stop", "seed", "extra", "tags", "metadata", "detach"):
+        if name in settings:
+            params[name] = settings.pop(name)
+    if stream is not None:
+        params["stream"] = stream
+    if settings:
+        params["settings"] = settings
+    if scopes:
+        params["scopes"] = scopes
+    return params
+
+
+def _complete_params(
+    text: Optional[str], messages: Optional[List[JSONObject]], prompt: Optional[str], params: JSONObject, scopes: List[str]
+) -> JSONObject:
+    """``complete``'s parameters: exactly one input, and the rest as given."""
+    for name, value in (("text", text), ("messages", messages), ("prompt", prompt)):
+        if value is not None:
+            params[name] = value
+    if scopes:
+        params["scopes"] = scopes
+    return params
+
+
+def _scope_params(name: Optional[str], parent: Optional[str], budget: JSONObject) -> JSONObject:
+    """``scope.begin``'s parameters."""
+    params: JSONObject = dict(budget)
+    if name is not None:
+        params["name"] = name
+    if parent is not None:
+        params["parent"] = parent
+    return params
 
 
 def _token_events(on_token: Optional[TokenCallback]) -> Optional[Callable[[JSONObject], None]]:
