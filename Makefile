@@ -103,7 +103,7 @@ test: debug lint vocab venv
 demo: build
 	@scripts/demo.sh "$(RELEASE_BIN)"
 
-bench: bench-deps build vocab
+bench: bench-deps build vocab venv
 	@LITELLM=$(CURDIR)/$(BENCH_VENV)/bin/litellm scripts/bench.sh "$(RELEASE_BIN)"
 
 # llmd under abuse (floods, exhaustion, bad lines, kill -9, a full disk), each part

@@ -15,7 +15,9 @@ from ._client import (
     ScopeCallback,
     Scopes,
     _answer,
+    _Backoff,
     _complete_params,
+    _resumed_params,
     _scope_params,
     _scopes,
     _send_params,
@@ -139,30 +141,23 @@ class AsyncSubscription:
                 if self._done or not self.live or self.reconnect_timeout <= 0:
                     self._done = True
                     return None
-                await self._resume(error)
+                try:
+                    await self._resume(error)
+                except LlmdError:
+                    self._done = True
+                    raise
         return self._pending.pop(0)
 
     async def _resume(self, cause: Exception) -> None:
         await self._connection.close()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.reconnect_timeout
-        delay = 0.05
+        backoff = _Backoff(self.reconnect_timeout, self.last_seq, cause)
         while True:
             try:
                 self._connection = await self._connect()
                 break
             except (LlmdError, OSError) as error:
-                if loop.time() >= deadline:
-                    self._done = True
-                    raise LlmdError(
-                        "client.connection_closed",
-                        f"llmd did not come back within {self.reconnect_timeout:g} s: {error}",
-                        {"last_seq": self.last_seq, "cause": str(cause)},
-                    ) from error
-            await asyncio.sleep(min(delay, max(0.001, deadline - loop.time())))
-            delay = min(delay * 2, 1.0)
-        params = {key: value for key, value in self._params.items() if key not in ("since", "since_time")}
-        params["since"] = self.last_seq if self.last_seq is not None else self.cursor
+                await asyncio.sleep(backoff.pause(error))
+        params = _resumed_params(self._params, self.last_seq, self.cursor)
         await self._subscribe(params)
         self.reconnects += 1
 

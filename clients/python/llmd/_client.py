@@ -352,31 +352,25 @@ class Subscription:
             if self._done or not self.live or self.reconnect_timeout <= 0:
                 self._done = True
                 return None
-            self._resume(error)
+            try:
+                self._resume(error)
+            except LlmdError:
+                self._done = True
+                raise
             return self._read()
 
     def _resume(self, cause: Exception) -> None:
         """Connects again and subscribes from the last event given (or from where the
         first subscription began, when none was); raises once the timeout has passed."""
         self._connection.close()
-        deadline = time.monotonic() + self.reconnect_timeout
-        delay = 0.05
+        backoff = _Backoff(self.reconnect_timeout, self.last_seq, cause)
         while True:
             try:
                 self._connection = self._connect()
                 break
             except (LlmdError, OSError) as error:
-                if time.monotonic() >= deadline:
-                    self._done = True
-                    raise LlmdError(
-                        "client.connection_closed",
-                        f"llmd did not come back within {self.reconnect_timeout:g} s: {error}",
-                        {"last_seq": self.last_seq, "cause": str(cause)},
-                    ) from error
-            time.sleep(min(delay, max(0.001, deadline - time.monotonic())))
-            delay = min(delay * 2, 1.0)
-        params = {key: value for key, value in self._params.items() if key not in ("since", "since_time")}
-        params["since"] = self.last_seq if self.last_seq is not None else self.cursor
+                time.sleep(backoff.pause(error))
+        params = _resumed_params(self._params, self.last_seq, self.cursor)
         result = self._subscribe(params)
         self.number = int(result["subscription"])
         self.reconnects += 1
@@ -707,6 +701,38 @@ def _answer(message: JSONObject, request_id: Any, on_event: Optional[Callable[[J
         result = message.get("result")
         return result if isinstance(result, dict) else {}
     return None
+
+
+class _Backoff:
+    """How a subscription waits for a restarted daemon: ever longer pauses, up to a second,
+    until the timeout; then ``LlmdError("client.connection_closed")``."""
+
+    def __init__(self, timeout: float, last_seq: Optional[int], cause: Exception) -> None:
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+        self.delay = 0.05
+        self.last_seq = last_seq
+        self.cause = cause
+
+    def pause(self, error: Exception) -> float:
+        """The pause before the next try after ``error``; raises once the time is up."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise LlmdError(
+                "client.connection_closed",
+                f"llmd did not come back within {self.timeout:g} s: {error}",
+                {"last_seq": self.last_seq, "cause": str(self.cause)},
+            ) from error
+        pause = min(self.delay, left)
+        self.delay = min(self.delay * 2, 1.0)
+        return pause
+
+
+def _resumed_params(params: JSONObject, last_seq: Optional[int], cursor: int) -> JSONObject:
+    """A subscription's parameters again, from the last event it gave (or where it began)."""
+    resumed = {key: value for key, value in params.items() if key not in ("since", "since_time")}
+    resumed["since"] = last_seq if last_seq is not None else cursor
+    return resumed
 
 
 def _scopes(scopes: Scopes, stack: List[str]) -> List[str]:
