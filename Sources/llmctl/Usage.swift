@@ -23,7 +23,7 @@ let usageCommand = Command(
         .value("--since", valueName: "time", help: "Only calls at or after this time."),
         .value("--until", valueName: "time", help: "Only calls before this time."),
         .value(
-            "--by", valueName: "group", help: "Group by session, model, provider, day or scope.",
+            "--by", valueName: "group", help: "Group by session, model, provider, day, scope or source.",
             choices: UsageGrouping.allCases.map(\.rawValue)),
     ])
 

@@ -528,7 +528,7 @@ class Client:
         by: Optional[str] = None,
     ) -> JSONObject:
         """Sums the usage ledger: a dict with ``total``, a ``Totals``, and with ``by``
-        (``session``, ``model``, ``provider``, ``day`` or ``scope``) ``groups``, dicts
+        (``session``, ``model``, ``provider``, ``day``, ``scope`` or ``source``) ``groups``, dicts
         with ``key`` and the totals' members. ``since``/``until`` are microseconds since
         the epoch."""
         params = {
