@@ -84,7 +84,8 @@ class Usage:
     """A call's token counts and cost, as llmd's ledger records them.
 
     ``cost`` is in US dollars, ``None`` when the model's price is unknown; ``source`` is
-    ``provider`` or ``estimated``; ``raw`` is the usage object as the daemon sent it.
+    ``provider``, ``estimated`` or ``reported`` (by a program that made the call itself, with
+    ``run.event``); ``raw`` is the usage object as the daemon sent it.
     """
 
     prompt_tokens: int = 0
