@@ -45,15 +45,9 @@ struct CallBill: Sendable {
 
     /// The ledger row of the call's `usage`, made as the call ends.
     func pending(_ usage: TokenUsage, status: String, llm: CallbackManager) -> PendingUsage {
-        let cost = price?.cost(of: usage)
-        let reported = CallUsage(tokens: usage, cost: cost?.dollars, costUnknown: cost == nil ? Billing.unpricedMessage(model) : nil)
-        return PendingUsage(
-            entry: UsageEntry(
-                time: Timestamp.nowMicroseconds(), sessionID: account.sessionID, session: account.session,
-                turnID: account.turnID, runID: llm.runID, parentRunID: llm.parentRunID, provider: provider, model: model,
-                usage: usage, cost: cost?.picodollars, status: status,
-                scopes: account.scopes),
-            reported: reported, account: account, reservation: reservation, llm: llm)
+        PendingUsage(
+            usage, model: model, provider: provider, price: price, status: status, account: account, reservation: reservation,
+            llm: llm)
     }
 }
 
@@ -66,6 +60,22 @@ struct PendingUsage: Sendable {
     var reservation: Reservation?
     /// The call's run, which `usage_recorded` is reported on.
     var llm: CallbackManager
+
+    /// `usage` of a call to `model`, made now in `llm`'s run, at `price` (nil: its cost is unknown).
+    init(
+        _ usage: TokenUsage, model: String, provider: String, price: Price?, status: String, account: CallAccount,
+        reservation: Reservation?, llm: CallbackManager
+    ) {
+        let cost = price?.cost(of: usage)
+        entry = UsageEntry(
+            time: Timestamp.nowMicroseconds(), sessionID: account.sessionID, session: account.session, turnID: account.turnID,
+            runID: llm.runID, parentRunID: llm.parentRunID, provider: provider, model: model, usage: usage,
+            cost: cost?.picodollars, status: status, scopes: account.scopes)
+        reported = CallUsage(tokens: usage, cost: cost?.dollars, costUnknown: cost == nil ? Billing.unpricedMessage(model) : nil)
+        self.account = account
+        self.reservation = reservation
+        self.llm = llm
+    }
 
     var usage: TokenUsage { entry.usage }
     var amount: Amount { Amount(tokens: Int64(usage.totalTokens), cost: USD(picodollars: entry.cost ?? 0)) }
@@ -239,13 +249,27 @@ public final class Billing: Sendable {
         return ProtocolError(.budgetExceeded, message, detail: detail)
     }
 
-    /// The offline provider is free; other models are priced by configuration, then the
-    /// built-in table, else unknown, with a warning once per model.
+    /// The offline provider is free; other models are priced by ``price(of:_:)``.
     private func price(of model: String, provider: ResolvedProvider, _ prices: PriceTable) -> Price? {
-        if provider.server.isFree { return .free }
+        provider.server.isFree ? .free : price(of: model, prices)
+    }
+
+    /// A model's price from configuration, then the built-in table, else unknown, with a
+    /// warning once per model.
+    private func price(of model: String, _ prices: PriceTable) -> Price? {
         if let price = prices.price(for: model) { return price }
         if warnedUnpriced.withLock({ $0.insert(model).inserted }) { logger.warning("\(Self.unpricedMessage(model))") }
         return nil
+    }
+
+    /// The ledger row of the usage an external run reported with its `llm_end`
+    /// (`run.event`): priced as llmd's own calls are, but neither reserved nor checked
+    /// against a budget, since its tokens are spent already; recording it counts them to
+    /// its budgets all the same, so later calls see them.
+    func reported(_ usage: ReportedUsage, provider: String, account: CallAccount, run: CallbackManager) -> PendingUsage {
+        PendingUsage(
+            usage.tokens, model: usage.model, provider: provider, price: price(of: usage.model, settings.current.prices),
+            status: "completed", account: account, reservation: nil, llm: run)
     }
 
     /// Gives back a call's reservation when it recorded nothing.

@@ -97,17 +97,20 @@ public final class CallbackManager: Sendable {
     /// run may stream thousands of tokens.
     private let tokenEvent: CallbackEvent
 
-    /// A root run.
+    /// A root run, or a run whose parent is not managed here: an external program's run,
+    /// reported with `run.event`.
     ///
     /// - Parameters:
+    ///   - parentRunID: the parent run's id, for a run whose parent is not managed here.
     ///   - handlers: this run's own handlers.
     ///   - inheritableHandlers: handlers of this run and every child run.
     public convenience init(
-        runID: String = RunID.make(), session: String? = nil, tags: [String] = [], metadata: JSONObject = [:],
-        handlers: [Callback] = [], inheritableHandlers: [Callback] = [], sink: any EventSink, logger: Logger
+        runID: String = RunID.make(), parentRunID: String? = nil, session: String? = nil, tags: [String] = [],
+        metadata: JSONObject = [:], handlers: [Callback] = [], inheritableHandlers: [Callback] = [], sink: any EventSink,
+        logger: Logger
     ) {
         self.init(
-            runID: runID, parentRunID: nil, session: session, tags: tags, metadata: metadata,
+            runID: runID, parentRunID: parentRunID, session: session, tags: tags, metadata: metadata,
             local: handlers.map(AttachedHandler.init), inheritable: inheritableHandlers.map(AttachedHandler.init),
             sink: sink, logger: logger)
     }

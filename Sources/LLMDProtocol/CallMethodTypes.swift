@@ -13,7 +13,7 @@ public struct CallUsage: JSONObjectConvertible, Equatable {
 
     public init(json: JSONObject) throws(ProtocolError) {
         guard let source = UsageSource(rawValue: try json.requiredString("source")) else {
-            throw .invalidParam("source", expected: "provider or estimated", got: json["source"])
+            throw .invalidParam("source", expected: UsageSource.allCases.map(\.rawValue).joined(separator: ", "), got: json["source"])
         }
         tokens = TokenUsage(
             promptTokens: Int(try json.requiredInt("prompt_tokens")), completionTokens: Int(try json.requiredInt("completion_tokens")),

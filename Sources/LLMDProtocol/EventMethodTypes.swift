@@ -1,5 +1,5 @@
-// The event methods: `publish`, a registered method, and `subscribe`, `unsubscribe`,
-// `ack` and `cancel`, which the connection answers itself.
+// The event methods: `publish` and `run.event`, registered methods, and `subscribe`,
+// `unsubscribe`, `ack` and `cancel`, which the connection answers itself.
 
 /// `publish`: a `custom` event from a client, as LangChain's `dispatch_custom_event`.
 public enum PublishMethod: TypedMethod {
@@ -77,6 +77,206 @@ public enum PublishMethod: TypedMethod {
         }
 
         public var json: JSONObject { ["seq": .int(Int64(seq)), "run_id": .string(runID)] }
+    }
+}
+
+/// `run.event`: one callback event of a run a program made itself, not through llmd, so
+/// that it shows beside llmd's own; an `llm_end` with usage is recorded in the ledger.
+public enum RunEventMethod: TypedMethod {
+    public static let method = ProtocolMethod.runEvent
+
+    /// What an external run may report: the events of LangChain's LLM and chain runs, not
+    /// llmd's own about sessions, the ledger or subscribers.
+    public static let eventTypes: [EventType] = [
+        .chainStart, .chainEnd, .chainError, .chatModelStart, .llmStart, .llmNewToken, .llmEnd, .llmError, .retry, .text,
+    ]
+
+    public struct Params: MethodParameters, Equatable {
+        public enum Key: String, CaseIterable {
+            case event
+            case runID = "run_id"
+            case parentRunID = "parent_run_id"
+            case session, tags, metadata, data, source, scopes
+        }
+
+        // What the initialiser checks is constant: `usage` is what `event` and `data` say.
+        public let event: EventType
+        /// The external run's own id; never empty.
+        public let runID: String
+        public var parentRunID: String?
+        /// A label, as for `publish`; the ledger row's too.
+        public var session: String?
+        public var tags: [String]
+        public var metadata: JSONObject
+        /// The event's data, in llmd's shape for its type.
+        public let data: JSONObject
+        /// What reported the run, such as `langchain`: `data.external.source`; never empty.
+        public let source: String
+        /// The scopes reported usage counts to.
+        public var scopes: [String]
+        /// `data`'s usage, for an `llm_end` that has one.
+        public let usage: ReportedUsage?
+
+        /// - Throws: `request.invalid_params` for a type an external run cannot report, an
+        ///   empty `run_id` or `source`, an `llm_new_token` without its token, or an
+        ///   `llm_end` whose usage is not one (``ReportedUsage/read(llmEnd:)``).
+        public init(
+            event: EventType, runID: String, parentRunID: String? = nil, session: String? = nil, tags: [String] = [],
+            metadata: JSONObject = [:], data: JSONObject = [:], source: String = "external", scopes: [String] = []
+        ) throws(ProtocolError) {
+            guard Self.reportable(event) else { throw Self.unreportable(.string(event.rawValue)) }
+            guard !runID.isEmpty else {
+                throw .invalidParam(Key.runID.rawValue, expected: "the run's id, a non-empty string", got: .string(runID))
+            }
+            guard !source.isEmpty else {
+                throw .invalidParam(Key.source.rawValue, expected: "what reports the run, a non-empty string", got: .string(source))
+            }
+            if event == .llmNewToken, data["token"]?.stringValue == nil {
+                throw .invalidParam("data.token", expected: "the token's text, a string", got: data["token"])
+            }
+            self.event = event
+            self.runID = runID
+            self.parentRunID = parentRunID
+            self.session = session
+            self.tags = tags
+            self.metadata = metadata
+            self.data = data
+            self.source = source
+            self.scopes = scopes
+            usage = event == .llmEnd ? try ReportedUsage.read(llmEnd: data) : nil
+        }
+
+        public init(json: JSONObject) throws(ProtocolError) {
+            guard let event = json[Key.event]?.stringValue.flatMap(EventType.init(rawValue:)), Self.reportable(event) else {
+                throw Self.unreportable(json[Key.event])
+            }
+            guard let runID = try json.string(Key.runID) else {
+                throw .invalidParam(Key.runID.rawValue, expected: "the run's id, a non-empty string", got: json[Key.runID])
+            }
+            try self.init(
+                event: event, runID: runID, parentRunID: try json.string(Key.parentRunID), session: try json.string(Key.session),
+                tags: try json.strings(Key.tags) ?? [], metadata: try json.object(Key.metadata) ?? [:],
+                data: try json.object(Key.data) ?? [:], source: try json.string(Key.source) ?? "external",
+                scopes: try json.strings(Key.scopes) ?? [])
+        }
+
+        public var json: JSONObject {
+            JSONObject([
+                Key.event: .string(event.rawValue), Key.runID: .string(runID), Key.parentRunID: parentRunID.map(JSONValue.string),
+                Key.session: session.map(JSONValue.string), Key.tags: tags.isEmpty ? nil : .array(tags.map(JSONValue.string)),
+                Key.metadata: metadata.isEmpty ? nil : .object(metadata), Key.data: data.isEmpty ? nil : .object(data),
+                Key.source: .string(source), Key.scopes: scopes.isEmpty ? nil : .array(scopes.map(JSONValue.string)),
+            ])
+        }
+
+        private static func reportable(_ event: EventType) -> Bool { RunEventMethod.eventTypes.contains(event) }
+
+        private static func unreportable(_ got: JSONValue?) -> ProtocolError {
+            let allowed = RunEventMethod.eventTypes.map(\.rawValue)
+            let problem = got?.stringValue.map { "'\($0)' is not an event type an external run can report" } ?? "'event' is missing"
+            return ProtocolError(
+                .invalidParams, "\(problem): give one of \(allowed.joined(separator: ", "))",
+                detail: ["field": .string(Key.event.rawValue), "allowed": .array(allowed.map(JSONValue.string))])
+        }
+    }
+
+    public struct Result: JSONObjectConvertible, Equatable {
+        /// The published event's seq.
+        public var seq: UInt64
+        public var runID: String
+        /// The ledger row's usage, when the event's usage was recorded.
+        public var usage: CallUsage?
+
+        public init(seq: UInt64, runID: String, usage: CallUsage? = nil) {
+            (self.seq, self.runID, self.usage) = (seq, runID, usage)
+        }
+
+        public init(json: JSONObject) throws(ProtocolError) {
+            seq = try json.requiredSeq("seq")
+            runID = try json.requiredString("run_id")
+            usage = try json.object("usage").map { object throws(ProtocolError) in try CallUsage(json: object) }
+        }
+
+        public var json: JSONObject {
+            var object: JSONObject = ["seq": .int(Int64(seq)), "run_id": .string(runID)]
+            object["usage"] = usage.map { .object($0.json) }
+            return object
+        }
+    }
+}
+
+/// The usage an external run reports with its `llm_end`: the tokens a model call it made
+/// itself used, which the ledger records as `reported`.
+public struct ReportedUsage: Sendable, Equatable {
+    /// Counts whose source is `reported`.
+    public var tokens: TokenUsage
+    /// The model called, as the ledger names it.
+    public var model: String
+    /// The provider called; nil leaves it to what reported the run.
+    public var provider: String?
+
+    public init(tokens: TokenUsage, model: String, provider: String? = nil) {
+        (self.tokens, self.model, self.provider) = (tokens, model, provider)
+    }
+
+    /// `data.usage` of an `llm_end`, with `data.model` and `data.provider`; nil when it has
+    /// no usage, which is no error: such an event is only published.
+    ///
+    /// - Throws: `request.invalid_params` for counts that are not integers from 0 to
+    ///   2^31 − 1; a `total_tokens` that is not their sum; cached or reasoning tokens beyond
+    ///   the prompt or completion they are part of; or no `data.model`.
+    public static func read(llmEnd data: JSONObject) throws(ProtocolError) -> ReportedUsage? {
+        let usage: JSONObject
+        switch data["usage"] {
+        case nil, .null?: return nil
+        case .object(let object)?: usage = object
+        case let other?: throw .invalidParam("data.usage", expected: "an object of token counts", got: other)
+        }
+        // Bounded so that sums cannot overflow; no call uses two billion tokens.
+        let expected = "a token count, an integer from 0 to 2147483647"
+        func count(_ key: String, required: Bool = false) throws(ProtocolError) -> Int? {
+            let field = "data.usage.\(key)"
+            switch usage[key] {
+            case nil, .null?:
+                guard !required else { throw .invalidParam(field, expected: expected, got: nil) }
+                return nil
+            case let value?:
+                guard let count = value.integerLiteralValue, (0...Int64(Int32.max)).contains(count) else {
+                    throw .invalidParam(field, expected: expected, got: value)
+                }
+                return Int(count)
+            }
+        }
+        func mismatch(_ key: String, _ message: String) -> ProtocolError {
+            ProtocolError(.invalidParams, "data.usage.\(key) \(message)", detail: ["field": .string("data.usage.\(key)")])
+        }
+        let prompt = try count("prompt_tokens", required: true)!
+        let completion = try count("completion_tokens", required: true)!
+        let cached = try count("cached_prompt_tokens") ?? 0
+        let reasoning = try count("reasoning_tokens") ?? 0
+        if let total = try count("total_tokens"), total != prompt + completion {
+            throw mismatch("total_tokens", "is \(total), not prompt_tokens + completion_tokens = \(prompt + completion)")
+        }
+        if cached > prompt {
+            throw mismatch("cached_prompt_tokens", "is \(cached), more than the prompt_tokens (\(prompt)) that include them")
+        }
+        if reasoning > completion {
+            throw mismatch("reasoning_tokens", "is \(reasoning), more than the completion_tokens (\(completion)) that include them")
+        }
+        guard let model = data["model"]?.stringValue, !model.isEmpty else {
+            throw .invalidParam("data.model", expected: "the model called, a non-empty string", got: data["model"])
+        }
+        let provider: String?
+        switch data["provider"] {
+        case nil, .null?: provider = nil
+        case .string(let name)? where !name.isEmpty: provider = name
+        case let other?: throw .invalidParam("data.provider", expected: "the provider called, a non-empty string", got: other)
+        }
+        return ReportedUsage(
+            tokens: TokenUsage(
+                promptTokens: prompt, completionTokens: completion, cachedPromptTokens: cached, reasoningTokens: reasoning,
+                source: .reported),
+            model: model, provider: provider)
     }
 }
 

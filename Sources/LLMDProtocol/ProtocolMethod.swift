@@ -11,6 +11,7 @@ public enum ProtocolMethod: String, CaseIterable, Sendable {
     case unsubscribe
     case ack
     case publish
+    case runEvent = "run.event"
     case send
     case sessionCreate = "session.create"
     case sessionUpdate = "session.update"
@@ -49,7 +50,7 @@ public var typedMethods: [any TypedMethod.Type] {
         HelloMethod.self, PingMethod.self, StatusMethod.self, CompleteMethod.self, SendMethod.self, SessionCreateMethod.self,
         SessionUpdateMethod.self, SessionListMethod.self, SessionShowMethod.self, SessionRenameMethod.self,
         SessionDeleteMethod.self, SessionExportMethod.self, MemoryShowMethod.self,
-        PublishMethod.self, SubscribeMethod.self, UnsubscribeMethod.self, AckMethod.self, CancelMethod.self,
+        PublishMethod.self, RunEventMethod.self, SubscribeMethod.self, UnsubscribeMethod.self, AckMethod.self, CancelMethod.self,
         ScopeBeginMethod.self, ScopeEndMethod.self, ScopeShowMethod.self, UsageMethod.self, BudgetSetMethod.self,
         BudgetShowMethod.self, TokensCountMethod.self, ProviderListMethod.self, ModelListMethod.self,
         KeyCreateMethod.self, KeyListMethod.self, KeyRevokeMethod.self,

@@ -1,10 +1,12 @@
 /// Where a call's token counts came from.
-public enum UsageSource: String, Sendable, Equatable {
+public enum UsageSource: String, Sendable, Equatable, CaseIterable {
     /// The provider's `usage`, as billed.
     case provider
     /// Counted by llmd: the server sent none (a cut or cancelled stream, a server that
     /// omits usage while streaming, the offline provider).
     case estimated
+    /// Reported by a program that made the call itself, not through llmd (`run.event`).
+    case reported
 }
 
 /// The tokens one LLM call used, with where the counts came from: what the provider
@@ -19,9 +21,9 @@ public struct TokenUsage: Sendable, Equatable {
     public var reasoningTokens: Int
     public var source: UsageSource
     /// False for an estimate counted with a stand-in encoding or the byte rule: the model's
-    /// own encoding is unknown. Provider counts are exact.
+    /// own encoding is unknown. Provider and reported counts are exact.
     public var isExact: Bool
-    /// The encoding an estimate was counted with; nil for provider counts and byte estimates.
+    /// The encoding an estimate was counted with; nil for other counts and byte estimates.
     public var encoding: String?
 
     public init(

@@ -114,6 +114,8 @@ public enum UsageGrouping: String, Sendable, CaseIterable {
     case day
     /// A call in nested scopes counts to each of them.
     case scope
+    /// Where the counts came from: `provider`, `estimated` or `reported`.
+    case source
 }
 
 
@@ -130,8 +132,8 @@ public enum UsageMethod: TypedMethod {
         public var since: Int64?
         /// Microseconds since the Unix epoch, exclusive.
         public var until: Int64?
-        /// `session`, `model`, `provider`, `day` or `scope`: the daemon checks it, as the
-        /// groupings are the ledger's.
+        /// `session`, `model`, `provider`, `day`, `scope` or `source`: the daemon checks it,
+        /// as the groupings are the ledger's.
         public var by: String?
 
         public init(

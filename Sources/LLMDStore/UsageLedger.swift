@@ -68,7 +68,8 @@ public struct UsageFilter: Sendable, Equatable {
 
 /// Sums over ledger rows.
 public struct UsageTotals: Sendable, Equatable {
-    /// The group (a session's name, a model, a day, a scope id); empty for the total.
+    /// The group (a session's name, a model, a provider, a day, a scope id, a source); empty
+    /// for the total.
     public var key: String
     /// A scope's name, when it has one.
     public var name: String?
@@ -199,6 +200,8 @@ extension SessionStore {
             case .model: sql = "SELECT u.model, NULL, NULL, \(Self.totalsColumns) FROM usage u \(whereClause) GROUP BY +u.model ORDER BY 1"
             case .provider:
                 sql = "SELECT u.provider, NULL, NULL, \(Self.totalsColumns) FROM usage u \(whereClause) GROUP BY u.provider ORDER BY 1"
+            case .source:
+                sql = "SELECT u.source, NULL, NULL, \(Self.totalsColumns) FROM usage u \(whereClause) GROUP BY u.source ORDER BY 1"
             case .day:
                 sql = """
                     SELECT date(min(u.time) / 1000000, 'unixepoch'), NULL, NULL, \(Self.totalsColumns) FROM usage u \(whereClause)

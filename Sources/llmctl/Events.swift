@@ -328,6 +328,11 @@ struct EventPrinter {
         let isError = event.name.hasSuffix("_error") || event.type == .budgetExceeded || event.type == .journalGap
         let name = paint(event.name, isError ? "1;31" : "1")
         var line = "\(indent)\(seq) \(time) \(name)"
+        if let external = event.data["external"]?.objectValue {
+            // A run another program reported (run.event): what reported it, and its pid.
+            let source = external["source"]?.stringValue ?? "external"
+            line += " " + paint("via \(source)[\(external["pid"]?.intValue.map(String.init) ?? "?")]", "35")
+        }
         if let session = event.session { line += " [\(session)]" }
         let details = Self.details(event)
         if !details.isEmpty { line += " " + details }

@@ -11,8 +11,10 @@ let usageCommand = Command(
     "usage", abstract: "Sum the usage ledger: tokens, requests and cost, in total or by group.",
     discussion: """
         Every LLM call llmd makes is in the ledger, with its tokens (from the provider, or
-        counted by llmd when the provider sent none) and its cost. The total is the sum of the
-        matching rows; with --by scope a call in nested scopes is listed under each.
+        counted by llmd when the provider sent none) and its cost, and so is every call that
+        another program made itself and reported with its run's events (source 'reported').
+        The total is the sum of the matching rows; with --by scope a call in nested scopes is
+        listed under each.
         Times are as for 'llmctl events --since': 2026-11-21T10:00:00Z, '2026-11-21 10:00'
         (local time) or -2h; days are UTC days.
         """,
@@ -23,7 +25,7 @@ let usageCommand = Command(
         .value("--since", valueName: "time", help: "Only calls at or after this time."),
         .value("--until", valueName: "time", help: "Only calls before this time."),
         .value(
-            "--by", valueName: "group", help: "Group by session, model, provider, day or scope.",
+            "--by", valueName: "group", help: "Group by session, model, provider, day, scope or source.",
             choices: UsageGrouping.allCases.map(\.rawValue)),
     ])
 

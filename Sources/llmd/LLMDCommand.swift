@@ -118,7 +118,7 @@ struct LLMDCommand {
             printError("llmd: \(error)")
             throw DaemonExit(status: 1)
         }
-        EventMethods.register(in: &methods, bus: bus)
+        EventMethods.register(in: &methods, bus: bus, billing: sessions.billing, logger: logger)
         CallMethods.register(
             in: &methods, upstream: upstream, settings: settings, bus: bus, billing: sessions.billing, logger: logger)
         sessions.register(in: &methods)

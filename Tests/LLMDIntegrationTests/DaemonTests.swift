@@ -91,7 +91,7 @@ struct DaemonTests {
             .unknownMethod, "unknown method 'no_such_method'",
             detail: ["method": "no_such_method", "methods": [
                 "ack", "budget.set", "budget.show", "cancel", "complete", "hello", "key.create", "key.list", "key.revoke",
-                "memory.show", "model.list", "ping", "provider.list", "publish",
+                "memory.show", "model.list", "ping", "provider.list", "publish", "run.event",
                 "scope.begin", "scope.end", "scope.show", "send", "session.create", "session.delete", "session.export",
                 "session.list", "session.rename", "session.show", "session.update", "status", "subscribe",
                 "tokens.count", "unsubscribe", "usage",

@@ -36,7 +36,7 @@ struct UsageLedgerTests {
         let all = try store.usage(UsageFilter())
         #expect(all.total.requests == 3 && all.total.promptTokens == 30 && all.total.completionTokens == 15)
         #expect(all.total.cost == 2_000 && all.total.unpricedRequests == 1 && all.total.estimatedRequests == 1)
-        for grouping in [UsageGrouping.session, .model, .provider, .day] {
+        for grouping in [UsageGrouping.session, .model, .provider, .day, .source] {
             let grouped = try store.usage(UsageFilter(), by: grouping)
             #expect(grouped.total == all.total)
             #expect(grouped.groups.reduce(0) { $0 + $1.requests } == all.total.requests, "\(grouping)")
@@ -45,6 +45,21 @@ struct UsageLedgerTests {
         #expect(try store.usage(UsageFilter(), by: .day).groups.map(\.key) == ["2026-11-21", "2026-11-22"])
         #expect(try store.usage(UsageFilter(sessionID: session.id)).total.requests == 2)
         #expect(try store.usage(UsageFilter(until: 1_795_219_200_000_000 + 1)).total.requests == 2)
+    }
+
+    @Test("by source, each source is a group; a reported row counts in the totals as any row does")
+    func bySource() throws {
+        let directory = try TemporaryDirectory()
+        let store = try SessionStore(path: directory.file("sessions.db"))
+        var reported = entry(prompt: 7, completion: 3, cost: nil)
+        reported.usage.source = .reported
+        _ = try store.record([entry(), entry(cost: nil), reported, reported])
+        let grouped = try store.usage(UsageFilter(), by: .source)
+        #expect(grouped.groups.map(\.key) == ["estimated", "provider", "reported"])
+        #expect(grouped.groups.map(\.requests) == [1, 1, 2])
+        #expect(grouped.groups.last?.promptTokens == 14 && grouped.groups.last?.estimatedRequests == 0)
+        #expect(grouped.total == (try store.usage(UsageFilter()).total))
+        #expect(grouped.total.requests == 4 && grouped.total.promptTokens == 34 && grouped.total.unpricedRequests == 3)
     }
 
     @Test("a failing transaction writes no usage; a failed turn records what it was billed")

@@ -85,7 +85,8 @@ class Usage:
     """A call's token counts and cost, as llmd's ledger records them.
 
     ``cost`` is in US dollars, ``None`` when the model's price is unknown; ``source`` is
-    ``provider`` or ``estimated``; ``raw`` is the usage object as the daemon sent it.
+    ``provider``, ``estimated`` or ``reported`` (by a program that made the call itself, with
+    ``run.event``); ``raw`` is the usage object as the daemon sent it.
     """
 
     prompt_tokens: int = 0
@@ -558,7 +559,7 @@ class Client:
         by: Optional[str] = None,
     ) -> JSONObject:
         """Sums the usage ledger: a dict with ``total``, a ``Totals``, and with ``by``
-        (``session``, ``model``, ``provider``, ``day`` or ``scope``) ``groups``, dicts
+        (``session``, ``model``, ``provider``, ``day``, ``scope`` or ``source``) ``groups``, dicts
         with ``key`` and the totals' members. ``since``/``until`` are microseconds since
         the epoch."""
         params = {
