@@ -255,10 +255,13 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 final = {"index": 0, "finish_reason": "stop"}
                 final.update({"delta": {}} if chat else {"text": ""})
-                self.event({"id": "fx-1", "object": "chat.completion.chunk", "choices": [final]})
+                # As OpenAI's, every chunk names the model, the last ones too.
+                self.event({"id": "fx-1", "object": "chat.completion.chunk", "model": request.get("model"),
+                            "choices": [final]})
                 include = (request.get("stream_options") or {}).get("include_usage")
                 if include and scenario != "no-usage":
-                    self.event({"id": "fx-1", "object": "chat.completion.chunk", "choices": [], "usage": usage})
+                    self.event({"id": "fx-1", "object": "chat.completion.chunk", "model": request.get("model"),
+                                "choices": [], "usage": usage})
             self.chunk(b"data: [DONE]\n\n")
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()

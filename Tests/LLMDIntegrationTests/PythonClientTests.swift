@@ -128,6 +128,48 @@ struct PythonClientTests {
         #expect(reported.count == 5 + 3 && Set(reported) == chains, "\(reported) \(chains)")
     }
 
+    @Test("LlmdCallbackHandler: a LangChain app's own runs are in llmd's journal with LangChain's run tree, its usage in the ledger as reported")
+    func langChainRunsIntoLLMD() throws {
+        let setup = try Setup()
+        let client = try setup.client
+        let scope = try client.call(ScopeBeginMethod.self, ScopeBeginMethod.Params(name: "langchain-app")).scope
+        let summary = try runScript("langchain_reporting_check.py", [setup.fixture.baseURL, setup.daemon.socketPath, scope])
+        #expect(summary["failed"] == true && summary["dropped"] == 0)
+        // With llmd away the app's call still answers; its events are counted as dropped.
+        #expect(summary["away"]?.objectValue?["answered"] == "echo: llmd is away")
+        #expect((summary["away"]?.objectValue?["dropped"]?.intValue ?? 0) > 2)
+        #expect(summary["replies"]?.arrayValue?.count == 3)
+
+        // Every run LangChain saw is in the journal under its own id and parent, with the
+        // same events in the same order, each marked as LangChain's.
+        let journal = try llmctl(["events", "-o", "json", "--socket", setup.daemon.socketPath]).standardOutput
+            .split(separator: "\n").filter { $0.hasPrefix("{") }.compactMap { try JSONParser.parse(String($0)).objectValue }
+        let runs = try #require(summary["runs"]?.objectValue)
+        #expect(runs.count == 3 * 2 + 1, "\(runs.keys)")
+        for member in runs.members {
+            let (runID, run) = (member.key, member.value.objectValue)
+            let events = journal.filter { $0["run_id"]?.stringValue == runID && $0["event"]?.stringValue != "usage_recorded" }
+            let expected = run?["events"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            #expect(events.compactMap { $0["event"]?.stringValue } == expected, "\(runID)")
+            #expect(events.allSatisfy { $0["parent_run_id"] == (run?["parent"] ?? .null) }, "\(runID)")
+            #expect(events.allSatisfy { $0["data"]?.objectValue?["external"]?.objectValue?["source"] == "langchain" })
+        }
+
+        // What LangChain counted is what llmd's ledger and the scope hold, as reported usage.
+        let callback = try #require(summary["openai_callback"]?.objectValue)
+        let usage = try client.call(UsageMethod.self, UsageMethod.Params(by: "source"))
+        #expect(usage.groups?.map(\.key) == ["reported"])
+        for totals in [usage.total, try client.call(ScopeShowMethod.self, ScopeShowMethod.Params(scope: scope)).totals] {
+            #expect(callback["successful_requests"] == .int(totals.requests) && totals.requests == 3, "\(callback) \(totals)")
+            #expect(callback["prompt_tokens"] == .int(totals.promptTokens))
+            #expect(callback["completion_tokens"] == .int(totals.completionTokens))
+            let cost = try #require(callback["total_cost"]?.doubleValue)
+            #expect(totals.cost > 0 && abs(cost - totals.cost) < 1e-12, "LangChain \(cost), llmd \(totals.cost)")
+        }
+        let shown = try llmctl(["events", "-o", "short", "-t", "llm_end", "--socket", setup.daemon.socketPath]).standardOutput
+        #expect(shown.contains("via langchain") && shown.contains("(reported)"), "\(shown)")
+    }
+
     @Test("the llm CLI with an OpenAI-compatible model entry: its replies, and the usage it logged is the ledger's")
     func llmCLI() throws {
         let setup = try Setup()

@@ -657,6 +657,23 @@ class Client:
             params["data"] = data
         return self.call("publish", params)
 
+    def run_event(
+        self, event: str, run_id: str, data: Optional[JSONObject] = None, *, source: Optional[str] = None, **params: Any
+    ) -> JSONObject:
+        """Publishes an event of a run this program made itself (``run.event``): ``event``
+        one of llmd's run event types, ``run_id`` the run's own id, ``data`` in llmd's shape
+        for that type; ``parent_run_id``, ``session``, ``tags``, ``metadata`` and
+        ``scopes`` as keyword arguments. An ``llm_end`` whose ``data`` has ``usage`` and
+        ``model`` is recorded in the ledger as ``source: "reported"``. The result has
+        ``seq``, ``run_id`` and, when a row was recorded, ``usage``.
+        ``llmd.langchain.LlmdCallbackHandler`` makes these calls for a LangChain app."""
+        params.update(event=event, run_id=run_id)
+        if data is not None:
+            params["data"] = data
+        if source is not None:
+            params["source"] = source
+        return self.call("run.event", params)
+
     # Events.
 
     def subscribe(
