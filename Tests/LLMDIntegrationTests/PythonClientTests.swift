@@ -166,6 +166,9 @@ struct PythonClientTests {
             let cost = try #require(callback["total_cost"]?.doubleValue)
             #expect(totals.cost > 0 && abs(cost - totals.cost) < 1e-12, "LangChain \(cost), llmd \(totals.cost)")
         }
+        let bySource = try llmctl(["usage", "--by", "source", "--socket", setup.daemon.socketPath]).standardOutput
+        let reportedLine = bySource.split(separator: "\n").first { $0.hasPrefix("reported") }.map(String.init) ?? ""
+        #expect(reportedLine.contains(" 3 ") && reportedLine.contains(String(usage.total.totalTokens)), "\(bySource)")
         let shown = try llmctl(["events", "-o", "short", "-t", "llm_end", "--socket", setup.daemon.socketPath]).standardOutput
         #expect(shown.contains("via langchain") && shown.contains("(reported)"), "\(shown)")
     }
