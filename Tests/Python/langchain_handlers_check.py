@@ -34,7 +34,7 @@ import llmd
 from langchain_check import TUTORIAL
 from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler, FileCallbackHandler, StdOutCallbackHandler
 from langchain_openai import ChatOpenAI
-from llmd.langchain import arun_handlers, run_handlers
+from llmd.langchain import HANDLED_TYPES, arun_handlers, run_handlers
 
 with warnings.catch_warnings():
     # The tutorial's chain and memory are langchain-classic's, deprecated there.
@@ -420,6 +420,7 @@ def main():
     summary.update(check_handler_flags(client, base_url, model))
     summary.update(check_errors(client, base_url, model))
     summary.update(check_retry_and_custom(client, model))
+    summary["handled_types"] = list(HANDLED_TYPES)
     print(json.dumps(summary))
 
 
