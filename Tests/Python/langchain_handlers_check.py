@@ -13,8 +13,8 @@ FileCallbackHandler must write the very bytes they wrote natively, and a token r
 an AsyncCallbackHandler (which sleeps in on_llm_start and on_llm_end) must receive the same
 calls in the same order, with the same run tree. Handlers that ignore LLM callbacks, that
 fail, and that fail with raise_error are held against LangChain's own treatment of them, and
-so is a model that refuses the key; a retried call and a published event against the
-events themselves. Prints a JSON summary for
+so are a model that refuses the key and one that calls a tool; a retried call and a
+published event are held against the events themselves. Prints a JSON summary for
 Tests/LLMDIntegrationTests/PythonLibraryTests.swift.
 """
 import asyncio
@@ -159,6 +159,24 @@ class RetryRecorder(BaseCallbackHandler):
 
     def on_custom_event(self, name, data, *, run_id, tags=None, metadata=None, **kwargs):
         self.custom.append((name, data, run_id, tags, metadata))
+
+
+class ToolRecorder(BaseCallbackHandler):
+    """What a model's tool calls look like to a handler: the streamed pieces, and the calls
+    of the whole reply."""
+
+    def __init__(self):
+        self.pieces = []
+        self.ends = []
+
+    def on_llm_new_token(self, token, *, chunk=None, **kwargs):
+        if chunk.message.tool_call_chunks:
+            self.pieces.append((token, chunk.message.tool_call_chunks))
+
+    def on_llm_end(self, response, **kwargs):
+        generation = response.generations[0][0]
+        message = generation.message
+        self.ends.append((message.tool_calls, message.invalid_tool_calls, generation.generation_info))
 
 
 class FailingHandler(BaseCallbackHandler):
@@ -393,6 +411,28 @@ def check_errors(client, base_url, model):
     }
 
 
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "The weather in a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+
+
+def check_tool_calls(client, base_url, model):
+    """A model that calls a tool, streamed: the same pieces and the same calls as
+    ChatOpenAI with the tool bound hands its handlers."""
+    question = "What is the weather in Paris?"
+    native_tools, tools = ToolRecorder(), ToolRecorder()
+    chat = ChatOpenAI(model=model + "/tools", base_url=base_url, api_key="unused", max_retries=0, streaming=True,
+                      stream_usage=True)
+    chat.bind_tools([WEATHER]).invoke(question, config={"callbacks": [native_tools]})
+    client.complete(question, model=model + "/tools", extra={"tools": [WEATHER]}, stream=True, session="tools")
+    replayed(client, "tools", [tools])
+    assert tools.pieces == native_tools.pieces and len(tools.pieces) == 3, (tools.pieces, native_tools.pieces)
+    assert tools.ends == native_tools.ends, (tools.ends, native_tools.ends)
+    ((calls, _, _),) = tools.ends
+    assert calls == [{"name": "get_weather", "args": {"city": "Paris"}, "id": "call_fx1", "type": "tool_call"}], calls
+    return {"tool_calls": calls}
+
+
 def check_retry_and_custom(client, model):
     """A retried call and a published event. LangChain's chains make neither through
     ChatOpenAI, so what the handler receives is held against the events themselves."""
@@ -419,6 +459,7 @@ def main():
     summary = check_tutorial(client, path, base_url, model, tempfile.mkdtemp())
     summary.update(check_handler_flags(client, base_url, model))
     summary.update(check_errors(client, base_url, model))
+    summary.update(check_tool_calls(client, base_url, model))
     summary.update(check_retry_and_custom(client, model))
     summary["handled_types"] = list(HANDLED_TYPES)
     print(json.dumps(summary))

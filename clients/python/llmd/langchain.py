@@ -23,10 +23,11 @@ chat_model_start   ``on_chat_model_start(serialized, [[BaseMessage, ...]], invoc
                    options=..., name=None, batch_size=1)``, or ``on_llm_start`` with the
                    messages rendered by ``get_buffer_string`` for handlers without it
 llm_start          ``on_llm_start(serialized, prompts, ...)``
-llm_new_token      ``on_llm_new_token(token, chunk=ChatGenerationChunk(...))``, a
-                   ``GenerationChunk`` for a completions call
-llm_end            ``on_llm_end(LLMResult)``, its message with ``usage_metadata``, and
-                   ``llm_output={"token_usage": {...}, "model_name": ...}``
+llm_new_token      ``on_llm_new_token(token, chunk=ChatGenerationChunk(...))``, the pieces
+                   of tool calls as its message's ``tool_call_chunks``, as langchain-openai
+                   makes them; a ``GenerationChunk`` for a completions call
+llm_end            ``on_llm_end(LLMResult)``, its message with ``usage_metadata`` and
+                   ``tool_calls``, and ``llm_output={"token_usage": {...}, "model_name": ...}``
 llm_error          ``on_llm_error(LlmdError, response=LLMResult)`` with the partial reply
 retry              ``on_retry(tenacity.RetryCallState)``, see ``retry_state``
 text               ``on_text(text, ...)``; a titled text as ``LLMChain`` shows its prompt:
