@@ -13,8 +13,8 @@ FileCallbackHandler must write the very bytes they wrote natively, and a token r
 an AsyncCallbackHandler (which sleeps in on_llm_start and on_llm_end) must receive the same
 calls in the same order, with the same run tree. Handlers that ignore LLM callbacks, that
 fail, and that fail with raise_error are held against LangChain's own treatment of them, and
-so are a model that refuses the key and one that calls a tool; a retried call and a
-published event are held against the events themselves. Prints a JSON summary for
+so are a completion model's turn, a model that refuses the key and one that calls a tool;
+a retried call and a published event are held against the events themselves. Prints a JSON summary for
 Tests/LLMDIntegrationTests/PythonLibraryTests.swift.
 """
 import asyncio
@@ -33,7 +33,7 @@ import warnings
 import llmd
 from langchain_check import TUTORIAL
 from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler, FileCallbackHandler, StdOutCallbackHandler
-from langchain_openai import ChatOpenAI
+from langchain_openai import ChatOpenAI, OpenAI
 from llmd.langchain import HANDLED_TYPES, arun_handlers, run_handlers
 
 with warnings.catch_warnings():
@@ -89,18 +89,17 @@ class SlowAsyncRecorder(AsyncCallbackHandler):
     async def on_text(self, text, *, run_id, parent_run_id=None, **kwargs):
         self.record.add("on_text", run_id, parent_run_id, text, kwargs)
 
-    async def on_llm_start(self, serialized, prompts, *, run_id, parent_run_id=None, tags=None, metadata=None, **kwargs):
+    async def on_llm_start(self, serialized, prompts, *, run_id, parent_run_id=None, tags=None, **kwargs):
         await asyncio.sleep(PAUSE)
-        self.record.add(
-            "on_llm_start", run_id, parent_run_id, prompts, tags,
-            kwargs["invocation_params"]["stream"], metadata["ls_model_name"], metadata["ls_model_type"])
+        self.record.add("on_llm_start", run_id, parent_run_id, prompts, tags)
 
     async def on_llm_end(self, response, *, run_id, parent_run_id=None, tags=None, **kwargs):
         await asyncio.sleep(PAUSE)
         generation = response.generations[0][0]
+        message = getattr(generation, "message", None)
         self.record.add(
             "on_llm_end", run_id, parent_run_id, type(generation).__name__, generation.text,
-            generation.generation_info, generation.message.usage_metadata, tags)
+            generation.generation_info, getattr(message, "usage_metadata", None), tags)
 
     async def on_chain_end(self, outputs, *, run_id, parent_run_id=None, tags=None, **kwargs):
         self.record.add("on_chain_end", run_id, parent_run_id, outputs, tags)
@@ -220,12 +219,15 @@ class Observed:
             self.file_text = written.read()
 
 
-def native(base_url, model, handlers, turns=TUTORIAL):
-    """The tutorial's turns through LangChain's own chain, `handlers` on each."""
-    chat = ChatOpenAI(model=model, base_url=base_url, api_key="unused", max_retries=0, streaming=True, stream_usage=True)
+def chat_openai(base_url, model):
+    return ChatOpenAI(model=model, base_url=base_url, api_key="unused", max_retries=0, streaming=True, stream_usage=True)
+
+
+def native(llm, handlers, turns=TUTORIAL):
+    """The tutorial's turns through LangChain's own chain on `llm`, `handlers` on each."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        chain = ConversationChain(llm=chat, memory=ConversationBufferMemory())
+        chain = ConversationChain(llm=llm, memory=ConversationBufferMemory())
     return [chain.invoke({"input": text}, config={"callbacks": handlers})["response"] for text in turns]
 
 
@@ -322,7 +324,7 @@ def check_tutorial(client, path, base_url, model, directory):
     session = "tutorial"
     expected = Observed(directory, "native")
     with expected.handlers() as handlers:
-        native_replies = native(base_url, model, handlers)
+        native_replies = native(chat_openai(base_url, model), handlers)
 
     live = Observed(directory, "live")
     with live.handlers() as handlers:
@@ -359,13 +361,29 @@ def check_tutorial(client, path, base_url, model, directory):
     }
 
 
+def check_completions(client, directory, base_url):
+    """A completion model (the completions endpoint): the handlers as LangChain's OpenAI
+    LLM, streaming, hands them a ConversationChain's turn."""
+    model = "gpt-3.5-turbo-instruct"
+    expected = Observed(directory, "native-completions")
+    with expected.handlers() as handlers:
+        native(OpenAI(model=model, base_url=base_url, api_key="unused", max_retries=0, streaming=True), handlers, TUTORIAL[:1])
+    client.send("completions", TUTORIAL[0], model=model, prompt_style="conversation")
+    observed = Observed(directory, "completions")
+    with observed.handlers() as handlers:
+        replayed(client, "completions", handlers)
+    assert_same(expected, observed, "completions")
+    assert {call[4] for call in observed.tokens.record.calls} == {"GenerationChunk"}, observed.tokens.record.calls
+    return {"completion_tokens": len(observed.tokens.record.calls)}
+
+
 def check_handler_flags(client, base_url, model):
     """ignore_llm, a failing handler, and one with raise_error, natively and replayed."""
     session = "tutorial"
     # ignore_llm: LangChain holds back the model's callbacks, and on_llm_start too, which a
     # handler without on_chat_model_start would get in its place.
     native_ignoring, ignoring = ChainRecorder(ignore_llm=True), ChainRecorder(ignore_llm=True)
-    native(base_url, model, [native_ignoring])
+    native(chat_openai(base_url, model), [native_ignoring])
     replayed(client, session, [ignoring])
     assert ignoring.record.calls == native_ignoring.record.calls, (ignoring.record.calls, native_ignoring.record.calls)
     assert {call[0] for call in ignoring.record.calls} == {"on_chain_start", "on_text", "on_chain_end"}
@@ -375,7 +393,7 @@ def check_handler_flags(client, base_url, model):
     logged = LangChainWarnings()
     logging.getLogger("langchain_core.callbacks.manager").addHandler(logged)
     native_after, after = ChainRecorder(), ChainRecorder()
-    native(base_url, model, [FailingHandler(raise_error=False), native_after])
+    native(chat_openai(base_url, model), [FailingHandler(raise_error=False), native_after])
     native_logged, logged.messages = logged.messages, []
     replayed(client, session, [FailingHandler(raise_error=False), after])
     assert after.record.calls == texted(native_after.record.calls)
@@ -384,7 +402,7 @@ def check_handler_flags(client, base_url, model):
 
     # With raise_error, its exception ends the chain natively and run_handlers here.
     failures = []
-    for run in (lambda handlers: native(base_url, model, handlers), lambda handlers: replayed(client, session, handlers)):
+    for run in (lambda handlers: native(chat_openai(base_url, model), handlers), lambda handlers: replayed(client, session, handlers)):
         try:
             run([FailingHandler(raise_error=True)])
         except RuntimeError as error:
@@ -398,7 +416,7 @@ def check_errors(client, base_url, model):
     with its own exception."""
     native_failed, failed = ChainRecorder(), ChainRecorder()
     with contextlib.suppress(Exception):
-        native(base_url, model + "/401", [native_failed], TUTORIAL[:1])
+        native(chat_openai(base_url, model + "/401"), [native_failed], TUTORIAL[:1])
     with contextlib.suppress(llmd.LlmdError):
         client.send("refused", TUTORIAL[0], model=model + "/401", prompt_style="conversation")
     replayed(client, "refused", [failed])
@@ -421,9 +439,7 @@ def check_tool_calls(client, base_url, model):
     ChatOpenAI with the tool bound hands its handlers."""
     question = "What is the weather in Paris?"
     native_tools, tools = ToolRecorder(), ToolRecorder()
-    chat = ChatOpenAI(model=model + "/tools", base_url=base_url, api_key="unused", max_retries=0, streaming=True,
-                      stream_usage=True)
-    chat.bind_tools([WEATHER]).invoke(question, config={"callbacks": [native_tools]})
+    chat_openai(base_url, model + "/tools").bind_tools([WEATHER]).invoke(question, config={"callbacks": [native_tools]})
     client.complete(question, model=model + "/tools", extra={"tools": [WEATHER]}, stream=True, session="tools")
     replayed(client, "tools", [tools])
     assert tools.pieces == native_tools.pieces and len(tools.pieces) == 3, (tools.pieces, native_tools.pieces)
@@ -457,6 +473,7 @@ def main():
     path, base_url, model = sys.argv[1:4]
     client = llmd.Client(path)
     summary = check_tutorial(client, path, base_url, model, tempfile.mkdtemp())
+    summary.update(check_completions(client, tempfile.mkdtemp(), base_url))
     summary.update(check_handler_flags(client, base_url, model))
     summary.update(check_errors(client, base_url, model))
     summary.update(check_tool_calls(client, base_url, model))

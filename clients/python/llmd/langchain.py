@@ -105,6 +105,10 @@ _UNBLOCKABLE = frozenset({"llm_new_token", "lagged", "ack_timeout"})
 
 _LOGGER = logging.getLogger(__name__)
 
+# What langchain-openai's completions model tells of a piece and a reply: llmd asks for no
+# logprobs, and a piece's finish_reason is unknown until the end.
+_COMPLETION_CHUNK_INFO: JSONObject = {"finish_reason": None, "logprobs": None}
+
 Handlers = Sequence[BaseCallbackHandler]
 
 
@@ -220,19 +224,14 @@ class HandlerDispatcher:
             token = str(data.get("token", ""))
             chunk: Union[GenerationChunk, ChatGenerationChunk]
             if run in self._completion_runs:
-                chunk = GenerationChunk(text=token)
+                chunk = GenerationChunk(text=token, generation_info=dict(_COMPLETION_CHUNK_INFO))
             else:
                 chunk = ChatGenerationChunk(message=_message_chunk(run, token, data.get("tool_calls")))
             return _Call("llm", "on_llm_new_token", token, chunk=chunk)
         if kind == "llm_end":
-            self._slept.pop(run, None)
-            completions = run in self._completion_runs
-            self._completion_runs.discard(run)
-            return _Call("llm", "on_llm_end", _result(run, data, completions))
+            return _Call("llm", "on_llm_end", _result(run, data, self._end(run)))
         if kind == "llm_error":
-            self._slept.pop(run, None)
-            completions = run in self._completion_runs
-            self._completion_runs.discard(run)
+            completions = self._end(run)
             partial = str(data.get("partial_text") or "")
             generations = [[_generation(run, partial, {}, completions)]] if partial else []
             return _Call("llm", "on_llm_error", _error(data), response=LLMResult(generations=generations))
@@ -251,6 +250,13 @@ class HandlerDispatcher:
         if kind in ("lagged", "ack_timeout"):
             _LOGGER.warning("llmd: %s %s", kind, data)
         return None
+
+    def _end(self, run: str) -> bool:
+        """Forgets a model run that ended; whether it was a completions call."""
+        self._slept.pop(run, None)
+        completions = run in self._completion_runs
+        self._completion_runs.discard(run)
+        return completions
 
     def _retry_state(self, run: str, data: JSONObject) -> RetryCallState:
         """What tenacity's ``before_sleep`` hands LangChain's ``on_retry``: the failed
@@ -370,7 +376,7 @@ def _result(run: str, data: JSONObject, completions: bool) -> LLMResult:
 def _generation(run: str, text: str, data: JSONObject, completions: bool) -> Generation:
     finish: JSONObject = {"finish_reason": data["finish_reason"]} if data.get("finish_reason") else {}
     if completions:
-        return Generation(text=text, generation_info=finish or None)
+        return Generation(text=text, generation_info={**_COMPLETION_CHUNK_INFO, **finish})
     fields: JSONObject = {"response_metadata": {**finish, "model_name": data["model"]} if "model" in data else finish}
     usage = data.get("usage")
     if usage:
