@@ -29,7 +29,8 @@ llm_new_token      ``on_llm_new_token(token, chunk=ChatGenerationChunk(...))``, 
 llm_end            ``on_llm_end(LLMResult)``, its message with ``usage_metadata`` and
                    ``tool_calls``, and ``llm_output={"token_usage": {...}, "model_name": ...}``
 llm_error          ``on_llm_error(LlmdError, response=LLMResult)`` with the partial reply
-retry              ``on_retry(tenacity.RetryCallState)``, see ``retry_state``
+retry              ``on_retry(tenacity.RetryCallState)``: the failed attempt's number and
+                   error, the pause before the next (llmd's retries are not tenacity's)
 text               ``on_text(text, ...)``; a titled text as ``LLMChain`` shows its prompt:
                    ``on_text("Prompt after formatting:\\n" + <the prompt in green>, end="\\n")``
 custom             ``on_custom_event(name, data)``
