@@ -4,9 +4,11 @@ import LLMDProtocol
 import LLMDTesting
 import Testing
 
-/// llmd's own Python library, clients/python, installed in the venv `make venv` makes:
+/// llmd's own Python library, clients/python, with the venv `make venv` makes:
 /// Tests/Python/llmd_client_check.py drives a daemon with its offline provider through it,
-/// and its summary is held here against the daemon's ledger; mypy --strict passes it.
+/// and langchain_handlers_check.py feeds LangChain's callback handlers with a daemon's
+/// events through llmd.langchain; their summaries are held here against the daemon's
+/// ledger and journal. mypy --strict passes the package.
 @Suite("Python library")
 struct PythonLibraryTests {
     private static let python = sourceRoot + "/.build/venv/bin/python"
@@ -17,14 +19,36 @@ struct PythonLibraryTests {
             "no Python venv at \(Self.python): run `make venv` (make test makes it first)")
     }
 
+    /// Runs Tests/Python/`script` with the venv's Python and this tree's clients/python
+    /// first on its path, whichever copy the venv installed; the JSON it printed.
+    private func runCheck(_ script: String, _ arguments: [String]) throws -> JSONObject {
+        try requireVenv()
+        var environment = ProcessInfo.processInfo.environment
+        environment["PYTHONPATH"] = sourceRoot + "/clients/python"
+        let result = try run(
+            Self.python, [sourceRoot + "/Tests/Python/" + script] + arguments, environment: environment,
+            timeout: .seconds(90))
+        try #require(result.status == 0 && !result.signalled, "\(script) failed (\(result.status)):\n\(result.standardError)")
+        return try #require(try JSONParser.parse(result.standardOutput).objectValue, "\(script) printed: \(result.standardOutput)")
+    }
+
+    /// The journal's events of `session`, of `types` if given, oldest first.
+    private func journal(_ daemon: DaemonProcess, session: String, types: [String]? = nil) throws -> [CallbackEvent] {
+        var events: [CallbackEvent] = []
+        try LLMDClient(socketPath: daemon.socketPath).subscribe(
+            SubscribeMethod.Params(sessions: [session], types: types, since: 0)
+        ) { message throws(ClientError) in
+            guard case .event(let event) = message else { return false }
+            events.append(event)
+            return true
+        }
+        return events
+    }
+
     @Test("llmd.Client: turns, a call, scopes, subscriptions live, replayed, blocking and async; the ledger agrees")
     func library() throws {
-        try requireVenv()
         let daemon = try DaemonProcess()
-        let result = try run(
-            Self.python, [sourceRoot + "/Tests/Python/llmd_client_check.py", daemon.socketPath], timeout: .seconds(90))
-        try #require(result.status == 0 && !result.signalled, "llmd_client_check.py failed (\(result.status)):\n\(result.standardError)")
-        let summary = try #require(try JSONParser.parse(result.standardOutput).objectValue, "printed: \(result.standardOutput)")
+        let summary = try runCheck("llmd_client_check.py", [daemon.socketPath])
 
         let client = try LLMDClient(socketPath: daemon.socketPath)
         let replies = summary["replies"]?.arrayValue?.compactMap(\.objectValue) ?? []
@@ -103,6 +127,56 @@ struct PythonLibraryTests {
         }
         #expect(summary["sync"]?.objectValue?["seqs"] == summary["async"]?.objectValue?["seqs"])
         #expect(summary["gave_up"] == "client.connection_closed")
+    }
+
+    @Test("llmd.langchain: LangChain's own handlers on llmd's events write and receive what they do on LangChain's chain")
+    func langChainHandlers() throws {
+        let keys = try TemporaryDirectory()
+        let fixture = try FixtureServer()
+        let daemon = try DaemonProcess(config: try fixture.config(keys: keys))
+        // The script holds the handlers' output and calls against LangChain's own; here,
+        // against the journal of the tutorial's session.
+        let summary = try runCheck("langchain_handlers_check.py", [daemon.socketPath, fixture.baseURL, "fixture"])
+
+        let types = summary["handled_types"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        let events = try journal(daemon, session: "tutorial", types: types)
+        let count = JSONValue.int(Int64(events.count))
+        #expect(!types.isEmpty && summary["handled"] == .object(["live": count, "replay": count, "async": count]))
+        let tokens = events.filter { $0.name == "llm_new_token" }
+        #expect(summary["tokens"] == .int(Int64(tokens.count)) && !tokens.isEmpty)
+        // langchain-openai's three chunks without text in each of the three streams: the
+        // finish_reason, the usage, and the last-chunk marker.
+        #expect(summary["native_empty_tokens"] == 9)
+
+        // StdOutCallbackHandler: each turn's chain, and its prompt in green as LLMChain shows it.
+        let stdout = try #require(summary["stdout"]?.stringValue)
+        let roots = events.filter { $0.name == "chain_end" && $0.parentRunID == nil }.count
+        #expect(roots == 3 && stdout.components(separatedBy: "> Finished chain.").count == roots + 1)
+        for text in events.filter({ $0.name == "text" }).compactMap({ $0.data["text"]?.stringValue }) {
+            #expect(stdout.contains("Prompt after formatting:\n\u{1B}[32;1m\u{1B}[1;3m" + text + "\u{1B}[0m\n"))
+        }
+        #expect(summary["file"]?.stringValue?.components(separatedBy: "> Finished chain.").count == roots + 1)
+
+        // The slow asynchronous handler's calls, and the usage its on_llm_end read: the ledger's.
+        let slowCalls = ["on_chain_start", "on_text", "on_llm_start", "on_llm_end", "on_chain_end"]
+        #expect(summary["slow_calls"]?.arrayValue?.compactMap(\.stringValue) == Array(repeating: slowCalls, count: 3).flatMap { $0 })
+        let recorded = try journal(daemon, session: "tutorial", types: ["usage_recorded"]).map(\.data)
+        let usage = summary["usage"]?.arrayValue?.compactMap(\.objectValue) ?? []
+        #expect(usage.count == recorded.count && recorded.count == 3)
+        for (read, row) in zip(usage, recorded) {
+            #expect(read["input_tokens"] == row["prompt_tokens"] && read["output_tokens"] == row["completion_tokens"])
+            #expect(read["total_tokens"] == row["total_tokens"])
+        }
+        // The turns waited for on_llm_start before calling the model.
+        let waits = summary["model_waits"]?.arrayValue?.compactMap(\.doubleValue) ?? []
+        #expect(waits.count == 3 && waits.allSatisfy { $0 >= 0.25 }, "\(waits)")
+
+        #expect(summary["ignore_llm_calls"] == 9)
+        let logged = summary["logged"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        #expect(logged.count == 3 && logged.allSatisfy { $0.hasPrefix("Error in FailingHandler.on_chain_start callback: RuntimeError(") })
+        #expect(summary["raised"] == "no chain may start: Hi there!")
+        #expect(summary["llmd_errors"] == ["LlmdError", "LlmdError"])
+        #expect(summary["retry"]?.objectValue?["attempt"] == 1)
     }
 
     @Test("the library's type hints pass mypy --strict")

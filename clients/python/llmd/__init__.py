@@ -6,7 +6,8 @@ llmd's Unix socket, with nothing but the standard library.
         reply = client.send("trip", "Hello", on_token=print)
         print(reply.text, reply.usage.total_tokens)
 
-See llmd-protocol(7) for the protocol itself.
+See llmd-protocol(7) for the protocol itself. ``llmd.langchain``, which needs
+langchain-core, feeds LangChain callback handlers with llmd's events.
 """
 
 from ._async import AsyncClient, AsyncSubscription, async_subscribe
