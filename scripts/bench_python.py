@@ -30,6 +30,8 @@ import time
 from benchlib import start_daemon, start_fixture, stop_daemon
 
 import llmd
+from langchain_core.callbacks import BaseCallbackHandler
+from llmd.langchain import run_handlers
 
 BIN = sys.argv[1]
 RESULTS = sys.argv[2] if len(sys.argv) > 2 else "bench-results"
@@ -78,11 +80,27 @@ def async_iterator(path):
     return asyncio.run(run())
 
 
+class Nothing(BaseCallbackHandler):
+    """A handler that does nothing with what it is called with: the dispatch's own cost."""
+
+    def on_llm_new_token(self, token, **kwargs):
+        pass
+
+
+def dispatch(path):
+    client = llmd.Client(path)
+    try:
+        return run_handlers(client, [Nothing()], since=0, live=False, types=None)
+    finally:
+        client.close()
+
+
 READERS = {
     "raw_lines": lambda path: raw(path, parse=False),
     "raw_json": lambda path: raw(path, parse=True),
     "iterator": iterator,
     "async_iterator": async_iterator,
+    "langchain_dispatch": dispatch,
 }
 
 
@@ -122,6 +140,7 @@ with tempfile.TemporaryDirectory(prefix="llmd-bench-") as work:
         for name, samples in rates.items():
             report[f"{name}_events_per_s"] = round(statistics.median(samples))
         report["profile_iterator"] = profile(iterator, sock)
+        report["profile_dispatch"] = profile(dispatch, sock)
     finally:
         stop_daemon(daemon)
         fixture.terminate()
@@ -134,6 +153,9 @@ print(f"  raw socket: {report['raw_lines_events_per_s']:,}/s reading lines, {raw
 for name, label in (("iterator", "llmd.Client.subscribe"), ("async_iterator", "llmd.AsyncClient.subscribe")):
     rate = report[f"{name}_events_per_s"]
     print(f"  {label}: {rate:,}/s ({rate / raw_json:.2f} of the parsed raw read)")
-print("  where the iterator's time goes (own time):")
-for line in report["profile_iterator"]:
-    print("    " + line)
+rate = report["langchain_dispatch_events_per_s"]
+print(f"  llmd.langchain.run_handlers to a handler that does nothing: {rate:,}/s ({rate / raw_json:.2f})")
+for name in ("iterator", "dispatch"):
+    print(f"  where the {name}'s time goes (own time):")
+    for line in report[f"profile_{name}"]:
+        print("    " + line)

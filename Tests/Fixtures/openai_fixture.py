@@ -294,10 +294,11 @@ class Handler(BaseHTTPRequestHandler):
         for delta in deltas:
             self.event({"id": "fx-1", "object": "chat.completion.chunk", "model": request.get("model"),
                         "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
-        self.event({"id": "fx-1", "object": "chat.completion.chunk",
+        self.event({"id": "fx-1", "object": "chat.completion.chunk", "model": request.get("model"),
                     "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
         if (request.get("stream_options") or {}).get("include_usage"):
-            self.event({"id": "fx-1", "object": "chat.completion.chunk", "choices": [], "usage": usage})
+            self.event({"id": "fx-1", "object": "chat.completion.chunk", "model": request.get("model"), "choices": [],
+                        "usage": usage})
         self.chunk(b"data: [DONE]\n\n")
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()

@@ -381,7 +381,9 @@ def _generation(run: str, text: str, data: JSONObject, completions: bool) -> Gen
     finish: JSONObject = {"finish_reason": data["finish_reason"]} if data.get("finish_reason") else {}
     if completions:
         return Generation(text=text, generation_info={**_COMPLETION_CHUNK_INFO, **finish})
-    fields: JSONObject = {"response_metadata": {**finish, "model_name": data["model"]} if "model" in data else finish}
+    # As langchain-openai's last chunk gives them: the finish reason and the model's name.
+    info: JSONObject = {**finish, "model_name": data["model"]} if "model" in data else finish
+    fields: JSONObject = {"response_metadata": info}
     usage = data.get("usage")
     if usage:
         fields["usage_metadata"] = UsageMetadata(
@@ -396,7 +398,7 @@ def _generation(run: str, text: str, data: JSONObject, completions: bool) -> Gen
         fields["additional_kwargs"] = {"tool_calls": raw_tool_calls}
         fields["tool_calls"], fields["invalid_tool_calls"] = _tool_calls(raw_tool_calls)
     message = AIMessage(content=text, id=f"lc_run--{run}", **fields)
-    return ChatGeneration(message=message, generation_info=finish or None)
+    return ChatGeneration(message=message, generation_info=info or None)
 
 
 def _tool_calls(raw_tool_calls: List[JSONObject]) -> Tuple[List[ToolCall], List[InvalidToolCall]]:
