@@ -31,16 +31,18 @@ struct CompletionScriptTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("completion-\(getpid())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let tool = directory.appendingPathComponent("tool")
-        try """
+        let script = CompletionScript.script(.bash, for: self.tool)
+        let quoted = words.map { "'\($0)'" }.joined(separator: " ")
+        // The fake tool is written by bash, not by this process: a file this process holds
+        // open for writing while another test spawns a child stays open in that child, and
+        // running it then fails with "Text file busy".
+        let program = """
+            cat > \(directory.path)/tool <<'TOOL'
             #!/bin/sh
             [ "$1 $2" = "complete-values sessions" ] || [ "$3 $4" = "complete-values sessions" ] || exit 1
             printf '%s\\n' notes 'two words' n2
-            """.write(to: tool, atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: tool.path)
-        let script = CompletionScript.script(.bash, for: self.tool)
-        let quoted = words.map { "'\($0)'" }.joined(separator: " ")
-        let program = """
+            TOOL
+            chmod 755 \(directory.path)/tool
             PATH=\(directory.path):$PATH
             \(script)
             COMP_WORDS=(tool \(quoted)); COMP_CWORD=\(words.count)
