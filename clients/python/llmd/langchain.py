@@ -52,6 +52,7 @@ events…) are passed over. This module needs langchain-core; the rest of the pa
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
@@ -318,10 +319,17 @@ def _uuid(value: Any) -> Optional[uuid.UUID]:
     no UUID becomes the same name-based UUID each time, so the tree holds together."""
     if not value:
         return None
+    return _parsed_uuid(str(value))
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_uuid(value: str) -> uuid.UUID:
+    # Cached: a stream's every token names the same two runs, and parsing them was the
+    # dispatch's largest cost.
     try:
-        return uuid.UUID(str(value))
+        return uuid.UUID(value)
     except ValueError:
-        return uuid.uuid5(uuid.NAMESPACE_URL, "llmd:run:" + str(value))
+        return uuid.uuid5(uuid.NAMESPACE_URL, "llmd:run:" + value)
 
 
 def _error(data: JSONObject) -> LlmdError:
