@@ -30,9 +30,10 @@ RELEASE_BIN   = $(shell $(SWIFT) build $(RELEASE_FLAGS) --show-bin-path 2>/dev/n
 # OpenAI-compatible fixture server and python3-venv for the Python clients' venv, jq for
 # the README's commands, which the tests run;
 # zsh and fish to check llmctl's completion scripts in each; curl, an HTTP client of the
-# HTTP API in the tests and the README).
+# HTTP API in the tests and the README; prometheus, the real server that scrapes /metrics
+# in MetricsTests).
 DEB_PACKAGES = libcurl4-openssl-dev libsystemd-dev libsqlite3-dev pkg-config mandoc systemd util-linux python3 python3-venv libedit-dev jq curl \
-	zsh fish
+	zsh fish prometheus
 # Benchmarks also compare against Redis and time commands with hyperfine.
 BENCH_PACKAGES = redis-server hyperfine
 

@@ -23,6 +23,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
         .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", exact: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", exact: "2.4.1"),
     ],
     targets: [
         // C libraries, each reached only through its Swift wrapper below.
@@ -90,6 +92,13 @@ let package = Package(
             ]
         ),
 
+        // llmd's metrics: their names, bounded labels (unknown models folded into `other`),
+        // recorded through swift-metrics' API into the factory `main` gives. Pure.
+        .target(
+            name: "LLMDMetrics",
+            dependencies: ["LLMDProtocol", "LLMDUsage", "LLMDMemory", .product(name: "CoreMetrics", package: "swift-metrics")]
+        ),
+
         // Services and their ordered graceful shutdown on signals; dedicated threads.
         .target(
             name: "LLMDLifecycle",
@@ -153,6 +162,7 @@ let package = Package(
                 "LLMDUsage",
                 "LLMDTokenizer",
                 "LLMDLifecycle",
+                "LLMDMetrics",
                 "LLMDSystemd",
                 "LLMDUpstream",
                 .product(name: "Logging", package: "swift-log"),
@@ -199,7 +209,11 @@ let package = Package(
 
         .executableTarget(
             name: "llmd",
-            dependencies: ["LLMDTransport", "LLMDHTTP", "LLMDApplication", "LLMDBus", "LLMDCurl"],
+            dependencies: [
+                "LLMDTransport", "LLMDHTTP", "LLMDApplication", "LLMDBus", "LLMDCurl", "LLMDMetrics",
+                // The one place a metrics backend is chosen: Prometheus's registry, read at /metrics.
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             linkerSettings: packedRelocations
         ),
         .executableTarget(
@@ -225,6 +239,11 @@ let package = Package(
         .testTarget(name: "LLMDCurlTests", dependencies: ["LLMDCurl", "LLMDTesting"]),
         .testTarget(name: "LLMDUpstreamTests", dependencies: ["LLMDUpstream", "LLMDTesting"]),
         .testTarget(name: "LLMDCoreTests", dependencies: ["LLMDCore", "LLMDUsage"]),
+        .testTarget(
+            name: "LLMDMetricsTests",
+            dependencies: [
+                "LLMDMetrics", "LLMDProtocol", "LLMDUsage", .product(name: "Prometheus", package: "swift-prometheus"),
+            ]),
         .testTarget(name: "LLMDBusTests", dependencies: ["LLMDBus"]),
         .testTarget(name: "LLMDApplicationTests", dependencies: ["LLMDApplication", "LLMDTesting"]),
         .testTarget(

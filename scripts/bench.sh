@@ -11,4 +11,5 @@ python3 scripts/bench_events.py "$bin" bench-results
 python3 scripts/bench_sessions.py "$bin" bench-results
 python3 scripts/bench_tokenizer.py "$bin" bench-results
 python3 scripts/bench_usage.py "$bin" bench-results
+python3 scripts/bench_metrics.py "$bin" bench-results
 .build/venv/bin/python scripts/bench_python.py "$bin" bench-results

@@ -1,6 +1,7 @@
 import LLMDCore
 import LLMDEvents
 import LLMDMemory
+import LLMDMetrics
 import LLMDOpenAI
 import LLMDProtocol
 import LLMDStore
@@ -87,13 +88,15 @@ public final class Billing: Sendable {
     let database: SessionDatabase
     let counters: TokenCounters
     let settings: LiveSettings
+    let metrics: DaemonMetrics
     let logger: Logger
     private let warnedUnpriced = Mutex<Set<String>>([])
 
-    init(database: SessionDatabase, counters: TokenCounters, settings: LiveSettings, logger: Logger) {
+    init(database: SessionDatabase, counters: TokenCounters, settings: LiveSettings, metrics: DaemonMetrics, logger: Logger) {
         self.database = database
         self.counters = counters
         self.settings = settings
+        self.metrics = metrics
         self.logger = logger
     }
 
@@ -192,6 +195,7 @@ public final class Billing: Sendable {
             if reservation != nil, options.maximumTokens == nil { options.maximumTokens = reply }
             return bill
         case .failure(let exceeded):
+            metrics.budgetRefused(kind: exceeded.key.kind.rawValue, reason: exceeded.reason.rawValue)
             let error = Self.exceededError(exceeded, account: account, promptTokens: promptTokens, replyTokens: reply)
             llm.emitNow(.budgetExceeded, error.detail)
             throw error
@@ -322,6 +326,12 @@ public final class Billing: Sendable {
                 self.database.budgets.withLock { book in reservations.forEach { book.release($0) } }
             }
             throw error
+        }
+        let labels = settings.current.metricLabels
+        for call in pending {
+            metrics.usageRecorded(
+                provider: labels.provider(call.entry.provider), model: labels.model(call.entry.model), call.usage,
+                costUSD: call.entry.cost.map { Double($0) / 1e12 })
         }
         for (call, id) in zip(pending, ids) {
             var data = call.reported.json

@@ -3,6 +3,7 @@ import LLMDCore
 import LLMDCurl
 import LLMDEvents
 import LLMDMemory
+import LLMDMetrics
 import LLMDOpenAI
 import LLMDProtocol
 import LLMDStore
@@ -173,17 +174,31 @@ public enum CallMethods {
         provider: ResolvedProvider, upstream: LazyUpstream, billing: Billing, account: CallAccount
     ) async throws(ModelCallError) -> ModelCallOutcome {
         var options = options
+        let started = ContinuousClock.now
+        let labels = billing.settings.current.metricLabels
+        let metricLabels = DaemonMetrics.Call(
+            provider: labels.provider(provider.name), model: labels.model(model), endpoint: (input.isChat ? Endpoint.chat : .completions).rawValue)
         let bill: CallBill
         do throws(ProtocolError) {
             bill = try await billing.open(account, model: model, provider: provider, input: input, options: &options, llm: llm)
         } catch {
+            billing.metrics.callEnded(
+                metricLabels, outcome: error.code == .budgetExceeded ? .refused : .failed, duration: ContinuousClock.now - started,
+                timeToFirstToken: nil)
             throw ModelCallError(error: error)
         }
         do throws(ModelCallError) {
-            return try await callReserved(
+            let outcome = try await callReserved(
                 llm: llm, bill: bill, model: model, input: input, options: options, stream: stream, provider: provider,
-                upstream: upstream, billing: billing)
+                upstream: upstream, billing: billing, metricLabels: metricLabels)
+            billing.metrics.callEnded(
+                metricLabels, outcome: .completed, duration: ContinuousClock.now - started,
+                timeToFirstToken: outcome.result.timeToFirstToken)
+            return outcome
         } catch {
+            billing.metrics.callEnded(
+                metricLabels, outcome: error.error.code == .cancelled ? .cancelled : .failed,
+                duration: ContinuousClock.now - started, timeToFirstToken: nil)
             // Nothing of the call was recorded: what it reserved goes back.
             if error.partialText?.isEmpty ?? true { await billing.release(bill) }
             throw error
@@ -191,10 +206,10 @@ public enum CallMethods {
     }
 
     /// ``callModel(llm:model:input:options:stream:provider:upstream:billing:account:)`` once
-    /// its budgets are reserved in `bill`.
+    /// its budgets are reserved in `bill`; its retries counted under `metricLabels`.
     private static func callReserved(
         llm: CallbackManager, bill: CallBill, model: String, input: ModelInput, options: GenerationOptions, stream: Bool,
-        provider: ResolvedProvider, upstream: LazyUpstream, billing: Billing
+        provider: ResolvedProvider, upstream: LazyUpstream, billing: Billing, metricLabels: DaemonMetrics.Call
     ) async throws(ModelCallError) -> ModelCallOutcome {
         let offline = provider.server.isOffline
         do throws(CallbackError) {
@@ -220,6 +235,7 @@ public enum CallMethods {
                 upstream.writeBatching.releaseIfHeldFor(upstream.tokenBatch)
             },
             retry: { notice in
+                billing.metrics.retried(provider: metricLabels.provider, reason: notice.error.protocolError.code.rawValue)
                 llm.emitNow(
                     .retry,
                     [
@@ -359,5 +375,13 @@ extension GenerationOptions {
         topP = params.topP
         if let stop = params.stop { self.stop = stop }
         if let extra = params.extra { passThrough = extra }
+    }
+}
+
+extension ModelInput {
+    /// Whether it is sent to the chat endpoint.
+    var isChat: Bool {
+        if case .messages = self { return true }
+        return false
     }
 }

@@ -1,4 +1,5 @@
 import LLMDCore
+import LLMDMetrics
 import LLMDUsage
 import Synchronization
 
@@ -21,6 +22,8 @@ public struct ReloadableSettings: Sendable, Equatable {
     public var prices: PriceTable
     /// `[Budget]`.
     public var budget: BudgetConfiguration
+    /// The providers and models metrics name; others are `other`.
+    public var metricLabels: MetricLabels
     /// `llmd --timings`: replies carry the daemon's own timings (`commit_us`, `record_us`).
     public var reportsTimings = false
 
@@ -39,6 +42,9 @@ public struct ReloadableSettings: Sendable, Equatable {
         self.aliases = loaded.configuration.aliases
         self.prices = loaded.configuration.models.prices
         self.budget = loaded.configuration.budget
+        self.metricLabels = MetricLabels(
+            providers: Set(loaded.providers.map(\.name)),
+            models: Set(loaded.configuration.models.map(\.name)).union(prices.configured.keys))
     }
 }
 

@@ -111,6 +111,11 @@ final class TurnLanes: Sendable {
         next?.continuation.resume(returning: true)
     }
 
+    /// Sessions with a turn running, and the turns waiting behind them in all, for the metrics.
+    func occupancy() -> (busy: Int, waiting: Int) {
+        lanes.withLock { state in (state.bySession.count, state.bySession.values.reduce(0) { $0 + $1.count }) }
+    }
+
     /// Whether a turn runs or waits on the session.
     func isBusy(_ session: Int64) -> Bool {
         lanes.withLock { $0.bySession[session] != nil }

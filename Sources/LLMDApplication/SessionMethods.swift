@@ -2,6 +2,7 @@ import LLMDBus
 import LLMDCore
 import LLMDEvents
 import LLMDMemory
+import LLMDMetrics
 import LLMDOpenAI
 import LLMDProtocol
 import LLMDStore
@@ -26,7 +27,7 @@ public final class Sessions: Sendable {
     /// - Throws: ``EventSetupError`` naming the file when it cannot be opened.
     public init(
         stateDirectory: String, configuration: DaemonConfiguration, settings: LiveSettings, bus: EventBus,
-        upstream: LazyUpstream, state: DaemonState, logger: Logger
+        upstream: LazyUpstream, state: DaemonState, metrics: DaemonMetrics, logger: Logger
     ) throws(EventSetupError) {
         let path = try privateStateFile("sessions.db", in: stateDirectory)
         do {
@@ -38,7 +39,7 @@ public final class Sessions: Sendable {
             logger.warning("\(database.interruptedAtOpen) turn(s) were cut short by the last stop; marked interrupted")
         }
         counters = TokenCounters(configured: configuration.vocabularyDirectory, logger: logger)
-        billing = Billing(database: database, counters: counters, settings: settings, logger: logger)
+        billing = Billing(database: database, counters: counters, settings: settings, metrics: metrics, logger: logger)
         self.settings = settings
         self.bus = bus
         self.upstream = upstream
@@ -52,6 +53,18 @@ public final class Sessions: Sendable {
         state.setSessions(names.count)
         nameEpochs.load(names)
         try await billing.start()
+    }
+
+    /// What the metrics read of the sessions and the bus at a scrape.
+    public func health() -> DaemonMetrics.Health {
+        var health = DaemonMetrics.Health()
+        let counters = state.snapshot
+        (health.sessions, health.stalledSubscribers) = (counters.sessions, counters.stalledSubscribers)
+        (health.busySessions, health.turnsWaiting) = lanes.occupancy()
+        let bus = bus.health()
+        (health.subscribers, health.laggingSubscribers, health.eventsPublished, health.journalBytes) =
+            (bus.subscribers, bus.lagging, bus.published, bus.journalBytes)
+        return health
     }
 
     public func register(in table: inout MethodTable) {

@@ -119,11 +119,15 @@ public final class EventBus: EventSink, Sendable {
         var durableSeq: UInt64
         var durableWaiters: [(seq: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
         var acknowledgements: [UInt64: AcknowledgementGate] = [:]
+        /// Events published since start by type (nil: custom), for the metrics.
+        var published: [EventType?: Int] = [:]
     }
 
     package let settings: EventBusSettings
     let state: Mutex<State>
     let journal: JournalFiles?
+    /// The journal's SQLite file, whose size the metrics report.
+    private let journalPath: String?
     private let handlers: [FilteredCallbackHandler]
     /// Types some handler takes: others (tokens, usually) never reach the handler queue.
     private let handledTypes: EventTypeMask
@@ -141,6 +145,7 @@ public final class EventBus: EventSink, Sendable {
         self.handlers = handlers
         self.handledTypes = EventTypeMask(handlers.flatMap(\.acceptedTypes))
         self.logger = logger
+        self.journalPath = journalPath
         var next: UInt64 = 1
         if let journalPath {
             let files = try JournalFiles(path: journalPath)
@@ -247,6 +252,7 @@ public final class EventBus: EventSink, Sendable {
             let time = Timestamp.nowMicroseconds()
             let first = state.nextSeq
             state.nextSeq += UInt64(count)
+            state.published[type, default: 0] += count
             let bodies = encode(first, time)
             let journaled =
                 journal != nil
@@ -284,6 +290,21 @@ public final class EventBus: EventSink, Sendable {
                 }
             }
         }
+    }
+
+    /// What the metrics read at a scrape: subscriptions, those lagging, events published
+    /// since start by type, and the journal's size on disk (its file and write-ahead log).
+    public func health() -> (subscribers: Int, lagging: Int, published: [String: Int], journalBytes: Int) {
+        let (subscribers, lagging, published) = state.withLock { state in
+            let lagging = state.subscriptions.values.count { subscription in
+                if case .lagging = subscription.flow.mode { return true }
+                return false
+            }
+            return (state.subscriptions.count, lagging, state.published)
+        }
+        let byName = Dictionary(published.map { ($0.key?.rawValue ?? "custom", $0.value) }, uniquingKeysWith: +)
+        let journalBytes = journalPath.map { path in [path, path + "-wal"].reduce(0) { $0 + fileSize($1) } } ?? 0
+        return (subscribers, lagging, byName, journalBytes)
     }
 
     // MARK: - Subscriptions
@@ -485,4 +506,10 @@ extension EventBus: Service {
             logger.error("cannot mark the event journal closed: \(error)")
         }
     }
+}
+
+/// The size of the file at `path`, 0 when there is none.
+private func fileSize(_ path: String) -> Int {
+    var status = stat()
+    return stat(path, &status) == 0 ? Int(status.st_size) : 0
 }

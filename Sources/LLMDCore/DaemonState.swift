@@ -11,6 +11,8 @@ public final class DaemonState: Sendable {
         public var requestsInFlight = 0
         public var requestsServed: UInt64 = 0
         public var sessions = 0
+        /// Connections disconnected as `subscriber.stalled`.
+        public var stalledSubscribers = 0
     }
 
     public let pid: Int32
@@ -37,6 +39,8 @@ public final class DaemonState: Sendable {
             $0.requestsServed += 1
         }
     }
+
+    public func subscriberStalled() { counters.withLock { $0.stalledSubscribers += 1 } }
 
     /// The number of stored sessions, after one is created or deleted.
     public func setSessions(_ count: Int) { counters.withLock { $0.sessions = count } }

@@ -2,6 +2,11 @@
 public struct HTTPConfiguration: Sendable, Equatable {
     /// `Enabled=`: serve it (the default).
     public var enabled = true
+    /// `API=`: serve the OpenAI-compatible API; with `API=no` the listeners serve
+    /// `/metrics` alone.
+    public var servesAPI = true
+    /// `Metrics=`: serve Prometheus metrics at `GET /metrics`.
+    public var servesMetrics = true
     /// `Socket=`: its Unix socket; nil for `http.sock` beside the protocol socket.
     public var socketPath: String?
     /// `MaxBodyBytes=`: a larger request is answered 413 and not read.
@@ -39,9 +44,18 @@ public struct HTTPConfiguration: Sendable, Equatable {
 
     public init() {}
 
+    /// Whether the listeners have anything to serve.
+    public var servesAnything: Bool { enabled && (servesAPI || servesMetrics) }
+
     static let keys: [ConfigurationKey<HTTPConfiguration>] = [
         .init(name: "Enabled") { config, value throws(ConfigValueError) in
             config.enabled = value.isEmpty ? true : try parseBoolean(value)
+        },
+        .init(name: "API") { config, value throws(ConfigValueError) in
+            config.servesAPI = value.isEmpty ? true : try parseBoolean(value)
+        },
+        .init(name: "Metrics") { config, value throws(ConfigValueError) in
+            config.servesMetrics = value.isEmpty ? true : try parseBoolean(value)
         },
         .init(name: "Socket") { config, value throws(ConfigValueError) in
             guard value.isEmpty || value.hasPrefix("/") else { throw ConfigValueError("Socket= must be an absolute path") }

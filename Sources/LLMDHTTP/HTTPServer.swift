@@ -28,7 +28,8 @@ public final class HTTPServer: Service {
 
     public init(
         socket: ListeningSocket, configuration: HTTPConfiguration, group: EventLoopGroup,
-        methods: MethodTable, state: DaemonState, settings: LiveSettings, keys: APIKeys, logger: Logger
+        methods: MethodTable, state: DaemonState, settings: LiveSettings, keys: APIKeys,
+        metrics: (@Sendable () -> [UInt8])?, logger: Logger
     ) {
         self.socket = socket
         self.tcp = configuration.listen
@@ -36,7 +37,7 @@ public final class HTTPServer: Service {
         self.group = group
         self.environment = HTTPEnvironment(
             methods: methods, state: state, settings: settings, keys: keys, maximumBodyBytes: configuration.maximumBodyBytes,
-            logger: logger)
+            servesAPI: configuration.servesAPI, metrics: configuration.servesMetrics ? metrics : nil, logger: logger)
         self.logger = logger
     }
 
@@ -89,16 +90,25 @@ public final class HTTPServer: Service {
         return descriptor
     }
 
+    /// What the listeners serve, for the log.
+    private var servedName: String {
+        switch (environment.servesAPI, environment.metrics != nil) {
+        case (true, true): "the OpenAI-compatible HTTP API and /metrics"
+        case (true, false): "the OpenAI-compatible HTTP API"
+        case (false, _): "/metrics"
+        }
+    }
+
     public func run(shutdown: GracefulShutdown) async throws {
         var channels = [try await bootstrap(listening: socket.descriptor, keyRequired: false).withBoundSocket(socket.descriptor).get()]
-        logger.info("serving the OpenAI-compatible HTTP API", metadata: ["socket": "\(socket.path)"])
+        logger.info("serving \(servedName)", metadata: ["socket": "\(socket.path)"])
         if let tcp {
             do {
                 let listening = try Self.listen(on: tcp)
                 channels.append(try await bootstrap(listening: listening, keyRequired: true).withBoundSocket(listening).get())
-                logger.info("serving the OpenAI-compatible HTTP API over TCP, with keys", metadata: ["address": "\(tcp)"])
+                logger.info("serving \(servedName) over TCP, with keys", metadata: ["address": "\(tcp)"])
             } catch {
-                logger.error("cannot listen on \(tcp): \(error); the HTTP API is served on its socket only")
+                logger.error("cannot listen on \(tcp): \(error); \(servedName) is served on its socket only")
             }
         }
         await withTaskGroup(of: Void.self) { tasks in
@@ -121,5 +131,9 @@ struct HTTPEnvironment: Sendable {
     var settings: LiveSettings
     var keys: APIKeys
     var maximumBodyBytes: Int
+    /// `[HTTP] API=`: false when only `/metrics` is served.
+    var servesAPI: Bool
+    /// The metrics in Prometheus's text format, made at each scrape; nil with `Metrics=no`.
+    var metrics: (@Sendable () -> [UInt8])?
     var logger: Logger
 }

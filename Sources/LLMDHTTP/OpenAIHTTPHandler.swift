@@ -142,6 +142,14 @@ final class OpenAIHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                     code: "request_too_large", status: 413),
                 context: context)
         }
+        if path == "/metrics" { return serveMetrics(head, context: context) }
+        guard environment.servesAPI else {
+            return send(
+                OpenAIError(
+                    status: 404, message: "Invalid URL (\(head.method) \(path)): this listener serves /metrics only ([HTTP] API=no)",
+                    type: "invalid_request_error", code: "unknown_url"),
+                context: context)
+        }
         switch (head.method, path) {
         case (.GET, "/v1/models"):
             run(context: context) { handler, context in await handler.models(context: context) }
@@ -179,6 +187,32 @@ final class OpenAIHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                         + "/v1/completions and /v1/models", type: "invalid_request_error", code: "unknown_url"),
                 context: context)
         }
+    }
+
+    /// `GET /metrics`: Prometheus's text format 0.0.4, whatever the Accept header asks, as
+    /// swift-prometheus writes no OpenMetrics; Prometheus takes either.
+    private func serveMetrics(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        guard let metrics = environment.metrics else {
+            return send(
+                OpenAIError(
+                    status: 404, message: "metrics are not served here ([HTTP] Metrics=no)", type: "invalid_request_error",
+                    code: "unknown_url"),
+                context: context)
+        }
+        guard head.method == .GET || head.method == .HEAD else {
+            return send(
+                .invalidRequest("\(head.method) is not served on /metrics; GET is", code: "method_not_allowed", status: 405),
+                headers: [("allow", "GET")], context: context)
+        }
+        let body = metrics()
+        let headers = HTTPHeaders([
+            ("content-type", "text/plain; version=0.0.4; charset=utf-8"), ("content-length", String(body.count)),
+        ])
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        if head.method == .GET {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+        }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
 
     /// `complete`, or with one `X-LLMD-Session` header the session's next turn.

@@ -85,7 +85,9 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         environment.state.clientConnected()
-        outbox = ConnectionOutbox(channel: context.channel, limits: environment.bus.settings.outbox, logger: logger)
+        outbox = ConnectionOutbox(
+            channel: context.channel, limits: environment.bus.settings.outbox, logger: logger,
+            stalled: { [state = environment.state] in state.subscriberStalled() })
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let contextBound = NIOLoopBound(context, eventLoop: context.eventLoop)
         let limit = environment.settings.current.maximumConnections

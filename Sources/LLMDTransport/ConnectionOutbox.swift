@@ -53,12 +53,15 @@ final class ConnectionOutbox: SubscriberOutbox {
     private let channel: Channel
     private let limits: OutboxLimits
     private let logger: Logger
+    /// Told when the connection is disconnected as stalled, for the metrics.
+    private let stalled: @Sendable () -> Void
     private let state = Mutex(State())
 
-    init(channel: Channel, limits: OutboxLimits, logger: Logger) {
+    init(channel: Channel, limits: OutboxLimits, logger: Logger, stalled: @escaping @Sendable () -> Void = {}) {
         self.channel = channel
         self.limits = limits
         self.logger = logger
+        self.stalled = stalled
     }
 
     /// Bytes queued and not yet taken by the socket.
@@ -223,6 +226,7 @@ final class ConnectionOutbox: SubscriberOutbox {
             defer { (state.pieces, state.pieceBytes, state.tail) = ([], 0, []) }
             return state.queued
         }
+        stalled()
         logger.warning(
             "disconnecting a client that read nothing with its queue full",
             metadata: ["code": "\(ErrorCode.subscriberStalled)", "queued_bytes": "\(queued)"])

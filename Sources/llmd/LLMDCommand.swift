@@ -4,11 +4,14 @@ import LLMDProtocol
 import LLMDApplication
 import LLMDBus
 import LLMDHTTP
+import LLMDMetrics
 import LLMDTransport
 import LLMDSystemd
 import Logging
 import NIOPosix
 import LLMDLifecycle
+import CoreMetrics
+import Prometheus
 
 /// Ends the daemon with a documented exit status (llmd(8)).
 struct DaemonExit: Error {
@@ -98,6 +101,14 @@ struct LLMDCommand {
             return settings
         }
 
+        // Metrics go to Prometheus's registry, which `/metrics` reads; libraries are given
+        // the factory, and the global one is bootstrapped here alone.
+        let registry = PrometheusCollectorRegistry()
+        var metricsFactory = PrometheusMetricsFactory(registry: registry)
+        metricsFactory.durationHistogramBuckets = DaemonMetrics.durationBuckets
+        MetricsSystem.bootstrap(metricsFactory)
+        let metrics = DaemonMetrics(factory: metricsFactory)
+
         let state = DaemonState(pid: getpid(), socketPath: listeningSocket.path)
         let settings = LiveSettings(settingsFor(loaded))
         var methods = MethodTable()
@@ -112,7 +123,7 @@ struct LLMDCommand {
                 configuration: loaded.configuration, stateDirectory: stateDirectory, verbose: options.verbose, logger: logger)
             sessions = try Sessions(
                 stateDirectory: stateDirectory, configuration: loaded.configuration, settings: settings, bus: bus,
-                upstream: upstream, state: state, logger: logger)
+                upstream: upstream, state: state, metrics: metrics, logger: logger)
             try await sessions.start()
         } catch {
             printError("llmd: \(error)")
@@ -150,7 +161,11 @@ struct LLMDCommand {
 
         let http = openHTTPServer(
             loaded: loaded, protocolSocket: listeningSocket, inherited: inherited?.httpSocket, instance: instance,
-            group: eventLoopGroup, methods: methods, state: state, settings: settings, keys: keys, logger: logger)
+            group: eventLoopGroup, methods: methods, state: state, settings: settings, keys: keys,
+            metrics: { [sessions] in
+                metrics.sample(sessions.health())
+                return registry.emitToBuffer()
+            }, logger: logger)
 
         // Services stop in reverse order: the servers drain first, while the reloader
         // still owns SIGHUP and the heartbeat still feeds the watchdog; the bus commits
@@ -161,16 +176,17 @@ struct LLMDCommand {
         try await eventLoopGroup.shutdownGracefully()
     }
 
-    /// The HTTP API's server on `[HTTP] Socket=`, or `http.sock` beside the protocol
-    /// socket; nil when `[HTTP] Enabled=no`, or when the socket cannot be made, which is
+    /// The HTTP API's server (and `/metrics`) on `[HTTP] Socket=`, or `http.sock` beside the
+    /// protocol socket; nil when `[HTTP] Enabled=no` (or it serves neither), or when the socket cannot be made, which is
     /// logged: the protocol socket is served either way.
     private func openHTTPServer(
         loaded: LoadedConfiguration, protocolSocket: ListeningSocket, inherited: Int32?, instance: Instance,
         group: MultiThreadedEventLoopGroup,
-        methods: MethodTable, state: DaemonState, settings: LiveSettings, keys: APIKeys, logger: Logger
+        methods: MethodTable, state: DaemonState, settings: LiveSettings, keys: APIKeys,
+        metrics: @escaping @Sendable () -> [UInt8], logger: Logger
     ) -> HTTPServer? {
         let configuration = loaded.configuration.http
-        guard configuration.enabled else {
+        guard configuration.servesAnything else {
             if let inherited { close(inherited) }
             return nil
         }
@@ -180,7 +196,7 @@ struct LLMDCommand {
                 descriptor: inherited, path: UnixSocketAddress.boundPath(of: inherited) ?? "(inherited HTTP socket)")
             return HTTPServer(
                 socket: socket, configuration: configuration, group: group,
-                methods: methods, state: state, settings: settings, keys: keys, logger: logger)
+                methods: methods, state: state, settings: settings, keys: keys, metrics: metrics, logger: logger)
         }
         let directory = protocolSocket.path.split(separator: "/", omittingEmptySubsequences: false).dropLast()
             .joined(separator: "/")
@@ -192,7 +208,7 @@ struct LLMDCommand {
                     group: loaded.socketGroupID, directoryMode: instance.directoryMode))
             return HTTPServer(
                 socket: socket, configuration: configuration, group: group,
-                methods: methods, state: state, settings: settings, keys: keys, logger: logger)
+                methods: methods, state: state, settings: settings, keys: keys, metrics: metrics, logger: logger)
         } catch {
             logger.error("cannot serve the HTTP API on \(path): \(error)")
             return nil
