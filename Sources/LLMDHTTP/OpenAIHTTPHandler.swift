@@ -33,6 +33,9 @@ final class OpenAIHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     var task: Task<Void, Never>?
     var call: CallState?
     private var nextRequest: Int64 = 1
+    /// Whether the connection stays open after the response being written: not when the
+    /// request said `Connection: close` (or was HTTP/1.0 without keep-alive).
+    private var keepAlive = true
     /// Events queued for the write due at the end of this turn of the event loop.
     private var pendingEvents: [UInt8] = []
     private var flushScheduled = false
@@ -117,6 +120,7 @@ final class OpenAIHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
+        keepAlive = head.isKeepAlive
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
         if case .refused(let error) = peer {
             return send(OpenAIError(status: 403, message: error.message, type: "permission_denied", code: error.code.rawValue), context: context)
@@ -208,11 +212,11 @@ final class OpenAIHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         let headers = HTTPHeaders([
             ("content-type", "text/plain; version=0.0.4; charset=utf-8"), ("content-length", String(body.count)),
         ])
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        writeHead(status: .ok, headers: headers, context: context)
         if head.method == .GET {
             context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
         }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        endResponse(context: context)
     }
 
     /// `complete`, or with one `X-LLMD-Session` header the session's next turn.
@@ -265,9 +269,23 @@ final class OpenAIHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         Self.add(turn: turn, to: &headers)
         let body = JSONValue.object(json).encoded + [UInt8(ascii: "\n")]
         headers.add(name: "content-length", value: String(body.count))
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: status), headers: headers))), promise: nil)
+        writeHead(status: .init(statusCode: status), headers: headers, context: context)
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        endResponse(context: context)
+    }
+
+    /// A response's head, saying `connection: close` when the connection ends with it.
+    private func writeHead(status: HTTPResponseStatus, headers: HTTPHeaders, context: ChannelHandlerContext) {
+        var headers = headers
+        if !keepAlive { headers.replaceOrAdd(name: "connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+    }
+
+    /// Ends the response; closes the connection after it when the request asked so.
+    private func endResponse(context: ChannelHandlerContext) {
+        guard !keepAlive else { return context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil) }
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
     }
 
     /// `X-LLMD-Turn`: which turn of its session a request was.
@@ -278,7 +296,8 @@ final class OpenAIHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     func startEvents(turn: Int64?, context: ChannelHandlerContext) {
         var headers = HTTPHeaders([("content-type", "text/event-stream"), ("cache-control", "no-cache")])
         Self.add(turn: turn, to: &headers)
-        context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        writeHead(status: .ok, headers: headers, context: context)
+        context.flush()
     }
 
     /// Queues an event; it is written at the end of the event loop's turn, with the others
@@ -309,7 +328,7 @@ final class OpenAIHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func endEvents(context: ChannelHandlerContext) {
         writePendingEvents(context: context)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        endResponse(context: context)
     }
 
     func answer(status: Int, json: JSONObject, turn: Int64? = nil, context: ChannelHandlerContext) {

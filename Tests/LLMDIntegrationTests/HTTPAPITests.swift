@@ -415,6 +415,31 @@ struct HTTPAPITests {
         }
     }
 
+    @Test("Connection: close is honoured: the response says so and the connection ends with it, whole or streamed")
+    func connectionClose() throws {
+        let daemon = try DaemonProcess()
+        let requests = [
+            "GET /v1/models HTTP/1.1\r\nHost: llmd\r\nConnection: close\r\n\r\n",
+            "GET /v1/models HTTP/1.0\r\nHost: llmd\r\n\r\n",
+            {
+                let body = #"{"model":"fake","stream":true,"messages":[{"role":"user","content":"hi"}]}"#
+                return "POST /v1/chat/completions HTTP/1.1\r\nHost: llmd\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
+            }(),
+        ]
+        for request in requests {
+            let connection = try RawConnection(path: httpSocket(daemon))
+            try connection.sendRaw(request)
+            let started = ContinuousClock.now
+            var lines: [String] = []
+            while let line = connection.readLine(timeout: .seconds(10)) { lines.append(line) }
+            // Closed by the daemon at once, not after IdleTimeoutSec= (30 s).
+            #expect(ContinuousClock.now - started < .seconds(5), "\(request)")
+            #expect(lines.first?.hasPrefix("HTTP/1.1 200") == true, "\(lines)")
+            #expect(lines.contains { $0.lowercased().hasPrefix("connection: close") }, "\(lines)")
+        }
+    }
+
     @Test("framing attacks: conflicting Content-Length and Transfer-Encoding is refused; headers sent slowly are cut off")
     func framingAndSlowClients() throws {
         let daemon = try DaemonProcess(config: "[HTTP]\nIdleTimeoutSec=1\n")
