@@ -91,6 +91,10 @@ public final class Billing: Sendable {
     let metrics: DaemonMetrics
     let logger: Logger
     private let warnedUnpriced = Mutex<Set<String>>([])
+    /// How many unpriced models are warned about, each once: clients that report their own
+    /// runs (`run.event`) name any models they like, and neither memory nor the journal may
+    /// grow with them.
+    static let unpricedWarningLimit = 256
 
     init(database: SessionDatabase, counters: TokenCounters, settings: LiveSettings, metrics: DaemonMetrics, logger: Logger) {
         self.database = database
@@ -259,10 +263,16 @@ public final class Billing: Sendable {
     }
 
     /// A model's price from configuration, then the built-in table, else unknown, with a
-    /// warning once per model.
+    /// warning once per model, for the first ``unpricedWarningLimit`` models.
     private func price(of model: String, _ prices: PriceTable) -> Price? {
         if let price = prices.price(for: model) { return price }
-        if warnedUnpriced.withLock({ $0.insert(model).inserted }) { logger.warning("\(Self.unpricedMessage(model))") }
+        let warning = warnedUnpriced.withLock { warned -> String? in
+            guard warned.count < Self.unpricedWarningLimit, warned.insert(model).inserted else { return nil }
+            guard warned.count == Self.unpricedWarningLimit else { return Self.unpricedMessage(model) }
+            return Self.unpricedMessage(model)
+                + "; that makes \(Self.unpricedWarningLimit) models without a price: no more such warnings until llmd restarts"
+        }
+        if let warning { logger.warning("\(warning)") }
         return nil
     }
 

@@ -182,6 +182,24 @@ struct ExternalRunTests {
         #expect(try client.call(ScopeShowMethod.self, ScopeShowMethod.Params(scope: fresh)).totals.totalTokens == 60)
     }
 
+    @Test("models without a price are warned about once each, and only up to a bound: reports name any models they like")
+    func unpricedWarningsAreBounded() throws {
+        let daemon = try daemon()
+        let client = try LLMDClient(socketPath: daemon.socketPath)
+        let limit = 256
+        for index in 0..<(limit + 20) {
+            var data = Self.usage(1, 1)
+            data["model"] = .string("made-up-\(index)")
+            let result = try report(client, .llmEnd, run: "r\(index)", data: data)
+            #expect(result.usage?.cost == nil)
+        }
+        _ = try report(client, .llmEnd, run: "again", data: ["model": "made-up-0", "text": "", "usage": Self.usage(1, 1)["usage"]!])
+        let warnings = daemon.log.split(separator: "\n").filter { $0.contains("no price for model 'made-up-") }
+        #expect(warnings.count == limit, "\(warnings.count)")
+        #expect(warnings.last?.contains("no more such warnings until llmd restarts") == true)
+        #expect(try client.call(UsageMethod.self, UsageMethod.Params()).total.requests == Int64(limit + 21))
+    }
+
     @Test("a subscriber blocking on llm_end holds the report's answer until it acknowledges the event")
     func blockingSubscriber() throws {
         let daemon = try daemon()
