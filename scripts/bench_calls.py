@@ -15,12 +15,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import http.client
 import resource
 
-from benchlib import cpu_ns, start_daemon, start_fixture, status_field, stop_daemon
+from benchlib import concurrently, cpu_ns, start_daemon, start_fixture, stop_daemon
 
 BIN = sys.argv[1]
 RESULTS = sys.argv[2] if len(sys.argv) > 2 else "bench-results"
@@ -65,14 +64,6 @@ class Client:
 def concurrent_calls(sock, pid, count=256, tokens=50):
     expected = "".join(f"t{i} " for i in range(tokens))
     results = [None] * count
-    peak = {"threads": 0, "rss_kib": 0}
-    done = threading.Event()
-
-    def sample():
-        while not done.is_set():
-            peak["threads"] = max(peak["threads"], len(os.listdir(f"/proc/{pid}/task")))
-            peak["rss_kib"] = max(peak["rss_kib"], status_field(pid, "VmRSS"))
-            time.sleep(0.005)
 
     def one(index):
         client = Client(sock)
@@ -81,17 +72,7 @@ def concurrent_calls(sock, pid, count=256, tokens=50):
         finally:
             client.close()
 
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    start = time.perf_counter()
-    workers = [threading.Thread(target=one, args=(i,)) for i in range(count)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    elapsed = time.perf_counter() - start
-    done.set()
-    sampler.join()
+    elapsed, peak = concurrently(pid, count, one)
     correct = sum(1 for r in results if r and r["type"] == "reply" and r["result"]["text"] == expected)
     return correct, elapsed, peak
 

@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 
-from benchlib import cpu_ns, start_daemon, start_fixture, status_field, stop_daemon, wait_for_path
+from benchlib import concurrently, cpu_ns, start_daemon, start_fixture, stop_daemon, wait_for_path
 
 BIN = sys.argv[1]
 RESULTS = sys.argv[2] if len(sys.argv) > 2 else "bench-results"
@@ -121,14 +121,6 @@ def concurrent_http(path, pid, count=256, tokens=50):
     expected = "".join(f"t{i} " for i in range(tokens))
     correct = [0]
     lock = threading.Lock()
-    peak = {"rss_kib": 0}
-    done = threading.Event()
-
-    def sample():
-        while not done.is_set():
-            peak["rss_kib"] = max(peak["rss_kib"], status_field(pid, "VmRSS"))
-            time.sleep(0.005)
-
     def one(index):
         connection = UnixHTTPConnection(path)
         connection.request("POST", "/v1/chat/completions", chat(f"fixture/tokens:{tokens}", f"call {index}"),
@@ -143,17 +135,7 @@ def concurrent_http(path, pid, count=256, tokens=50):
             with lock:
                 correct[0] += 1
 
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    start = time.perf_counter()
-    workers = [threading.Thread(target=one, args=(i,)) for i in range(count)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    elapsed = time.perf_counter() - start
-    done.set()
-    sampler.join()
+    elapsed, peak = concurrently(pid, count, one)
     return correct[0], elapsed, peak["rss_kib"]
 
 

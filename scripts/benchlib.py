@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 
@@ -187,3 +188,29 @@ def command_medians(commands, runs, export_path):
             samples.append((time.perf_counter() - start) * 1000)
         medians.append(statistics.median(samples))
     return "python", medians
+
+
+def concurrently(pid, count, one):
+    """Runs `one(index)` for `count` indexes, each on a thread of its own, all at once,
+    while sampling daemon `pid`'s threads and RSS: (seconds, {"threads", "rss_kib"} peaks)."""
+    peak = {"threads": 0, "rss_kib": 0}
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak["threads"] = max(peak["threads"], len(os.listdir(f"/proc/{pid}/task")))
+            peak["rss_kib"] = max(peak["rss_kib"], status_field(pid, "VmRSS"))
+            time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    start = time.perf_counter()
+    workers = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    elapsed = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    return elapsed, peak

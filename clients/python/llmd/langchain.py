@@ -425,8 +425,15 @@ def _tool_calls(raw_tool_calls: List[JSONObject]) -> Tuple[List[ToolCall], List[
     return calls, invalid
 
 
-def _blocking(types: Sequence[str]) -> List[str]:
-    return [kind for kind in types if kind not in _UNBLOCKABLE]
+def _subscription_plan(
+    handlers: Handlers, types: Optional[Sequence[str]], blocking: bool
+) -> Tuple["HandlerDispatcher", List[str], List[str]]:
+    """What both runners start from: the dispatcher, the types to subscribe to (every
+    handled one by default) and, when blocking, those the subscription blocks on (tokens
+    cannot block)."""
+    wanted = list(types) if types is not None else list(HANDLED_TYPES)
+    blocked = [kind for kind in wanted if kind not in _UNBLOCKABLE] if blocking else []
+    return HandlerDispatcher(handlers), wanted, blocked
 
 
 def run_handlers(
@@ -470,9 +477,7 @@ def run_handlers(
             closed, which releases a run waiting for it.
         LlmdError: when llmd refuses the subscription.
     """
-    dispatcher = HandlerDispatcher(handlers)
-    wanted = list(types) if types is not None else list(HANDLED_TYPES)
-    blocked = _blocking(wanted) if blocking else []
+    dispatcher, wanted, blocked = _subscription_plan(handlers, types, blocking)
     handled = 0
     with client.subscribe(wanted, session, since, live=live, blocking=blocked or None, **filters) as subscription:
         if on_subscribed is not None:
@@ -504,9 +509,7 @@ async def arun_handlers(
     """``run_handlers`` on asyncio: the handlers are awaited on the running loop, as
     ``AsyncCallbackManager`` awaits them (``HandlerDispatcher.adispatch``), and
     ``on_subscribed`` receives the ``AsyncSubscription``."""
-    dispatcher = HandlerDispatcher(handlers)
-    wanted = list(types) if types is not None else list(HANDLED_TYPES)
-    blocked = _blocking(wanted) if blocking else []
+    dispatcher, wanted, blocked = _subscription_plan(handlers, types, blocking)
     handled = 0
     subscription = await client.subscribe(wanted, session, since, live=live, blocking=blocked or None, **filters)
     async with subscription:
